@@ -80,12 +80,11 @@ class CjisIafisServicer:
     def SubmitCar(self, request, context):
         """Takes a CAR: tenprint search of the criminal master file, FBI number found or assigned,
         arrest appended, SRE to the SIB; then, when the SIB attests an active MOA and an activated
-        jurisdiction, an IDENT search. A CAR whose prints hold no usable finger is answered with
-        an ERRT. Idempotent by envelope.message_id.
+        jurisdiction, an IDENT search. Idempotent by envelope.message_id.
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
-        tenprint, a finger position outside 1..10 or repeated, a template of the wrong dimension
-        or with NaN/infinite values, a quality over 100, or a charge whose NCIC code is not four
-        digits.
+        booking number, no charge, a finger position outside 1..10 or repeated, a template of the
+        wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
+        finger at all, or a charge whose NCIC code is not four digits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,8 +92,10 @@ class CjisIafisServicer:
 
     def SubmitCpi(self, request, context):
         """Takes a CPI: the FBI number's criminal history gets the arrest, SRE to the SIB, and the
-        IDENT search uses the prints on file. An unknown FBI number is answered with an ERRT.
-        INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number, or a bad NCIC code.
+        IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
+        (code UNKNOWN_FBI_NUMBER) to the SIB.
+        INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
+        charge, or a bad NCIC code.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

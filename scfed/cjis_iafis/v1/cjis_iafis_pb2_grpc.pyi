@@ -37,17 +37,18 @@ class CjisIafisStub:
     SubmitCar: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Car, _common_pb2.Ack]
     """Takes a CAR: tenprint search of the criminal master file, FBI number found or assigned,
     arrest appended, SRE to the SIB; then, when the SIB attests an active MOA and an activated
-    jurisdiction, an IDENT search. A CAR whose prints hold no usable finger is answered with
-    an ERRT. Idempotent by envelope.message_id.
+    jurisdiction, an IDENT search. Idempotent by envelope.message_id.
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
-    tenprint, a finger position outside 1..10 or repeated, a template of the wrong dimension
-    or with NaN/infinite values, a quality over 100, or a charge whose NCIC code is not four
-    digits.
+    booking number, no charge, a finger position outside 1..10 or repeated, a template of the
+    wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
+    finger at all, or a charge whose NCIC code is not four digits.
     """
     SubmitCpi: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Cpi, _common_pb2.Ack]
     """Takes a CPI: the FBI number's criminal history gets the arrest, SRE to the SIB, and the
-    IDENT search uses the prints on file. An unknown FBI number is answered with an ERRT.
-    INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number, or a bad NCIC code.
+    IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
+    (code UNKNOWN_FBI_NUMBER) to the SIB.
+    INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
+    charge, or a bad NCIC code.
     """
     DeliverIdr: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.IdrMessage, _common_pb2.Ack]
     """Takes IDENT's IDR. No match: a no-match IDR to the SIB. Match: an IAQ to LESC.
@@ -80,17 +81,18 @@ class CjisIafisAsyncStub(CjisIafisStub):
     SubmitCar: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Car, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes a CAR: tenprint search of the criminal master file, FBI number found or assigned,
     arrest appended, SRE to the SIB; then, when the SIB attests an active MOA and an activated
-    jurisdiction, an IDENT search. A CAR whose prints hold no usable finger is answered with
-    an ERRT. Idempotent by envelope.message_id.
+    jurisdiction, an IDENT search. Idempotent by envelope.message_id.
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
-    tenprint, a finger position outside 1..10 or repeated, a template of the wrong dimension
-    or with NaN/infinite values, a quality over 100, or a charge whose NCIC code is not four
-    digits.
+    booking number, no charge, a finger position outside 1..10 or repeated, a template of the
+    wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
+    finger at all, or a charge whose NCIC code is not four digits.
     """
     SubmitCpi: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Cpi, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes a CPI: the FBI number's criminal history gets the arrest, SRE to the SIB, and the
-    IDENT search uses the prints on file. An unknown FBI number is answered with an ERRT.
-    INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number, or a bad NCIC code.
+    IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
+    (code UNKNOWN_FBI_NUMBER) to the SIB.
+    INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
+    charge, or a bad NCIC code.
     """
     DeliverIdr: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.IdrMessage, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes IDENT's IDR. No match: a no-match IDR to the SIB. Match: an IAQ to LESC.
@@ -126,12 +128,11 @@ class CjisIafisServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_common_pb2.Ack, _abc.Awaitable[_common_pb2.Ack]]:
         """Takes a CAR: tenprint search of the criminal master file, FBI number found or assigned,
         arrest appended, SRE to the SIB; then, when the SIB attests an active MOA and an activated
-        jurisdiction, an IDENT search. A CAR whose prints hold no usable finger is answered with
-        an ERRT. Idempotent by envelope.message_id.
+        jurisdiction, an IDENT search. Idempotent by envelope.message_id.
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
-        tenprint, a finger position outside 1..10 or repeated, a template of the wrong dimension
-        or with NaN/infinite values, a quality over 100, or a charge whose NCIC code is not four
-        digits.
+        booking number, no charge, a finger position outside 1..10 or repeated, a template of the
+        wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
+        finger at all, or a charge whose NCIC code is not four digits.
         """
 
     @_abc_1.abstractmethod
@@ -141,8 +142,10 @@ class CjisIafisServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.Ack, _abc.Awaitable[_common_pb2.Ack]]:
         """Takes a CPI: the FBI number's criminal history gets the arrest, SRE to the SIB, and the
-        IDENT search uses the prints on file. An unknown FBI number is answered with an ERRT.
-        INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number, or a bad NCIC code.
+        IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
+        (code UNKNOWN_FBI_NUMBER) to the SIB.
+        INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
+        charge, or a bad NCIC code.
         """
 
     @_abc_1.abstractmethod

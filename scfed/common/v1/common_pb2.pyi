@@ -556,7 +556,6 @@ class Iar(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     OFFENSE_TABLE_FIELD_NUMBER: _builtins.int
     DETERMINED_AT_FIELD_NUMBER: _builtins.int
-    FIELD_OFFICE_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     """LESC case number."""
     fin: _builtins.str
@@ -574,8 +573,6 @@ class Iar(_message.Message):
     """Enforcement priority 1 (highest) .. 3; 0 when not removable."""
     offense_table: _builtins.str
     """Appendix A table used ("moa" or "strategic-plan")."""
-    field_office: _builtins.str
-    """ORI of the ICE field office whose area covers the booking LEA."""
     @_builtins.property
     def current_charges(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassifiedCharge]: ...
     @_builtins.property
@@ -599,11 +596,10 @@ class Iar(_message.Message):
         priority: _builtins.int = ...,
         offense_table: _builtins.str = ...,
         determined_at: _timestamp_pb2.Timestamp | None = ...,
-        field_office: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["determined_at", b"determined_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["a_number", b"a_number", "case_id", b"case_id", "current_charge_level", b"current_charge_level", "current_charges", b"current_charges", "determined_at", b"determined_at", "fbi_number", b"fbi_number", "field_office", b"field_office", "fin", b"fin", "offense_table", b"offense_table", "prior_conviction_level", b"prior_conviction_level", "prior_convictions", b"prior_convictions", "priority", b"priority", "removable", b"removable", "removal_ground", b"removal_ground", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["a_number", b"a_number", "case_id", b"case_id", "current_charge_level", b"current_charge_level", "current_charges", b"current_charges", "determined_at", b"determined_at", "fbi_number", b"fbi_number", "fin", b"fin", "offense_table", b"offense_table", "prior_conviction_level", b"prior_conviction_level", "prior_convictions", b"prior_convictions", "priority", b"priority", "removable", b"removable", "removal_ground", b"removal_ground", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,1 @@
+"""The runtime every scfed service shares: settings, database, clock, delivery, journal, server."""

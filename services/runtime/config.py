@@ -1,0 +1,109 @@
+"""The settings base every service extends: one class per service, one environment prefix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from services.runtime.clock import clock_from_spec
+
+FEDERATION_PREFIX = "SCFED_"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by all services.
+
+    Each service subclass sets `env_prefix` (for example ``SCFED_SIB_``). Every setting can
+    also be given federation-wide without the service part (``SCFED_DATABASE_URL``,
+    ``SCFED_DATA_DIR``, ``SCFED_CJIS_IAFIS_ADDR``); the per-service variable wins.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=FEDERATION_PREFIX, extra="ignore")
+
+    service_name: ClassVar[str] = "service"
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535)
+    data_dir: Path = Path(".scfed-data")
+    database_url: str | None = None
+    db_schema: str | None = None
+    clock: str = "real"
+    log_level: str = "INFO"
+    outbox_max_attempts: int = Field(default=60, ge=1)
+    outbox_base_delay_s: float = Field(default=0.1, gt=0)
+    outbox_max_delay_s: float = Field(default=5.0, gt=0)
+    outbox_deadline_s: float = Field(default=10.0, gt=0)
+    outbox_batch: int = Field(default=64, ge=1)
+    outbox_poll_s: float = Field(default=0.5, gt=0)
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Per-service variables first, then the federation-wide ``SCFED_*`` ones."""
+        federation = EnvSettingsSource(settings_cls, env_prefix=FEDERATION_PREFIX)
+        return (init_settings, env_settings, federation, dotenv_settings, file_secret_settings)
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_is_valid(cls, value: str) -> str:
+        clock_from_spec(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith("postgresql://"):
+            value = "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "database_url must be postgresql+asyncpg://... (or postgresql://...) "
+                f"or sqlite+aiosqlite:///path, got {value!r}"
+            )
+        return value
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema_is_an_identifier(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"db_schema must be a lower-case SQL identifier, got {value!r}")
+        return value
+
+    def resolved_database_url(self) -> str:
+        """The database this service uses: the configured URL, or its SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / (self.service_name + '.db')}"
+
+    def resolved_schema(self) -> str | None:
+        """PostgreSQL schema this service owns (its "own database" on a shared server)."""
+        if not self.database_url or not self.database_url.startswith("postgresql"):
+            return None
+        return self.db_schema or f"scfed_{self.service_name}"
+
+    def peer_addresses(self) -> dict[str, str]:
+        """The `*_addr` settings, keyed by peer service name."""
+        return {
+            name.removesuffix("_addr"): str(value)
+            for name, value in self.model_dump().items()
+            if name.endswith("_addr") and value
+        }

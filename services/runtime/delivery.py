@@ -1,0 +1,419 @@
+"""At-least-once delivery, processed once: a transactional outbox and an idempotent inbox.
+
+The sender writes a message to its outbox in the transaction of the state change that caused
+it; a worker delivers it with a deadline, retries with exponential backoff and full jitter, and
+moves it to the visible ``dead`` state after too many attempts or a permanent refusal. The
+receiver records the message id in its inbox in the same transaction as the processing, so a
+repeated id is acknowledged again and not processed twice. A crash at any point loses nothing:
+before the sender commits, nothing happened; after, the worker (or another replica, once the
+lease runs out) delivers; before the receiver commits, the sender retries; after, the retry is a
+duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import grpc
+from google.protobuf.message import Message
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scfed.common.v1 import common_pb2
+from services.runtime import journal
+from services.runtime.db import Database
+from services.runtime.envelope import check_envelope
+from services.runtime.errors import DomainError
+from services.runtime.models import InboxMessage, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+# Refusals that another attempt cannot cure: the message goes to the dead-letter state at once.
+PERMANENT_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+
+
+class EnvelopedMessage(Protocol):
+    """A protobuf message whose first field is the common envelope."""
+
+    @property
+    def envelope(self) -> common_pb2.Envelope:
+        """The message's envelope."""
+        ...
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes:
+        """The message's wire form."""
+        ...
+
+
+DeadLetterHook = Callable[[AsyncSession, OutboxMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a message is retried."""
+
+    max_attempts: int = 60
+    base_delay_s: float = 0.1
+    max_delay_s: float = 5.0
+    deadline_s: float = 10.0
+
+    def delay_after(self, attempt: int) -> float:
+        """Backoff before the next attempt: exponential, capped, with full jitter."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** min(attempt, 30)))
+        return random.uniform(self.base_delay_s / 2, ceiling)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox:
+    """The sending half: enqueue in a transaction, deliver from a background worker."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        service: str,
+        peers: dict[str, str],
+        policy: RetryPolicy,
+        batch: int = 64,
+        poll_s: float = 0.5,
+    ) -> None:
+        self._db = db
+        self._service = service
+        self._peers = dict(peers)
+        self._policy = policy
+        self._batch = batch
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._dead_hooks: dict[str, DeadLetterHook] = {}
+
+    def on_dead_letter(self, tot: str, hook: DeadLetterHook) -> None:
+        """Calls `hook` in the transaction that dead-letters a message of type `tot`."""
+        self._dead_hooks[tot] = hook
+
+    def set_peer(self, peer: str, address: str) -> None:
+        """Points deliveries for `peer` at a new address."""
+        self._peers[peer] = address
+        old = self._channels.pop(peer, None)
+        if old is not None:
+            asyncio.get_running_loop().create_task(old.close())
+
+    def add(
+        self,
+        session: AsyncSession,
+        *,
+        peer: str,
+        method: str,
+        message: EnvelopedMessage,
+    ) -> None:
+        """Writes `message` for `peer` into the outbox, inside the caller's transaction."""
+        envelope = message.envelope
+        now = _utcnow()
+        session.add(
+            OutboxMessage(
+                message_id=envelope.message_id,
+                peer=peer,
+                method=method,
+                tot=envelope.tot,
+                tcn=envelope.tcr or envelope.tcn,
+                payload=message.SerializeToString(),
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+
+    def notify(self) -> None:
+        """Wakes the worker: something was committed to the outbox."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Starts the delivery worker."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox")
+
+    @property
+    def running(self) -> bool:
+        """True while the worker is alive."""
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Stops the worker and closes peer channels; undelivered messages stay pending."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    async def stats(self) -> dict[str, int]:
+        """Message counts by status."""
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+            )
+            counts = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
+            counts.update({status: int(n) for status, n in rows})
+            return counts
+
+    async def dead_letters(self, limit: int = 100) -> list[OutboxMessage]:
+        """The messages in the dead-letter state, newest first."""
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "dead")
+                .order_by(OutboxMessage.id.desc())
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def requeue_dead(self) -> int:
+        """Puts every dead letter back in the queue for a fresh set of attempts."""
+        async with self._db.session() as session:
+            rows = list(
+                await session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead"))
+            )
+            now = _utcnow()
+            for row in rows:
+                row.status = "pending"
+                row.attempts = 0
+                row.next_attempt_at = now
+        self.notify()
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delivered, next_due = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s outbox: delivery round failed", self._service)
+                delivered, next_due = 0, None
+            if delivered >= self._batch:
+                continue
+            wait = self._poll_s
+            if next_due is not None:
+                wait = max(0.0, min(wait, (next_due - _utcnow()).total_seconds()))
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+    async def run_once(self) -> tuple[int, datetime | None]:
+        """Delivers one batch of due messages; returns how many were tried and the next due."""
+        claimed = await self._claim()
+        if claimed:
+            results = await asyncio.gather(*(self._send(row) for row in claimed))
+            await self._settle(list(zip(claimed, results, strict=True)))
+        return len(claimed), await self._next_due()
+
+    async def _claim(self) -> list[OutboxMessage]:
+        now = _utcnow()
+        lease = timedelta(seconds=self._policy.deadline_s * 2 + 5)
+        async with self._db.session() as session:
+            due = or_(
+                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                and_(OutboxMessage.status == "inflight", OutboxMessage.lease_until < now),
+            )
+            rows = list(
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(due)
+                    .order_by(OutboxMessage.id)
+                    .limit(self._batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                row.status = "inflight"
+                row.lease_until = now + lease
+                row.attempts += 1
+            return rows
+
+    async def _next_due(self) -> datetime | None:
+        async with self._db.session() as session:
+            value = await session.scalar(
+                select(func.min(OutboxMessage.next_attempt_at)).where(
+                    OutboxMessage.status == "pending"
+                )
+            )
+            return value
+
+    def _channel(self, peer: str) -> grpc.aio.Channel | None:
+        address = self._peers.get(peer)
+        if not address:
+            return None
+        channel = self._channels.get(peer)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address)
+            self._channels[peer] = channel
+        return channel
+
+    async def _send(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
+        """None on success; a status code, or a reason string when no call was made."""
+        channel = self._channel(row.peer)
+        if channel is None:
+            return f"no address configured for peer {row.peer!r}"
+        call = channel.unary_unary(
+            row.method,
+            request_serializer=None,
+            response_deserializer=common_pb2.Ack.FromString,
+        )
+        try:
+            await call(row.payload, timeout=self._policy.deadline_s)
+        except grpc.aio.AioRpcError as exc:
+            row.last_error = f"{exc.code().name}: {exc.details()}"
+            return exc.code()
+        return None
+
+    async def _settle(
+        self, outcomes: list[tuple[OutboxMessage, grpc.StatusCode | str | None]]
+    ) -> None:
+        now = _utcnow()
+        async with self._db.session() as session:
+            for claimed, outcome in outcomes:
+                row = await session.get(OutboxMessage, claimed.id, with_for_update=True)
+                if row is None or row.status != "inflight":
+                    continue
+                row.lease_until = None
+                if outcome is None:
+                    row.status = "delivered"
+                    row.delivered_at = now
+                    row.last_error = None
+                    self._journal(session, row, "delivered")
+                    continue
+                row.last_error = claimed.last_error or str(outcome)
+                permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
+                if permanent or row.attempts >= self._policy.max_attempts:
+                    row.status = "dead"
+                    self._journal(session, row, "dead", row.last_error or "")
+                    hook = self._dead_hooks.get(row.tot)
+                    if hook is not None:
+                        await hook(session, row)
+                    log.warning(
+                        "%s outbox: %s %s to %s is dead: %s",
+                        self._service, row.tot, row.message_id, row.peer, row.last_error,
+                    )
+                else:
+                    row.status = "pending"
+                    row.next_attempt_at = now + timedelta(
+                        seconds=self._policy.delay_after(row.attempts)
+                    )
+
+    def _journal(
+        self, session: AsyncSession, row: OutboxMessage, outcome: str, detail: str = ""
+    ) -> None:
+        journal.record(
+            session,
+            message_id=row.message_id,
+            tcn=row.tcn,
+            tot=row.tot,
+            direction=journal.SENT,
+            peer=row.peer,
+            outcome=outcome,
+            detail=detail,
+        )
+
+
+Handler = Callable[[AsyncSession], Awaitable[str | None]]
+
+
+class Inbox:
+    """The receiving half: persist the message id and process it in one transaction."""
+
+    def __init__(self, db: Database, outbox: Outbox) -> None:
+        self._db = db
+        self._outbox = outbox
+
+    async def receive(
+        self,
+        message: EnvelopedMessage,
+        *,
+        has_envelope: bool,
+        peer: str,
+        handler: Handler,
+    ) -> common_pb2.Ack:
+        """Processes `message` once; a repeated message id is acknowledged, not reprocessed.
+
+        `handler` runs inside the transaction and may return a detail for the journal. A
+        DomainError from it rolls everything back, is journaled as refused, and propagates.
+        """
+        envelope = message.envelope
+        tcn = check_envelope(envelope, has_envelope=has_envelope)
+        try:
+            async with self._db.session() as session:
+                insert = self._db.insert_ignoring_conflicts(
+                    InboxMessage.__table__, ["message_id"]
+                ).values(
+                    message_id=envelope.message_id,
+                    tot=envelope.tot,
+                    tcn=tcn,
+                    peer=peer,
+                    received_at=_utcnow(),
+                )
+                result = await session.execute(insert)
+                duplicate = result.rowcount == 0  # type: ignore[attr-defined]
+                if duplicate:
+                    outcome, detail = "duplicate", ""
+                else:
+                    detail = await handler(session) or ""
+                    outcome = "processed"
+                journal.record(
+                    session,
+                    message_id=envelope.message_id,
+                    tcn=tcn,
+                    tot=envelope.tot,
+                    direction=journal.RECEIVED,
+                    peer=peer,
+                    outcome=outcome,
+                    detail=detail,
+                )
+        except DomainError as exc:
+            async with self._db.session() as session:
+                journal.record(
+                    session,
+                    message_id=envelope.message_id,
+                    tcn=tcn,
+                    tot=envelope.tot,
+                    direction=journal.RECEIVED,
+                    peer=peer,
+                    outcome="refused",
+                    detail=f"{exc.status}: {exc.message}",
+                )
+            raise
+        if not duplicate:
+            self._outbox.notify()
+        return common_pb2.Ack(message_id=envelope.message_id, duplicate=duplicate)
+
+
+def serialize(message: Message) -> bytes:
+    """The wire form of a protobuf message."""
+    return message.SerializeToString()

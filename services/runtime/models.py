@@ -1,0 +1,66 @@
+"""Tables every service holds beside its own: outbox, inbox and message journal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.runtime.db import UtcDateTime
+
+
+class RuntimeBase(DeclarativeBase):
+    """Declarative base of the shared runtime tables."""
+
+
+class OutboxMessage(RuntimeBase):
+    """A message to a peer, written in the transaction of the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    peer: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(128))
+    tot: Mapped[str] = mapped_column(String(16))
+    tcn: Mapped[str] = mapped_column(String(40), index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending -> inflight -> delivered | pending (retry) | dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class InboxMessage(RuntimeBase):
+    """A message id this service has processed; its key makes receipt idempotent."""
+
+    __tablename__ = "inbox"
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tot: Mapped[str] = mapped_column(String(16))
+    tcn: Mapped[str] = mapped_column(String(40))
+    peer: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JournalRecord(RuntimeBase):
+    """One message sent or received, as the trace shows it."""
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36))
+    tcn: Mapped[str] = mapped_column(String(40), index=True)
+    tot: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))
+    peer: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,335 @@
+"""Server bootstrap shared by every service: gRPC with health and reflection, an HTTP edge
+for health, readiness, journal and outbox, the delivery worker, and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import grpc
+import uvicorn
+from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pydantic import ValidationError
+from sqlalchemy import MetaData
+
+from scfed.common.v1 import common_pb2, common_pb2_grpc
+from services.runtime import journal
+from services.runtime.clock import Clock, clock_from_spec
+from services.runtime.config import ServiceSettings
+from services.runtime.db import Database
+from services.runtime.delivery import Inbox, Outbox, RetryPolicy
+from services.runtime.errors import DomainError
+from services.runtime.models import RuntimeBase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What the shared runtime hands to a service: settings, database, clock and delivery."""
+
+    settings: ServiceSettings
+    db: Database
+    clock: Clock
+    outbox: Outbox
+    inbox: Inbox
+
+
+class ServiceProvider(Protocol):
+    """One emulated agency, as the host runs it (the shape of a LocalStack provider)."""
+
+    name: str
+    metadatas: Sequence[MetaData]
+
+    def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
+        """Adds the service's servicers; returns their full service names."""
+        ...
+
+    def http_router(self, runtime: Runtime) -> APIRouter | None:
+        """Routes the service adds to its HTTP edge, if any."""
+        ...
+
+    async def on_after_init(self, runtime: Runtime) -> None:
+        """Runs once the database is ready and before the service takes traffic."""
+        ...
+
+    async def on_before_stop(self, runtime: Runtime) -> None:
+        """Runs when the service is stopping, after it stopped taking traffic."""
+        ...
+
+
+Servicer = TypeVar("Servicer")
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+RpcMethod = Callable[[Servicer, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+
+def grpc_edge(method: RpcMethod[Servicer, Request, Response]) -> RpcMethod[Servicer, Request, Response]:
+    """Maps a DomainError raised by an RPC method to its gRPC status and message."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: Servicer, request: Request, context: grpc.aio.ServicerContext
+    ) -> Response:
+        try:
+            return await method(self, request, context)
+        except DomainError as exc:
+            await context.abort(grpc.StatusCode[exc.status], exc.message)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """Uvicorn inside our event loop: the host, not uvicorn, owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leaves signal handling to the service host."""
+        yield
+
+
+class ServiceHost:
+    """Runs one provider: database, gRPC server, HTTP edge and delivery worker."""
+
+    def __init__(
+        self, provider: ServiceProvider, settings: ServiceSettings, *, clock: Clock | None = None
+    ) -> None:
+        self.provider = provider
+        self.settings = settings
+        clock = clock or clock_from_spec(settings.clock)
+        db = Database(settings.resolved_database_url(), schema=settings.resolved_schema())
+        outbox = Outbox(
+            db,
+            service=provider.name,
+            peers=settings.peer_addresses(),
+            policy=RetryPolicy(
+                max_attempts=settings.outbox_max_attempts,
+                base_delay_s=settings.outbox_base_delay_s,
+                max_delay_s=settings.outbox_max_delay_s,
+                deadline_s=settings.outbox_deadline_s,
+            ),
+            batch=settings.outbox_batch,
+            poll_s=settings.outbox_poll_s,
+        )
+        self.runtime = Runtime(
+            settings=settings, db=db, clock=clock, outbox=outbox, inbox=Inbox(db, outbox)
+        )
+        self._grpc: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._http: _EmbeddedUvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._service_names: list[str] = []
+        self.grpc_port = 0
+        self.http_port = 0
+        self.ready = False
+
+    @property
+    def grpc_address(self) -> str:
+        """host:port of the running gRPC server."""
+        return f"{self.settings.grpc_host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the running HTTP edge."""
+        return f"http://{self.settings.http_host}:{self.http_port}"
+
+    async def start(self) -> None:
+        """Connects the database, starts the servers and the worker, then reports SERVING."""
+        runtime = self.runtime
+        await runtime.db.connect([RuntimeBase.metadata, *self.provider.metadatas])
+        await self.provider.on_after_init(runtime)
+
+        server = grpc.aio.server()
+        names = list(self.provider.register_grpc(server, runtime))
+        common_pb2_grpc.add_JournalServicer_to_server(
+            journal.JournalServicer(runtime.db, self.provider.name), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        self._service_names = [*names, common_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        self.grpc_port = server.add_insecure_port(
+            f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        )
+        if self.grpc_port == 0:
+            raise RuntimeError(
+                f"{self.provider.name}: cannot bind gRPC to "
+                f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+            )
+        await server.start()
+        self._grpc = server
+
+        config = uvicorn.Config(
+            create_http_app(self),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._http = _EmbeddedUvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve())
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise RuntimeError(f"{self.provider.name}: HTTP edge exited at start")
+            await asyncio.sleep(0.01)
+        self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
+
+        runtime.outbox.start()
+        for name in ["", *self._service_names]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.ready = True
+        log.info(
+            "%s serving gRPC on %s and HTTP on %s",
+            self.provider.name, self.grpc_address, self.http_url,
+        )
+
+    async def stop(self) -> None:
+        """Stops taking traffic, drains in-flight calls, stops the worker, closes the database."""
+        self.ready = False
+        await self._health.enter_graceful_shutdown()
+        if self._grpc is not None:
+            await self._grpc.stop(self.settings.shutdown_grace_s)
+            self._grpc = None
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._http_task
+            self._http = None
+            self._http_task = None
+        await self.runtime.outbox.stop()
+        await self.provider.on_before_stop(self.runtime)
+        await self.runtime.db.dispose()
+
+    async def readiness(self) -> tuple[bool, str]:
+        """Whether the service can really serve, and why not."""
+        if not self.ready:
+            return False, "starting or stopping"
+        if not self.runtime.outbox.running:
+            return False, "delivery worker is not running"
+        if not await self.runtime.db.ping():
+            return False, "database does not answer"
+        return True, "ready"
+
+
+def create_http_app(host: ServiceHost) -> FastAPI:
+    """The HTTP edge: health, readiness, journal and outbox, plus the service's own routes."""
+    runtime = host.runtime
+    app = FastAPI(title=f"scfed {host.provider.name}", version="1")
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Any, exc: DomainError) -> JSONResponse:
+        return JSONResponse(status_code=exc.http_status, content={"detail": exc.message})
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "alive", "service": host.provider.name}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Readiness: database, gRPC server and delivery worker are all up."""
+        ok, reason = await host.readiness()
+        return JSONResponse(
+            status_code=200 if ok else 503,
+            content={"status": "ready" if ok else "not-ready", "reason": reason},
+        )
+
+    @app.get("/v1/journal/{tcn}", tags=["journal"])
+    async def journal_entries(tcn: str) -> list[dict[str, str]]:
+        """This service's journal entries for one booking TCN."""
+        entries = await journal.entries_for(runtime.db, tcn)
+        return [
+            {
+                "service": host.provider.name,
+                "message_id": e.message_id,
+                "tot": e.tot,
+                "direction": e.direction,
+                "peer": e.peer,
+                "at": e.at.isoformat(),
+                "outcome": e.outcome,
+                "detail": e.detail,
+            }
+            for e in entries
+        ]
+
+    @app.get("/v1/journal-counts", tags=["journal"])
+    async def journal_counts() -> dict[str, int]:
+        """Counts of journal entries keyed "direction:TOT:outcome"."""
+        return await journal.counts(runtime.db)
+
+    @app.get("/v1/outbox", tags=["delivery"])
+    async def outbox_stats() -> dict[str, int]:
+        """Outbox messages by status (pending, inflight, delivered, dead)."""
+        return await runtime.outbox.stats()
+
+    @app.get("/v1/outbox/dead", tags=["delivery"])
+    async def outbox_dead(limit: int = 100) -> list[dict[str, object]]:
+        """The dead letters: messages that could not be delivered, with the last error."""
+        if not 1 <= limit <= 1000:
+            raise HTTPException(status_code=422, detail="limit must be 1..1000")
+        return [
+            {
+                "message_id": row.message_id,
+                "peer": row.peer,
+                "tot": row.tot,
+                "tcn": row.tcn,
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+            }
+            for row in await runtime.outbox.dead_letters(limit)
+        ]
+
+    @app.post("/v1/outbox/dead/requeue", tags=["delivery"])
+    async def outbox_requeue() -> dict[str, int]:
+        """Puts every dead letter back in the queue."""
+        return {"requeued": await runtime.outbox.requeue_dead()}
+
+    router = host.provider.http_router(runtime)
+    if router is not None:
+        app.include_router(router)
+    return app
+
+
+async def serve(host: ServiceHost) -> None:
+    """Runs a host until SIGINT or SIGTERM, then shuts it down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await host.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("%s stopping", host.provider.name)
+        await host.stop()
+
+
+def run_service(
+    make_provider: Callable[[Any], ServiceProvider], settings_cls: type[ServiceSettings]
+) -> None:
+    """Entry point of `python -m services.<name>`: settings from the environment, then serve."""
+    try:
+        settings = settings_cls()
+    except ValidationError as exc:
+        print(f"{settings_cls.service_name}: bad configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s {settings_cls.service_name} %(levelname)s %(name)s: %(message)s",
+    )
+    host = ServiceHost(make_provider(settings), settings)
+    asyncio.run(serve(host))
