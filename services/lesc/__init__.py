@@ -1,0 +1,1 @@
+"""ICE Law Enforcement Support Center: status determination, offense levels, the IAR."""

@@ -1,0 +1,1 @@
+"""FBI CJIS Division / IAFIS: criminal master file, SRE, interoperability search, IAQ routing."""

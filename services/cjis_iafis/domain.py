@@ -1,0 +1,407 @@
+"""CJIS/IAFIS domain: tenprint search of the criminal master file, SRE, interoperability.
+
+No gRPC here: the servicer translates messages and maps DomainError to a status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as pb
+from scfed.common.v1 import common_pb2
+from scfed.ident.v1 import ident_pb2
+from scfed.lesc.v1 import lesc_pb2
+from scfed.sib.v1 import sib_pb2
+from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
+from services.runtime import routes
+from services.runtime.biometrics import BiometricEngine, TenprintTemplate, tenprint_from_proto
+from services.runtime.clock import Clock
+from services.runtime.delivery import Outbox
+from services.runtime.envelope import check_ori, make_envelope
+from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from services.runtime.records import (
+    charges_from_plain,
+    charges_to_plain,
+    check_charges,
+    check_date,
+    check_descriptors,
+    descriptors_from_plain,
+    to_plain,
+)
+
+SENDER = routes.CJIS_IAFIS
+
+
+def new_fbi_number() -> str:
+    """A synthetic FBI number: seven digits and two letters (UCN-like, nine characters)."""
+    digits = "".join(secrets.choice(string.digits) for _ in range(7))
+    letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(2))
+    return digits + letters
+
+
+@dataclass
+class CriminalMasterFile:
+    """The master file and the interoperability hub, over one service's database."""
+
+    engine: BiometricEngine
+    clock: Clock
+    outbox: Outbox
+    # Search-and-enrol must not interleave, or one person could get two FBI numbers.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pending: list[tuple[str, TenprintTemplate]] = field(default_factory=list)
+
+    async def load(self, session: AsyncSession) -> int:
+        """Rebuilds the in-memory index from the subjects on file."""
+        rows = await session.execute(select(Subject.fbi_number, Subject.tenprint))
+        count = 0
+        for fbi_number, blob in rows:
+            self.engine.enroll(fbi_number, TenprintTemplate.from_bytes(blob, self.engine.dim))
+            count += 1
+        return count
+
+    def commit_enrollments(self) -> None:
+        """Adds to the index what the just-committed transaction put on file."""
+        for key, template in self._pending:
+            self.engine.enroll(key, template)
+        self._pending.clear()
+
+    def discard_enrollments(self) -> None:
+        """Forgets enrolments of a transaction that rolled back."""
+        self._pending.clear()
+
+    async def _unused_fbi_number(self, session: AsyncSession) -> str:
+        while True:
+            candidate = new_fbi_number()
+            if await session.get(Subject, candidate) is None:
+                return candidate
+
+    async def _history(self, session: AsyncSession, fbi_number: str) -> common_pb2.CriminalHistory:
+        cycles = await session.scalars(
+            select(ArrestCycleRecord)
+            .where(ArrestCycleRecord.fbi_number == fbi_number)
+            .order_by(ArrestCycleRecord.doa, ArrestCycleRecord.id)
+        )
+        return common_pb2.CriminalHistory(
+            fbi_number=fbi_number,
+            cycles=[
+                common_pb2.ArrestCycle(
+                    ori=c.ori,
+                    doa=c.doa,
+                    sid=c.sid,
+                    tcn=c.tcn,
+                    charges=charges_from_plain(c.charges),
+                )
+                for c in cycles
+            ],
+        )
+
+    async def history(self, session: AsyncSession, fbi_number: str) -> common_pb2.CriminalHistory:
+        """The criminal history of an FBI number."""
+        if not fbi_number:
+            raise InvalidArgument("fbi_number is required")
+        if await session.get(Subject, fbi_number) is None:
+            raise NotFound(f"no subject with FBI number {fbi_number!r}")
+        return await self._history(session, fbi_number)
+
+    @staticmethod
+    def _check_submission(
+        envelope: common_pb2.Envelope,
+        booking_number: str,
+        doa: str,
+        charges: Sequence[common_pb2.Charge],
+        descriptors: common_pb2.Descriptors,
+    ) -> None:
+        if not envelope.tcn:
+            raise InvalidArgument("envelope.tcn is required")
+        if not booking_number:
+            raise InvalidArgument("booking_number is required")
+        check_date(doa, field="doa")
+        if not charges:
+            raise InvalidArgument("at least one charge is required")
+        check_charges(charges)
+        check_descriptors(descriptors)
+
+    async def process_car(self, session: AsyncSession, car: pb.Car) -> str:
+        """CAR: search, FBI number found or assigned, arrest appended, SRE, maybe IDENT."""
+        self._check_submission(
+            car.envelope, car.booking_number, car.doa, car.charges, car.descriptors
+        )
+        if not car.HasField("tenprint"):
+            raise InvalidArgument("tenprint is required on a CAR")
+        probe = tenprint_from_proto(car.tenprint, dim=self.engine.dim)
+        if await session.get(Transaction, car.envelope.tcn) is not None:
+            raise AlreadyExists(f"a transaction with TCN {car.envelope.tcn} exists already")
+        mate = self.engine.identify(probe)
+        if mate is not None:
+            fbi_number, identification = mate.key, "I"
+        else:
+            fbi_number, identification = await self._unused_fbi_number(session), "N"
+            d = car.descriptors
+            session.add(
+                Subject(
+                    fbi_number=fbi_number,
+                    nam=d.nam,
+                    dob=d.dob,
+                    sex=d.sex,
+                    pob=d.pob,
+                    tenprint=probe.to_bytes(),
+                    created_at=self.clock.now(),
+                )
+            )
+            self._pending.append((fbi_number, probe))
+        interop = car.interoperability.moa_active and car.interoperability.jurisdiction_activated
+        await self._file_arrest(
+            session,
+            tot="CAR",
+            envelope=car.envelope,
+            sid=car.sid,
+            fbi_number=fbi_number,
+            booking_number=car.booking_number,
+            doa=car.doa,
+            descriptors=car.descriptors,
+            charges=car.charges,
+            identification=identification,
+            ident_probe=probe if interop else None,
+        )
+        return f"{identification} {fbi_number}" + (" +IDENT" if interop else "")
+
+    async def process_cpi(self, session: AsyncSession, cpi: pb.Cpi) -> str:
+        """CPI: the arrest goes on the FBI number's history; IDENT searches the prints on file."""
+        self._check_submission(
+            cpi.envelope, cpi.booking_number, cpi.doa, cpi.charges, cpi.descriptors
+        )
+        if not cpi.fbi_number:
+            raise InvalidArgument("fbi_number is required on a CPI")
+        if await session.get(Transaction, cpi.envelope.tcn) is not None:
+            raise AlreadyExists(f"a transaction with TCN {cpi.envelope.tcn} exists already")
+        subject = await session.get(Subject, cpi.fbi_number)
+        if subject is None:
+            self._refuse(
+                session,
+                cpi.envelope,
+                code="UNKNOWN_FBI_NUMBER",
+                reason=f"CPI names FBI number {cpi.fbi_number}, which is not on file",
+            )
+            return f"ERRT unknown FBI number {cpi.fbi_number}"
+        interop = cpi.interoperability.moa_active and cpi.interoperability.jurisdiction_activated
+        on_file = TenprintTemplate.from_bytes(subject.tenprint, self.engine.dim)
+        await self._file_arrest(
+            session,
+            tot="CPI",
+            envelope=cpi.envelope,
+            sid=cpi.sid,
+            fbi_number=cpi.fbi_number,
+            booking_number=cpi.booking_number,
+            doa=cpi.doa,
+            descriptors=cpi.descriptors,
+            charges=cpi.charges,
+            identification="I",
+            ident_probe=on_file if interop else None,
+        )
+        return f"I {cpi.fbi_number}" + (" +IDENT" if interop else "")
+
+    def _refuse(
+        self, session: AsyncSession, envelope: common_pb2.Envelope, *, code: str, reason: str
+    ) -> None:
+        errt = sib_pb2.ErrtMessage(
+            envelope=self._envelope("ERRT", envelope.tcn, envelope.ori),
+            errt=common_pb2.Errt(refused_tcn=envelope.tcn, code=code, reason=reason),
+        )
+        self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_ERRT, message=errt)
+
+    def _envelope(self, tot: str, tcr: str, ori: str, *, dai: str = "") -> common_pb2.Envelope:
+        return make_envelope(
+            clock=self.clock, sender=SENDER, tot=tot, tcr=tcr, ori=ori, dai=dai, tcn_prefix="FBI"
+        )
+
+    async def _file_arrest(
+        self,
+        session: AsyncSession,
+        *,
+        tot: str,
+        envelope: common_pb2.Envelope,
+        sid: str,
+        fbi_number: str,
+        booking_number: str,
+        doa: str,
+        descriptors: common_pb2.Descriptors,
+        charges: Sequence[common_pb2.Charge],
+        identification: str,
+        ident_probe: TenprintTemplate | None,
+    ) -> None:
+        tcn = envelope.tcn
+        session.add(
+            ArrestCycleRecord(
+                fbi_number=fbi_number,
+                ori=envelope.ori,
+                doa=doa,
+                sid=sid,
+                tcn=tcn,
+                charges=charges_to_plain(charges),
+            )
+        )
+        now = self.clock.now()
+        session.add(
+            Transaction(
+                tcn=tcn,
+                tot=tot,
+                ori=envelope.ori,
+                sid=sid,
+                booking_number=booking_number,
+                fbi_number=fbi_number,
+                descriptors=to_plain(descriptors),
+                charges=charges_to_plain(charges),
+                status="ident_pending" if ident_probe is not None else "sre_sent",
+                identification=identification,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        sre = sib_pb2.SreMessage(
+            envelope=self._envelope("SRE", tcn, envelope.ori, dai=envelope.ori),
+            identification=identification,
+            fbi_number=fbi_number,
+            sid=sid,
+            history=await self._history(session, fbi_number),
+        )
+        self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_SRE, message=sre)
+        if ident_probe is not None:
+            search = ident_pb2.IdentSearch(
+                envelope=self._envelope("IDENT-SEARCH", tcn, envelope.ori, dai=routes.IDENT_ORI),
+                tenprint=ident_probe.to_proto(),
+                fbi_number=fbi_number,
+            )
+            self.outbox.add(
+                session, peer=routes.IDENT, method=routes.IDENT_SEARCH, message=search
+            )
+
+    async def _transaction(self, session: AsyncSession, tcr: str) -> Transaction:
+        txn = await session.get(Transaction, tcr, with_for_update=True)
+        if txn is None:
+            raise NotFound(f"no transaction with TCN {tcr!r}")
+        return txn
+
+    async def process_idr(self, session: AsyncSession, message: pb.IdrMessage) -> str:
+        """IDR: no match goes to the SIB as a no-match IDR; a match becomes an IAQ to LESC."""
+        if not message.HasField("idr"):
+            raise InvalidArgument("idr is required")
+        idr = message.idr
+        if idr.match and not idr.fin:
+            raise InvalidArgument("a matching IDR must carry the FIN")
+        txn = await self._transaction(session, message.envelope.tcr)
+        if txn.status != "ident_pending":
+            return f"IDR ignored: transaction is {txn.status}"
+        txn.idr = idr.SerializeToString()
+        txn.updated_at = self.clock.now()
+        if not idr.match:
+            txn.status = "answered"
+            response = sib_pb2.InteroperabilityResponse(
+                envelope=self._envelope("NO-MATCH-IDR", txn.tcn, txn.ori, dai=txn.ori),
+                no_match=sib_pb2.NoMatchIdr(idr=idr),
+            )
+            self.outbox.add(
+                session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
+            )
+            return "no match"
+        txn.status = "iaq_pending"
+        history = await self._history(session, txn.fbi_number)
+        prior = common_pb2.CriminalHistory(
+            fbi_number=txn.fbi_number, cycles=[c for c in history.cycles if c.tcn != txn.tcn]
+        )
+        iaq = lesc_pb2.Iaq(
+            envelope=self._envelope("IAQ", txn.tcn, txn.ori, dai=routes.LESC_ORI),
+            pur="C",
+            descriptors=descriptors_from_plain(txn.descriptors),
+            cus="Y",
+            off=charges_from_plain(txn.charges),
+            arn=idr.a_number,
+            fbi=txn.fbi_number,
+            sid=txn.sid,
+            booking_number=txn.booking_number,
+            idr=idr,
+            history=prior,
+        )
+        self.outbox.add(session, peer=routes.LESC, method=routes.LESC_SUBMIT_IAQ, message=iaq)
+        return f"match FIN {idr.fin}"
+
+    async def process_iaq_ack(self, session: AsyncSession, message: pb.IaqAcknowledgement) -> str:
+        """LESC acknowledged the IAQ: the case id is recorded."""
+        if not message.case_id:
+            raise InvalidArgument("case_id is required")
+        txn = await self._transaction(session, message.envelope.tcr)
+        txn.iaq_case_id = message.case_id
+        txn.updated_at = self.clock.now()
+        return f"case {message.case_id}"
+
+    async def process_iar(self, session: AsyncSession, message: pb.IarMessage) -> str:
+        """IAR: the joint IDR/IAR goes to the SIB."""
+        if not message.HasField("iar"):
+            raise InvalidArgument("iar is required")
+        txn = await self._transaction(session, message.envelope.tcr)
+        if txn.status != "iaq_pending" or txn.idr is None:
+            return f"IAR ignored: transaction is {txn.status}"
+        txn.iar = message.iar.SerializeToString()
+        txn.iaq_case_id = txn.iaq_case_id or message.iar.case_id
+        txn.status = "answered"
+        txn.updated_at = self.clock.now()
+        response = sib_pb2.InteroperabilityResponse(
+            envelope=self._envelope("IDR/IAR", txn.tcn, txn.ori, dai=txn.ori),
+            joint=sib_pb2.JointIdrIar(idr=common_pb2.Idr.FromString(txn.idr), iar=message.iar),
+        )
+        self.outbox.add(
+            session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
+        )
+        return f"IAR case {message.iar.case_id}"
+
+    async def enroll_records(
+        self, session: AsyncSession, records: Sequence[pb.CriminalRecord]
+    ) -> list[str]:
+        """Places criminal records (with prints and history) in the master file."""
+        numbers: list[str] = []
+        for i, record in enumerate(records):
+            field_name = f"records[{i}]"
+            check_descriptors(record.descriptors, field=f"{field_name}.descriptors")
+            template = tenprint_from_proto(
+                record.tenprint, dim=self.engine.dim, field=f"{field_name}.tenprint"
+            )
+            for j, cycle in enumerate(record.cycles):
+                check_ori(cycle.ori, field=f"{field_name}.cycles[{j}].ori")
+                check_date(cycle.doa, field=f"{field_name}.cycles[{j}].doa")
+                check_charges(cycle.charges, field=f"{field_name}.cycles[{j}].charges")
+            fbi_number = record.fbi_number or await self._unused_fbi_number(session)
+            if record.fbi_number and await session.get(Subject, fbi_number) is not None:
+                raise AlreadyExists(f"FBI number {fbi_number} is already on file")
+            d = record.descriptors
+            session.add(
+                Subject(
+                    fbi_number=fbi_number,
+                    nam=d.nam,
+                    dob=d.dob,
+                    sex=d.sex,
+                    pob=d.pob,
+                    tenprint=template.to_bytes(),
+                    created_at=self.clock.now(),
+                )
+            )
+            for cycle in record.cycles:
+                session.add(
+                    ArrestCycleRecord(
+                        fbi_number=fbi_number,
+                        ori=cycle.ori,
+                        doa=cycle.doa,
+                        sid=cycle.sid,
+                        tcn=cycle.tcn,
+                        charges=charges_to_plain(cycle.charges),
+                    )
+                )
+            self._pending.append((fbi_number, template))
+            numbers.append(fbi_number)
+        return numbers

@@ -1,0 +1,1 @@
+"""ICE field offices: detainers prioritised by level, custody and removal tracking."""

@@ -1,0 +1,26 @@
+"""ICE field office settings (prefix SCFED_ICE_FIELD_)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.config import ServiceSettings
+
+
+class IceFieldSettings(ServiceSettings):
+    """Settings of the ICE field office service."""
+
+    model_config = SettingsConfigDict(env_prefix="SCFED_ICE_FIELD_", extra="ignore")
+    service_name: ClassVar[str] = "ice_field"
+
+    grpc_port: int = Field(default=50055, ge=0, le=65535)
+    http_port: int = Field(default=8085, ge=0, le=65535)
+    sib_addr: str = "127.0.0.1:50051"
+    # MOA section III.B.iii: Levels 2 and 3 are at the field office's discretion.
+    discretion_level_2: Literal["detain", "decline"] = "detain"
+    discretion_level_3: Literal["detain", "decline"] = "decline"
+    # Form I-247: hold no longer than 48 hours, excluding Saturdays, Sundays and holidays.
+    max_hold_hours: int = Field(default=48, ge=1, le=48)

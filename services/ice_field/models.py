@@ -1,0 +1,57 @@
+"""Field offices, their decisions on IARs, and the detainers they issued."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.runtime.db import UtcDateTime
+
+
+class IceFieldBase(DeclarativeBase):
+    """Declarative base of the ICE field office tables."""
+
+
+class FieldOfficeRecord(IceFieldBase):
+    """A field office and the states of its area of responsibility."""
+
+    __tablename__ = "field_offices"
+
+    ori: Mapped[str] = mapped_column(String(9), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    states: Mapped[list[str]] = mapped_column(JSON)
+    bed_capacity: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DecisionRecord(IceFieldBase):
+    """What a field office decided on one IAR."""
+
+    __tablename__ = "decisions"
+
+    tcn: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(40))
+    field_office: Mapped[str] = mapped_column(String(9))
+    # detainer | declined (discretion) | no_action (not removable)
+    action: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(Integer)
+    basis: Mapped[str] = mapped_column(String(24), default="")
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DetainerRecord(IceFieldBase):
+    """An I-247 detainer and where it stands."""
+
+    __tablename__ = "detainers"
+
+    detainer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tcn: Mapped[str] = mapped_column(String(40), index=True)
+    field_office: Mapped[str] = mapped_column(String(9))
+    lea_ori: Mapped[str] = mapped_column(String(9))
+    level: Mapped[int] = mapped_column(Integer)
+    # issued | release_noticed
+    state: Mapped[str] = mapped_column(String(20))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    release_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,23 @@
+"""IDENT settings (prefix SCFED_IDENT_)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.biometrics import DEFAULT_THRESHOLD
+from services.runtime.config import ServiceSettings
+
+
+class IdentSettings(ServiceSettings):
+    """Settings of the IDENT service."""
+
+    model_config = SettingsConfigDict(env_prefix="SCFED_IDENT_", extra="ignore")
+    service_name: ClassVar[str] = "ident"
+
+    grpc_port: int = Field(default=50053, ge=0, le=65535)
+    http_port: int = Field(default=8083, ge=0, le=65535)
+    cjis_iafis_addr: str = "127.0.0.1:50052"
+    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)

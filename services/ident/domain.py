@@ -1,0 +1,232 @@
+"""IDENT domain: enrol encounters under FINs, search tenprints 1:N, answer with an IDR."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scfed.cjis_iafis.v1 import cjis_iafis_pb2
+from scfed.common.v1 import common_pb2
+from scfed.ident.v1 import ident_pb2 as pb
+from services.runtime import routes
+from services.runtime.biometrics import (
+    FINGERS,
+    MODEL_VERSION,
+    BiometricEngine,
+    TenprintTemplate,
+    match_score,
+    tenprint_from_proto,
+)
+from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
+from services.runtime.clock import Clock
+from services.runtime.delivery import Outbox
+from services.runtime.envelope import make_envelope
+from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.records import check_descriptors
+
+
+def new_fin() -> str:
+    """A synthetic fingerprint identification number."""
+    return "FIN" + uuid.uuid4().hex[:12].upper()
+
+
+@dataclass
+class IdentGallery:
+    """IDENT's identities, their encounters and the biometric index over them."""
+
+    engine: BiometricEngine
+    clock: Clock
+    outbox: Outbox
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pending: list[tuple[str, TenprintTemplate]] = field(default_factory=list)
+
+    async def load(self, session: AsyncSession) -> int:
+        """Rebuilds the in-memory index from the identities on file."""
+        rows = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
+        count = 0
+        for fin, blob in rows:
+            self.engine.enroll(fin, TenprintTemplate.from_bytes(blob, self.engine.dim))
+            count += 1
+        return count
+
+    def commit_enrollments(self) -> None:
+        """Adds to the index what the committed transaction enrolled."""
+        for key, template in self._pending:
+            self.engine.enroll(key, template)
+        self._pending.clear()
+
+    def discard_enrollments(self) -> None:
+        """Forgets enrolments of a transaction that rolled back."""
+        self._pending.clear()
+
+    def info(self) -> pb.InfoResponse:
+        """Template layout, model and gallery size."""
+        return pb.InfoResponse(
+            template_dimension=self.engine.dim,
+            fingers=FINGERS,
+            model_version=MODEL_VERSION,
+            gallery_size=len(self.engine),
+            match_threshold=self.engine.threshold,
+            index=self.engine.describe(),
+        )
+
+    async def _encounters(self, session: AsyncSession, fin: str) -> list[common_pb2.Encounter]:
+        rows = await session.scalars(
+            select(EncounterRecord)
+            .where(EncounterRecord.fin == fin)
+            .order_by(EncounterRecord.encountered_at, EncounterRecord.encounter_id)
+        )
+        result = []
+        for row in rows:
+            at = Timestamp()
+            at.FromDatetime(row.encountered_at)
+            result.append(
+                common_pb2.Encounter(
+                    encounter_id=row.encounter_id,
+                    encounter_type=row.encounter_type,
+                    encountered_at=at,
+                    status=row.status,  # type: ignore[arg-type]
+                )
+            )
+        return result
+
+    async def identity(self, session: AsyncSession, fin: str) -> pb.Identity:
+        """One identity with its encounters."""
+        if not fin:
+            raise InvalidArgument("fin is required")
+        row = await session.get(IdentityRecord, fin)
+        if row is None:
+            raise NotFound(f"no identity with FIN {fin!r}")
+        return pb.Identity(
+            fin=row.fin,
+            a_number=row.a_number,
+            fbi_number=row.fbi_number,
+            descriptors=common_pb2.Descriptors(nam=row.nam, dob=row.dob, sex=row.sex, pob=row.pob),
+            encounters=await self._encounters(session, fin),
+        )
+
+    async def enroll(
+        self, session: AsyncSession, encounters: Sequence[pb.NewEncounter]
+    ) -> list[pb.Enrollment]:
+        """Enrols encounters: attached to a matching identity's FIN, or under a new FIN."""
+        results: list[pb.Enrollment] = []
+        staged: dict[str, TenprintTemplate] = {}
+        for i, item in enumerate(encounters):
+            where = f"encounters[{i}]"
+            check_descriptors(item.descriptors, field=f"{where}.descriptors")
+            template = tenprint_from_proto(
+                item.tenprint, dim=self.engine.dim, field=f"{where}.tenprint"
+            )
+            if item.encounter.status == common_pb2.IMMIGRATION_STATUS_UNSPECIFIED:
+                raise InvalidArgument(f"{where}.encounter.status is required")
+            mate = self.engine.identify(template)
+            fin = mate.key if mate is not None else self._staged_mate(staged, template)
+            new_identity = fin is None
+            if fin is None:
+                fin = new_fin()
+                d = item.descriptors
+                session.add(
+                    IdentityRecord(
+                        fin=fin,
+                        a_number=item.a_number,
+                        nam=d.nam,
+                        dob=d.dob,
+                        sex=d.sex,
+                        pob=d.pob,
+                        tenprint=template.to_bytes(),
+                        created_at=self.clock.now(),
+                    )
+                )
+                staged[fin] = template
+                self._pending.append((fin, template))
+            elif item.a_number:
+                row = await session.get(IdentityRecord, fin)
+                if row is not None and not row.a_number:
+                    row.a_number = item.a_number
+            encounter_id = item.encounter.encounter_id or "ENC" + uuid.uuid4().hex[:12].upper()
+            at = (
+                item.encounter.encountered_at.ToDatetime(tzinfo=self.clock.now().tzinfo)
+                if item.encounter.HasField("encountered_at")
+                else self.clock.now()
+            )
+            session.add(
+                EncounterRecord(
+                    encounter_id=encounter_id,
+                    fin=fin,
+                    encounter_type=item.encounter.encounter_type or "UNSPECIFIED",
+                    status=int(item.encounter.status),
+                    encountered_at=at,
+                )
+            )
+            results.append(
+                pb.Enrollment(fin=fin, new_identity=new_identity, encounter_id=encounter_id)
+            )
+        return results
+
+    def _staged_mate(self, staged: dict[str, TenprintTemplate], probe: TenprintTemplate) -> str | None:
+        """A mate among identities created earlier in the same, not yet indexed, batch."""
+        best = max(
+            ((fin, match_score(probe, t)) for fin, t in staged.items()),
+            key=lambda pair: pair[1],
+            default=None,
+        )
+        if best is not None and best[1] >= self.engine.threshold:
+            return best[0]
+        return None
+
+    async def search(self, session: AsyncSession, request: pb.IdentSearch) -> str:
+        """Interoperability search: the IDR (match or no match) goes back to CJIS."""
+        if not request.HasField("tenprint"):
+            raise InvalidArgument("tenprint is required")
+        probe = tenprint_from_proto(request.tenprint, dim=self.engine.dim)
+        tcr = request.envelope.tcr or request.envelope.tcn
+        mate = self.engine.identify(probe)
+        idr = common_pb2.Idr(match=False)
+        if mate is not None:
+            row = await session.get(IdentityRecord, mate.key)
+            if row is None:
+                raise NotFound(f"index names FIN {mate.key} but it is not on file")
+            if request.fbi_number and not row.fbi_number:
+                row.fbi_number = request.fbi_number
+            idr = common_pb2.Idr(
+                match=True,
+                fin=row.fin,
+                a_number=row.a_number,
+                descriptors=common_pb2.Descriptors(
+                    nam=row.nam, dob=row.dob, sex=row.sex, pob=row.pob
+                ),
+                encounters=await self._encounters(session, row.fin),
+                score=mate.score,
+            )
+        existing = await session.get(SearchRecord, tcr)
+        if existing is None:
+            session.add(
+                SearchRecord(
+                    tcn=tcr,
+                    matched_fin=idr.fin,
+                    score=idr.score,
+                    searched_at=self.clock.now(),
+                )
+            )
+        message = cjis_iafis_pb2.IdrMessage(
+            envelope=make_envelope(
+                clock=self.clock,
+                sender=routes.IDENT,
+                tot="IDR",
+                tcr=tcr,
+                ori=request.envelope.ori,
+                dai=routes.CJIS_ORI,
+                tcn_prefix="IDT",
+            ),
+            idr=idr,
+        )
+        self.outbox.add(
+            session, peer=routes.CJIS_IAFIS, method=routes.CJIS_DELIVER_IDR, message=message
+        )
+        return f"match {idr.fin} score {idr.score:.3f}" if idr.match else "no match"

@@ -1,0 +1,103 @@
+"""The IDENT provider: gRPC edge over the identity gallery."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from fastapi import APIRouter
+from sqlalchemy import MetaData
+
+from scfed.common.v1 import common_pb2
+from scfed.ident.v1 import ident_pb2 as pb
+from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
+from services.ident.config import IdentSettings
+from services.ident.domain import IdentGallery
+from services.ident.models import IdentBase
+from services.runtime import routes
+from services.runtime.biometrics import BiometricEngine
+from services.runtime.server import Runtime, grpc_edge
+
+
+class IdentServicer(pb_grpc.IdentServicer):
+    """Translates IDENT RPCs to the gallery and back."""
+
+    def __init__(self, runtime: Runtime, gallery: IdentGallery) -> None:
+        self._rt = runtime
+        self._gallery = gallery
+
+    @grpc_edge
+    async def Search(
+        self, request: pb.IdentSearch, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Ack:
+        """Interoperability search from CJIS."""
+        return await self._rt.inbox.receive(
+            request,
+            has_envelope=request.HasField("envelope"),
+            peer=routes.CJIS_IAFIS,
+            handler=lambda s: self._gallery.search(s, request),
+        )
+
+    @grpc_edge
+    async def EnrollEncounters(
+        self, request: pb.EnrollEncountersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EnrollEncountersResponse:
+        """Enrols encounters in one transaction."""
+        async with self._gallery.lock:
+            try:
+                async with self._rt.db.session() as session:
+                    enrollments = await self._gallery.enroll(session, request.encounters)
+            except BaseException:
+                self._gallery.discard_enrollments()
+                raise
+            self._gallery.commit_enrollments()
+        return pb.EnrollEncountersResponse(enrollments=enrollments)
+
+    @grpc_edge
+    async def GetIdentity(
+        self, request: pb.GetIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Identity:
+        """One identity."""
+        async with self._rt.db.session() as session:
+            return await self._gallery.identity(session, request.fin)
+
+    @grpc_edge
+    async def Info(
+        self, request: pb.InfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InfoResponse:
+        """Template layout and gallery."""
+        return self._gallery.info()
+
+
+class IdentProvider:
+    """Runs the IDENT service in the shared host."""
+
+    name = routes.IDENT
+    metadatas: Sequence[MetaData] = (IdentBase.metadata,)
+
+    def __init__(self, settings: IdentSettings) -> None:
+        self.settings = settings
+        self.gallery: IdentGallery | None = None
+
+    async def on_after_init(self, runtime: Runtime) -> None:
+        """Rebuilds the biometric index from the identities on file."""
+        self.gallery = IdentGallery(
+            engine=BiometricEngine(threshold=self.settings.match_threshold),
+            clock=runtime.clock,
+            outbox=runtime.outbox,
+        )
+        async with runtime.db.session() as session:
+            await self.gallery.load(session)
+
+    def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
+        """Adds the Ident servicer."""
+        assert self.gallery is not None, "on_after_init runs first"
+        pb_grpc.add_IdentServicer_to_server(IdentServicer(runtime, self.gallery), server)
+        return [pb.DESCRIPTOR.services_by_name["Ident"].full_name]
+
+    def http_router(self, runtime: Runtime) -> APIRouter | None:
+        """IDENT has no HTTP routes of its own."""
+        return None
+
+    async def on_before_stop(self, runtime: Runtime) -> None:
+        """Nothing to release: the database is the source of truth."""

@@ -1,0 +1,36 @@
+"""LESC cases: one per IAQ."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.runtime.db import UtcDateTime
+
+
+class LescBase(DeclarativeBase):
+    """Declarative base of the LESC tables."""
+
+
+class CaseRecord(LescBase):
+    """An IAQ and its status determination."""
+
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tcn: Mapped[str] = mapped_column(String(40), unique=True)
+    ori: Mapped[str] = mapped_column(String(9))
+    fin: Mapped[str] = mapped_column(String(16))
+    a_number: Mapped[str] = mapped_column(String(12), default="")
+    fbi_number: Mapped[str] = mapped_column(String(12), default="")
+    status: Mapped[str] = mapped_column(String(40))
+    removable: Mapped[bool] = mapped_column(Boolean)
+    current_charge_level: Mapped[int] = mapped_column(Integer)
+    prior_conviction_level: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer)
+    offense_table: Mapped[str] = mapped_column(String(20))
+    iar: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,1 @@
+"""A deterministic synthetic world: agencies, people, tenprints and bookings from a seed."""
