@@ -155,6 +155,7 @@ class CriminalMasterFile:
                     created_at=self.clock.now(),
                 )
             )
+            await session.flush()  # the subject row must exist before its arrest cycles
             self._pending.append((fbi_number, probe))
         interop = car.interoperability.moa_active and car.interoperability.jurisdiction_activated
         await self._file_arrest(
@@ -391,6 +392,7 @@ class CriminalMasterFile:
                     created_at=self.clock.now(),
                 )
             )
+            await session.flush()  # the subject row must exist before its arrest cycles
             for cycle in record.cycles:
                 session.add(
                     ArrestCycleRecord(

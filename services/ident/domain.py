@@ -143,6 +143,7 @@ class IdentGallery:
                         created_at=self.clock.now(),
                     )
                 )
+                await session.flush()  # the identity row must exist before its encounters
                 staged[fin] = template
                 self._pending.append((fin, template))
             elif item.a_number:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import grpc
-from google.protobuf.message import Message
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -209,6 +208,8 @@ class Outbox:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the round, so a notify() during the round is not lost.
+            self._wake.clear()
             try:
                 delivered, next_due = await self.run_once()
             except asyncio.CancelledError:
@@ -221,7 +222,6 @@ class Outbox:
             wait = self._poll_s
             if next_due is not None:
                 wait = max(0.0, min(wait, (next_due - _utcnow()).total_seconds()))
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             except TimeoutError:
@@ -413,7 +413,3 @@ class Inbox:
             self._outbox.notify()
         return common_pb2.Ack(message_id=envelope.message_id, duplicate=duplicate)
 
-
-def serialize(message: Message) -> bytes:
-    """The wire form of a protobuf message."""
-    return message.SerializeToString()

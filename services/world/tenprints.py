@@ -104,9 +104,13 @@ class SyntheticFingerprints:
     ) -> common_pb2.Tenprint:
         """A fresh impression of each finger; `missing` FGPs (1-based) are sent amputated."""
         if fingers.shape != (FINGERS, self.dim):
-            raise ValueError(f"fingers must have shape ({FINGERS}, {self.dim}), got {fingers.shape}")
+            raise ValueError(
+                f"fingers must have shape ({FINGERS}, {self.dim}), got {fingers.shape}"
+            )
         if any(not 1 <= pos <= FINGERS for pos in missing):
-            raise ValueError(f"missing finger positions must be 1..{FINGERS}, got {sorted(missing)}")
+            raise ValueError(
+                f"missing finger positions must be 1..{FINGERS}, got {sorted(missing)}"
+            )
         if quality is not None and not 1 <= quality <= MAX_QUALITY:
             raise ValueError(f"quality must be 1..{MAX_QUALITY}, got {quality}")
         # Every draw happens whatever is missing, so a capture consumes the rng the same way.

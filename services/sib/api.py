@@ -1,0 +1,212 @@
+"""The SIB's HTTP edge for local law enforcement agencies (FastAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scfed.common.v1 import common_pb2
+from services.runtime.server import Runtime
+from services.sib import views
+from services.sib.domain import BookingSubmission, StateBureau, state_to_proto
+from services.runtime.records import to_plain
+
+ORI = r"^[A-Z]{2}[A-Z0-9]{7}$"
+YYYYMMDD = r"^[0-9]{8}$"
+PROFILING_FIELDS = frozenset({"rac", "race", "eth", "ethnicity"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_race_or_ethnicity(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            found = PROFILING_FIELDS & {str(k).lower() for k in data}
+            if found:
+                raise ValueError(
+                    f"{', '.join(sorted(found))}: race and ethnicity are not accepted; "
+                    "IDENT/IAFIS may not be used for racial or ethnic profiling (MOA VIII)"
+                )
+        return data
+
+
+class FingerIn(_Strict):
+    """One finger slot of the booking's tenprint."""
+
+    position: int = Field(ge=1, le=10, description="FGP: 1 right thumb .. 10 left little")
+    status: Literal["present", "amputated", "unprintable"] = "present"
+    template: list[float] | None = Field(default=None, description="Feature template (present)")
+    quality: int = Field(default=0, ge=0, le=100)
+
+
+class DescriptorsIn(_Strict):
+    """Type-2 descriptors: only those the flow needs."""
+
+    nam: str = Field(min_length=1, max_length=80, description="SURNAME,GIVEN")
+    dob: str = Field(default="", pattern=r"^([0-9]{8})?$")
+    sex: Literal["M", "F", "X", "U", ""] = ""
+    pob: str = Field(default="", max_length=8)
+
+
+class ChargeIn(_Strict):
+    """A current charge with its NCIC code."""
+
+    ncic_code: str = Field(pattern=r"^[0-9]{4}$")
+    literal: str = Field(default="", max_length=120)
+    disposition: Literal["charged", "convicted", "dismissed", "acquitted"] = "charged"
+    sentence_days: int = Field(default=0, ge=0)
+
+
+class BookingIn(_Strict):
+    """A booking submitted by an LEA: prints, descriptors and charges."""
+
+    ori: str = Field(pattern=ORI, description="Nine-character ORI of the booking agency")
+    booking_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    doa: str | None = Field(default=None, pattern=YYYYMMDD, description="Date of arrest")
+    descriptors: DescriptorsIn
+    fingers: list[FingerIn] = Field(min_length=1, max_length=10)
+    charges: list[ChargeIn] = Field(min_length=1, max_length=20)
+
+
+class BookingAccepted(BaseModel):
+    """The SIB's receipt for a booking."""
+
+    tcn: str
+    transaction: Literal["CAR", "CPI"]
+    status: str
+    sid: str
+    duplicate: bool = False
+
+
+class ReleaseNoticeIn(_Strict):
+    """An LEA's notice that a subject under detainer will be released."""
+
+    ori: str = Field(pattern=ORI)
+    detainer_id: str = Field(min_length=1, max_length=40)
+    release_at: datetime | None = None
+
+
+_STATUS = {
+    "present": common_pb2.FINGER_STATUS_PRESENT,
+    "amputated": common_pb2.FINGER_STATUS_AMPUTATED,
+    "unprintable": common_pb2.FINGER_STATUS_UNPRINTABLE,
+}
+
+
+def _submission(body: BookingIn, doa: str) -> BookingSubmission:
+    fingers = [
+        common_pb2.FingerCapture(
+            position=f.position,
+            status=_STATUS[f.status],
+            template=f.template or [],
+            quality=f.quality,
+        )
+        for f in body.fingers
+    ]
+    charges = [
+        common_pb2.Charge(
+            ncic_code=c.ncic_code,
+            literal=c.literal,
+            disposition=common_pb2.Disposition.Value("DISPOSITION_" + c.disposition.upper()),
+            sentence_days=c.sentence_days,
+        )
+        for c in body.charges
+    ]
+    request = body.model_dump(mode="json", exclude={"fingers"})
+    request["doa"] = doa
+    return BookingSubmission(
+        ori=body.ori,
+        booking_number=body.booking_number,
+        doa=doa,
+        descriptors=common_pb2.Descriptors(**body.descriptors.model_dump()),
+        tenprint=common_pb2.Tenprint(fingers=fingers),
+        charges=charges,
+        request=request,
+    )
+
+
+def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
+    """Routes of the agency edge."""
+    router = APIRouter(prefix="/v1", tags=["agencies"])
+
+    @router.post("/bookings", status_code=202, response_model=BookingAccepted)
+    async def submit_booking(body: BookingIn, response: Response) -> BookingAccepted:
+        """Submits a booking; answers 202 with the TCN (200 for an identical resubmission)."""
+        doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
+        submission = _submission(body, doa)
+        async with bureau.lock:
+            try:
+                async with runtime.db.session() as session:
+                    receipt = await bureau.submit_booking(session, submission)
+            except BaseException:
+                bureau.discard_enrollments()
+                raise
+            bureau.commit_enrollments()
+        runtime.outbox.notify()
+        if receipt.duplicate:
+            response.status_code = 200
+        return BookingAccepted(
+            tcn=receipt.tcn,
+            transaction=receipt.transaction,  # type: ignore[arg-type]
+            status=receipt.status,
+            sid=receipt.sid,
+            duplicate=receipt.duplicate,
+        )
+
+    @router.get("/bookings/{tcn}")
+    async def get_booking(tcn: str) -> dict[str, Any]:
+        """A booking's status and every response received for it."""
+        async with runtime.db.session() as session:
+            return await views.booking_view(session, tcn)
+
+    @router.get("/bookings")
+    async def list_bookings(
+        status: Annotated[str | None, Query(max_length=24)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[dict[str, Any]]:
+        """A page of bookings, oldest first, optionally by status."""
+        async with runtime.db.session() as session:
+            return await views.bookings(session, status=status, limit=limit, offset=offset)
+
+    @router.get("/bookings-summary")
+    async def bookings_summary() -> dict[str, Any]:
+        """Counts by status and transaction, relay, detainers by level, latency."""
+        async with runtime.db.session() as session:
+            return await views.summary(session)
+
+    @router.get("/agencies/{ori}/messages")
+    async def agency_inbox(
+        ori: str,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """The LEA's inbox: relayed responses and detainers, after a message id."""
+        async with runtime.db.session() as session:
+            return await views.inbox(session, ori, after=after, limit=limit)
+
+    @router.post("/release-notices", status_code=202)
+    async def release_notice(body: ReleaseNoticeIn) -> dict[str, str]:
+        """Tells the ICE field office that a subject under detainer will be released."""
+        async with runtime.db.session() as session:
+            message_id = await bureau.release_notice(
+                session, ori=body.ori, detainer_id=body.detainer_id, release_at=body.release_at
+            )
+        runtime.outbox.notify()
+        return {"message_id": message_id, "status": "forwarded"}
+
+    @router.get("/states")
+    async def list_states() -> list[dict[str, object]]:
+        """The states served, with NFF, relay and MOA status as of now."""
+        async with runtime.db.session() as session:
+            return [to_plain(s) for s in await bureau.states(session)]
+
+    return router
+
+
+__all__ = ["build_router", "state_to_proto"]

@@ -1,0 +1,511 @@
+"""SIB domain: state records, CAR or CPI per booking, responses relayed to the LEAs.
+
+The SIB never determines immigration status or removability: it forwards what CJIS and ICE
+send, and relays it to the LEA unless the state lacks the technical capability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scfed.cjis_iafis.v1 import cjis_iafis_pb2
+from scfed.common.v1 import common_pb2
+from scfed.ice_field.v1 import ice_field_pb2
+from scfed.sib.v1 import sib_pb2 as pb
+from services.runtime import journal, routes
+from services.runtime.biometrics import BiometricEngine, TenprintTemplate, tenprint_from_proto
+from services.runtime.clock import Clock
+from services.runtime.delivery import Outbox
+from services.runtime.envelope import check_ori, make_envelope, new_tcn
+from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.models import OutboxMessage
+from services.runtime.records import check_charges, check_date, check_descriptors, to_plain
+from services.sib.models import AgencyRecord, Booking, ResponseRecord, StateRecord, StateSubject
+
+MOA_NOTICE_PERIOD = timedelta(days=30)
+INTEROPERABILITY_KINDS = ("NO-MATCH-IDR", "IDR/IAR")
+
+
+def moa_in_effect(state: StateRecord, now: datetime) -> bool:
+    """True while the state's MOA is signed, not suspended, and not yet terminated."""
+    if state.moa_status == pb.MOA_STATUS_ACTIVE:
+        return True
+    if state.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED:
+        return state.termination_effective_at is None or now < state.termination_effective_at
+    return False
+
+
+def state_to_proto(row: StateRecord) -> pb.State:
+    """The wire form of a state."""
+    state = pb.State(
+        code=row.code,
+        name=row.name,
+        nff=row.nff,
+        relay_capable=row.relay_capable,
+        moa_status=row.moa_status,  # type: ignore[arg-type]
+        sib_ori=row.sib_ori,
+    )
+    if row.termination_effective_at is not None:
+        state.termination_effective_at.FromDatetime(row.termination_effective_at)
+    return state
+
+
+@dataclass(frozen=True)
+class BookingSubmission:
+    """A booking as an LEA submits it."""
+
+    ori: str
+    booking_number: str
+    doa: str
+    descriptors: common_pb2.Descriptors
+    tenprint: common_pb2.Tenprint
+    charges: Sequence[common_pb2.Charge]
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BookingReceipt:
+    """What the SIB answers to a submitted booking."""
+
+    tcn: str
+    transaction: str
+    status: str
+    sid: str
+    duplicate: bool = False
+
+
+@dataclass
+class StateBureau:
+    """The SIB: one state file per state, bookings, and the LEAs' inboxes."""
+
+    clock: Clock
+    outbox: Outbox
+    threshold: float
+    engines: dict[str, BiometricEngine] = field(default_factory=dict)
+    # Search-and-enrol in a state file must not interleave.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pending: list[tuple[str, str, TenprintTemplate]] = field(default_factory=list)
+
+    def _engine(self, state: str) -> BiometricEngine:
+        engine = self.engines.get(state)
+        if engine is None:
+            engine = BiometricEngine(threshold=self.threshold)
+            self.engines[state] = engine
+        return engine
+
+    async def load(self, session: AsyncSession) -> int:
+        """Rebuilds each state's tenprint file from the state records."""
+        rows = await session.execute(
+            select(StateSubject.state, StateSubject.sid, StateSubject.tenprint)
+        )
+        count = 0
+        for state, sid, blob in rows:
+            self._engine(state).enroll(sid, TenprintTemplate.from_bytes(blob))
+            count += 1
+        return count
+
+    def commit_enrollments(self) -> None:
+        """Adds to the state files what the committed transaction created."""
+        for state, sid, template in self._pending:
+            self._engine(state).enroll(sid, template)
+        self._pending.clear()
+
+    def discard_enrollments(self) -> None:
+        """Forgets enrolments of a transaction that rolled back."""
+        self._pending.clear()
+
+    # --- configuration -------------------------------------------------------------------
+
+    async def register_state(self, session: AsyncSession, state: pb.State) -> pb.State:
+        """Creates or replaces a state."""
+        if not re.fullmatch(r"[A-Z]{2}", state.code):
+            raise InvalidArgument(f"state code must be two letters A-Z, got {state.code!r}")
+        if state.moa_status == pb.MOA_STATUS_UNSPECIFIED:
+            raise InvalidArgument("moa_status is required")
+        if state.sib_ori:
+            check_ori(state.sib_ori, field="sib_ori")
+        row = await session.get(StateRecord, state.code)
+        if row is None:
+            row = StateRecord(code=state.code)
+            session.add(row)
+        row.name = state.name or state.code
+        row.sib_ori = state.sib_ori
+        row.nff = state.nff
+        row.relay_capable = state.relay_capable
+        row.moa_status = int(state.moa_status)
+        row.termination_effective_at = None
+        if state.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED:
+            row.termination_effective_at = self.clock.now() + MOA_NOTICE_PERIOD
+        await session.flush()
+        return state_to_proto(row)
+
+    async def register_agency(self, session: AsyncSession, agency: pb.Agency) -> pb.Agency:
+        """Creates or replaces an agency."""
+        check_ori(agency.ori)
+        if await session.get(StateRecord, agency.ori[:2]) is None:
+            raise FailedPrecondition(f"state {agency.ori[:2]} is not registered with this SIB")
+        row = await session.get(AgencyRecord, agency.ori)
+        if row is None:
+            row = AgencyRecord(ori=agency.ori)
+            session.add(row)
+        row.name = agency.name or agency.ori
+        row.state = agency.ori[:2]
+        row.activated = agency.activated
+        return agency
+
+    async def set_moa_status(
+        self, session: AsyncSession, request: pb.SetMoaStatusRequest
+    ) -> pb.State:
+        """Signs, suspends (at once), resumes, or gives 30 days' notice of termination."""
+        allowed = (
+            pb.MOA_STATUS_ACTIVE,
+            pb.MOA_STATUS_SUSPENDED,
+            pb.MOA_STATUS_TERMINATION_NOTICED,
+        )
+        if request.status not in allowed:
+            raise InvalidArgument(
+                "status must be ACTIVE, SUSPENDED or TERMINATION_NOTICED "
+                "(termination takes effect 30 days after notice)"
+            )
+        row = await session.get(StateRecord, request.state, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no state {request.state!r}")
+        now = self.clock.now()
+        if row.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED and not moa_in_effect(row, now):
+            row.moa_status = pb.MOA_STATUS_TERMINATED
+        if row.moa_status == pb.MOA_STATUS_TERMINATED:
+            raise FailedPrecondition(f"the MOA with {row.code} is terminated; sign a new one")
+        if request.status == pb.MOA_STATUS_TERMINATION_NOTICED:
+            if row.moa_status != pb.MOA_STATUS_TERMINATION_NOTICED:
+                row.termination_effective_at = now + MOA_NOTICE_PERIOD
+        else:
+            row.termination_effective_at = None
+        row.moa_status = int(request.status)
+        return state_to_proto(row)
+
+    async def states(self, session: AsyncSession) -> list[pb.State]:
+        """Every state, with its MOA status as of now."""
+        rows = await session.scalars(select(StateRecord).order_by(StateRecord.code))
+        result = []
+        for row in rows:
+            state = state_to_proto(row)
+            if row.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED and not moa_in_effect(
+                row, self.clock.now()
+            ):
+                state.moa_status = pb.MOA_STATUS_TERMINATED
+            result.append(state)
+        return result
+
+    # --- bookings ------------------------------------------------------------------------
+
+    async def submit_booking(
+        self, session: AsyncSession, submission: BookingSubmission
+    ) -> BookingReceipt:
+        """Takes a booking: state file search, then a CAR with prints or an NFF state's CPI."""
+        check_ori(submission.ori)
+        check_date(submission.doa, field="doa")
+        check_descriptors(submission.descriptors)
+        if not submission.charges:
+            raise InvalidArgument("at least one charge is required")
+        check_charges(submission.charges)
+        probe = tenprint_from_proto(submission.tenprint, field="fingers")
+        agency = await session.get(AgencyRecord, submission.ori)
+        if agency is None:
+            raise InvalidArgument(f"no agency with ORI {submission.ori} is registered")
+        state = await session.get(StateRecord, agency.state)
+        if state is None:
+            raise FailedPrecondition(f"state {agency.state} is not registered")
+        existing = await session.scalar(
+            select(Booking).where(
+                Booking.ori == submission.ori,
+                Booking.booking_number == submission.booking_number,
+            )
+        )
+        if existing is not None:
+            if existing.request != submission.request:
+                raise AlreadyExists(
+                    f"booking {submission.booking_number} of {submission.ori} was already "
+                    f"submitted with other content as TCN {existing.tcn}"
+                )
+            return BookingReceipt(
+                existing.tcn, existing.tot, existing.status, existing.sid, duplicate=True
+            )
+
+        now = self.clock.now()
+        mate = self._engine(state.code).identify(probe)
+        subject = await session.get(StateSubject, mate.key) if mate is not None else None
+        if subject is None:
+            subject = StateSubject(
+                sid=f"{state.code}{uuid.uuid4().hex[:10].upper()}",
+                state=state.code,
+                fbi_number="",
+                tenprint=probe.to_bytes(),
+                created_at=now,
+            )
+            session.add(subject)
+            self._pending.append((state.code, subject.sid, probe))
+            subsequent = False
+        else:
+            subsequent = True
+        tot = "CPI" if state.nff and subsequent else "CAR"
+        interop = moa_in_effect(state, now) and agency.activated
+        booking = Booking(
+            tcn=new_tcn(state.code),
+            ori=submission.ori,
+            booking_number=submission.booking_number,
+            sid=subject.sid,
+            tot=tot,
+            request=submission.request,
+            status="submitted",
+            expects_idr=interop,
+            accepted_at=now,
+        )
+        session.add(booking)
+        if tot == "CPI" and not subject.fbi_number:
+            # The first arrest's SRE has not come back yet: the CPI waits for the FBI number.
+            booking.status = "awaiting_fbi_number"
+        else:
+            self._send_submission(session, booking, submission, fbi_number=subject.fbi_number)
+        journal.record(
+            session,
+            message_id=booking.tcn,
+            tcn=booking.tcn,
+            tot="BOOKING",
+            direction=journal.RECEIVED,
+            peer=f"lea:{submission.ori}",
+            outcome="accepted",
+            detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}",
+        )
+        return BookingReceipt(booking.tcn, tot, booking.status, subject.sid)
+
+    def _send_submission(
+        self,
+        session: AsyncSession,
+        booking: Booking,
+        submission: BookingSubmission | None,
+        *,
+        fbi_number: str,
+    ) -> None:
+        request = booking.request
+        interop = cjis_iafis_pb2.Interoperability(
+            moa_active=booking.expects_idr, jurisdiction_activated=booking.expects_idr
+        )
+        descriptors = common_pb2.Descriptors(**request["descriptors"])
+        charges = [
+            common_pb2.Charge(
+                ncic_code=c["ncic_code"],
+                literal=c.get("literal", ""),
+                disposition=common_pb2.Disposition.Value(
+                    "DISPOSITION_" + c.get("disposition", "charged").upper()
+                ),
+                sentence_days=c.get("sentence_days", 0),
+            )
+            for c in request["charges"]
+        ]
+        envelope = make_envelope(
+            clock=self.clock,
+            sender=routes.SIB,
+            tot=booking.tot,
+            tcr="",
+            ori=booking.ori,
+            dai=routes.CJIS_ORI,
+        )
+        envelope.tcn = booking.tcn
+        if booking.tot == "CAR":
+            assert submission is not None, "a CAR is sent at submission"
+            car = cjis_iafis_pb2.Car(
+                envelope=envelope,
+                sid=booking.sid,
+                descriptors=descriptors,
+                tenprint=submission.tenprint,
+                charges=charges,
+                booking_number=booking.booking_number,
+                doa=request["doa"],
+                interoperability=interop,
+            )
+            self.outbox.add(
+                session, peer=routes.CJIS_IAFIS, method=routes.CJIS_SUBMIT_CAR, message=car
+            )
+        else:
+            cpi = cjis_iafis_pb2.Cpi(
+                envelope=envelope,
+                sid=booking.sid,
+                fbi_number=fbi_number,
+                descriptors=descriptors,
+                charges=charges,
+                booking_number=booking.booking_number,
+                doa=request["doa"],
+                interoperability=interop,
+            )
+            self.outbox.add(
+                session, peer=routes.CJIS_IAFIS, method=routes.CJIS_SUBMIT_CPI, message=cpi
+            )
+
+    async def _booking(self, session: AsyncSession, envelope: common_pb2.Envelope) -> Booking:
+        tcn = envelope.tcr or envelope.tcn
+        booking = await session.get(Booking, tcn, with_for_update=True)
+        if booking is None:
+            raise NotFound(f"no booking with TCN {tcn!r}")
+        return booking
+
+    def _respond(
+        self, session: AsyncSession, booking: Booking, kind: str, body: dict[str, Any], *,
+        relayed: bool, ref: str = "",
+    ) -> None:
+        session.add(
+            ResponseRecord(
+                tcn=booking.tcn,
+                ori=booking.ori,
+                kind=kind,
+                ref=ref,
+                relayed=relayed,
+                body=body,
+                received_at=self.clock.now(),
+            )
+        )
+        journal.record(
+            session,
+            message_id=str(uuid.uuid4()),
+            tcn=booking.tcn,
+            tot=kind,
+            direction=journal.SENT,
+            peer=f"lea:{booking.ori}",
+            outcome="relayed" if relayed else "not_relayed",
+        )
+
+    def _complete_if_answered(self, booking: Booking) -> None:
+        if booking.status in ("answered", "refused"):
+            return
+        if booking.sre_received and (booking.idr_received or not booking.expects_idr):
+            booking.status = "answered"
+            booking.completed_at = self.clock.now()
+
+    async def take_sre(self, session: AsyncSession, message: pb.SreMessage) -> str:
+        """SRE: to the LEA; the FBI number goes on the state record; waiting CPIs go out."""
+        if message.identification not in ("I", "N"):
+            raise InvalidArgument(
+                f"identification must be 'I' or 'N', got {message.identification!r}"
+            )
+        if not message.fbi_number:
+            raise InvalidArgument("fbi_number is required")
+        booking = await self._booking(session, message.envelope)
+        booking.sre_received = True
+        self._respond(session, booking, "SRE", to_plain(message), relayed=True)
+        subject = await session.get(StateSubject, booking.sid, with_for_update=True)
+        released = 0
+        if subject is not None and not subject.fbi_number:
+            subject.fbi_number = message.fbi_number
+            waiting = await session.scalars(
+                select(Booking)
+                .where(Booking.sid == subject.sid, Booking.status == "awaiting_fbi_number")
+                .order_by(Booking.accepted_at)
+            )
+            for parked in waiting:
+                parked.status = "submitted"
+                self._send_submission(session, parked, None, fbi_number=subject.fbi_number)
+                released += 1
+        self._complete_if_answered(booking)
+        return f"{message.identification} {message.fbi_number}" + (
+            f"; released {released} CPI" if released else ""
+        )
+
+    async def take_errt(self, session: AsyncSession, message: pb.ErrtMessage) -> str:
+        """ERRT: the booking is refused and the LEA gets the reason."""
+        if not message.HasField("errt") or not message.errt.reason:
+            raise InvalidArgument("errt.reason is required")
+        booking = await self._booking(session, message.envelope)
+        self._refuse(session, booking, to_plain(message), message.errt.reason)
+        return f"{message.errt.code}: {message.errt.reason}"
+
+    def _refuse(
+        self, session: AsyncSession, booking: Booking, body: dict[str, Any], reason: str
+    ) -> None:
+        booking.status = "refused"
+        booking.error = reason
+        booking.completed_at = self.clock.now()
+        self._respond(session, booking, "ERRT", body, relayed=True)
+
+    async def take_interoperability_response(
+        self, session: AsyncSession, message: pb.InteroperabilityResponse
+    ) -> str:
+        """No-match IDR or joint IDR/IAR: relayed unless the state lacks the capability."""
+        which = message.WhichOneof("response")
+        if which is None:
+            raise InvalidArgument("response (no_match or joint) is required")
+        booking = await self._booking(session, message.envelope)
+        state = await session.get(StateRecord, booking.ori[:2])
+        relayed = bool(state is not None and state.relay_capable)
+        kind = "NO-MATCH-IDR" if which == "no_match" else "IDR/IAR"
+        booking.idr_received = True
+        self._respond(session, booking, kind, to_plain(message), relayed=relayed)
+        self._complete_if_answered(booking)
+        return f"{kind} {'relayed' if relayed else 'not relayed: SIB lacks relay capability'}"
+
+    async def take_detainer(self, session: AsyncSession, message: pb.DetainerMessage) -> str:
+        """I-247: always to the LEA, through the agency edge, whatever the relay setting."""
+        detainer = message.detainer
+        if not message.HasField("detainer") or not detainer.detainer_id:
+            raise InvalidArgument("detainer.detainer_id is required")
+        check_ori(detainer.lea_ori, field="detainer.lea_ori")
+        if await session.get(AgencyRecord, detainer.lea_ori) is None:
+            raise NotFound(f"no agency with ORI {detainer.lea_ori}")
+        booking = await session.get(Booking, detainer.booking_tcn)
+        if booking is None:
+            raise NotFound(f"no booking with TCN {detainer.booking_tcn!r}")
+        self._respond(
+            session, booking, "I-247", to_plain(message), relayed=True, ref=detainer.detainer_id
+        )
+        return f"{detainer.detainer_id} level {detainer.level}"
+
+    async def submission_dead(self, session: AsyncSession, row: OutboxMessage) -> None:
+        """A CAR or CPI that CJIS refused for good: the LEA gets an ERRT with the reason."""
+        booking = await session.get(Booking, row.tcn, with_for_update=True)
+        if booking is None or booking.status in ("answered", "refused"):
+            return
+        reason = f"CJIS did not accept the {row.tot}: {row.last_error}"
+        body = {"errt": {"refused_tcn": booking.tcn, "code": "DELIVERY_FAILED", "reason": reason}}
+        self._refuse(session, booking, body, reason)
+
+    async def release_notice(
+        self, session: AsyncSession, *, ori: str, detainer_id: str, release_at: datetime | None
+    ) -> str:
+        """Forwards an LEA's release notice for a detainer to the ICE field office."""
+        check_ori(ori)
+        if not detainer_id:
+            raise InvalidArgument("detainer_id is required")
+        response = await session.scalar(
+            select(ResponseRecord).where(
+                ResponseRecord.ori == ori,
+                ResponseRecord.kind == "I-247",
+                ResponseRecord.ref == detainer_id,
+            )
+        )
+        if response is None:
+            raise NotFound(f"no detainer {detainer_id!r} was lodged with {ori}")
+        when = Timestamp()
+        when.FromDatetime(release_at or self.clock.now())
+        envelope = make_envelope(
+            clock=self.clock,
+            sender=routes.SIB,
+            tot="RELEASE",
+            tcr=response.tcn,
+            ori=ori,
+            dai=str(response.body["detainer"].get("field_office", "")),
+        )
+        notice = ice_field_pb2.ReleaseNotice(
+            envelope=envelope, detainer_id=detainer_id, release_at=when
+        )
+        self.outbox.add(
+            session, peer=routes.ICE_FIELD, method=routes.ICE_NOTIFY_RELEASE, message=notice
+        )
+        return envelope.message_id

@@ -1,0 +1,96 @@
+"""SIB tables: states, agencies, state records (SID), bookings and the responses to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.runtime.db import UtcDateTime
+
+
+class SibBase(DeclarativeBase):
+    """Declarative base of the SIB tables."""
+
+
+class StateRecord(SibBase):
+    """A state served by the SIB, with its NFF, relay and MOA settings."""
+
+    __tablename__ = "states"
+
+    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    sib_ori: Mapped[str] = mapped_column(String(9), default="")
+    nff: Mapped[bool] = mapped_column(Boolean)
+    relay_capable: Mapped[bool] = mapped_column(Boolean)
+    moa_status: Mapped[int] = mapped_column(Integer)
+    termination_effective_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AgencyRecord(SibBase):
+    """A local law enforcement agency, keyed by ORI."""
+
+    __tablename__ = "agencies"
+
+    ori: Mapped[str] = mapped_column(String(9), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    state: Mapped[str] = mapped_column(String(2))
+    activated: Mapped[bool] = mapped_column(Boolean)
+
+
+class StateSubject(SibBase):
+    """A state record: one person known to the state by SID, with prints and FBI number."""
+
+    __tablename__ = "state_subjects"
+
+    sid: Mapped[str] = mapped_column(String(20), primary_key=True)
+    state: Mapped[str] = mapped_column(String(2))
+    fbi_number: Mapped[str] = mapped_column(String(12), default="")
+    tenprint: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Booking(SibBase):
+    """A booking from an LEA and where its transaction stands."""
+
+    __tablename__ = "bookings"
+
+    tcn: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ori: Mapped[str] = mapped_column(String(9))
+    booking_number: Mapped[str] = mapped_column(String(40))
+    sid: Mapped[str] = mapped_column(String(20))
+    # CAR or CPI
+    tot: Mapped[str] = mapped_column(String(8))
+    # The request body as accepted (race and ethnicity never stored: they never get here).
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # awaiting_fbi_number -> submitted -> answered | refused
+    status: Mapped[str] = mapped_column(String(24))
+    expects_idr: Mapped[bool] = mapped_column(Boolean)
+    sre_received: Mapped[bool] = mapped_column(Boolean, default=False)
+    idr_received: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    accepted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("ori", "booking_number", name="uq_booking_per_agency"),
+        Index("ix_bookings_status", "status"),
+    )
+
+
+class ResponseRecord(SibBase):
+    """A response to a booking (SRE, ERRT, IDR, IDR/IAR, I-247) and whether the LEA got it."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tcn: Mapped[str] = mapped_column(String(40), index=True)
+    ori: Mapped[str] = mapped_column(String(9), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # The detainer id of an I-247, so an LEA's release notice can name it.
+    ref: Mapped[str] = mapped_column(String(40), default="", index=True)
+    relayed: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

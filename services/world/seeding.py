@@ -1,0 +1,157 @@
+"""Loads a synthetic world into a running federation through the services' own APIs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from scfed.cjis_iafis.v1 import cjis_iafis_pb2, cjis_iafis_pb2_grpc
+from scfed.common.v1 import common_pb2
+from scfed.ice_field.v1 import ice_field_pb2, ice_field_pb2_grpc
+from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
+from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
+from services.world.world import ChargeSpec, Person, World
+
+BATCH = 100
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SeedCounts:
+    """What was loaded where."""
+
+    states: int
+    agencies: int
+    field_offices: int
+    criminal_records: int
+    ident_encounters: int
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def charge_proto(charge: ChargeSpec) -> common_pb2.Charge:
+    """The wire form of a synthetic charge."""
+    return common_pb2.Charge(
+        ncic_code=charge.ncic_code,
+        literal=charge.literal,
+        disposition=common_pb2.Disposition.Value("DISPOSITION_" + charge.disposition),
+        sentence_days=charge.sentence_days,
+    )
+
+
+def _descriptors(person: Person) -> common_pb2.Descriptors:
+    return common_pb2.Descriptors(nam=person.nam, dob=person.dob, sex=person.sex, pob=person.pob)
+
+
+def _timestamp(yyyymmdd: str) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.strptime(yyyymmdd, "%Y%m%d").replace(tzinfo=UTC))
+    return stamp
+
+
+def criminal_records(world: World) -> list[cjis_iafis_pb2.CriminalRecord]:
+    """The IAFIS master file of the world: prints and prior arrest cycles."""
+    return [
+        cjis_iafis_pb2.CriminalRecord(
+            descriptors=_descriptors(person),
+            tenprint=world.enrollment_capture(person),
+            cycles=[
+                common_pb2.ArrestCycle(
+                    ori=arrest.ori,
+                    doa=arrest.doa,
+                    charges=[charge_proto(c) for c in arrest.charges],
+                )
+                for arrest in person.history
+            ],
+        )
+        for person in world.iafis_population()
+    ]
+
+
+def ident_encounters(world: World) -> list[ident_pb2.NewEncounter]:
+    """IDENT's encounters of the world, one capture per person, each encounter enrolled."""
+    encounters: list[ident_pb2.NewEncounter] = []
+    for person in world.ident_population():
+        assert person.immigration is not None
+        capture = world.enrollment_capture(person)
+        status = common_pb2.ImmigrationStatus.Value(
+            "IMMIGRATION_STATUS_" + person.immigration.status
+        )
+        for i, (kind, when) in enumerate(person.immigration.encounters):
+            encounters.append(
+                ident_pb2.NewEncounter(
+                    descriptors=_descriptors(person),
+                    tenprint=capture,
+                    a_number=person.immigration.a_number,
+                    encounter=common_pb2.Encounter(
+                        encounter_id=f"ENC-{world.seed}-{person.person_id}-{i}",
+                        encounter_type=kind,
+                        encountered_at=_timestamp(when),
+                        status=status,
+                    ),
+                )
+            )
+    return encounters
+
+
+async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
+    """Registers states, agencies and field offices, and fills IAFIS and IDENT."""
+    async with (
+        grpc.aio.insecure_channel(addresses["sib"]) as sib_channel,
+        grpc.aio.insecure_channel(addresses["ice_field"]) as ice_channel,
+        grpc.aio.insecure_channel(addresses["cjis_iafis"]) as cjis_channel,
+        grpc.aio.insecure_channel(addresses["ident"]) as ident_channel,
+    ):
+        sib = sib_pb2_grpc.StateIdentificationBureauStub(sib_channel)
+        for state in world.states:
+            await sib.RegisterState(
+                sib_pb2.State(
+                    code=state.code,
+                    name=state.name,
+                    nff=state.nff,
+                    relay_capable=state.relay_capable,
+                    moa_status=sib_pb2.MoaStatus.Value("MOA_STATUS_" + state.moa_status),
+                    sib_ori=state.sib_ori,
+                )
+            )
+        for agency in world.agencies:
+            await sib.RegisterAgency(
+                sib_pb2.Agency(ori=agency.ori, name=agency.name, activated=agency.activated)
+            )
+        ice = ice_field_pb2_grpc.IceFieldStub(ice_channel)
+        for office in world.field_offices:
+            await ice.RegisterFieldOffice(
+                ice_field_pb2.FieldOffice(
+                    ori=office.ori,
+                    name=office.name,
+                    states=list(office.states),
+                    bed_capacity=office.bed_capacity,
+                )
+            )
+        cjis = cjis_iafis_pb2_grpc.CjisIafisStub(cjis_channel)
+        records = criminal_records(world)
+        for batch in _batches(records, BATCH):
+            await cjis.EnrollCriminalRecords(
+                cjis_iafis_pb2.EnrollCriminalRecordsRequest(records=batch), timeout=120
+            )
+        ident = ident_pb2_grpc.IdentStub(ident_channel)
+        encounters = ident_encounters(world)
+        for chunk in _batches(encounters, BATCH):
+            await ident.EnrollEncounters(
+                ident_pb2.EnrollEncountersRequest(encounters=chunk), timeout=120
+            )
+    return SeedCounts(
+        states=len(world.states),
+        agencies=len(world.agencies),
+        field_offices=len(world.field_offices),
+        criminal_records=len(records),
+        ident_encounters=len(encounters),
+    )
