@@ -74,7 +74,7 @@ class FieldOperations:
                 field_office=office.ori,
                 action=decision.action,
                 level=decision.level,
-                basis=common_pb2.DetainerBasis.Name(decision.basis),
+                basis=common_pb2.DetainerBasis.Name(decision.basis).removeprefix("DETAINER_BASIS_"),
                 decided_at=now,
             )
         )

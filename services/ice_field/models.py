@@ -36,7 +36,7 @@ class DecisionRecord(IceFieldBase):
     # detainer | declined (discretion) | no_action (not removable)
     action: Mapped[str] = mapped_column(String(16))
     level: Mapped[int] = mapped_column(Integer)
-    basis: Mapped[str] = mapped_column(String(24), default="")
+    basis: Mapped[str] = mapped_column(String(32), default="")
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
@@ -180,6 +180,14 @@ class IdentGallery:
         if best is not None and best[1] >= self.engine.threshold:
             return best[0]
         return None
+
+    async def search_counts(self, session: AsyncSession) -> dict[str, int]:
+        """How many searches were answered, and how many found a mate."""
+        searches = await session.scalar(select(func.count()).select_from(SearchRecord))
+        matches = await session.scalar(
+            select(func.count()).select_from(SearchRecord).where(SearchRecord.matched_fin != "")
+        )
+        return {"searches": int(searches or 0), "matches": int(matches or 0)}
 
     async def search(self, session: AsyncSession, request: pb.IdentSearch) -> str:
         """Interoperability search: the IDR (match or no match) goes back to CJIS."""

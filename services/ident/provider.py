@@ -96,8 +96,18 @@ class IdentProvider:
         return [pb.DESCRIPTOR.services_by_name["Ident"].full_name]
 
     def http_router(self, runtime: Runtime) -> APIRouter | None:
-        """IDENT has no HTTP routes of its own."""
-        return None
+        """IDENT's statistics route."""
+        gallery = self.gallery
+        assert gallery is not None, "on_after_init runs first"
+        router = APIRouter(prefix="/v1", tags=["ident"])
+
+        @router.get("/stats")
+        async def stats() -> dict[str, int]:
+            """Gallery size, searches answered and matches among them."""
+            async with runtime.db.session() as session:
+                return {"gallery_size": len(gallery.engine), **await gallery.search_counts(session)}
+
+        return router
 
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Nothing to release: the database is the source of truth."""

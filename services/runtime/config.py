@@ -44,7 +44,7 @@ class ServiceSettings(BaseSettings):
     outbox_base_delay_s: float = Field(default=0.1, gt=0)
     outbox_max_delay_s: float = Field(default=5.0, gt=0)
     outbox_deadline_s: float = Field(default=10.0, gt=0)
-    outbox_batch: int = Field(default=64, ge=1)
+    outbox_batch: int = Field(default=16, ge=1)
     outbox_poll_s: float = Field(default=0.5, gt=0)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -213,6 +214,11 @@ class ServiceHost:
         await self.runtime.outbox.stop()
         await self.provider.on_before_stop(self.runtime)
         await self.runtime.db.dispose()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        log.info(
+            "%s stopped; CPU user %.2fs system %.2fs, max RSS %d MiB",
+            self.provider.name, usage.ru_utime, usage.ru_stime, usage.ru_maxrss // 1024,
+        )
 
     async def readiness(self) -> tuple[bool, str]:
         """Whether the service can really serve, and why not."""

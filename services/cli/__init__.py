@@ -1,0 +1,1 @@
+"""The `scfed` command: run the federation, drive the demo, trace bookings, classify codes."""

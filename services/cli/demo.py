@@ -1,0 +1,215 @@
+"""`scfed demo`: start the federation, seed a synthetic world, drive bookings, summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.cli.launcher import LocalFederation
+from services.runtime import routes
+from services.world.seeding import seed_world
+from services.world.world import World, booking_payload, build_world
+
+FINAL_STATUSES = ("answered", "refused")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo runs."""
+
+    bookings: int
+    seed: int
+    database_url: str | None = None
+    data_dir: Path | None = None
+    concurrency: int = 16
+    timeout_s: float = 600.0
+    keep_data: bool = False
+
+
+def _no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+async def _submit_all(
+    client: httpx.AsyncClient, world: World, concurrency: int, progress: Progress
+) -> tuple[list[str], list[str]]:
+    """Posts every booking; at most `concurrency` in flight, in booking order."""
+    semaphore = asyncio.Semaphore(concurrency)
+    tcns: list[str] = [""] * len(world.bookings)
+    refused: list[str] = []
+    done = 0
+
+    async def post(i: int) -> None:
+        nonlocal done
+        async with semaphore:
+            booking = world.bookings[i]
+            r = await client.post("/v1/bookings", json=booking_payload(world, booking))
+            if r.status_code in (200, 202):
+                tcns[i] = r.json()["tcn"]
+            else:
+                refused.append(f"{booking.booking_number}: HTTP {r.status_code} {r.text[:200]}")
+            done += 1
+            progress("submit", done, len(world.bookings))
+
+    # Tasks start in order and the semaphore admits them in order, so a re-booking (at least
+    # `rebook_gap` > concurrency bookings later) is submitted after its first booking returned.
+    await asyncio.gather(*(post(i) for i in range(len(world.bookings))))
+    return [t for t in tcns if t], refused
+
+
+async def _outbox_totals(client: httpx.AsyncClient, fed: LocalFederation) -> dict[str, int]:
+    totals = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
+    for svc in fed.services.values():
+        stats = (await client.get(f"{svc.http_url}/v1/outbox")).json()
+        for key in totals:
+            totals[key] += int(stats.get(key, 0))
+    return totals
+
+
+async def _wait_quiet(
+    client: httpx.AsyncClient,
+    fed: LocalFederation,
+    expected: int,
+    timeout_s: float,
+    progress: Progress,
+) -> None:
+    """Waits until every booking is final and no outbox holds work, twice in a row."""
+    sib = fed.services[routes.SIB].http_url
+    deadline = time.monotonic() + timeout_s
+    previous: dict[str, int] | None = None
+    while time.monotonic() < deadline:
+        exited = fed.exited()
+        if exited:
+            raise RuntimeError(f"services exited during the demo: {', '.join(exited)}")
+        summary = (await client.get(f"{sib}/v1/bookings-summary")).json()
+        final = sum(summary["by_status"].get(s, 0) for s in FINAL_STATUSES)
+        progress("answer", final, expected)
+        totals = await _outbox_totals(client, fed)
+        quiet = final >= expected and totals["pending"] == 0 and totals["inflight"] == 0
+        if quiet and previous == totals:
+            return
+        previous = totals if quiet else None
+        await asyncio.sleep(0.2)
+
+
+def _count(counts: dict[str, int], key: str) -> int:
+    return int(counts.get(key, 0))
+
+
+async def _collect(
+    client: httpx.AsyncClient, fed: LocalFederation, tcns: list[str]
+) -> dict[str, Any]:
+    journals = {
+        name: (await client.get(f"{svc.http_url}/v1/journal-counts")).json()
+        for name, svc in fed.services.items()
+    }
+    sib_url = fed.services[routes.SIB].http_url
+    ident_url = fed.services[routes.IDENT].http_url
+    summary = (await client.get(f"{sib_url}/v1/bookings-summary")).json()
+    ident = (await client.get(f"{ident_url}/v1/stats")).json()
+    outbox = await _outbox_totals(client, fed)
+    sib, cjis, lesc = journals[routes.SIB], journals[routes.CJIS_IAFIS], journals[routes.LESC]
+    final = sum(summary["by_status"].get(s, 0) for s in FINAL_STATUSES)
+    refused = summary["by_status"].get("refused", 0)
+    return {
+        "bookings": summary["bookings"],
+        "car": _count(sib, "sent:CAR:delivered"),
+        "cpi": _count(sib, "sent:CPI:delivered"),
+        "sre": _count(sib, "received:SRE:processed"),
+        "ident_searches": ident["searches"],
+        "ident_matches": ident["matches"],
+        "no_match_idr": _count(sib, "received:NO-MATCH-IDR:processed"),
+        "iaq": _count(lesc, "received:IAQ:processed"),
+        "iaq_acknowledged": _count(cjis, "received:IAQ-ACK:processed"),
+        "iar": _count(cjis, "received:IAR:processed"),
+        "joint_idr_iar": _count(sib, "received:IDR/IAR:processed"),
+        "relayed_to_lea": summary["relayed_to_lea"],
+        "not_relayed": summary["not_relayed"],
+        "detainers": summary["detainers"],
+        "errors": refused + outbox["dead"],
+        "dead_letters": outbox["dead"],
+        "unanswered": max(0, len(tcns) - final),
+        "latency_ms": summary["latency_ms"],
+        "sample_tcn": tcns[0] if tcns else "",
+    }
+
+
+def consistency(result: dict[str, Any]) -> list[str]:
+    """What does not add up in a demo result (an empty list when everything does)."""
+    problems = []
+    if result["unanswered"]:
+        problems.append(f"{result['unanswered']} bookings unanswered")
+    if result["car"] + result["cpi"] != result["sre"] + result["errors"]:
+        problems.append("CAR + CPI != SRE + errors")
+    if result["ident_searches"] != result["ident_matches"] + result["no_match_idr"]:
+        problems.append("IDENT searches != matches + no-match IDRs")
+    if not result["iaq"] == result["iar"] == result["joint_idr_iar"] == result["ident_matches"]:
+        problems.append("IAQ, IAR, joint IDR/IAR and IDENT matches differ")
+    if result["relayed_to_lea"] + result["not_relayed"] != result["ident_searches"]:
+        problems.append("relayed + not relayed != IDENT searches")
+    return problems
+
+
+async def _drop_schemas(database_url: str, prefix: str) -> None:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for name in routes.SERVICES:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> dict[str, Any]:
+    """Runs the whole demo and returns its summary."""
+    if options.bookings < 1:
+        raise ValueError("--bookings must be at least 1")
+    world = build_world(options.seed, options.bookings, rebook_gap=max(32, 2 * options.concurrency))
+    temporary = options.data_dir is None
+    data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="scfed-demo-"))
+    prefix = f"scfed_demo_{uuid.uuid4().hex[:8]}"
+    fed = LocalFederation(
+        data_dir=data_dir, database_url=options.database_url, schema_prefix=prefix
+    )
+    fed.start()
+    try:
+        await fed.wait_ready()
+        progress("seed", 0, 1)
+        await seed_world(world, fed.addresses())
+        progress("seed", 1, 1)
+        limits = httpx.Limits(max_connections=options.concurrency * 2)
+        async with httpx.AsyncClient(
+            base_url=fed.services[routes.SIB].http_url, timeout=60.0, limits=limits
+        ) as client:
+            started = time.monotonic()
+            tcns, refused_at_edge = await _submit_all(
+                client, world, options.concurrency, progress
+            )
+            await _wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
+            elapsed = time.monotonic() - started
+            result = await _collect(client, fed, tcns)
+        result["errors"] += len(refused_at_edge)
+        result["edge_refusals"] = refused_at_edge[:10]
+        result["seed"] = options.seed
+        result["elapsed_s"] = round(elapsed, 2)
+        result["bookings_per_s"] = round(len(tcns) / elapsed, 1) if elapsed else 0.0
+        result["database"] = "postgresql" if options.database_url else "sqlite"
+        result["data_dir"] = "" if temporary else str(data_dir)
+        result["problems"] = consistency(result)
+        return result
+    finally:
+        fed.stop()
+        if options.database_url and not options.keep_data:
+            await _drop_schemas(options.database_url, prefix)
+        if temporary and not options.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,0 +1,165 @@
+"""Runs the five services as separate processes on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.runtime import routes
+
+DEFAULT_PORTS: dict[str, tuple[int, int]] = {
+    routes.SIB: (50051, 8081),
+    routes.CJIS_IAFIS: (50052, 8082),
+    routes.IDENT: (50053, 8083),
+    routes.LESC: (50054, 8084),
+    routes.ICE_FIELD: (50055, 8085),
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS reports free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One running service."""
+
+    name: str
+    grpc_port: int
+    http_port: int
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def grpc_address(self) -> str:
+        """host:port of its gRPC server."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of its HTTP edge."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass
+class LocalFederation:
+    """The federation as five child processes (`python -m services.<name>`)."""
+
+    data_dir: Path
+    database_url: str | None = None
+    schema_prefix: str = "scfed"
+    clock: str = "real"
+    fixed_ports: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in routes.SERVICES:
+            grpc_port, http_port = (
+                DEFAULT_PORTS[name] if self.fixed_ports else (free_port(), free_port())
+            )
+            self.services[name] = ServiceProcess(name, grpc_port, http_port)
+
+    def addresses(self) -> dict[str, str]:
+        """gRPC address of every service."""
+        return {name: svc.grpc_address for name, svc in self.services.items()}
+
+    def environment(self, name: str) -> dict[str, str]:
+        """The environment one service is started with."""
+        svc = self.services[name]
+        prefix = f"SCFED_{name.upper()}_"
+        env = {
+            **os.environ,
+            "SCFED_DATA_DIR": str(self.data_dir),
+            "SCFED_CLOCK": self.clock,
+            f"{prefix}GRPC_PORT": str(svc.grpc_port),
+            f"{prefix}HTTP_PORT": str(svc.http_port),
+            "PYTHONUNBUFFERED": "1",
+            **{f"SCFED_{peer.upper()}_ADDR": addr for peer, addr in self.addresses().items()},
+            **self.extra_env,
+        }
+        if self.database_url:
+            env["SCFED_DATABASE_URL"] = self.database_url
+            env[f"{prefix}DB_SCHEMA"] = f"{self.schema_prefix}_{name}"
+        return env
+
+    def start(self) -> None:
+        """Starts every service; each writes its log under data_dir/logs."""
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name, svc in self.services.items():
+            svc.log_path = logs / f"{name}.log"
+            with svc.log_path.open("ab") as log:
+                svc.process = subprocess.Popen(
+                    [sys.executable, "-m", f"services.{name}"],
+                    env=self.environment(name),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Waits until every service's /readyz answers 200; fails if one exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        pending = set(self.services)
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while pending:
+                for name in sorted(pending):
+                    svc = self.services[name]
+                    if svc.process is not None and svc.process.poll() is not None:
+                        raise RuntimeError(
+                            f"{name} exited with code {svc.process.returncode} at start; "
+                            f"see {svc.log_path}:\n{self.log_tail(name)}"
+                        )
+                    try:
+                        r = await client.get(f"{svc.http_url}/readyz")
+                        if r.status_code == 200:
+                            pending.discard(name)
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout}s: {', '.join(sorted(pending))}")
+                if pending:
+                    await asyncio.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        """The last lines of one service's log."""
+        path = self.services[name].log_path
+        if path is None or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to every service, then SIGKILL to any that has not exited in time."""
+        running = [s.process for s in self.services.values() if s.process is not None]
+        for proc in running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in running:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                proc.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def exited(self) -> list[str]:
+        """Services whose process has ended."""
+        return [
+            name
+            for name, svc in self.services.items()
+            if svc.process is not None and svc.process.poll() is not None
+        ]

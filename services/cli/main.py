@@ -1,0 +1,260 @@
+"""The `scfed` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.cli.demo import DemoOptions, run_demo
+from services.cli.launcher import LocalFederation
+from services.cli.trace import trace_offline, trace_online
+from services.lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
+from services.runtime import routes
+from services.runtime.config import ServiceSettings
+
+app = typer.Typer(
+    name="scfed",
+    help="An emulated Secure Communities IDENT/IAFIS interoperability federation.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="SCFED_DATABASE_URL",
+        help="PostgreSQL URL (postgresql+asyncpg://...); each service gets its own schema. "
+        "Default: one SQLite file per service.",
+    ),
+]
+
+
+def _check_database_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    try:
+        return ServiceSettings(database_url=url).database_url
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).splitlines()[-1], param_hint="--database-url") from exc
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option(help="Where the SQLite files and logs live.")] = Path(
+        ".scfed-data"
+    ),
+    database_url: DatabaseUrl = None,
+    clock: Annotated[str, typer.Option(help="real, accelerated:<factor> or manual")] = "real",
+) -> None:
+    """Run the five services as separate processes on loopback until interrupted."""
+    url = _check_database_url(database_url)
+    fed = LocalFederation(data_dir=data_dir, database_url=url, clock=clock, fixed_ports=True)
+    fed.start()
+    try:
+        asyncio.run(fed.wait_ready())
+    except (RuntimeError, TimeoutError) as exc:
+        fed.stop()
+        err.print(f"[red]federation did not start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title="scfed federation")
+    for column in ("service", "gRPC", "HTTP", "log"):
+        table.add_column(column)
+    for name, svc in fed.services.items():
+        table.add_row(name, svc.grpc_address, svc.http_url, str(svc.log_path))
+    out.print(table)
+    out.print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
+    stopping = False
+
+    def _stop(_sig: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stopping:
+            exited = fed.exited()
+            if exited:
+                err.print(f"[red]service exited:[/red] {', '.join(exited)}")
+                break
+            time.sleep(0.5)
+    finally:
+        fed.stop()
+    out.print("federation stopped")
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    table = Table(title=f"scfed demo: {result['bookings']} bookings, seed {result['seed']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in (
+        "bookings", "car", "cpi", "sre", "ident_searches", "ident_matches", "no_match_idr",
+        "iaq", "iar", "joint_idr_iar", "relayed_to_lea", "not_relayed", "errors", "unanswered",
+    ):
+        table.add_row(key, str(result[key]))
+    for level, n in result["detainers"].items():
+        table.add_row(f"detainers {level}", str(n))
+    table.add_row("latency p50 / p99 (ms)", f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}")
+    table.add_row("bookings per second", str(result["bookings_per_s"]))
+    table.add_row("database", result["database"])
+    out.print(table)
+    if result["problems"]:
+        err.print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
+    if result["data_dir"] and result["sample_tcn"]:
+        out.print(
+            f"trace a booking: scfed trace {result['sample_tcn']} --data-dir {result['data_dir']}"
+        )
+
+
+@app.command()
+def demo(
+    bookings: Annotated[int, typer.Option(min=1, help="How many bookings to drive.")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the services' data here (default: a temp dir).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every answer.")] = 600.0,
+) -> None:
+    """Start the federation, seed a synthetic world, drive bookings, print a summary."""
+    url = _check_database_url(database_url)
+    options = DemoOptions(
+        bookings=bookings,
+        seed=seed,
+        database_url=url,
+        data_dir=data_dir,
+        concurrency=concurrency,
+        timeout_s=timeout,
+    )
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as bars:
+        tasks: dict[str, Any] = {}
+        labels = {"seed": "seeding world", "submit": "bookings submitted", "answer": "bookings answered"}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(labels[stage], total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        try:
+            result = asyncio.run(run_demo(options, progress))
+        except (RuntimeError, TimeoutError, ValueError) as exc:
+            err.print(f"[red]demo failed:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        _print_summary(result)
+    if result["problems"] or result["unanswered"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def trace(
+    tcn: Annotated[str, typer.Argument(help="The booking's TCN.")],
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Read the journals from this data dir instead.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    schema_prefix: Annotated[str, typer.Option(help="With --database-url: schema prefix.")] = "scfed",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one booking's messages in order across all services."""
+    try:
+        if data_dir is not None or database_url:
+            entries = asyncio.run(
+                trace_offline(
+                    tcn,
+                    data_dir=data_dir,
+                    database_url=_check_database_url(database_url),
+                    schema_prefix=schema_prefix,
+                )
+            )
+        else:
+            entries = asyncio.run(trace_online(tcn, _addresses()))
+    except (RuntimeError, FileNotFoundError) as exc:
+        err.print(f"[red]trace failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if not entries:
+        err.print(f"no journal entry mentions TCN {tcn}")
+        raise typer.Exit(1)
+    if as_json:
+        sys.stdout.write(json.dumps(entries) + "\n")
+        return
+    table = Table(title=f"trace {tcn}")
+    for column in ("at", "service", "dir", "TOT", "peer", "outcome", "detail"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e["at"][11:23], e["service"], e["direction"], e["tot"], e["peer"], e["outcome"],
+            e["detail"],
+        )
+    out.print(table)
+
+
+def _addresses() -> dict[str, str]:
+    """gRPC addresses of a running federation: the services' own settings and defaults."""
+    from services.cjis_iafis.config import CjisSettings
+    from services.ice_field.config import IceFieldSettings
+    from services.ident.config import IdentSettings
+    from services.lesc.config import LescSettings
+    from services.sib.config import SibSettings
+
+    classes: dict[str, type[ServiceSettings]] = {
+        routes.SIB: SibSettings,
+        routes.CJIS_IAFIS: CjisSettings,
+        routes.IDENT: IdentSettings,
+        routes.LESC: LescSettings,
+        routes.ICE_FIELD: IceFieldSettings,
+    }
+    addresses = {}
+    for name, cls in classes.items():
+        settings = cls()
+        addresses[name] = f"{settings.grpc_host}:{settings.grpc_port}"
+    return addresses
+
+
+@app.command()
+def classify(
+    code: Annotated[str, typer.Argument(help="Four-digit NCIC offense code.")],
+    sentence_days: Annotated[
+        int | None, typer.Option(min=0, help="Sentence in days (drug offenses depend on it).")
+    ] = None,
+    table: Annotated[str, typer.Option(help=f"Appendix A table: {', '.join(TABLE_NAMES)}")] = DEFAULT_TABLE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Classify an NCIC code into Level 1/2/3 by Appendix A."""
+    try:
+        result = load_table(table).classify(code, sentence_days=sentence_days)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+    else:
+        out.print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
+
+
+if __name__ == "__main__":
+    app()
