@@ -27,8 +27,9 @@ def record(
     peer: str,
     outcome: str,
     detail: str = "",
+    at: datetime | None = None,
 ) -> None:
-    """Adds one journal entry to the session's transaction (timestamped by the wall clock)."""
+    """Adds one journal entry to the session's transaction (wall-clock time, default now)."""
     session.add(
         JournalRecord(
             message_id=message_id,
@@ -36,7 +37,7 @@ def record(
             tot=tot,
             direction=direction,
             peer=peer,
-            at=datetime.now(UTC),
+            at=at or datetime.now(UTC),
             outcome=outcome,
             detail=detail[:2000],
         )
