@@ -19,9 +19,7 @@ _postgres_state: dict[str, bool] = {}
 async def _postgres_reachable() -> bool:
     if "ok" not in _postgres_state:
         try:
-            conn = await asyncpg.connect(
-                POSTGRES_URL.replace("+asyncpg", ""), timeout=3
-            )
+            conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""), timeout=3)
             await conn.close()
             _postgres_state["ok"] = True
         except (OSError, asyncpg.PostgresError):

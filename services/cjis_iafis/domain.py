@@ -280,9 +280,7 @@ class CriminalMasterFile:
                 tenprint=ident_probe.to_proto(),
                 fbi_number=fbi_number,
             )
-            self.outbox.add(
-                session, peer=routes.IDENT, method=routes.IDENT_SEARCH, message=search
-            )
+            self.outbox.add(session, peer=routes.IDENT, method=routes.IDENT_SEARCH, message=search)
 
     async def _transaction(self, session: AsyncSession, tcr: str) -> Transaction:
         txn = await session.get(Transaction, tcr, with_for_update=True)

@@ -48,9 +48,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         return ack
 
     @grpc_edge
-    async def SubmitCar(
-        self, request: pb.Car, context: grpc.aio.ServicerContext
-    ) -> common_pb2.Ack:
+    async def SubmitCar(self, request: pb.Car, context: grpc.aio.ServicerContext) -> common_pb2.Ack:
         """CAR from a SIB."""
         return await self._receive(
             request,
@@ -60,9 +58,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         )
 
     @grpc_edge
-    async def SubmitCpi(
-        self, request: pb.Cpi, context: grpc.aio.ServicerContext
-    ) -> common_pb2.Ack:
+    async def SubmitCpi(self, request: pb.Cpi, context: grpc.aio.ServicerContext) -> common_pb2.Ack:
         """CPI from an NFF state's SIB."""
         return await self._receive(
             request,

@@ -192,9 +192,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             base_url=fed.services[routes.SIB].http_url, timeout=60.0, limits=limits
         ) as client:
             started = time.monotonic()
-            tcns, refused_at_edge = await _submit_all(
-                client, world, options.concurrency, progress
-            )
+            tcns, refused_at_edge = await _submit_all(client, world, options.concurrency, progress)
             await _wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)

@@ -101,13 +101,27 @@ def _print_summary(result: dict[str, Any]) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in (
-        "bookings", "car", "cpi", "sre", "ident_searches", "ident_matches", "no_match_idr",
-        "iaq", "iar", "joint_idr_iar", "relayed_to_lea", "not_relayed", "errors", "unanswered",
+        "bookings",
+        "car",
+        "cpi",
+        "sre",
+        "ident_searches",
+        "ident_matches",
+        "no_match_idr",
+        "iaq",
+        "iar",
+        "joint_idr_iar",
+        "relayed_to_lea",
+        "not_relayed",
+        "errors",
+        "unanswered",
     ):
         table.add_row(key, str(result[key]))
     for level, n in result["detainers"].items():
         table.add_row(f"detainers {level}", str(n))
-    table.add_row("latency p50 / p99 (ms)", f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}")
+    table.add_row(
+        "latency p50 / p99 (ms)", f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}"
+    )
     table.add_row("bookings per second", str(result["bookings_per_s"]))
     table.add_row("database", result["database"])
     out.print(table)
@@ -150,7 +164,11 @@ def demo(
         transient=as_json,
     ) as bars:
         tasks: dict[str, Any] = {}
-        labels = {"seed": "seeding world", "submit": "bookings submitted", "answer": "bookings answered"}
+        labels = {
+            "seed": "seeding world",
+            "submit": "bookings submitted",
+            "answer": "bookings answered",
+        }
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -177,7 +195,9 @@ def trace(
         Path | None, typer.Option(help="Read the journals from this data dir instead.")
     ] = None,
     database_url: DatabaseUrl = None,
-    schema_prefix: Annotated[str, typer.Option(help="With --database-url: schema prefix.")] = "scfed",
+    schema_prefix: Annotated[
+        str, typer.Option(help="With --database-url: schema prefix.")
+    ] = "scfed",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one booking's messages in order across all services."""
@@ -207,7 +227,12 @@ def trace(
         table.add_column(column)
     for e in entries:
         table.add_row(
-            e["at"][11:23], e["service"], e["direction"], e["tot"], e["peer"], e["outcome"],
+            e["at"][11:23],
+            e["service"],
+            e["direction"],
+            e["tot"],
+            e["peer"],
+            e["outcome"],
             e["detail"],
         )
     out.print(table)
@@ -241,7 +266,9 @@ def classify(
     sentence_days: Annotated[
         int | None, typer.Option(min=0, help="Sentence in days (drug offenses depend on it).")
     ] = None,
-    table: Annotated[str, typer.Option(help=f"Appendix A table: {', '.join(TABLE_NAMES)}")] = DEFAULT_TABLE,
+    table: Annotated[
+        str, typer.Option(help=f"Appendix A table: {', '.join(TABLE_NAMES)}")
+    ] = DEFAULT_TABLE,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Classify an NCIC code into Level 1/2/3 by Appendix A."""

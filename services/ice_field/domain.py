@@ -21,7 +21,11 @@ from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
-_LEVEL_ENUM = {1: common_pb2.OFFENSE_LEVEL_1, 2: common_pb2.OFFENSE_LEVEL_2, 3: common_pb2.OFFENSE_LEVEL_3}
+_LEVEL_ENUM = {
+    1: common_pb2.OFFENSE_LEVEL_1,
+    2: common_pb2.OFFENSE_LEVEL_2,
+    3: common_pb2.OFFENSE_LEVEL_3,
+}
 
 
 @dataclass
@@ -33,7 +37,9 @@ class FieldOperations:
     policy: DiscretionPolicy
     max_hold_hours: int = 48
 
-    async def register_office(self, session: AsyncSession, office: pb.FieldOffice) -> pb.FieldOffice:
+    async def register_office(
+        self, session: AsyncSession, office: pb.FieldOffice
+    ) -> pb.FieldOffice:
         """Creates or replaces a field office."""
         check_ori(office.ori)
         if not office.states:
@@ -53,7 +59,9 @@ class FieldOperations:
     async def office_for(self, session: AsyncSession, lea_ori: str) -> FieldOfficeRecord:
         """The field office whose area covers the LEA's state."""
         state = lea_ori[:2]
-        for office in await session.scalars(select(FieldOfficeRecord).order_by(FieldOfficeRecord.ori)):
+        for office in await session.scalars(
+            select(FieldOfficeRecord).order_by(FieldOfficeRecord.ori)
+        ):
             if state in office.states:
                 return office
         raise FailedPrecondition(f"no field office covers state {state} (LEA {lea_ori})")

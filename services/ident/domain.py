@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
+from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
 from services.runtime import routes
 from services.runtime.biometrics import (
     FINGERS,
@@ -23,7 +24,6 @@ from services.runtime.biometrics import (
     match_score,
     tenprint_from_proto,
 )
-from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import make_envelope
@@ -170,7 +170,9 @@ class IdentGallery:
             )
         return results
 
-    def _staged_mate(self, staged: dict[str, TenprintTemplate], probe: TenprintTemplate) -> str | None:
+    def _staged_mate(
+        self, staged: dict[str, TenprintTemplate], probe: TenprintTemplate
+    ) -> str | None:
         """A mate among identities created earlier in the same, not yet indexed, batch."""
         best = max(
             ((fin, match_score(probe, t)) for fin, t in staged.items()),

@@ -152,8 +152,7 @@ def determine(
         ClassifiedCharge(c, _classify(c, table, convicted=False)) for c in current_charges
     )
     prior = tuple(
-        ClassifiedCharge(c, _classify(c, table, convicted=True))
-        for c in prior_convictions(history)
+        ClassifiedCharge(c, _classify(c, table, convicted=True)) for c in prior_convictions(history)
     )
     prior_level = min((c.classification.level for c in prior), default=None)
     return Determination(

@@ -58,7 +58,12 @@ class StatusDeterminationCenter:
 
     def _envelope(self, tot: str, tcr: str, ori: str, dai: str) -> common_pb2.Envelope:
         return make_envelope(
-            clock=self.clock, sender=routes.LESC, tot=tot, tcr=tcr, ori=ori, dai=dai,
+            clock=self.clock,
+            sender=routes.LESC,
+            tot=tot,
+            tcr=tcr,
+            ori=ori,
+            dai=dai,
             tcn_prefix="LESC",
         )
 
@@ -140,10 +145,5 @@ class StatusDeterminationCenter:
             booking_number=iaq.booking_number,
             nam=iaq.descriptors.nam,
         )
-        self.outbox.add(
-            session, peer=routes.ICE_FIELD, method=routes.ICE_DELIVER_IAR, message=copy
-        )
-        return (
-            f"{case_id} {found.status} removable={found.removable} "
-            f"priority={found.priority}"
-        )
+        self.outbox.add(session, peer=routes.ICE_FIELD, method=routes.ICE_DELIVER_IAR, message=copy)
+        return f"{case_id} {found.status} removable={found.removable} priority={found.priority}"

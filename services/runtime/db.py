@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
@@ -105,9 +110,7 @@ class Database:
         """An INSERT that silently skips rows whose key already exists."""
         if self.is_sqlite:
             return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
-        return postgresql.insert(table).on_conflict_do_nothing(
-            index_elements=list(index_elements)
-        )
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,6 +13,7 @@ duplicate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -162,10 +163,8 @@ class Outbox:
         """Stops the worker and closes peer channels; undelivered messages stay pending."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         for channel in self._channels.values():
             await channel.close()
@@ -222,10 +221,8 @@ class Outbox:
             wait = self._poll_s
             if next_due is not None:
                 wait = max(0.0, min(wait, (next_due - _utcnow()).total_seconds()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     async def run_once(self) -> tuple[int, datetime | None]:
         """Delivers one batch of due messages; returns how many were tried and the next due."""
@@ -308,9 +305,7 @@ class Outbox:
                     row.status = "delivered"
                     row.delivered_at = now
                     row.last_error = None
-                    self._journal(
-                        session, row, "delivered", f"after {row.attempts} attempt(s)"
-                    )
+                    self._journal(session, row, "delivered", f"after {row.attempts} attempt(s)")
                     continue
                 row.last_error = claimed.last_error or str(outcome)
                 permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
@@ -322,7 +317,11 @@ class Outbox:
                         await hook(session, row)
                     log.warning(
                         "%s outbox: %s %s to %s is dead: %s",
-                        self._service, row.tot, row.message_id, row.peer, row.last_error,
+                        self._service,
+                        row.tot,
+                        row.message_id,
+                        row.peer,
+                        row.last_error,
                     )
                 else:
                     row.status = "pending"
@@ -418,4 +417,3 @@ class Inbox:
         if not duplicate:
             self._outbox.notify()
         return common_pb2.Ack(message_id=envelope.message_id, duplicate=duplicate)
-

@@ -75,7 +75,9 @@ Response = TypeVar("Response")
 RpcMethod = Callable[[Servicer, Request, grpc.aio.ServicerContext], Awaitable[Response]]
 
 
-def grpc_edge(method: RpcMethod[Servicer, Request, Response]) -> RpcMethod[Servicer, Request, Response]:
+def grpc_edge(
+    method: RpcMethod[Servicer, Request, Response],
+) -> RpcMethod[Servicer, Request, Response]:
     """Maps a DomainError raised by an RPC method to its gRPC status and message."""
 
     @functools.wraps(method)
@@ -195,7 +197,9 @@ class ServiceHost:
         self.ready = True
         log.info(
             "%s serving gRPC on %s and HTTP on %s",
-            self.provider.name, self.grpc_address, self.http_url,
+            self.provider.name,
+            self.grpc_address,
+            self.http_url,
         )
 
     async def stop(self) -> None:
@@ -217,7 +221,10 @@ class ServiceHost:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         log.info(
             "%s stopped; CPU user %.2fs system %.2fs, max RSS %d MiB",
-            self.provider.name, usage.ru_utime, usage.ru_stime, usage.ru_maxrss // 1024,
+            self.provider.name,
+            usage.ru_utime,
+            usage.ru_stime,
+            usage.ru_maxrss // 1024,
         )
 
     async def readiness(self) -> tuple[bool, str]:

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scfed.common.v1 import common_pb2
+from services.runtime.records import to_plain
 from services.runtime.server import Runtime
 from services.sib import views
 from services.sib.domain import BookingSubmission, StateBureau, state_to_proto
-from services.runtime.records import to_plain
 
 ORI = r"^[A-Z]{2}[A-Z0-9]{7}$"
 YYYYMMDD = r"^[0-9]{8}$"
@@ -152,7 +152,7 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             response.status_code = 200
         return BookingAccepted(
             tcn=receipt.tcn,
-            transaction=receipt.transaction,  # type: ignore[arg-type]
+            transaction=receipt.transaction,
             status=receipt.status,
             sid=receipt.sid,
             duplicate=receipt.duplicate,

@@ -359,8 +359,14 @@ class StateBureau:
         return booking
 
     def _respond(
-        self, session: AsyncSession, booking: Booking, kind: str, body: dict[str, Any], *,
-        relayed: bool, ref: str = "",
+        self,
+        session: AsyncSession,
+        booking: Booking,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        relayed: bool,
+        ref: str = "",
     ) -> None:
         session.add(
             ResponseRecord(

@@ -75,9 +75,7 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         )
 
     @grpc_edge
-    async def RegisterState(
-        self, request: pb.State, context: grpc.aio.ServicerContext
-    ) -> pb.State:
+    async def RegisterState(self, request: pb.State, context: grpc.aio.ServicerContext) -> pb.State:
         """Creates or replaces a state."""
         async with self._rt.db.session() as session:
             return await self._bureau.register_state(session, request)

@@ -60,9 +60,7 @@ async def bookings(
     return [booking_summary(row) for row in await session.scalars(query)]
 
 
-async def inbox(
-    session: AsyncSession, ori: str, *, after: int, limit: int
-) -> list[dict[str, Any]]:
+async def inbox(session: AsyncSession, ori: str, *, after: int, limit: int) -> list[dict[str, Any]]:
     """An LEA's inbox: the responses relayed to it, after a given id."""
     if await session.get(AgencyRecord, ori) is None:
         raise NotFound(f"no agency with ORI {ori!r}")
@@ -103,9 +101,7 @@ async def summary(session: AsyncSession) -> dict[str, Any]:
         )
     }
     detainers = {"level_1": 0, "level_2": 0, "level_3": 0}
-    for row in await session.scalars(
-        select(ResponseRecord).where(ResponseRecord.kind == "I-247")
-    ):
+    for row in await session.scalars(select(ResponseRecord).where(ResponseRecord.kind == "I-247")):
         level = str(row.body.get("detainer", {}).get("level", ""))
         key = {"OFFENSE_LEVEL_1": "level_1", "OFFENSE_LEVEL_2": "level_2"}.get(level, "level_3")
         detainers[key] += 1
@@ -116,13 +112,16 @@ async def summary(session: AsyncSession) -> dict[str, Any]:
                 Booking.completed_at.is_not(None)
             )
         )
+        if done is not None
     )
     idr_kinds = ("NO-MATCH-IDR", "IDR/IAR")
     return {
         "bookings": sum(by_status.values()),
         "by_status": by_status,
         "by_transaction": by_tot,
-        "responses": {f"{k}:{'relayed' if r else 'not_relayed'}": n for (k, r), n in responses.items()},
+        "responses": {
+            f"{k}:{'relayed' if r else 'not_relayed'}": n for (k, r), n in responses.items()
+        },
         "relayed_to_lea": sum(n for (k, r), n in responses.items() if k in idr_kinds and r),
         "not_relayed": sum(n for (k, r), n in responses.items() if k in idr_kinds and not r),
         "detainers": detainers,

@@ -60,7 +60,9 @@ async def test_match_gets_sre_joint_idr_iar_and_a_level_1_detainer(scenario: Sce
     assert joint["relayed"] is True
     idr, iar = joint["body"]["joint"]["idr"], joint["body"]["joint"]["iar"]
     assert idr["match"] is True and idr["fin"] == subject.fin
-    assert iar["removable"] is True and iar["status"] == "IMMIGRATION_STATUS_ENTRY_WITHOUT_INSPECTION"
+    assert (
+        iar["removable"] is True and iar["status"] == "IMMIGRATION_STATUS_ENTRY_WITHOUT_INSPECTION"
+    )
     assert iar["prior_conviction_level"] == "OFFENSE_LEVEL_1"
     assert iar["current_charge_level"] == "OFFENSE_LEVEL_2"
     assert iar["priority"] == 1
@@ -158,9 +160,10 @@ async def test_cpi_waits_for_the_fbi_number_of_the_first_arrest(
     fed.wire()
     first, second = await scenario.final(first_tcn), await scenario.final(second_tcn)
     assert first["status"] == second["status"] == "answered"
-    assert _response(first, "SRE")["body"]["fbi_number"] == _response(second, "SRE")["body"][
-        "fbi_number"
-    ]
+    assert (
+        _response(first, "SRE")["body"]["fbi_number"]
+        == _response(second, "SRE")["body"]["fbi_number"]
+    )
 
 
 async def test_suspended_moa_gets_criminal_history_processing_only(scenario: Scenario) -> None:
@@ -232,8 +235,15 @@ async def test_decisions_do_not_depend_on_descriptors(scenario: Scenario) -> Non
         iar = _response(await scenario.final(tcn), "IDR/IAR")["body"]["joint"]["iar"]
         detainer = (await scenario.detainers_for(tcn, CA, expect=1))[0]["body"]["detainer"]
         outcomes.append(
-            (iar["status"], iar["removable"], iar["prior_conviction_level"],
-             iar["current_charge_level"], iar["priority"], detainer["basis"], detainer["level"])
+            (
+                iar["status"],
+                iar["removable"],
+                iar["prior_conviction_level"],
+                iar["current_charge_level"],
+                iar["priority"],
+                detainer["basis"],
+                detainer["level"],
+            )
         )
     assert outcomes[0] == outcomes[1]
 
@@ -279,19 +289,22 @@ async def test_undeliverable_car_is_dead_lettered_and_the_lea_gets_an_errt(
     try:
         async with httpx.AsyncClient(base_url=sib.http_url) as client:
             s = Scenario(fed, client)
-            from services.world.world import AGENCIES, STATES
-
             import grpc
 
             from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
+            from services.world.world import AGENCIES, STATES
 
             async with grpc.aio.insecure_channel(sib.grpc_address) as channel:
                 stub = sib_pb2_grpc.StateIdentificationBureauStub(channel)
                 for st in STATES:
                     await stub.RegisterState(
-                        sib_pb2.State(code=st.code, name=st.name, nff=st.nff,
-                                      relay_capable=st.relay_capable,
-                                      moa_status=sib_pb2.MOA_STATUS_ACTIVE)
+                        sib_pb2.State(
+                            code=st.code,
+                            name=st.name,
+                            nff=st.nff,
+                            relay_capable=st.relay_capable,
+                            moa_status=sib_pb2.MOA_STATUS_ACTIVE,
+                        )
                     )
                 for agency in AGENCIES:
                     await stub.RegisterAgency(sib_pb2.Agency(ori=agency.ori, activated=True))
