@@ -62,14 +62,16 @@ class LocalFederation:
     schema_prefix: str = "scfed"
     clock: str = "real"
     fixed_ports: bool = False
+    port_offset: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in routes.SERVICES:
-            grpc_port, http_port = (
-                DEFAULT_PORTS[name] if self.fixed_ports else (free_port(), free_port())
-            )
+            if self.fixed_ports:
+                grpc_port, http_port = (p + self.port_offset for p in DEFAULT_PORTS[name])
+            else:
+                grpc_port, http_port = free_port(), free_port()
             self.services[name] = ServiceProcess(name, grpc_port, http_port)
 
     def addresses(self) -> dict[str, str]:

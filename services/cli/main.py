@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import grpc
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.cjis_iafis.config import CjisSettings
 from services.cli.demo import DemoOptions, run_demo
 from services.cli.launcher import LocalFederation
 from services.cli.trace import trace_offline, trace_online
+from services.ice_field.config import IceFieldSettings
+from services.ident.config import IdentSettings
+from services.lesc.config import LescSettings
 from services.lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 from services.runtime import routes
 from services.runtime.config import ServiceSettings
+from services.sib.config import SibSettings
+from services.world.seeding import seed_world
+from services.world.world import build_world
 
 app = typer.Typer(
     name="scfed",
@@ -47,8 +57,9 @@ def _check_database_url(url: str | None) -> str | None:
         return None
     try:
         return ServiceSettings(database_url=url).database_url
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc).splitlines()[-1], param_hint="--database-url") from exc
+    except ValidationError as exc:
+        reason = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise typer.BadParameter(reason, param_hint="--database-url") from exc
 
 
 @app.command()
@@ -58,14 +69,30 @@ def up(
     ),
     database_url: DatabaseUrl = None,
     clock: Annotated[str, typer.Option(help="real, accelerated:<factor> or manual")] = "real",
+    port_offset: Annotated[
+        int, typer.Option(min=0, max=1000, help="Added to every default port (50051.., 8081..).")
+    ] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed a synthetic world once the services are ready.")
+    ] = None,
+    world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
 ) -> None:
     """Run the five services as separate processes on loopback until interrupted."""
     url = _check_database_url(database_url)
-    fed = LocalFederation(data_dir=data_dir, database_url=url, clock=clock, fixed_ports=True)
+    fed = LocalFederation(
+        data_dir=data_dir,
+        database_url=url,
+        clock=clock,
+        fixed_ports=True,
+        port_offset=port_offset,
+    )
     fed.start()
     try:
         asyncio.run(fed.wait_ready())
-    except (RuntimeError, TimeoutError) as exc:
+        if seed is not None:
+            counts = asyncio.run(seed_world(build_world(seed, world_size), fed.addresses()))
+            out.print(f"seeded world {seed}: {counts}")
+    except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
         fed.stop()
         err.print(f"[red]federation did not start:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -94,6 +121,20 @@ def up(
     finally:
         fed.stop()
     out.print("federation stopped")
+
+
+@app.command()
+def seed(
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
+    world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
+) -> None:
+    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports)."""
+    try:
+        counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
+    except grpc.aio.AioRpcError as exc:
+        err.print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
+        raise typer.Exit(1) from exc
+    out.print(f"seeded world {seed}: {counts}")
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -239,13 +280,8 @@ def trace(
 
 
 def _addresses() -> dict[str, str]:
-    """gRPC addresses of a running federation: the services' own settings and defaults."""
-    from services.cjis_iafis.config import CjisSettings
-    from services.ice_field.config import IceFieldSettings
-    from services.ident.config import IdentSettings
-    from services.lesc.config import LescSettings
-    from services.sib.config import SibSettings
-
+    """gRPC addresses of a running federation: SCFED_<SERVICE>_ADDR, else each service's
+    own host and port settings (SCFED_<SERVICE>_GRPC_PORT, default 50051..50055)."""
     classes: dict[str, type[ServiceSettings]] = {
         routes.SIB: SibSettings,
         routes.CJIS_IAFIS: CjisSettings,
@@ -255,8 +291,12 @@ def _addresses() -> dict[str, str]:
     }
     addresses = {}
     for name, cls in classes.items():
-        settings = cls()
-        addresses[name] = f"{settings.grpc_host}:{settings.grpc_port}"
+        explicit = os.environ.get(f"SCFED_{name.upper()}_ADDR")
+        if explicit:
+            addresses[name] = explicit
+        else:
+            settings = cls()
+            addresses[name] = f"{settings.grpc_host}:{settings.grpc_port}"
     return addresses
 
 

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -212,6 +212,7 @@ class StateBureau:
         self, session: AsyncSession, submission: BookingSubmission
     ) -> BookingReceipt:
         """Takes a booking: state file search, then a CAR with prints or an NFF state's CPI."""
+        received_at = datetime.now(UTC)
         check_ori(submission.ori)
         check_date(submission.doa, field="doa")
         check_descriptors(submission.descriptors)
@@ -285,6 +286,7 @@ class StateBureau:
             peer=f"lea:{submission.ori}",
             outcome="accepted",
             detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}",
+            at=received_at,
         )
         return BookingReceipt(booking.tcn, tot, booking.status, subject.sid)
 

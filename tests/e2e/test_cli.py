@@ -1,0 +1,215 @@
+"""The federation as a user drives it: separate processes, the `scfed` command, real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from services.cli.launcher import free_port
+from tests.conftest import _postgres_reachable
+from tests.federation import POSTGRES_URL
+
+pytestmark = pytest.mark.e2e
+
+SCFED = [sys.executable, "-m", "services.cli.main"]
+ROOT = Path(__file__).resolve().parents[2]
+COUNTS = (
+    "bookings",
+    "car",
+    "cpi",
+    "sre",
+    "ident_searches",
+    "ident_matches",
+    "no_match_idr",
+    "iaq",
+    "iar",
+    "joint_idr_iar",
+    "relayed_to_lea",
+    "not_relayed",
+    "detainers",
+    "errors",
+    "unanswered",
+)
+
+
+def _run(
+    args: list[str], *, timeout: float = 300, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SCFED, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+def _demo(*extra: str) -> dict[str, Any]:
+    result = _run(["demo", "--bookings", "40", "--seed", "7", "--json", *extra])
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, "--json prints exactly one JSON object on stdout"
+    return dict(json.loads(lines[0]))
+
+
+def test_demo_answers_every_booking_and_agrees_on_sqlite_and_postgres(tmp_path: Path) -> None:
+    sqlite = _demo("--data-dir", str(tmp_path / "demo"))
+    assert sqlite["database"] == "sqlite"
+    assert sqlite["unanswered"] == 0 and sqlite["problems"] == [] and sqlite["errors"] == 0
+    assert sqlite["bookings"] == 40 and sqlite["sre"] == 40
+    assert set(sqlite["latency_ms"]) == {"p50", "p99"}
+    assert set(sqlite["detainers"]) == {"level_1", "level_2", "level_3"}
+
+    trace = _run(["trace", sqlite["sample_tcn"], "--data-dir", str(tmp_path / "demo"), "--json"])
+    assert trace.returncode == 0, trace.stderr
+    entries = json.loads(trace.stdout)
+    assert entries[0]["tot"] == "BOOKING" and {"sib", "cjis_iafis"} <= {
+        e["service"] for e in entries
+    }
+
+    if not asyncio.run(_postgres_reachable()):
+        if os.environ.get("SCFED_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required")
+        pytest.skip("PostgreSQL does not answer: the PostgreSQL half is skipped")
+    postgres = _demo("--database-url", POSTGRES_URL)
+    assert postgres["database"] == "postgresql" and postgres["problems"] == []
+    assert {k: postgres[k] for k in COUNTS} == {k: sqlite[k] for k in COUNTS}
+
+
+def test_demo_refuses_a_bad_database_url() -> None:
+    result = _run(["demo", "--bookings", "1", "--database-url", "mysql://x/y"])
+    assert result.returncode != 0
+    assert "database_url must be" in result.stderr
+
+
+def test_classify_prints_the_documented_json() -> None:
+    result = _run(["classify", "3562", "--sentence-days", "400", "--table", "moa", "--json"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "code": "3562",
+        "level": 1,
+        "category": "Drugs (sentence > 1 year)",
+        "table": "moa",
+    }
+    refused = _run(["classify", "35A2"])
+    assert refused.returncode == 2 and "four digits" in refused.stderr
+
+
+def _service_env(tmp_path: Path, name: str, grpc_port: int, http_port: int) -> dict[str, str]:
+    prefix = f"SCFED_{name.upper()}_"
+    return {
+        **os.environ,
+        "SCFED_DATA_DIR": str(tmp_path),
+        f"{prefix}GRPC_PORT": str(grpc_port),
+        f"{prefix}HTTP_PORT": str(http_port),
+    }
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the service exited at start"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout}s")
+
+
+async def _health_and_reflection(address: str) -> tuple[int, list[str]]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="scfed.ident.v1.Ident")
+        )
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        names: list[str] = []
+        async for reply in stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        ):
+            names = [s.name for s in reply.list_services_response.service]
+        return health.status, names
+
+
+def test_a_service_runs_alone_and_stops_gracefully(tmp_path: Path) -> None:
+    grpc_port, http_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.ident"],
+        cwd=ROOT,
+        env=_service_env(tmp_path, "ident", grpc_port, http_port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{http_port}", proc)
+        status, services = asyncio.run(_health_and_reflection(f"127.0.0.1:{grpc_port}"))
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        assert {"scfed.ident.v1.Ident", "scfed.common.v1.Journal", "grpc.health.v1.Health"} <= set(
+            services
+        )
+        assert (tmp_path / "ident.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    assert code == 0
+    assert proc.stderr is not None and b"ident stopped" in proc.stderr.read()
+
+
+def test_bad_configuration_exits_with_the_reason(tmp_path: Path) -> None:
+    env = {**_service_env(tmp_path, "lesc", 0, 0), "SCFED_LESC_OFFENSE_TABLE": "bogus"}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.lesc"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "offense_table" in result.stderr and "moa" in result.stderr
+
+
+def test_up_runs_the_federation_until_interrupted(tmp_path: Path) -> None:
+    offset = 300 + os.getpid() % 500
+    proc = subprocess.Popen(
+        [
+            *SCFED,
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--port-offset",
+            str(offset),
+            "--seed",
+            "3",
+            "--world-size",
+            "5",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for http in range(8081, 8086):
+            _wait_ready(f"http://127.0.0.1:{http + offset}", proc, timeout=60)
+        deadline = time.monotonic() + 60
+        states: list[Any] = []
+        while time.monotonic() < deadline and len(states) < 4:
+            states = httpx.get(f"http://127.0.0.1:{8081 + offset}/v1/states").json()
+            time.sleep(0.2)
+        assert {s["code"] for s in states} == {"TX", "CA", "AZ", "NM"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert "federation stopped" in out
