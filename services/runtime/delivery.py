@@ -227,10 +227,10 @@ class Outbox:
     async def run_once(self) -> tuple[int, datetime | None]:
         """Delivers one batch of due messages; returns how many were tried and the next due."""
         claimed = await self._claim()
-        if claimed:
-            results = await asyncio.gather(*(self._send(row) for row in claimed))
-            await self._settle(list(zip(claimed, results, strict=True)))
-        return len(claimed), await self._next_due()
+        if not claimed:
+            return 0, await self._next_due()
+        results = await asyncio.gather(*(self._send(row) for row in claimed))
+        return len(claimed), await self._settle(list(zip(claimed, results, strict=True)))
 
     async def _claim(self) -> list[OutboxMessage]:
         now = _utcnow()
@@ -257,12 +257,13 @@ class Outbox:
 
     async def _next_due(self) -> datetime | None:
         async with self._db.session() as session:
-            value = await session.scalar(
-                select(func.min(OutboxMessage.next_attempt_at)).where(
-                    OutboxMessage.status == "pending"
-                )
-            )
-            return value
+            return await self._min_due(session)
+
+    @staticmethod
+    async def _min_due(session: AsyncSession) -> datetime | None:
+        return await session.scalar(
+            select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == "pending")
+        )
 
     def _channel(self, peer: str) -> grpc.aio.Channel | None:
         address = self._peers.get(peer)
@@ -293,7 +294,8 @@ class Outbox:
 
     async def _settle(
         self, outcomes: list[tuple[OutboxMessage, grpc.StatusCode | str | None]]
-    ) -> None:
+    ) -> datetime | None:
+        """Records each outcome; returns when the next pending message is due."""
         now = _utcnow()
         async with self._db.session() as session:
             for claimed, outcome in outcomes:
@@ -328,6 +330,7 @@ class Outbox:
                     row.next_attempt_at = now + timedelta(
                         seconds=self._policy.delay_after(row.attempts)
                     )
+            return await self._min_due(session)
 
     def _journal(
         self, session: AsyncSession, row: OutboxMessage, outcome: str, detail: str = ""

@@ -12,7 +12,7 @@ from scfed.common.v1 import common_pb2
 from services.runtime.records import to_plain
 from services.runtime.server import Runtime
 from services.sib import views
-from services.sib.domain import BookingSubmission, StateBureau, state_to_proto
+from services.sib.domain import BookingSubmission, StateBureau
 
 ORI = r"^[A-Z]{2}[A-Z0-9]{7}$"
 YYYYMMDD = r"^[0-9]{8}$"
@@ -207,6 +207,3 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             return [to_plain(s) for s in await bureau.states(session)]
 
     return router
-
-
-__all__ = ["build_router", "state_to_proto"]

@@ -4,8 +4,8 @@
 `random.Random(seed)` (everything else), never from the wall clock, so a seed names one world.
 
 Fixed parts: four states with their SIB (Texas is the only NFF state; New Mexico's SIB cannot
-relay to IDENT; Arizona's MOA is suspended), three law enforcement agencies (LEAs) per state,
-one of which (Kern County, CA) is not yet activated, and three ICE field offices.
+relay IDENT responses to its LEAs; Arizona's MOA is suspended), three law enforcement agencies
+(LEAs) per state, one of which (Kern County, CA) is not yet activated, and three ICE field offices.
 
 Drawn parts, for `bookings` = N:
 

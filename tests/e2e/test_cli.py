@@ -114,7 +114,7 @@ def _service_env(tmp_path: Path, name: str, grpc_port: int, http_port: int) -> d
     }
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[Any], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the service exited at start"
