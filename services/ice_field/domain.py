@@ -19,7 +19,12 @@ from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope
-from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 
 _LEVEL_ENUM = {
     1: common_pb2.OFFENSE_LEVEL_1,
@@ -72,6 +77,8 @@ class FieldOperations:
             raise InvalidArgument("iar is required")
         tcn = copy.envelope.tcr or copy.envelope.tcn
         lea_ori = copy.envelope.ori
+        if await session.get(DecisionRecord, tcn) is not None:
+            raise AlreadyExists(f"booking {tcn} already has a field office decision")
         office = await self.office_for(session, lea_ori)
         decision = decide(copy.iar, self.policy)
         now = self.clock.now()

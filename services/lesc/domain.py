@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
@@ -20,7 +21,7 @@ from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import make_envelope
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import AlreadyExists, InvalidArgument
 from services.runtime.records import check_charges
 
 _LEVELS = {
@@ -78,6 +79,9 @@ class StatusDeterminationCenter:
             check_charges(cycle.charges, field=f"history.cycles[{i}].charges")
         tcr = iaq.envelope.tcr or iaq.envelope.tcn
         ori = iaq.envelope.ori
+        existing = await session.scalar(select(CaseRecord).where(CaseRecord.tcn == tcr))
+        if existing is not None:
+            raise AlreadyExists(f"booking {tcr} already has LESC case {existing.case_id}")
         try:
             found = determine(
                 encounters=iaq.idr.encounters,

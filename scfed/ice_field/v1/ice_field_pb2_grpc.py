@@ -67,6 +67,7 @@ class IceFieldServicer:
         through the SIB. Idempotent by message id.
         INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
         FAILED_PRECONDITION: no field office covers the LEA's state.
+        ALREADY_EXISTS: the booking already has a decision (under another message id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,6 +39,7 @@ class IceFieldStub:
     through the SIB. Idempotent by message id.
     INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
     FAILED_PRECONDITION: no field office covers the LEA's state.
+    ALREADY_EXISTS: the booking already has a decision (under another message id).
     """
     NotifyRelease: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.ReleaseNotice, _common_pb2.Ack]
     """Takes an LEA release notice for a detainer. INVALID_ARGUMENT: missing envelope or
@@ -61,6 +62,7 @@ class IceFieldAsyncStub(IceFieldStub):
     through the SIB. Idempotent by message id.
     INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
     FAILED_PRECONDITION: no field office covers the LEA's state.
+    ALREADY_EXISTS: the booking already has a decision (under another message id).
     """
     NotifyRelease: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.ReleaseNotice, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes an LEA release notice for a detainer. INVALID_ARGUMENT: missing envelope or
@@ -86,6 +88,7 @@ class IceFieldServicer(metaclass=_abc_1.ABCMeta):
         through the SIB. Idempotent by message id.
         INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
         FAILED_PRECONDITION: no field office covers the LEA's state.
+        ALREADY_EXISTS: the booking already has a decision (under another message id).
         """
 
     @_abc_1.abstractmethod

@@ -52,6 +52,7 @@ class LescServicer:
         to the ICE field office whose area covers the booking LEA. Idempotent by message id.
         INVALID_ARGUMENT: missing envelope/message id/TCR/ORI, an IDR that is not a match or has
         no FIN, or a charge whose NCIC code is not four digits.
+        ALREADY_EXISTS: the booking already has a LESC case (under another message id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,6 +39,7 @@ class LescStub:
     to the ICE field office whose area covers the booking LEA. Idempotent by message id.
     INVALID_ARGUMENT: missing envelope/message id/TCR/ORI, an IDR that is not a match or has
     no FIN, or a charge whose NCIC code is not four digits.
+    ALREADY_EXISTS: the booking already has a LESC case (under another message id).
     """
 
 @_typing.type_check_only
@@ -51,6 +52,7 @@ class LescAsyncStub(LescStub):
     to the ICE field office whose area covers the booking LEA. Idempotent by message id.
     INVALID_ARGUMENT: missing envelope/message id/TCR/ORI, an IDR that is not a match or has
     no FIN, or a charge whose NCIC code is not four digits.
+    ALREADY_EXISTS: the booking already has a LESC case (under another message id).
     """
 
 class LescServicer(metaclass=_abc_1.ABCMeta):
@@ -66,6 +68,7 @@ class LescServicer(metaclass=_abc_1.ABCMeta):
         to the ICE field office whose area covers the booking LEA. Idempotent by message id.
         INVALID_ARGUMENT: missing envelope/message id/TCR/ORI, an IDR that is not a match or has
         no FIN, or a charge whose NCIC code is not four digits.
+        ALREADY_EXISTS: the booking already has a LESC case (under another message id).
         """
 
 def add_LescServicer_to_server(servicer: LescServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
