@@ -5,7 +5,6 @@ No gRPC here: the servicer translates messages and maps DomainError to a status.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import string
 from collections.abc import Sequence
@@ -21,7 +20,13 @@ from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
 from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
 from services.runtime import routes
-from services.runtime.biometrics import BiometricEngine, TenprintTemplate, tenprint_from_proto
+from services.runtime.biometrics import (
+    BiometricEngine,
+    StagedEnrollments,
+    TenprintTemplate,
+    load_gallery,
+    tenprint_from_proto,
+)
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope
@@ -53,28 +58,32 @@ class CriminalMasterFile:
     engine: BiometricEngine
     clock: Clock
     outbox: Outbox
-    # Search-and-enrol must not interleave, or one person could get two FBI numbers.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _pending: list[tuple[str, TenprintTemplate]] = field(default_factory=list)
+    enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
     async def load(self, session: AsyncSession) -> int:
         """Rebuilds the in-memory index from the subjects on file."""
         rows = await session.execute(select(Subject.fbi_number, Subject.tenprint))
-        count = 0
-        for fbi_number, blob in rows:
-            self.engine.enroll(fbi_number, TenprintTemplate.from_bytes(blob, self.engine.dim))
-            count += 1
-        return count
+        return load_gallery(self.engine, rows.tuples())
 
-    def commit_enrollments(self) -> None:
-        """Adds to the index what the just-committed transaction put on file."""
-        for key, template in self._pending:
-            self.engine.enroll(key, template)
-        self._pending.clear()
-
-    def discard_enrollments(self) -> None:
-        """Forgets enrolments of a transaction that rolled back."""
-        self._pending.clear()
+    def _add_subject(
+        self,
+        session: AsyncSession,
+        fbi_number: str,
+        descriptors: common_pb2.Descriptors,
+        template: TenprintTemplate,
+    ) -> None:
+        session.add(
+            Subject(
+                fbi_number=fbi_number,
+                nam=descriptors.nam,
+                dob=descriptors.dob,
+                sex=descriptors.sex,
+                pob=descriptors.pob,
+                tenprint=template.to_bytes(),
+                created_at=self.clock.now(),
+            )
+        )
+        self.enrollments.stage(self.engine, fbi_number, template)
 
     async def _unused_fbi_number(self, session: AsyncSession) -> str:
         while True:
@@ -128,6 +137,11 @@ class CriminalMasterFile:
         check_charges(charges)
         check_descriptors(descriptors)
 
+    @staticmethod
+    async def _refuse_repeated_tcn(session: AsyncSession, tcn: str) -> None:
+        if await session.get(Transaction, tcn) is not None:
+            raise AlreadyExists(f"a transaction with TCN {tcn} exists already")
+
     async def process_car(self, session: AsyncSession, car: pb.Car) -> str:
         """CAR: search, FBI number found or assigned, arrest appended, SRE, maybe IDENT."""
         self._check_submission(
@@ -136,27 +150,14 @@ class CriminalMasterFile:
         if not car.HasField("tenprint"):
             raise InvalidArgument("tenprint is required on a CAR")
         probe = tenprint_from_proto(car.tenprint, dim=self.engine.dim)
-        if await session.get(Transaction, car.envelope.tcn) is not None:
-            raise AlreadyExists(f"a transaction with TCN {car.envelope.tcn} exists already")
+        await self._refuse_repeated_tcn(session, car.envelope.tcn)
         mate = self.engine.identify(probe)
         if mate is not None:
             fbi_number, identification = mate.key, "I"
         else:
             fbi_number, identification = await self._unused_fbi_number(session), "N"
-            d = car.descriptors
-            session.add(
-                Subject(
-                    fbi_number=fbi_number,
-                    nam=d.nam,
-                    dob=d.dob,
-                    sex=d.sex,
-                    pob=d.pob,
-                    tenprint=probe.to_bytes(),
-                    created_at=self.clock.now(),
-                )
-            )
+            self._add_subject(session, fbi_number, car.descriptors, probe)
             await session.flush()  # the subject row must exist before its arrest cycles
-            self._pending.append((fbi_number, probe))
         interop = car.interoperability.moa_active and car.interoperability.jurisdiction_activated
         await self._file_arrest(
             session,
@@ -180,8 +181,7 @@ class CriminalMasterFile:
         )
         if not cpi.fbi_number:
             raise InvalidArgument("fbi_number is required on a CPI")
-        if await session.get(Transaction, cpi.envelope.tcn) is not None:
-            raise AlreadyExists(f"a transaction with TCN {cpi.envelope.tcn} exists already")
+        await self._refuse_repeated_tcn(session, cpi.envelope.tcn)
         subject = await session.get(Subject, cpi.fbi_number)
         if subject is None:
             self._refuse(
@@ -378,18 +378,7 @@ class CriminalMasterFile:
             fbi_number = record.fbi_number or await self._unused_fbi_number(session)
             if record.fbi_number and await session.get(Subject, fbi_number) is not None:
                 raise AlreadyExists(f"FBI number {fbi_number} is already on file")
-            d = record.descriptors
-            session.add(
-                Subject(
-                    fbi_number=fbi_number,
-                    nam=d.nam,
-                    dob=d.dob,
-                    sex=d.sex,
-                    pob=d.pob,
-                    tenprint=template.to_bytes(),
-                    created_at=self.clock.now(),
-                )
-            )
+            self._add_subject(session, fbi_number, record.descriptors, template)
             await session.flush()  # the subject row must exist before its arrest cycles
             for cycle in record.cycles:
                 session.add(
@@ -402,6 +391,5 @@ class CriminalMasterFile:
                         charges=charges_to_plain(cycle.charges),
                     )
                 )
-            self._pending.append((fbi_number, template))
             numbers.append(fbi_number)
         return numbers

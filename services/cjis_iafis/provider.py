@@ -36,16 +36,10 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         peer: str,
         handler: Callable[[AsyncSession], Awaitable[str | None]],
     ) -> common_pb2.Ack:
-        async with self._mf.lock:
-            try:
-                ack = await self._rt.inbox.receive(
-                    request, has_envelope=has_envelope, peer=peer, handler=handler
-                )
-            except BaseException:
-                self._mf.discard_enrollments()
-                raise
-            self._mf.commit_enrollments()
-        return ack
+        async with self._mf.enrollments.transaction():
+            return await self._rt.inbox.receive(
+                request, has_envelope=has_envelope, peer=peer, handler=handler
+            )
 
     @grpc_edge
     async def SubmitCar(self, request: pb.Car, context: grpc.aio.ServicerContext) -> common_pb2.Ack:
@@ -108,14 +102,8 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         self, request: pb.EnrollCriminalRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.EnrollCriminalRecordsResponse:
         """Seeds criminal records."""
-        async with self._mf.lock:
-            try:
-                async with self._rt.db.session() as session:
-                    numbers = await self._mf.enroll_records(session, request.records)
-            except BaseException:
-                self._mf.discard_enrollments()
-                raise
-            self._mf.commit_enrollments()
+        async with self._mf.enrollments.transaction(), self._rt.db.session() as session:
+            numbers = await self._mf.enroll_records(session, request.records)
         return pb.EnrollCriminalRecordsResponse(fbi_numbers=numbers)
 
     @grpc_edge

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ from services.runtime.biometrics import (
     FINGERS,
     MODEL_VERSION,
     BiometricEngine,
+    StagedEnrollments,
     TenprintTemplate,
+    load_gallery,
     match_score,
     tenprint_from_proto,
 )
@@ -43,27 +44,12 @@ class IdentGallery:
     engine: BiometricEngine
     clock: Clock
     outbox: Outbox
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _pending: list[tuple[str, TenprintTemplate]] = field(default_factory=list)
+    enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
     async def load(self, session: AsyncSession) -> int:
         """Rebuilds the in-memory index from the identities on file."""
         rows = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
-        count = 0
-        for fin, blob in rows:
-            self.engine.enroll(fin, TenprintTemplate.from_bytes(blob, self.engine.dim))
-            count += 1
-        return count
-
-    def commit_enrollments(self) -> None:
-        """Adds to the index what the committed transaction enrolled."""
-        for key, template in self._pending:
-            self.engine.enroll(key, template)
-        self._pending.clear()
-
-    def discard_enrollments(self) -> None:
-        """Forgets enrolments of a transaction that rolled back."""
-        self._pending.clear()
+        return load_gallery(self.engine, rows.tuples())
 
     def info(self) -> pb.InfoResponse:
         """Template layout, model and gallery size."""
@@ -116,7 +102,6 @@ class IdentGallery:
     ) -> list[pb.Enrollment]:
         """Enrols encounters: attached to a matching identity's FIN, or under a new FIN."""
         results: list[pb.Enrollment] = []
-        staged: dict[str, TenprintTemplate] = {}
         for i, item in enumerate(encounters):
             where = f"encounters[{i}]"
             check_descriptors(item.descriptors, field=f"{where}.descriptors")
@@ -126,7 +111,7 @@ class IdentGallery:
             if item.encounter.status == common_pb2.IMMIGRATION_STATUS_UNSPECIFIED:
                 raise InvalidArgument(f"{where}.encounter.status is required")
             mate = self.engine.identify(template)
-            fin = mate.key if mate is not None else self._staged_mate(staged, template)
+            fin = mate.key if mate is not None else self._staged_mate(template)
             new_identity = fin is None
             if fin is None:
                 fin = new_fin()
@@ -144,8 +129,7 @@ class IdentGallery:
                     )
                 )
                 await session.flush()  # the identity row must exist before its encounters
-                staged[fin] = template
-                self._pending.append((fin, template))
+                self.enrollments.stage(self.engine, fin, template)
             elif item.a_number:
                 row = await session.get(IdentityRecord, fin)
                 if row is not None and not row.a_number:
@@ -170,12 +154,10 @@ class IdentGallery:
             )
         return results
 
-    def _staged_mate(
-        self, staged: dict[str, TenprintTemplate], probe: TenprintTemplate
-    ) -> str | None:
+    def _staged_mate(self, probe: TenprintTemplate) -> str | None:
         """A mate among identities created earlier in the same, not yet indexed, batch."""
         best = max(
-            ((fin, match_score(probe, t)) for fin, t in staged.items()),
+            ((fin, match_score(probe, t)) for fin, t in self.enrollments.staged(self.engine)),
             key=lambda pair: pair[1],
             default=None,
         )

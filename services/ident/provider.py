@@ -43,14 +43,8 @@ class IdentServicer(pb_grpc.IdentServicer):
         self, request: pb.EnrollEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.EnrollEncountersResponse:
         """Enrols encounters in one transaction."""
-        async with self._gallery.lock:
-            try:
-                async with self._rt.db.session() as session:
-                    enrollments = await self._gallery.enroll(session, request.encounters)
-            except BaseException:
-                self._gallery.discard_enrollments()
-                raise
-            self._gallery.commit_enrollments()
+        async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
+            enrollments = await self._gallery.enroll(session, request.encounters)
         return pb.EnrollEncountersResponse(enrollments=enrollments)
 
     @grpc_edge

@@ -10,9 +10,11 @@ tenprint with no usable finger is refused.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import hnswlib
 import numpy as np
@@ -235,3 +237,46 @@ class BiometricEngine:
     def template_of(self, key: str) -> TenprintTemplate:
         """The gallery tenprint of `key` (KeyError when unknown)."""
         return self._templates[self._labels[key]]
+
+
+def load_gallery(engine: BiometricEngine, rows: Iterable[tuple[str, bytes]]) -> int:
+    """Fills an index from stored (key, tenprint bytes) rows; returns how many."""
+    count = 0
+    for key, blob in rows:
+        engine.enroll(key, TenprintTemplate.from_bytes(blob, engine.dim))
+        count += 1
+    return count
+
+
+@dataclass
+class StagedEnrollments:
+    """Index updates held back until the database transaction that caused them commits.
+
+    Search-then-enrol must not interleave (one person would get two identities), so a
+    transaction that may enrol runs inside `transaction()`, which serialises them, adds the
+    staged templates to their indexes after a commit and forgets them after a rollback.
+    """
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pending: list[tuple[BiometricEngine, str, TenprintTemplate]] = field(default_factory=list)
+
+    def stage(self, engine: BiometricEngine, key: str, template: TenprintTemplate) -> None:
+        """Adds `template` under `key` to `engine` once the transaction commits."""
+        self._pending.append((engine, key, template))
+
+    def staged(self, engine: BiometricEngine) -> list[tuple[str, TenprintTemplate]]:
+        """What the running transaction has staged for `engine` so far."""
+        return [(key, t) for e, key, t in self._pending if e is engine]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Runs one enrolling transaction at a time; commits or discards its index updates."""
+        async with self.lock:
+            try:
+                yield
+            except BaseException:
+                self._pending.clear()
+                raise
+            for engine, key, template in self._pending:
+                engine.enroll(key, template)
+            self._pending.clear()

@@ -139,14 +139,8 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
         """Submits a booking; answers 202 with the TCN (200 for an identical resubmission)."""
         doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
         submission = _submission(body, doa)
-        async with bureau.lock:
-            try:
-                async with runtime.db.session() as session:
-                    receipt = await bureau.submit_booking(session, submission)
-            except BaseException:
-                bureau.discard_enrollments()
-                raise
-            bureau.commit_enrollments()
+        async with bureau.enrollments.transaction(), runtime.db.session() as session:
+            receipt = await bureau.submit_booking(session, submission)
         runtime.outbox.notify()
         if receipt.duplicate:
             response.status_code = 200

@@ -6,7 +6,6 @@ send, and relays it to the LEA unless the state lacks the technical capability.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Sequence
@@ -23,7 +22,12 @@ from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.sib.v1 import sib_pb2 as pb
 from services.runtime import journal, routes
-from services.runtime.biometrics import BiometricEngine, TenprintTemplate, tenprint_from_proto
+from services.runtime.biometrics import (
+    BiometricEngine,
+    StagedEnrollments,
+    load_gallery,
+    tenprint_from_proto,
+)
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope, new_tcn
@@ -92,9 +96,7 @@ class StateBureau:
     outbox: Outbox
     threshold: float
     engines: dict[str, BiometricEngine] = field(default_factory=dict)
-    # Search-and-enrol in a state file must not interleave.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _pending: list[tuple[str, str, TenprintTemplate]] = field(default_factory=list)
+    enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
     def _engine(self, state: str) -> BiometricEngine:
         engine = self.engines.get(state)
@@ -110,19 +112,8 @@ class StateBureau:
         )
         count = 0
         for state, sid, blob in rows:
-            self._engine(state).enroll(sid, TenprintTemplate.from_bytes(blob))
-            count += 1
+            count += load_gallery(self._engine(state), [(sid, blob)])
         return count
-
-    def commit_enrollments(self) -> None:
-        """Adds to the state files what the committed transaction created."""
-        for state, sid, template in self._pending:
-            self._engine(state).enroll(sid, template)
-        self._pending.clear()
-
-    def discard_enrollments(self) -> None:
-        """Forgets enrolments of a transaction that rolled back."""
-        self._pending.clear()
 
     # --- configuration -------------------------------------------------------------------
 
@@ -254,7 +245,7 @@ class StateBureau:
                 created_at=now,
             )
             session.add(subject)
-            self._pending.append((state.code, subject.sid, probe))
+            self.enrollments.stage(self._engine(state.code), subject.sid, probe)
             subsequent = False
         else:
             subsequent = True
