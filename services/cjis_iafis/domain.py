@@ -63,7 +63,7 @@ class CriminalMasterFile:
     async def load(self, session: AsyncSession) -> int:
         """Rebuilds the in-memory index from the subjects on file."""
         rows = await session.execute(select(Subject.fbi_number, Subject.tenprint))
-        return load_gallery(self.engine, rows.tuples())
+        return load_gallery(self.engine, ((key, blob) for key, blob in rows))
 
     def _add_subject(
         self,

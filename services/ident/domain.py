@@ -49,7 +49,7 @@ class IdentGallery:
     async def load(self, session: AsyncSession) -> int:
         """Rebuilds the in-memory index from the identities on file."""
         rows = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
-        return load_gallery(self.engine, rows.tuples())
+        return load_gallery(self.engine, ((key, blob) for key, blob in rows))
 
     def info(self) -> pb.InfoResponse:
         """Template layout, model and gallery size."""
