@@ -33,6 +33,8 @@ class DemoOptions:
     database_url: str | None = None
     data_dir: Path | None = None
     concurrency: int = 16
+    # Bookings per second offered to the SIB; None submits as fast as `concurrency` allows.
+    rate: float | None = None
     timeout_s: float = 600.0
     keep_data: bool = False
 
@@ -42,10 +44,16 @@ def _no_progress(_stage: str, _done: int, _total: int) -> None:
 
 
 async def _submit_all(
-    client: httpx.AsyncClient, world: World, concurrency: int, progress: Progress
+    client: httpx.AsyncClient,
+    world: World,
+    concurrency: int,
+    progress: Progress,
+    rate: float | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Posts every booking; at most `concurrency` in flight, in booking order."""
+    """Posts every booking in booking order: at most `concurrency` in flight, at most `rate`
+    started per second."""
     semaphore = asyncio.Semaphore(concurrency)
+    start = time.monotonic()
     tcns: list[str] = [""] * len(world.bookings)
     refused: list[str] = []
     done = 0
@@ -53,6 +61,8 @@ async def _submit_all(
     async def post(i: int) -> None:
         nonlocal done
         async with semaphore:
+            if rate:
+                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
             booking = world.bookings[i]
             r = await client.post("/v1/bookings", json=booking_payload(world, booking))
             if r.status_code in (200, 202):
@@ -192,7 +202,9 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             base_url=fed.services[routes.SIB].http_url, timeout=60.0, limits=limits
         ) as client:
             started = time.monotonic()
-            tcns, refused_at_edge = await _submit_all(client, world, options.concurrency, progress)
+            tcns, refused_at_edge = await _submit_all(
+                client, world, options.concurrency, progress, options.rate
+            )
             await _wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)

@@ -184,6 +184,10 @@ def demo(
         Path | None, typer.Option(help="Keep the services' data here (default: a temp dir).")
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 16,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Bookings per second to offer (default: as fast as possible)."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every answer.")] = 600.0,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, print a summary."""
@@ -194,6 +198,7 @@ def demo(
         database_url=url,
         data_dir=data_dir,
         concurrency=concurrency,
+        rate=rate,
         timeout_s=timeout,
     )
     with Progress(
