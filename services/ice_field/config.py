@@ -24,3 +24,10 @@ class IceFieldSettings(ServiceSettings):
     discretion_level_3: Literal["detain", "decline"] = "decline"
     # Form I-247: hold no longer than 48 hours, excluding Saturdays, Sundays and holidays.
     max_hold_hours: int = Field(default=48, ge=1, le=48)
+    # Agency time the field office takes for each step of a case.
+    pickup_hours: float = Field(default=4.0, ge=0)
+    hearing_days: float = Field(default=30.0, ge=0)
+    travel_document_days: float = Field(default=14.0, ge=0)
+    removal_days: float = Field(default=7.0, ge=0)
+    # How often (wall seconds) the field office looks for cases whose next step is due.
+    case_poll_s: float = Field(default=1.0, gt=0)

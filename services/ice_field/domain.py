@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.sib.v1 import sib_pb2
-from services.ice_field.decision import DiscretionPolicy, decide
-from services.ice_field.models import DecisionRecord, DetainerRecord, FieldOfficeRecord
+from services.ice_field import cases
+from services.ice_field.decision import Decision, DiscretionPolicy, decide
+from services.ice_field.holidays import add_business_hours
+from services.ice_field.models import (
+    CaseStepRecord,
+    DecisionRecord,
+    DetainerRecord,
+    FieldOfficeRecord,
+)
 from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
@@ -33,14 +41,38 @@ _LEVEL_ENUM = {
 }
 
 
+# Grounds under which no relief is available: the case goes to a (stipulated or reinstated)
+# final order without a hearing.
+NO_RELIEF_GROUNDS = frozenset({"FINAL-ORDER", "REINSTATEMENT"})
+REFERRAL = "re-entry after removal: referred for prosecution (8 U.S.C. 1326)"
+
+
+@dataclass(frozen=True)
+class CaseTiming:
+    """Agency time each step of a removal case takes."""
+
+    pickup: timedelta = timedelta(hours=4)
+    charging: timedelta = timedelta(days=1)
+    hearing: timedelta = timedelta(days=30)
+    travel_document: timedelta = timedelta(days=14)
+    removal: timedelta = timedelta(days=7)
+    bed_retry: timedelta = timedelta(hours=1)
+
+
+def atd_eligible(level: int) -> bool:
+    """Alternatives to Detention: for the least serious (Level 3), low flight-risk cases."""
+    return level >= 3
+
+
 @dataclass
 class FieldOperations:
-    """The field offices of the federation and their enforcement decisions."""
+    """The field offices of the federation, their decisions, and the cases that follow."""
 
     clock: Clock
     outbox: Outbox
     policy: DiscretionPolicy
     max_hold_hours: int = 48
+    timing: CaseTiming = field(default_factory=CaseTiming)
 
     async def register_office(
         self, session: AsyncSession, office: pb.FieldOffice
@@ -82,6 +114,14 @@ class FieldOperations:
         office = await self.office_for(session, lea_ori)
         decision = decide(copy.iar, self.policy)
         now = self.clock.now()
+        reentry = bool(copy.iar.fin) and (
+            await session.scalar(
+                select(DetainerRecord.detainer_id).where(
+                    DetainerRecord.fin == copy.iar.fin, DetainerRecord.state == cases.REMOVED
+                )
+            )
+            is not None
+        )
         session.add(
             DecisionRecord(
                 tcn=tcn,
@@ -90,11 +130,14 @@ class FieldOperations:
                 action=decision.action,
                 level=decision.level,
                 basis=common_pb2.DetainerBasis.Name(decision.basis).removeprefix("DETAINER_BASIS_"),
+                fin=copy.iar.fin,
+                reentry_after_removal=reentry,
                 decided_at=now,
             )
         )
+        flag = f"; {REFERRAL}" if reentry else ""
         if decision.action != "detainer":
-            return f"{decision.action} level {decision.level} by {office.ori}"
+            return f"{decision.action} level {decision.level} by {office.ori}{flag}"
         issued_at = Timestamp()
         issued_at.FromDatetime(now)
         detainer = common_pb2.I247Detainer(
@@ -113,18 +156,22 @@ class FieldOperations:
             notify_before_release=True,
             max_hold_hours=self.max_hold_hours,
         )
-        session.add(
-            DetainerRecord(
-                detainer_id=detainer.detainer_id,
-                tcn=tcn,
-                field_office=office.ori,
-                lea_ori=lea_ori,
-                level=decision.level,
-                state="issued",
-                issued_at=now,
-                body=detainer.SerializeToString(),
-            )
+        row = DetainerRecord(
+            detainer_id=detainer.detainer_id,
+            tcn=tcn,
+            field_office=office.ori,
+            lea_ori=lea_ori,
+            fin=copy.iar.fin,
+            level=decision.level,
+            removal_ground=copy.iar.removal_ground,
+            state=cases.DETAINER_ISSUED,
+            issued_at=now,
+            reentry_after_removal=reentry,
+            body=detainer.SerializeToString(),
         )
+        session.add(row)
+        await session.flush()
+        self._step(session, row, "", cases.DETAINER_ISSUED, now, decision_reason(decision) + flag)
         message = sib_pb2.DetainerMessage(
             envelope=make_envelope(
                 clock=self.clock,
@@ -141,7 +188,7 @@ class FieldOperations:
         self.outbox.add(
             session, peer=routes.SIB, method=routes.SIB_DELIVER_DETAINER, message=message
         )
-        return f"detainer {detainer.detainer_id} level {decision.level} by {office.ori}"
+        return f"detainer {detainer.detainer_id} level {decision.level} by {office.ori}{flag}"
 
     async def notify_release(self, session: AsyncSession, notice: pb.ReleaseNotice) -> str:
         """Records the LEA's notice that a subject under detainer will be released."""
@@ -155,24 +202,169 @@ class FieldOperations:
                 f"detainer {row.detainer_id} was lodged with {row.lea_ori}, "
                 f"not {notice.envelope.ori}"
             )
-        row.state = "release_noticed"
-        row.release_at = (
-            notice.release_at.ToDatetime(tzinfo=self.clock.now().tzinfo)
+        release_at = (
+            notice.release_at.ToDatetime(tzinfo=UTC)
             if notice.HasField("release_at")
             else self.clock.now()
         )
+        hold_until = add_business_hours(release_at, self.max_hold_hours)
+        self._move(
+            session,
+            row,
+            cases.RELEASE_NOTICED,
+            self.clock.now(),
+            f"release at {release_at.isoformat()}; hold until {hold_until.isoformat()}",
+        )
+        row.release_at = release_at
+        row.hold_until = hold_until
+        row.next_action_at = max(release_at, self.clock.now()) + self.timing.pickup
         return f"release noticed for {row.detainer_id}"
 
     async def detainer(self, session: AsyncSession, detainer_id: str) -> pb.DetainerRecord:
-        """One detainer with its state."""
+        """One detainer with its case history."""
         if not detainer_id:
             raise InvalidArgument("detainer_id is required")
         row = await session.get(DetainerRecord, detainer_id)
         if row is None:
             raise NotFound(f"no detainer {detainer_id!r}")
         record = pb.DetainerRecord(
-            detainer=common_pb2.I247Detainer.FromString(row.body), state=row.state
+            detainer=common_pb2.I247Detainer.FromString(row.body),
+            state=row.state,
+            reentry_after_removal=row.reentry_after_removal,
         )
         if row.release_at is not None:
             record.release_at.FromDatetime(row.release_at)
+        if row.hold_until is not None:
+            record.hold_until.FromDatetime(row.hold_until)
+        steps = await session.scalars(
+            select(CaseStepRecord)
+            .where(CaseStepRecord.detainer_id == detainer_id)
+            .order_by(CaseStepRecord.id)
+        )
+        for step in steps:
+            item = record.history.add(
+                from_state=step.from_state, to_state=step.to_state, reason=step.reason
+            )
+            item.at.FromDatetime(step.at)
         return record
+
+    def _step(
+        self,
+        session: AsyncSession,
+        row: DetainerRecord,
+        from_state: str,
+        to_state: str,
+        at: datetime,
+        reason: str,
+    ) -> None:
+        session.add(
+            CaseStepRecord(
+                detainer_id=row.detainer_id,
+                from_state=from_state,
+                to_state=to_state,
+                at=at,
+                reason=reason[:200],
+            )
+        )
+
+    def _move(
+        self, session: AsyncSession, row: DetainerRecord, to_state: str, at: datetime, reason: str
+    ) -> None:
+        """Moves a case on, refusing a transition the state machine does not allow."""
+        cases.check_transition(row.detainer_id, row.state, to_state)
+        self._step(session, row, row.state, to_state, at, reason)
+        row.state = to_state
+        row.next_action_at = None if to_state in cases.TERMINAL else self._after(to_state, at)
+
+    def _after(self, state: str, at: datetime) -> datetime | None:
+        """When the field office acts next on a case that just entered `state`."""
+        t = self.timing
+        delays = {
+            cases.IN_CUSTODY: t.charging,
+            cases.ATD: t.charging,
+            cases.IN_PROCEEDINGS: t.hearing,
+            cases.FINAL_ORDER: t.travel_document,
+            cases.TRAVEL_DOCUMENT: t.removal,
+        }
+        delay = delays.get(state)
+        return None if delay is None else at + delay
+
+    async def advance(
+        self, session: AsyncSession, detainer_id: str, to_state: str, reason: str
+    ) -> pb.DetainerRecord:
+        """An officer moves a case by hand; illegal transitions are refused."""
+        if not detainer_id or not to_state:
+            raise InvalidArgument("detainer_id and to_state are required")
+        row = await session.get(DetainerRecord, detainer_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no detainer {detainer_id!r}")
+        self._move(session, row, to_state, self.clock.now(), reason or "by hand")
+        await session.flush()
+        return await self.detainer(session, detainer_id)
+
+    async def _occupied_beds(self, session: AsyncSession, office: str) -> int:
+        count = await session.scalar(
+            select(func.count()).where(
+                DetainerRecord.field_office == office, DetainerRecord.state == cases.IN_CUSTODY
+            )
+        )
+        return int(count or 0)
+
+    async def progress(self, session: AsyncSession, *, limit: int = 100) -> int:
+        """Takes every case whose next step is due (agency time) one step on."""
+        now = self.clock.now()
+        rows = list(
+            await session.scalars(
+                select(DetainerRecord)
+                .where(DetainerRecord.next_action_at <= now)
+                .order_by(DetainerRecord.next_action_at, DetainerRecord.detainer_id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            at = row.next_action_at
+            assert at is not None
+            if row.state == cases.RELEASE_NOTICED:
+                await self._take_custody(session, row, at)
+            elif row.state in (cases.IN_CUSTODY, cases.ATD):
+                if row.removal_ground in NO_RELIEF_GROUNDS:
+                    reason = f"stipulated order: no relief available ({row.removal_ground})"
+                    self._move(session, row, cases.FINAL_ORDER, at, reason)
+                else:
+                    self._move(
+                        session, row, cases.IN_PROCEEDINGS, at, "notice to appear; VTC hearing"
+                    )
+            elif row.state == cases.IN_PROCEEDINGS:
+                self._move(session, row, cases.FINAL_ORDER, at, "order of removal")
+            elif row.state == cases.FINAL_ORDER:
+                self._move(session, row, cases.TRAVEL_DOCUMENT, at, "travel document issued")
+            elif row.state == cases.TRAVEL_DOCUMENT:
+                self._move(session, row, cases.REMOVED, at, "removed")
+            await session.flush()
+        return len(rows)
+
+    async def _take_custody(self, session: AsyncSession, row: DetainerRecord, at: datetime) -> None:
+        hold_until = row.hold_until or at
+        if at > hold_until:
+            self._move(session, row, cases.LAPSED, hold_until, "hold expired before pickup")
+            return
+        if atd_eligible(row.level):
+            self._move(session, row, cases.ATD, at, "Level 3, low flight risk: ATD")
+            return
+        office = await session.get(FieldOfficeRecord, row.field_office)
+        capacity = office.bed_capacity if office is not None else 0
+        if await self._occupied_beds(session, row.field_office) < capacity:
+            self._move(session, row, cases.IN_CUSTODY, at, f"bed at {row.field_office}")
+            return
+        retry = at + self.timing.bed_retry
+        if retry > hold_until:
+            self._move(session, row, cases.LAPSED, hold_until, "no bed before the hold expired")
+        else:
+            row.next_action_at = retry
+
+
+def decision_reason(decision: Decision) -> str:
+    """The journal and case wording of a decision."""
+    basis = common_pb2.DetainerBasis.Name(decision.basis).removeprefix("DETAINER_BASIS_")
+    return f"I-247 issued: level {decision.level}, basis {basis}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 import grpc
 from fastapi import APIRouter
@@ -13,10 +17,12 @@ from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
 from services.ice_field.config import IceFieldSettings
 from services.ice_field.decision import DiscretionPolicy
-from services.ice_field.domain import FieldOperations
+from services.ice_field.domain import CaseTiming, FieldOperations
 from services.ice_field.models import IceFieldBase
 from services.runtime import routes
 from services.runtime.server import Runtime, grpc_edge
+
+log = logging.getLogger(__name__)
 
 
 class IceFieldServicer(pb_grpc.IceFieldServicer):
@@ -59,6 +65,16 @@ class IceFieldServicer(pb_grpc.IceFieldServicer):
             return await self._ops.register_office(session, request)
 
     @grpc_edge
+    async def AdvanceCase(
+        self, request: pb.AdvanceCaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DetainerRecord:
+        """An officer's step on a case."""
+        async with self._rt.db.session() as session:
+            return await self._ops.advance(
+                session, request.detainer_id, request.to_state, request.reason
+            )
+
+    @grpc_edge
     async def GetDetainer(
         self, request: pb.GetDetainerRequest, context: grpc.aio.ServicerContext
     ) -> pb.DetainerRecord:
@@ -75,22 +91,44 @@ class IceFieldProvider:
 
     def __init__(self, settings: IceFieldSettings) -> None:
         self.settings = settings
+        self.operations: FieldOperations | None = None
+        self._agent: asyncio.Task[None] | None = None
 
     async def on_after_init(self, runtime: Runtime) -> None:
-        """Nothing to load."""
+        """Sets up field operations and starts the agent that moves cases on in agency time."""
+        s = self.settings
+        self.operations = FieldOperations(
+            clock=runtime.clock,
+            outbox=runtime.outbox,
+            policy=DiscretionPolicy(level_2=s.discretion_level_2, level_3=s.discretion_level_3),
+            max_hold_hours=s.max_hold_hours,
+            timing=CaseTiming(
+                pickup=timedelta(hours=s.pickup_hours),
+                hearing=timedelta(days=s.hearing_days),
+                travel_document=timedelta(days=s.travel_document_days),
+                removal=timedelta(days=s.removal_days),
+            ),
+        )
+        self._agent = asyncio.create_task(self._move_cases(runtime), name="ice-field-cases")
+
+    async def _move_cases(self, runtime: Runtime) -> None:
+        assert self.operations is not None
+        while True:
+            try:
+                async with runtime.db.session() as session:
+                    moved = await self.operations.progress(session)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ice_field: moving cases failed; trying again")
+                moved = 0
+            if not moved:
+                await asyncio.sleep(self.settings.case_poll_s)
 
     def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
         """Adds the IceField servicer."""
-        operations = FieldOperations(
-            clock=runtime.clock,
-            outbox=runtime.outbox,
-            policy=DiscretionPolicy(
-                level_2=self.settings.discretion_level_2,
-                level_3=self.settings.discretion_level_3,
-            ),
-            max_hold_hours=self.settings.max_hold_hours,
-        )
-        pb_grpc.add_IceFieldServicer_to_server(IceFieldServicer(runtime, operations), server)
+        assert self.operations is not None, "on_after_init runs first"
+        pb_grpc.add_IceFieldServicer_to_server(IceFieldServicer(runtime, self.operations), server)
         return [pb.DESCRIPTOR.services_by_name["IceField"].full_name]
 
     def http_router(self, runtime: Runtime) -> APIRouter | None:
@@ -98,4 +136,9 @@ class IceFieldProvider:
         return None
 
     async def on_before_stop(self, runtime: Runtime) -> None:
-        """Nothing to release."""
+        """Stops the case agent; cases due meanwhile are taken on at the next start."""
+        if self._agent is not None:
+            self._agent.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._agent
+            self._agent = None

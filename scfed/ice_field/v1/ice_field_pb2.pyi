@@ -135,31 +135,104 @@ class GetDetainerRequest(_message.Message):
 Global___GetDetainerRequest: _TypeAlias = GetDetainerRequest  # noqa: Y015
 
 @_typing.final
+class CaseStep(_message.Message):
+    """One step of a removal case."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STATE_FIELD_NUMBER: _builtins.int
+    TO_STATE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    from_state: _builtins.str
+    to_state: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_state: _builtins.str = ...,
+        to_state: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_state", b"from_state", "reason", b"reason", "to_state", b"to_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseStep: _TypeAlias = CaseStep  # noqa: Y015
+
+@_typing.final
 class DetainerRecord(_message.Message):
-    """A detainer with its current state."""
+    """A detainer and the removal case that follows it."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     DETAINER_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     RELEASE_AT_FIELD_NUMBER: _builtins.int
+    HOLD_UNTIL_FIELD_NUMBER: _builtins.int
+    REENTRY_AFTER_REMOVAL_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
     state: _builtins.str
-    """"issued", "release_noticed", "in_custody"."""
+    """detainer_issued, release_noticed, in_custody, alternatives_to_detention, in_proceedings,
+    final_order, travel_document, removed, lapsed, relief_granted.
+    """
+    reentry_after_removal: _builtins.bool
+    """The subject was removed before and is booked again: referred for prosecution."""
     @_builtins.property
     def detainer(self) -> _common_pb2.I247Detainer: ...
     @_builtins.property
     def release_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def hold_until(self) -> _timestamp_pb2.Timestamp:
+        """End of the I-247 hold: release time plus 48 hours excluding weekends and holidays."""
+
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseStep]: ...
     def __init__(
         self,
         *,
         detainer: _common_pb2.I247Detainer | None = ...,
         state: _builtins.str = ...,
         release_at: _timestamp_pb2.Timestamp | None = ...,
+        hold_until: _timestamp_pb2.Timestamp | None = ...,
+        reentry_after_removal: _builtins.bool = ...,
+        history: _abc.Iterable[Global___CaseStep] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "release_at", b"release_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "hold_until", b"hold_until", "release_at", b"release_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "release_at", b"release_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "history", b"history", "hold_until", b"hold_until", "reentry_after_removal", b"reentry_after_removal", "release_at", b"release_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DetainerRecord: _TypeAlias = DetainerRecord  # noqa: Y015
+
+@_typing.final
+class AdvanceCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DETAINER_ID_FIELD_NUMBER: _builtins.int
+    TO_STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    detainer_id: _builtins.str
+    to_state: _builtins.str
+    """The state to move to; see DetainerRecord.state."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        detainer_id: _builtins.str = ...,
+        to_state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainer_id", b"detainer_id", "reason", b"reason", "to_state", b"to_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdvanceCaseRequest: _TypeAlias = AdvanceCaseRequest  # noqa: Y015

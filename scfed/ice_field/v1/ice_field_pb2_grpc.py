@@ -56,6 +56,11 @@ class IceFieldStub:
                 request_serializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.GetDetainerRequest.SerializeToString,
                 response_deserializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.DetainerRecord.FromString,
                 _registered_method=True)
+        self.AdvanceCase = channel.unary_unary(
+                '/scfed.ice_field.v1.IceField/AdvanceCase',
+                request_serializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.AdvanceCaseRequest.SerializeToString,
+                response_deserializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.DetainerRecord.FromString,
+                _registered_method=True)
 
 
 class IceFieldServicer:
@@ -74,8 +79,11 @@ class IceFieldServicer:
         raise NotImplementedError('Method not implemented!')
 
     def NotifyRelease(self, request, context):
-        """Takes an LEA release notice for a detainer. INVALID_ARGUMENT: missing envelope or
-        detainer id. NOT_FOUND: unknown detainer.
+        """Takes an LEA release notice for a detainer: the 48-hour hold (weekends and holidays
+        excluded) runs from the release time, and the field office picks the subject up into
+        custody or ATD, or the detainer lapses. INVALID_ARGUMENT: missing envelope or detainer id,
+        or an ORI other than the detainer's LEA. NOT_FOUND: unknown detainer.
+        FAILED_PRECONDITION: the case is past the detainer stage (a repeated notice).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,7 +98,16 @@ class IceFieldServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetDetainer(self, request, context):
-        """Returns one detainer. INVALID_ARGUMENT: empty id. NOT_FOUND: unknown detainer.
+        """Returns one detainer with its case history. INVALID_ARGUMENT: empty id.
+        NOT_FOUND: unknown detainer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdvanceCase(self, request, context):
+        """Moves a case by hand (an officer's action). INVALID_ARGUMENT: empty id or state.
+        NOT_FOUND: unknown detainer. FAILED_PRECONDITION: the state may not follow the current one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,6 +134,11 @@ def add_IceFieldServicer_to_server(servicer, server):
             'GetDetainer': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDetainer,
                     request_deserializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.GetDetainerRequest.FromString,
+                    response_serializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.DetainerRecord.SerializeToString,
+            ),
+            'AdvanceCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceCase,
+                    request_deserializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.AdvanceCaseRequest.FromString,
                     response_serializer=scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.DetainerRecord.SerializeToString,
             ),
     }
@@ -228,6 +250,33 @@ class IceField:
             target,
             '/scfed.ice_field.v1.IceField/GetDetainer',
             scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.GetDetainerRequest.SerializeToString,
+            scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.DetainerRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.ice_field.v1.IceField/AdvanceCase',
+            scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.AdvanceCaseRequest.SerializeToString,
             scfed_dot_ice__field_dot_v1_dot_ice__field__pb2.DetainerRecord.FromString,
             options,
             channel_credentials,

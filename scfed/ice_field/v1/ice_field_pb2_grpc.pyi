@@ -42,15 +42,24 @@ class IceFieldStub:
     ALREADY_EXISTS: the booking already has a decision (under another message id).
     """
     NotifyRelease: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.ReleaseNotice, _common_pb2.Ack]
-    """Takes an LEA release notice for a detainer. INVALID_ARGUMENT: missing envelope or
-    detainer id. NOT_FOUND: unknown detainer.
+    """Takes an LEA release notice for a detainer: the 48-hour hold (weekends and holidays
+    excluded) runs from the release time, and the field office picks the subject up into
+    custody or ATD, or the detainer lapses. INVALID_ARGUMENT: missing envelope or detainer id,
+    or an ORI other than the detainer's LEA. NOT_FOUND: unknown detainer.
+    FAILED_PRECONDITION: the case is past the detainer stage (a repeated notice).
     """
     RegisterFieldOffice: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.FieldOffice, _ice_field_pb2.FieldOffice]
     """Creates or replaces a field office. INVALID_ARGUMENT: ORI not nine characters, no states,
     or a state code that is not two letters.
     """
     GetDetainer: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.GetDetainerRequest, _ice_field_pb2.DetainerRecord]
-    """Returns one detainer. INVALID_ARGUMENT: empty id. NOT_FOUND: unknown detainer."""
+    """Returns one detainer with its case history. INVALID_ARGUMENT: empty id.
+    NOT_FOUND: unknown detainer.
+    """
+    AdvanceCase: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.AdvanceCaseRequest, _ice_field_pb2.DetainerRecord]
+    """Moves a case by hand (an officer's action). INVALID_ARGUMENT: empty id or state.
+    NOT_FOUND: unknown detainer. FAILED_PRECONDITION: the state may not follow the current one.
+    """
 
 @_typing.type_check_only
 class IceFieldAsyncStub(IceFieldStub):
@@ -65,15 +74,24 @@ class IceFieldAsyncStub(IceFieldStub):
     ALREADY_EXISTS: the booking already has a decision (under another message id).
     """
     NotifyRelease: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.ReleaseNotice, _common_pb2.Ack]  # type: ignore[assignment]
-    """Takes an LEA release notice for a detainer. INVALID_ARGUMENT: missing envelope or
-    detainer id. NOT_FOUND: unknown detainer.
+    """Takes an LEA release notice for a detainer: the 48-hour hold (weekends and holidays
+    excluded) runs from the release time, and the field office picks the subject up into
+    custody or ATD, or the detainer lapses. INVALID_ARGUMENT: missing envelope or detainer id,
+    or an ORI other than the detainer's LEA. NOT_FOUND: unknown detainer.
+    FAILED_PRECONDITION: the case is past the detainer stage (a repeated notice).
     """
     RegisterFieldOffice: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.FieldOffice, _ice_field_pb2.FieldOffice]  # type: ignore[assignment]
     """Creates or replaces a field office. INVALID_ARGUMENT: ORI not nine characters, no states,
     or a state code that is not two letters.
     """
     GetDetainer: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.GetDetainerRequest, _ice_field_pb2.DetainerRecord]  # type: ignore[assignment]
-    """Returns one detainer. INVALID_ARGUMENT: empty id. NOT_FOUND: unknown detainer."""
+    """Returns one detainer with its case history. INVALID_ARGUMENT: empty id.
+    NOT_FOUND: unknown detainer.
+    """
+    AdvanceCase: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.AdvanceCaseRequest, _ice_field_pb2.DetainerRecord]  # type: ignore[assignment]
+    """Moves a case by hand (an officer's action). INVALID_ARGUMENT: empty id or state.
+    NOT_FOUND: unknown detainer. FAILED_PRECONDITION: the state may not follow the current one.
+    """
 
 class IceFieldServicer(metaclass=_abc_1.ABCMeta):
     """The ICE field offices' gRPC service."""
@@ -97,8 +115,11 @@ class IceFieldServicer(metaclass=_abc_1.ABCMeta):
         request: _ice_field_pb2.ReleaseNotice,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.Ack, _abc.Awaitable[_common_pb2.Ack]]:
-        """Takes an LEA release notice for a detainer. INVALID_ARGUMENT: missing envelope or
-        detainer id. NOT_FOUND: unknown detainer.
+        """Takes an LEA release notice for a detainer: the 48-hour hold (weekends and holidays
+        excluded) runs from the release time, and the field office picks the subject up into
+        custody or ATD, or the detainer lapses. INVALID_ARGUMENT: missing envelope or detainer id,
+        or an ORI other than the detainer's LEA. NOT_FOUND: unknown detainer.
+        FAILED_PRECONDITION: the case is past the detainer stage (a repeated notice).
         """
 
     @_abc_1.abstractmethod
@@ -117,6 +138,18 @@ class IceFieldServicer(metaclass=_abc_1.ABCMeta):
         request: _ice_field_pb2.GetDetainerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ice_field_pb2.DetainerRecord, _abc.Awaitable[_ice_field_pb2.DetainerRecord]]:
-        """Returns one detainer. INVALID_ARGUMENT: empty id. NOT_FOUND: unknown detainer."""
+        """Returns one detainer with its case history. INVALID_ARGUMENT: empty id.
+        NOT_FOUND: unknown detainer.
+        """
+
+    @_abc_1.abstractmethod
+    def AdvanceCase(
+        self,
+        request: _ice_field_pb2.AdvanceCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ice_field_pb2.DetainerRecord, _abc.Awaitable[_ice_field_pb2.DetainerRecord]]:
+        """Moves a case by hand (an officer's action). INVALID_ARGUMENT: empty id or state.
+        NOT_FOUND: unknown detainer. FAILED_PRECONDITION: the state may not follow the current one.
+        """
 
 def add_IceFieldServicer_to_server(servicer: IceFieldServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

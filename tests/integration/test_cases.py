@@ -1,0 +1,196 @@
+"""Removal cases in agency time: custody, ATD, hearings, stipulated orders, lapsed holds,
+re-entry after removal, and illegal transitions, with the field office on a stepped clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from scfed.ice_field.v1 import ice_field_pb2 as ice
+from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
+from services.ice_field import cases
+from services.runtime import routes
+from services.runtime.clock import ManualClock
+from tests.conftest import eventually
+from tests.federation import DatabaseChoice, Federation, make_host
+from tests.scenario import Scenario
+
+CA = "CA0190000"
+# Wednesday before Thanksgiving 2009: the hold spans the holiday and a weekend.
+BEFORE_THANKSGIVING = datetime(2009, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def stepped(db: DatabaseChoice) -> AsyncIterator[tuple[Scenario, ManualClock]]:
+    """A federation whose field offices run on a manual clock and detain Level 3 too."""
+    clock = ManualClock(datetime(2009, 11, 2, 9, 0, tzinfo=UTC))
+    hosts = {name: make_host(name, db) for name in routes.SERVICES if name != routes.ICE_FIELD}
+    hosts[routes.ICE_FIELD] = make_host(
+        routes.ICE_FIELD, db, clock=clock, case_poll_s=0.02, discretion_level_3="detain"
+    )
+    fed = Federation(hosts=hosts)
+    try:
+        for host in fed.hosts.values():
+            await host.start()
+        fed.wire()
+        async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
+            s = Scenario(fed, client)
+            await s.setup()
+            yield s, clock
+    finally:
+        await fed.stop()
+
+
+async def _detainer(s: Scenario, detainer_id: str) -> ice.DetainerRecord:
+    async with grpc.aio.insecure_channel(s.fed.addresses()["ice_field"]) as channel:
+        record: ice.DetainerRecord = await ice_grpc.IceFieldStub(channel).GetDetainer(
+            ice.GetDetainerRequest(detainer_id=detainer_id)
+        )
+        return record
+
+
+async def _booked_with_detainer(
+    s: Scenario, status: str, codes: tuple[str, ...]
+) -> tuple[Any, str, str]:
+    subject = s.subject()
+    await s.in_ident(subject, status)
+    tcn = await s.book(subject, CA, codes)
+    found = await s.detainers_for(tcn, CA, expect=1)
+    return subject, tcn, str(found[0]["body"]["detainer"]["detainer_id"])
+
+
+async def _release(s: Scenario, detainer_id: str, at: datetime) -> None:
+    r = await s.client.post(
+        "/v1/release-notices",
+        json={"ori": CA, "detainer_id": detainer_id, "release_at": at.isoformat()},
+    )
+    assert r.status_code == 202, r.text
+
+
+async def _reaches(s: Scenario, detainer_id: str, state: str) -> ice.DetainerRecord:
+    record = ice.DetainerRecord()
+
+    async def there() -> bool:
+        nonlocal record
+        record = await _detainer(s, detainer_id)
+        return record.state == state
+
+    await eventually(there, what=f"case {detainer_id} to be {state}")
+    return record
+
+
+async def test_a_level_1_case_runs_from_detainer_to_removal_and_a_return_is_flagged(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    subject, _, detainer_id = await _booked_with_detainer(s, "ENTRY_WITHOUT_INSPECTION", ("1201",))
+    released = datetime(2009, 11, 9, 12, 0, tzinfo=UTC)  # Monday; Wednesday is Veterans Day
+    clock.advance(released - clock.now())
+    await _release(s, detainer_id, released)
+    noticed = await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    assert noticed.hold_until.ToDatetime(tzinfo=UTC) == datetime(2009, 11, 12, 12, tzinfo=UTC)
+
+    for delta, state in [
+        (timedelta(hours=4), cases.IN_CUSTODY),
+        (timedelta(days=1), cases.IN_PROCEEDINGS),
+        (timedelta(days=30), cases.FINAL_ORDER),
+        (timedelta(days=14), cases.TRAVEL_DOCUMENT),
+        (timedelta(days=7), cases.REMOVED),
+    ]:
+        clock.advance(delta)
+        record = await _reaches(s, detainer_id, state)
+    steps = [(h.to_state, h.at.ToDatetime(tzinfo=UTC)) for h in record.history]
+    assert steps == [
+        (cases.DETAINER_ISSUED, steps[0][1]),
+        (cases.RELEASE_NOTICED, released),
+        (cases.IN_CUSTODY, released + timedelta(hours=4)),
+        (cases.IN_PROCEEDINGS, released + timedelta(hours=4, days=1)),
+        (cases.FINAL_ORDER, released + timedelta(hours=4, days=31)),
+        (cases.TRAVEL_DOCUMENT, released + timedelta(hours=4, days=45)),
+        (cases.REMOVED, released + timedelta(hours=4, days=52)),
+    ]
+
+    again = await s.book(subject, CA, ("1201",))
+    second = await s.detainers_for(again, CA, expect=1)
+    record = await _detainer(s, str(second[0]["body"]["detainer"]["detainer_id"]))
+    assert record.reentry_after_removal is True
+    assert "referred for prosecution" in record.history[0].reason
+
+
+async def test_a_hold_lapses_after_48_business_hours_without_a_bed(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    async with grpc.aio.insecure_channel(s.fed.addresses()["ice_field"]) as channel:
+        await ice_grpc.IceFieldStub(channel).RegisterFieldOffice(
+            ice.FieldOffice(ori="CAICE0100", name="LA", states=["CA"], bed_capacity=0)
+        )
+    _, _, detainer_id = await _booked_with_detainer(s, "VISA_OVERSTAY", ("0901",))
+    clock.advance(BEFORE_THANKSGIVING - clock.now())
+    await _release(s, detainer_id, BEFORE_THANKSGIVING)
+    noticed = await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    # Wed 12h, Thanksgiving skipped, Fri 24h, the weekend skipped, Mon 12h.
+    hold_until = datetime(2009, 11, 30, 12, 0, tzinfo=UTC)
+    assert noticed.hold_until.ToDatetime(tzinfo=UTC) == hold_until
+    clock.advance(timedelta(days=3))
+    record = await _detainer(s, detainer_id)
+    assert record.state == cases.RELEASE_NOTICED, "still within the hold"
+    clock.advance(timedelta(days=3))
+    record = await _reaches(s, detainer_id, cases.LAPSED)
+    assert record.history[-1].at.ToDatetime(tzinfo=UTC) == hold_until
+    assert record.history[-1].reason == "no bed before the hold expired"
+
+
+async def test_a_level_3_case_goes_to_atd_and_a_stipulated_order(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    _, _, detainer_id = await _booked_with_detainer(s, "FINAL_ORDER_OF_REMOVAL", ("7399",))
+    released = clock.now()
+    await _release(s, detainer_id, released)
+    await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    clock.advance(timedelta(hours=4))
+    await _reaches(s, detainer_id, cases.ATD)
+    clock.advance(timedelta(days=1))
+    record = await _reaches(s, detainer_id, cases.FINAL_ORDER)
+    assert record.history[-1].reason.startswith("stipulated order")
+    assert cases.IN_PROCEEDINGS not in [h.to_state for h in record.history]
+
+
+async def test_illegal_transitions_are_refused_and_change_nothing(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, _ = stepped
+    _, _, detainer_id = await _booked_with_detainer(s, "VISA_OVERSTAY", ("1201",))
+    async with grpc.aio.insecure_channel(s.fed.addresses()["ice_field"]) as channel:
+        stub = ice_grpc.IceFieldStub(channel)
+        for to_state in (cases.REMOVED, cases.IN_CUSTODY, "vacation"):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.AdvanceCase(
+                    ice.AdvanceCaseRequest(detainer_id=detainer_id, to_state=to_state)
+                )
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert detainer_id in (caught.value.details() or "")
+        lapsed = await stub.AdvanceCase(
+            ice.AdvanceCaseRequest(
+                detainer_id=detainer_id, to_state=cases.LAPSED, reason="LEA released"
+            )
+        )
+        assert lapsed.state == cases.LAPSED and lapsed.history[-1].reason == "LEA released"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.NotifyRelease(
+                ice.ReleaseNotice(envelope=_envelope(detainer_id), detainer_id=detainer_id)
+            )
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await _detainer(s, detainer_id)).state == cases.LAPSED
+
+
+def _envelope(detainer_id: str) -> Any:
+    from scfed.common.v1 import common_pb2
+
+    return common_pb2.Envelope(message_id=f"rel-{detainer_id}", tcn="X", tcr="X", ori=CA)
