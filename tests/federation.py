@@ -65,6 +65,12 @@ def make_settings(service: str, db: DatabaseChoice, **overrides: Any) -> Service
         "outbox_deadline_s": 5.0,
         "shutdown_grace_s": 0.5,
         **db.settings_for(service),
+        # LESC's analysts work instantly unless a test steps time through their handling.
+        **(
+            {"analyst_minutes": 0, "vtc_minutes": 0, "desk_poll_s": 0.02}
+            if service == "lesc"
+            else {}
+        ),
         **overrides,
     }
     return settings_cls(**values)

@@ -69,6 +69,10 @@ def up(
     ),
     database_url: DatabaseUrl = None,
     clock: Annotated[str, typer.Option(help="real, accelerated:<factor> or manual")] = "real",
+    agency_speed: Annotated[
+        float,
+        typer.Option(min=1, help="How much faster LESC and the field offices work (1 = real)."),
+    ] = 3600.0,
     port_offset: Annotated[
         int, typer.Option(min=0, max=1000, help="Added to every default port (50051.., 8081..).")
     ] = 0,
@@ -83,6 +87,7 @@ def up(
         data_dir=data_dir,
         database_url=url,
         clock=clock,
+        agency_speed=agency_speed,
         fixed_ports=True,
         port_offset=port_offset,
     )

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.lesc.desk import parse_shifts
 from services.lesc.offense_levels import TABLE_NAMES
 from services.runtime.config import ServiceSettings
 
@@ -23,6 +24,21 @@ class LescSettings(ServiceSettings):
     ice_field_addr: str = "127.0.0.1:50055"
     # Which Appendix A table classifies offenses in this deployment.
     offense_table: str = "moa"
+    # The 24x7 desk: shifts ("HH:MM=<analysts>"), handling times, answer target, routing.
+    shifts: str = "06:00=6,14:00=4,22:00=2"
+    analyst_minutes: float = Field(default=20.0, ge=0)
+    vtc_minutes: float = Field(default=45.0, ge=0)
+    iar_target_minutes: float = Field(default=120.0, gt=0)
+    auto_min_score: float = Field(default=0.7, ge=0, le=1)
+    vtc_below_score: float = Field(default=0.6, ge=0, le=1)
+    # How often (wall seconds) the desk looks for work to start or finish.
+    desk_poll_s: float = Field(default=0.5, gt=0)
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts_parse(cls, value: str) -> str:
+        parse_shifts(value)
+        return value
 
     @field_validator("offense_table")
     @classmethod

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.lesc.v1 import lesc_pb2
+from services.lesc.desk import DeskPolicy, Shift, analysts_on_duty
 from services.lesc.determination import ClassifiedCharge, StatusRule, determine
 from services.lesc.models import CaseRecord
 from services.lesc.offense_levels import InvalidNcicCode, OffenseTable
@@ -50,12 +51,15 @@ def _classified(items: tuple[ClassifiedCharge, ...]) -> list[common_pb2.Classifi
 
 @dataclass
 class StatusDeterminationCenter:
-    """LESC's 24x7 desk: every IAQ is acknowledged and answered with an IAR."""
+    """LESC's 24x7 desk: every IAQ is acknowledged at once and answered with an IAR, at once
+    when automated, or when an analyst (or a VTC interview) has handled it."""
 
     clock: Clock
     outbox: Outbox
     table: OffenseTable
     rules: Mapping[str, StatusRule]
+    policy: DeskPolicy = field(default_factory=DeskPolicy)
+    shifts: tuple[Shift, ...] = (Shift(0, 1),)
 
     def _envelope(self, tot: str, tcr: str, ori: str, dai: str) -> common_pb2.Envelope:
         return make_envelope(
@@ -94,8 +98,6 @@ class StatusDeterminationCenter:
             raise InvalidArgument(str(exc)) from exc
         case_id = "LESC" + uuid.uuid4().hex[:12].upper()
         now = self.clock.now()
-        determined_at = Timestamp()
-        determined_at.FromDatetime(now)
         iar = common_pb2.Iar(
             case_id=case_id,
             fin=iaq.idr.fin,
@@ -110,44 +112,118 @@ class StatusDeterminationCenter:
             prior_convictions=_classified(found.prior_convictions),
             priority=found.priority,
             offense_table=self.table.name,
-            determined_at=determined_at,
         )
-        session.add(
-            CaseRecord(
-                case_id=case_id,
-                tcn=tcr,
-                ori=ori,
-                fin=iar.fin,
-                a_number=iar.a_number,
-                fbi_number=iar.fbi_number,
-                status=found.status,
-                removable=found.removable,
-                current_charge_level=found.current_charge_level or 0,
-                prior_conviction_level=found.prior_conviction_level or 0,
-                priority=found.priority,
-                offense_table=self.table.name,
-                iar=iar.SerializeToString(),
-                received_at=now,
-                answered_at=now,
-            )
+        route = self.policy.route(found, iaq.idr.score)
+        row = CaseRecord(
+            case_id=case_id,
+            tcn=tcr,
+            ori=ori,
+            fin=iar.fin,
+            a_number=iar.a_number,
+            fbi_number=iar.fbi_number,
+            status=found.status,
+            removable=found.removable,
+            current_charge_level=found.current_charge_level or 0,
+            prior_conviction_level=found.prior_conviction_level or 0,
+            priority=found.priority,
+            offense_table=self.table.name,
+            iar=iar.SerializeToString(),
+            booking_number=iaq.booking_number,
+            nam=iaq.descriptors.nam,
+            route=route,
+            state="queued",
+            received_at=now,
+            due_at=now + self.policy.target,
         )
+        session.add(row)
         ack = cjis_iafis_pb2.IaqAcknowledgement(
             envelope=self._envelope("IAQ-ACK", tcr, ori, routes.CJIS_ORI), case_id=case_id
         )
         self.outbox.add(
             session, peer=routes.CJIS_IAFIS, method=routes.CJIS_ACKNOWLEDGE_IAQ, message=ack
         )
+        if route == "automated":
+            self._answer(session, row, now)
+        return (
+            f"{case_id} {found.status} removable={found.removable} "
+            f"priority={found.priority} route={route}"
+        )
+
+    def _answer(self, session: AsyncSession, row: CaseRecord, at: datetime) -> None:
+        """Sends the IAR to CJIS and its copy to the field office; a late answer still goes."""
+        iar = common_pb2.Iar.FromString(row.iar)
+        iar.determined_at.FromDatetime(at)
+        row.iar = iar.SerializeToString()
+        row.state = "answered"
+        row.answered_at = at
+        row.late = at > row.due_at
         answer = cjis_iafis_pb2.IarMessage(
-            envelope=self._envelope("IAR", tcr, ori, routes.CJIS_ORI), iar=iar
+            envelope=self._envelope("IAR", row.tcn, row.ori, routes.CJIS_ORI), iar=iar
         )
         self.outbox.add(
             session, peer=routes.CJIS_IAFIS, method=routes.CJIS_DELIVER_IAR, message=answer
         )
         copy = ice_field_pb2.IarCopy(
-            envelope=self._envelope("IAR-COPY", tcr, ori, ""),
+            envelope=self._envelope("IAR-COPY", row.tcn, row.ori, ""),
             iar=iar,
-            booking_number=iaq.booking_number,
-            nam=iaq.descriptors.nam,
+            booking_number=row.booking_number,
+            nam=row.nam,
         )
         self.outbox.add(session, peer=routes.ICE_FIELD, method=routes.ICE_DELIVER_IAR, message=copy)
-        return f"{case_id} {found.status} removable={found.removable} priority={found.priority}"
+
+    async def work(self, session: AsyncSession) -> int:
+        """Finishes the cases whose handling time is over and starts queued ones on free
+        analysts, Level 1 priority first; returns how many cases changed."""
+        now = self.clock.now()
+        done = list(
+            await session.scalars(
+                select(CaseRecord)
+                .where(CaseRecord.state == "in_work", CaseRecord.work_until <= now)
+                .order_by(CaseRecord.work_until)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in done:
+            assert row.work_until is not None
+            self._answer(session, row, row.work_until)
+        busy = await session.scalar(select(func.count()).where(CaseRecord.state == "in_work"))
+        free = analysts_on_duty(self.shifts, now) - int(busy or 0) + len(done)
+        started: list[CaseRecord] = []
+        if free > 0:
+            started = list(
+                await session.scalars(
+                    select(CaseRecord)
+                    .where(CaseRecord.state == "queued")
+                    .order_by(
+                        case((CaseRecord.priority == 0, 9), else_=CaseRecord.priority),
+                        CaseRecord.received_at,
+                        CaseRecord.case_id,
+                    )
+                    .limit(free)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in started:
+                row.state = "in_work"
+                row.work_until = now + self.policy.handling(row.route)  # type: ignore[arg-type]
+        return len(done) + len(started)
+
+    async def cases_for(self, session: AsyncSession, tcn: str) -> list[dict[str, object]]:
+        """The desk's view of the cases of one booking."""
+        rows = await session.scalars(select(CaseRecord).where(CaseRecord.tcn == tcn))
+        return [
+            {
+                "case_id": r.case_id,
+                "tcn": r.tcn,
+                "route": r.route,
+                "state": r.state,
+                "status": r.status,
+                "removable": r.removable,
+                "priority": r.priority,
+                "received_at": r.received_at.isoformat(),
+                "due_at": r.due_at.isoformat(),
+                "answered_at": r.answered_at.isoformat() if r.answered_at else None,
+                "late": r.late,
+            }
+            for r in rows
+        ]

@@ -31,6 +31,16 @@ class CaseRecord(LescBase):
     prior_conviction_level: Mapped[int] = mapped_column(Integer)
     priority: Mapped[int] = mapped_column(Integer)
     offense_table: Mapped[str] = mapped_column(String(20))
+    # The IAR as determined at receipt; determined_at is set when it is answered.
     iar: Mapped[bytes] = mapped_column(LargeBinary)
+    booking_number: Mapped[str] = mapped_column(String(40), default="")
+    nam: Mapped[str] = mapped_column(String(80), default="")
+    # automated | analyst | vtc
+    route: Mapped[str] = mapped_column(String(12))
+    # queued -> in_work -> answered (automated cases are answered at receipt)
+    state: Mapped[str] = mapped_column(String(12), index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    work_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)

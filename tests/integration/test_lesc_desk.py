@@ -1,0 +1,107 @@
+"""LESC around the clock: automated, analyst and late IARs in stepped agency time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.runtime import routes
+from services.runtime.clock import ManualClock
+from tests.conftest import eventually
+from tests.federation import DatabaseChoice, Federation, make_host
+from tests.scenario import Scenario
+
+CA = "CA0190000"
+
+
+@pytest.fixture
+async def desk(db: DatabaseChoice) -> AsyncIterator[tuple[Scenario, ManualClock]]:
+    """A federation whose LESC runs on a manual clock with one night analyst and a 30-minute
+    target."""
+    clock = ManualClock(datetime(2009, 10, 1, 23, 0, tzinfo=UTC))
+    hosts = {name: make_host(name, db) for name in routes.SERVICES if name != routes.LESC}
+    hosts[routes.LESC] = make_host(
+        routes.LESC,
+        db,
+        clock=clock,
+        shifts="06:00=3,22:00=1",
+        analyst_minutes=20,
+        vtc_minutes=45,
+        iar_target_minutes=30,
+    )
+    fed = Federation(hosts=hosts)
+    try:
+        for host in fed.hosts.values():
+            await host.start()
+        fed.wire()
+        async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
+            s = Scenario(fed, client)
+            await s.setup()
+            yield s, clock
+    finally:
+        await fed.stop()
+
+
+async def _case(s: Scenario, tcn: str, state: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        nonlocal found
+        async with httpx.AsyncClient() as client:
+            url = f"{s.fed.hosts[routes.LESC].http_url}/v1/cases"
+            cases = (await client.get(url, params={"tcn": tcn})).json()
+        found = cases[0] if cases else {}
+        return bool(found) and found["state"] == state
+
+    await eventually(reached, what=f"the LESC case of {tcn} to be {state}")
+    return found
+
+
+async def _kinds(s: Scenario, tcn: str) -> list[str]:
+    view = (await s.client.get(f"/v1/bookings/{tcn}")).json()
+    return [r["kind"] for r in view["responses"]]
+
+
+async def test_automated_determination_answers_at_once(desk: tuple[Scenario, ManualClock]) -> None:
+    s, _ = desk
+    subject = s.subject()
+    await s.in_ident(subject, "ENTRY_WITHOUT_INSPECTION")
+    tcn = await s.book(subject, CA)
+    case = await _case(s, tcn, "answered")
+    assert case["route"] == "automated" and case["late"] is False
+    await s.final(tcn)
+    assert "IDR/IAR" in await _kinds(s, tcn)
+
+
+async def test_analyst_cases_wait_for_an_analyst_and_late_answers_still_go(
+    desk: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = desk
+    tcns = []
+    for _ in range(2):
+        subject = s.subject()
+        await s.in_ident(subject, "LAWFUL_PERMANENT_RESIDENT")
+        tcns.append(await s.book(subject, CA))
+    first = await _case(s, tcns[0], "in_work")
+    assert first["route"] == "analyst"
+    second = await _case(s, tcns[1], "queued")  # one analyst on the night shift
+    await s.quiet()
+    assert "IDR/IAR" not in await _kinds(s, tcns[0])
+
+    clock.advance(timedelta(minutes=20))
+    first = await _case(s, tcns[0], "answered")
+    assert first["late"] is False
+    await _case(s, tcns[1], "in_work")
+    clock.advance(timedelta(minutes=20))
+    second = await _case(s, tcns[1], "answered")
+    # Received at 23:00, target 30 minutes, answered at 23:40: late, and delivered anyway.
+    assert second["late"] is True
+    assert datetime.fromisoformat(second["answered_at"]) == datetime(
+        2009, 10, 1, 23, 40, tzinfo=UTC
+    )
+    view = await s.final(tcns[1])
+    assert "IDR/IAR" in [r["kind"] for r in view["responses"]]
