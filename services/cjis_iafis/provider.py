@@ -36,9 +36,10 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         peer: str,
         handler: Callable[[AsyncSession], Awaitable[str | None]],
     ) -> common_pb2.Ack:
+        """An opening CAR or CPI, received with the master file's enrolment staging."""
         async with self._mf.enrollments.transaction():
             return await self._rt.inbox.receive(
-                request, has_envelope=has_envelope, peer=peer, handler=handler
+                request, has_envelope=has_envelope, peer=peer, handler=handler, follow_on=False
             )
 
     @grpc_edge

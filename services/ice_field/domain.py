@@ -44,6 +44,8 @@ _LEVEL_ENUM = {
 # Grounds under which no relief is available: the case goes to a (stipulated or reinstated)
 # final order without a hearing.
 NO_RELIEF_GROUNDS = frozenset({"FINAL-ORDER", "REINSTATEMENT"})
+# A release notice further than this from now is a mistake, not a plan.
+MAX_RELEASE_OFFSET = timedelta(days=5 * 366)
 REFERRAL = "re-entry after removal: referred for prosecution (8 U.S.C. 1326)"
 
 
@@ -202,11 +204,15 @@ class FieldOperations:
                 f"detainer {row.detainer_id} was lodged with {row.lea_ori}, "
                 f"not {notice.envelope.ori}"
             )
-        release_at = (
-            notice.release_at.ToDatetime(tzinfo=UTC)
-            if notice.HasField("release_at")
-            else self.clock.now()
-        )
+        now = self.clock.now()
+        release_at = now
+        if notice.HasField("release_at"):
+            seconds = notice.release_at.seconds
+            if abs(seconds - now.timestamp()) > MAX_RELEASE_OFFSET.total_seconds():
+                raise InvalidArgument(
+                    f"release_at must be within 5 years of now, got {seconds} s after the epoch"
+                )
+            release_at = notice.release_at.ToDatetime(tzinfo=UTC)
         hold_until = add_business_hours(release_at, self.max_hold_hours)
         self._move(
             session,

@@ -366,6 +366,7 @@ class Inbox:
         has_envelope: bool,
         peer: str,
         handler: Handler,
+        follow_on: bool = True,
     ) -> common_pb2.Ack:
         """Processes `message` once; a repeated message id is acknowledged, not reprocessed.
 
@@ -373,7 +374,7 @@ class Inbox:
         DomainError from it rolls everything back, is journaled as refused, and propagates.
         """
         envelope = message.envelope
-        tcn = check_envelope(envelope, has_envelope=has_envelope)
+        tcn = check_envelope(envelope, has_envelope=has_envelope, follow_on=follow_on)
         received_at = _utcnow()
         try:
             async with self._db.session() as session:

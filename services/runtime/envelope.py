@@ -61,14 +61,22 @@ def check_ori(ori: str, *, field: str = "ori") -> str:
     return ori
 
 
-def check_envelope(envelope: common_pb2.Envelope, *, has_envelope: bool) -> str:
-    """Refuses an envelope without the fields delivery needs; returns the booking TCN."""
+def check_envelope(
+    envelope: common_pb2.Envelope, *, has_envelope: bool, follow_on: bool = True
+) -> str:
+    """Refuses an envelope without the fields delivery needs; returns the booking TCN.
+
+    A follow-on message (anything but the CAR or CPI that opens a transaction) names its
+    booking in `tcr`; an opening message has only its own `tcn`.
+    """
     if not has_envelope:
         raise InvalidArgument("envelope is required")
     if not envelope.message_id:
         raise InvalidArgument("envelope.message_id is required")
     if len(envelope.message_id) > 36:
         raise InvalidArgument("envelope.message_id must be at most 36 characters")
+    if follow_on and not envelope.tcr:
+        raise InvalidArgument("envelope.tcr (the TCN of the booking) is required")
     booking_tcn = envelope.tcr or envelope.tcn
     if not booking_tcn:
         raise InvalidArgument("envelope.tcn or envelope.tcr is required")

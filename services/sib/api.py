@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -59,7 +60,8 @@ class ChargeIn(_Strict):
     ncic_code: str = Field(pattern=r"^[0-9]{4}$")
     literal: str = Field(default="", max_length=120)
     disposition: Literal["charged", "convicted", "dismissed", "acquitted"] = "charged"
-    sentence_days: int = Field(default=0, ge=0)
+    # A century at most; the contract carries it as uint32.
+    sentence_days: int = Field(default=0, ge=0, le=36_525)
 
 
 class BookingIn(_Strict):
@@ -119,12 +121,17 @@ def _submission(body: BookingIn, doa: str) -> BookingSubmission:
     ]
     request = body.model_dump(mode="json", exclude={"fingers"})
     request["doa"] = doa
+    tenprint = common_pb2.Tenprint(fingers=fingers)
+    # The prints are not stored with the booking, but a resubmission must carry the same ones.
+    request["fingers_sha256"] = hashlib.sha256(
+        tenprint.SerializeToString(deterministic=True)
+    ).hexdigest()
     return BookingSubmission(
         ori=body.ori,
         booking_number=body.booking_number,
         doa=doa,
         descriptors=common_pb2.Descriptors(**body.descriptors.model_dump()),
-        tenprint=common_pb2.Tenprint(fingers=fingers),
+        tenprint=tenprint,
         charges=charges,
         request=request,
     )
@@ -162,7 +169,7 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
     async def list_bookings(
         status: Annotated[str | None, Query(max_length=24)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> list[dict[str, Any]]:
         """A page of bookings, oldest first, optionally by status."""
         async with runtime.db.session() as session:
@@ -177,7 +184,7 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
     @router.get("/agencies/{ori}/messages")
     async def agency_inbox(
         ori: str,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """The LEA's inbox: relayed responses and detainers, after a message id."""

@@ -482,6 +482,8 @@ class StateBureau:
         check_ori(ori)
         if not detainer_id:
             raise InvalidArgument("detainer_id is required")
+        if release_at is not None and abs(release_at - self.clock.now()) > timedelta(days=5 * 366):
+            raise InvalidArgument("release_at must be within 5 years of now")
         response = await session.scalar(
             select(ResponseRecord).where(
                 ResponseRecord.ori == ori,

@@ -1,0 +1,793 @@
+"""The deployment files, offline: the image (Dockerfile, build context, health check), Compose,
+and the Kubernetes manifests of every kustomize overlay, validated against the Kubernetes
+schemas of a pinned version and held to the federation's rules."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from services.runtime.config import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBERNETES_VERSION = "1.32"
+OVERLAYS = ("dev", "production")
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Agency:
+    """One agency as deployed: its module and default ports."""
+
+    module: str
+    grpc_port: int
+    http_port: int
+
+
+AGENCIES = {
+    "sib": Agency("sib", 50051, 8081),
+    "cjis-iafis": Agency("cjis_iafis", 50052, 8082),
+    "ident": Agency("ident", 50053, 8083),
+    "lesc": Agency("lesc", 50054, 8084),
+    "ice-field": Agency("ice_field", 50055, 8085),
+}
+# Each keeps an in-memory biometric index of its own: exactly one replica, never autoscaled.
+SINGLE_REPLICA = {"sib", "cjis-iafis", "ident"}
+SCALABLE = {"lesc", "ice-field"}
+ANYWHERE = "anywhere"
+# (from, to, port name): every message between agencies, on the receiver's gRPC port, and the
+# LEAs on the SIB's HTTP agency edge.
+MOA_FLOWS = {
+    ("sib", "cjis-iafis", "grpc"),  # CAR, CPI
+    ("sib", "ice-field", "grpc"),  # release notices
+    ("cjis-iafis", "sib", "grpc"),  # SRE, ERRT, no-match IDR, joint IDR/IAR
+    ("cjis-iafis", "ident", "grpc"),  # IDENT search
+    ("cjis-iafis", "lesc", "grpc"),  # IAQ
+    ("ident", "cjis-iafis", "grpc"),  # IDR
+    ("lesc", "cjis-iafis", "grpc"),  # IAQ acknowledgement, IAR
+    ("lesc", "ice-field", "grpc"),  # IAR copy
+    ("ice-field", "sib", "grpc"),  # I-247 detainer
+    (ANYWHERE, "sib", "http"),  # LEAs: bookings, inboxes, release notices
+}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def render(overlay: str) -> list[Obj]:
+    """The objects `kubectl kustomize` makes of an overlay."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the Kubernetes manifests cannot be rendered")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "deploy" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"kubectl kustomize {overlay} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Obj]]:
+    """Each overlay's name and rendered objects."""
+    name: str = request.param
+    return name, render(name)
+
+
+def of_kind(objects: list[Obj], *kinds: str) -> list[Obj]:
+    """The objects of the given kinds."""
+    return [obj for obj in objects if obj["kind"] in kinds]
+
+
+def named(objects: list[Obj], kind: str, name: str) -> Obj:
+    """The one object of that kind and name."""
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def generated(objects: list[Obj], kind: str, name: str) -> Obj:
+    """A generated ConfigMap or Secret, whose name carries a content hash."""
+    found = [
+        o
+        for o in objects
+        if o["kind"] == kind and re.fullmatch(rf"{name}-[a-z0-9]{{10}}", o["metadata"]["name"])
+    ]
+    assert len(found) == 1, f"expected one generated {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def workloads(objects: list[Obj]) -> dict[str, Obj]:
+    """Deployments and StatefulSets by name."""
+    return {o["metadata"]["name"]: o for o in of_kind(objects, *WORKLOAD_KINDS)}
+
+
+def agency_workloads(objects: list[Obj]) -> dict[str, Obj]:
+    """The five agencies' workloads by name."""
+    found = {name: w for name, w in workloads(objects).items() if name in AGENCIES}
+    assert set(found) == set(AGENCIES)
+    return found
+
+
+def pod_labels(workload: Obj) -> dict[str, str]:
+    """The labels of a workload's pods."""
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def selects(selector: Obj, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels only, as these manifests use) matches labels."""
+    assert "matchExpressions" not in selector, "these checks read matchLabels only"
+    wanted: dict[str, str] = selector.get("matchLabels", {})
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def selected_workloads(selector: Obj, objects: list[Obj]) -> set[str]:
+    """The names of the workloads whose pods a selector matches."""
+    return {name for name, w in workloads(objects).items() if selects(selector, pod_labels(w))}
+
+
+def container_port(workload: Obj, port: int | str) -> tuple[str, int]:
+    """(name, number) of a workload's container port given by name or number."""
+    for container in workload["spec"]["template"]["spec"]["containers"]:
+        for declared in container.get("ports", []):
+            if port in (declared.get("name"), declared["containerPort"]):
+                return declared["name"], declared["containerPort"]
+    raise AssertionError(f"{workload['metadata']['name']} has no container port {port!r}")
+
+
+def allowed_flows(objects: list[Obj]) -> set[tuple[str, str, str]]:
+    """Every (from, to, port name) that the NetworkPolicies allow into the workloads' pods."""
+    flows: set[tuple[str, str, str]] = set()
+    by_name = workloads(objects)
+    for policy in of_kind(objects, "NetworkPolicy"):
+        spec = policy["spec"]
+        targets = selected_workloads(spec["podSelector"], objects)
+        for rule in spec.get("ingress", []):
+            sources: set[str] = set()
+            for peer in rule.get("from", [{}]):
+                if not peer:
+                    sources.add(ANYWHERE)
+                    continue
+                assert set(peer) == {"podSelector"}, (
+                    f"{policy['metadata']['name']}: only same-namespace pod selectors expected, "
+                    f"got {peer}"
+                )
+                sources |= selected_workloads(peer["podSelector"], objects)
+            assert "ports" in rule, f"{policy['metadata']['name']}: a rule opens every port"
+            for target in targets:
+                for port in rule["ports"]:
+                    assert port.get("protocol", "TCP") == "TCP"
+                    port_name, _ = container_port(by_name[target], port["port"])
+                    flows |= {(source, target, port_name) for source in sources}
+    return flows
+
+
+def containers(workload: Obj) -> list[Obj]:
+    """A workload's containers and init containers."""
+    spec = workload["spec"]["template"]["spec"]
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def effective_security(workload: Obj, container: Obj) -> Obj:
+    """The container's security context over the pod's (the container's fields win)."""
+    pod: Obj = workload["spec"]["template"]["spec"].get("securityContext", {})
+    inherited = {
+        k: pod[k] for k in ("runAsNonRoot", "runAsUser", "runAsGroup", "seccompProfile") if k in pod
+    }
+    return {**inherited, **container.get("securityContext", {})}
+
+
+# --- Kubernetes: schemas ------------------------------------------------------------------------
+
+
+def test_every_object_of_every_overlay_is_valid_for_the_pinned_kubernetes(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    name, objects = overlay
+    errors = []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(str(p) for p in error.path)
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']} {where}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {error.message}")
+    assert not errors, f"overlay {name}:\n" + "\n".join(errors)
+
+
+def test_the_base_renders_on_its_own() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the Kubernetes manifests cannot be rendered")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "deploy" / "base")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc}
+    assert "Namespace" not in kinds, "the namespace belongs to the overlays"
+
+
+# --- Kubernetes: workloads ----------------------------------------------------------------------
+
+
+def test_every_agency_runs_its_own_module_with_native_grpc_probes(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    for name, workload in agency_workloads(objects).items():
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        agency = AGENCIES[name]
+        assert container["args"] == [f"services.{agency.module}"]
+        assert container_port(workload, "grpc") == ("grpc", agency.grpc_port)
+        assert container_port(workload, "http") == ("http", agency.http_port)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert probe in container, f"{name} has no {probe}"
+            assert container[probe].get("grpc") == {"port": agency.grpc_port}, (
+                f"{name}: {probe} is not a gRPC probe on {agency.grpc_port}"
+            )
+
+
+def test_every_container_is_hardened(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    for name, workload in workloads(objects).items():
+        for container in containers(workload):
+            security = effective_security(workload, container)
+            where = f"{name}/{container['name']}"
+            assert security.get("runAsNonRoot") is True, where
+            assert security.get("runAsUser", 0) > 0, where
+            assert security.get("allowPrivilegeEscalation") is False, where
+            assert security.get("readOnlyRootFilesystem") is True, where
+            assert security.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert security.get("capabilities", {}).get("add") is None, where
+            assert security.get("seccompProfile") == {"type": "RuntimeDefault"}, where
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            assert "/tmp" in mounts, f"{where}: the read-only root needs a writable /tmp"
+        pod = workload["spec"]["template"]["spec"]
+        assert not pod.get("hostNetwork") and not pod.get("hostPID"), name
+
+
+def test_agencies_run_as_the_image_user_with_writable_tmp_and_data(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    for name, workload in agency_workloads(objects).items():
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        assert effective_security(workload, container)["runAsUser"] == 10001, name
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]], name
+        if name == "ident":
+            claims = {c["metadata"]["name"] for c in workload["spec"]["volumeClaimTemplates"]}
+            assert mounts["/data"] in claims
+        else:
+            assert "emptyDir" in volumes[mounts["/data"]], name
+
+
+def test_every_container_has_cpu_and_memory_requests_and_limits(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    for name, workload in workloads(objects).items():
+        for container in containers(workload):
+            resources = container.get("resources", {})
+            for bound in ("requests", "limits"):
+                assert set(resources.get(bound, {})) >= {"cpu", "memory"}, (
+                    f"{name}/{container['name']} lacks {bound}"
+                )
+
+
+def test_every_workload_has_a_service_account_of_its_own_without_a_token(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    accounts = {a["metadata"]["name"]: a for a in of_kind(objects, "ServiceAccount")}
+    used: dict[str, str] = {}
+    for name, workload in workloads(objects).items():
+        pod = workload["spec"]["template"]["spec"]
+        account = pod.get("serviceAccountName")
+        assert account in accounts, f"{name} uses no ServiceAccount of the federation"
+        assert account not in used, f"{name} shares ServiceAccount {account} with {used[account]}"
+        used[account] = name
+        assert accounts[account].get("automountServiceAccountToken") is False, account
+        assert pod.get("automountServiceAccountToken") is False, name
+
+
+def test_every_workload_has_a_disruption_budget_selecting_it(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    covered: dict[str, list[str]] = {}
+    for budget in of_kind(objects, "PodDisruptionBudget"):
+        for name in selected_workloads(budget["spec"]["selector"], objects):
+            covered.setdefault(name, []).append(budget["metadata"]["name"])
+    for name, workload in workloads(objects).items():
+        assert covered.get(name) == [name], f"{name} is covered by {covered.get(name)}"
+        selector = workload["spec"]["selector"]
+        assert selects(selector, pod_labels(workload)), f"{name} does not select its own pods"
+
+
+def test_only_the_agencies_without_an_in_memory_index_scale(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    autoscalers = {h["metadata"]["name"]: h for h in of_kind(objects, "HorizontalPodAutoscaler")}
+    assert set(autoscalers) == SCALABLE
+    agencies = agency_workloads(objects)
+    for name in SCALABLE:
+        target = autoscalers[name]["spec"]["scaleTargetRef"]
+        assert target == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert agencies[name]["kind"] == "Deployment"
+        assert "replicas" not in agencies[name]["spec"], f"{name}: the autoscaler owns replicas"
+        metrics = autoscalers[name]["spec"]["metrics"]
+        assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in metrics)
+    for name in SINGLE_REPLICA:
+        assert agencies[name]["spec"]["replicas"] == 1, name
+        if agencies[name]["kind"] == "Deployment":
+            # A rolling update would briefly run two pods, two diverging indexes.
+            assert agencies[name]["spec"]["strategy"]["type"] == "Recreate", name
+
+
+def test_ident_is_a_stateful_set_keeping_data_on_a_volume_claim(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    ident = named(objects, "StatefulSet", "ident")
+    (claim,) = ident["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert "storage" in claim["spec"]["resources"]["requests"]
+    (container,) = ident["spec"]["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == "/data"
+    governing = named(objects, "Service", ident["spec"]["serviceName"])
+    assert governing["spec"]["clusterIP"] == "None"
+
+
+def test_every_agency_has_a_service_with_named_grpc_and_http_ports(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    for name, agency in AGENCIES.items():
+        service = named(objects, "Service", name)
+        selector = {"matchLabels": service["spec"]["selector"]}
+        assert selected_workloads(selector, objects) == {name}
+        ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+        assert ports == {"grpc": (agency.grpc_port, "grpc"), "http": (agency.http_port, "http")}
+
+
+def test_every_object_is_labelled_as_part_of_scfed(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    for obj in objects:
+        labels = obj["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/part-of") == "scfed", obj["metadata"]["name"]
+        if obj["kind"] != "Namespace":
+            assert "app.kubernetes.io/name" in labels, obj["metadata"]["name"]
+    for name, workload in agency_workloads(objects).items():
+        assert workload["metadata"]["labels"]["app.kubernetes.io/name"] == name
+        assert pod_labels(workload)["app.kubernetes.io/name"] == name
+
+
+# --- Kubernetes: configuration ------------------------------------------------------------------
+
+
+def config_of(objects: list[Obj], workload: Obj) -> tuple[dict[str, str], dict[str, str]]:
+    """The ConfigMap and the Secret (decoded) a workload's container takes its environment from."""
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    refs = {next(iter(ref)): next(iter(ref.values()))["name"] for ref in container["envFrom"]}
+    config = named(objects, "ConfigMap", refs["configMapRef"])["data"]
+    secret = named(objects, "Secret", refs["secretRef"])
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
+    return config, {**decoded, **secret.get("stringData", {})}
+
+
+def test_every_agency_knows_its_peers_listens_everywhere_and_has_a_database(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    generated(objects, "ConfigMap", "scfed-federation")
+    generated(objects, "Secret", "scfed-database")
+    for workload in agency_workloads(objects).values():
+        config, secret = config_of(objects, workload)
+        for peer, agency in AGENCIES.items():
+            assert config[f"SCFED_{agency.module.upper()}_ADDR"] == f"{peer}:{agency.grpc_port}"
+        assert config["SCFED_GRPC_HOST"] == config["SCFED_HTTP_HOST"] == "0.0.0.0"
+        assert config["SCFED_DATA_DIR"] == "/data"
+        assert secret["SCFED_DATABASE_URL"].startswith("postgresql+asyncpg://")
+
+
+def database_host(objects: list[Obj]) -> str:
+    """host:port of the agencies' database URL."""
+    _, secret = config_of(objects, agency_workloads(objects)["sib"])
+    match = re.fullmatch(r"postgresql\+asyncpg://[^@/]+@([^/]+)/\w+", secret["SCFED_DATABASE_URL"])
+    assert match, secret["SCFED_DATABASE_URL"]
+    return match.group(1)
+
+
+def test_dev_runs_its_database_in_the_cluster_reachable_by_the_agencies_only() -> None:
+    objects = render("dev")
+    postgres = named(objects, "StatefulSet", "postgres")
+    service = named(objects, "Service", "postgres")
+    assert database_host(objects) == f"postgres:{service['spec']['ports'][0]['port']}"
+    assert postgres["spec"]["volumeClaimTemplates"], "the database keeps its data on a claim"
+    (container,) = postgres["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith("postgres:15")
+    into_postgres = {(src, port) for src, dst, port in allowed_flows(objects) if dst == "postgres"}
+    assert into_postgres == {(name, "postgres") for name in AGENCIES}
+
+
+def test_production_points_at_an_external_database_and_scales_out() -> None:
+    objects = render("production")
+    assert not [w for w in workloads(objects) if w not in AGENCIES], "no database in the cluster"
+    host = database_host(objects)
+    assert not host.startswith(("postgres:", "127.", "localhost")), host
+    for autoscaler in of_kind(objects, "HorizontalPodAutoscaler"):
+        assert autoscaler["spec"]["minReplicas"] >= 2
+        assert autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"]
+    images = {c["image"] for w in workloads(objects).values() for c in containers(w)}
+    assert len(images) == 1 and images != {"scfed:local"}, "the overlay sets the image"
+
+
+def test_dev_runs_the_locally_built_image() -> None:
+    objects = render("dev")
+    images = {c["image"] for w in agency_workloads(objects).values() for c in containers(w)}
+    assert images == {"scfed:local"}
+
+
+# --- Kubernetes: network policies ---------------------------------------------------------------
+
+
+def test_every_pod_is_isolated_by_a_default_deny(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    deny = [
+        p
+        for p in of_kind(objects, "NetworkPolicy")
+        if p["spec"].get("policyTypes") == ["Ingress"] and not p["spec"].get("ingress")
+    ]
+    assert len(deny) == 1
+    assert selected_workloads(deny[0]["spec"]["podSelector"], objects) == set(workloads(objects))
+
+
+def test_network_policies_allow_exactly_the_moa_flows(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    between_agencies = {
+        flow for flow in allowed_flows(objects) if flow[1] in AGENCIES and flow[0] != "postgres"
+    }
+    missing, extra = MOA_FLOWS - between_agencies, between_agencies - MOA_FLOWS
+    assert not missing and not extra, f"missing {sorted(missing)}, extra {sorted(extra)}"
+
+
+def test_the_moa_flows_are_the_peers_the_services_send_to() -> None:
+    configured = set()
+    for name, agency in AGENCIES.items():
+        module = importlib.import_module(f"services.{agency.module}.config")
+        (settings,) = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, ServiceSettings)
+            and value is not ServiceSettings
+        ]
+        for field in settings.model_fields:
+            if field.endswith("_addr"):
+                configured.add((name, field.removesuffix("_addr").replace("_", "-"), "grpc"))
+    assert configured == {flow for flow in MOA_FLOWS if flow[0] != ANYWHERE}
+
+
+# --- Compose ------------------------------------------------------------------------------------
+
+
+class Reset:
+    """Compose's `!reset` tag: the override removes the value."""
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's merge tags."""
+
+
+def _reset(loader: yaml.SafeLoader, node: yaml.Node) -> Reset:
+    return Reset()
+
+
+ComposeLoader.add_constructor("!reset", _reset)
+
+
+def load_compose(name: str) -> Obj:
+    """A Compose file as data (YAML anchors and merge keys resolved by the loader)."""
+    data: Obj = yaml.load((ROOT / name).read_text(), Loader=ComposeLoader)
+    return data
+
+
+def merge_compose(base: Obj, override: Obj) -> Obj:
+    """`docker compose -f base -f override`, for what these files use: mappings merge, other
+    values are replaced, `!reset` removes."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Reset):
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_compose(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def interpolate(value: str) -> str:
+    """Compose's `${VAR:-default}` with the environment of a fresh shell: the defaults."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def compose_env(service: Obj) -> dict[str, str]:
+    """A service's environment, interpolated."""
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "environment is written as a mapping"
+    return {key: interpolate(str(value)) for key, value in env.items()}
+
+
+@pytest.fixture(scope="module")
+def compose() -> Obj:
+    """compose.yaml."""
+    return load_compose("compose.yaml")
+
+
+def test_compose_runs_every_agency_from_one_image_next_to_postgres(compose: Obj) -> None:
+    services = compose["services"]
+    assert set(services) == {"postgres", *AGENCIES}
+    for name, agency in AGENCIES.items():
+        service = services[name]
+        assert service["image"] == "scfed:local"
+        assert service["build"] == {"context": ".", "dockerfile": "Dockerfile"}
+        assert service["command"] == [f"services.{agency.module}"]
+    assert services["postgres"]["image"] == "postgres:15"
+
+
+def test_compose_agencies_wait_only_for_a_healthy_database(compose: Obj) -> None:
+    services = compose["services"]
+    postgres_check = services["postgres"]["healthcheck"]["test"]
+    assert "pg_isready" in " ".join(postgres_check)
+    for name in AGENCIES:
+        assert services[name]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_compose_agencies_report_readiness_with_python(compose: Obj) -> None:
+    for name, agency in AGENCIES.items():
+        test = compose["services"][name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], name
+        assert "urllib.request" in test[3]
+        assert f"http://127.0.0.1:{agency.http_port}/readyz" in test[3]
+
+
+def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None:
+    services = compose["services"]
+    for name in AGENCIES:
+        env = compose_env(services[name])
+        assert env["SCFED_DATABASE_URL"].startswith("postgresql+asyncpg://postgres:")
+        assert env["SCFED_DATABASE_URL"].endswith("@postgres:5432/postgres")
+        assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "0.0.0.0"
+        assert env["SCFED_DATA_DIR"] == "/data"
+        for peer, agency in AGENCIES.items():
+            assert env[f"SCFED_{agency.module.upper()}_ADDR"] == f"{peer}:{agency.grpc_port}"
+    password = compose_env(services["postgres"])["POSTGRES_PASSWORD"]
+    assert f"postgres:{password}@" in compose_env(services["sib"])["SCFED_DATABASE_URL"]
+
+
+def test_compose_keeps_the_database_and_ident_data_in_named_volumes(compose: Obj) -> None:
+    services = compose["services"]
+    assert set(compose["volumes"]) == {"postgres-data", "ident-index"}
+    assert services["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert services["ident"]["volumes"] == ["ident-index:/data"]
+    for name in AGENCIES.keys() - {"ident"}:
+        assert "volumes" not in services[name]
+        assert "/data" in services[name]["tmpfs"]
+
+
+def test_compose_publishes_only_the_sib_agency_edge(compose: Obj) -> None:
+    published = {name: s["ports"] for name, s in compose["services"].items() if "ports" in s}
+    assert published == {"sib": ["127.0.0.1:8081:8081"]}
+
+
+def test_compose_host_network_override_keeps_everything_on_loopback(compose: Obj) -> None:
+    merged = merge_compose(compose, load_compose("compose.hostnet.yaml"))
+    services = merged["services"]
+    assert set(services) == {"postgres", *AGENCIES}
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert "ports" not in service, name
+    assert "listen_addresses=127.0.0.1" in services["postgres"]["command"]
+    for name in AGENCIES:
+        env = compose_env(services[name])
+        assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "127.0.0.1"
+        assert "@127.0.0.1:5432/" in env["SCFED_DATABASE_URL"]
+        for agency in AGENCIES.values():
+            addr = env[f"SCFED_{agency.module.upper()}_ADDR"]
+            assert addr == f"127.0.0.1:{agency.grpc_port}"
+
+
+# --- The image ----------------------------------------------------------------------------------
+
+
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, (INSTRUCTION, arguments), per stage; stage 0 is what
+    precedes the first FROM."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    stages: list[list[tuple[str, str]]] = [[]]
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, arguments = line.partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((instruction.upper(), " ".join(arguments.split())))
+    return stages
+
+
+def test_dockerfile_builds_in_two_stages_from_an_overridable_base() -> None:
+    preamble, builder, final = dockerfile_stages()
+    assert preamble == [("ARG", "BASE_IMAGE=python:3.11-slim")]
+    assert builder[0] == ("FROM", "${BASE_IMAGE} AS builder")
+    assert final[0] == ("FROM", "${BASE_IMAGE}")
+    builder_runs = " ".join(args for op, args in builder if op == "RUN")
+    assert "python -m venv /opt/venv" in builder_runs
+    assert "pip install ." in builder_runs and "[dev]" not in builder_runs
+
+
+def test_dockerfile_final_stage_runs_a_service_as_a_non_root_user_without_build_tools() -> None:
+    *_, final = dockerfile_stages()
+    instructions = dict(final)
+    assert ("COPY", "--from=builder /opt/venv /opt/venv") in final
+    assert instructions["USER"] == "10001:10001"
+    assert instructions["ENTRYPOINT"] == '["python", "-m"]'
+    assert instructions["CMD"] == '["services.sib"]'
+    env = " ".join(args for op, args in final if op == "ENV")
+    for setting in ("SCFED_DATA_DIR=/data", "SCFED_GRPC_HOST=0.0.0.0", "SCFED_HTTP_HOST=0.0.0.0"):
+        assert setting in env
+    assert "python /opt/scfed/healthcheck.py" in instructions["HEALTHCHECK"].replace('", "', " ")
+    runs = " ".join(args for op, args in final if op == "RUN")
+    for tool in ("apt-get", "g++", "gcc", "build-essential", "pip install", "curl"):
+        assert tool not in runs, f"the final stage installs {tool}"
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Whether .dockerignore leaves `path` out of the build context (Docker's rules: the last
+    matching pattern wins, and a pattern matching a parent directory matches its content)."""
+    rules: list[tuple[re.Pattern[str], bool]] = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            negated = line.startswith("!")
+            pattern = line.removeprefix("!").strip("/")
+            regex = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*")
+            regex = regex.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+            regex = re.sub(r"\\\[(.*?)\\\]", r"[\1]", regex)
+            rules.append((re.compile(regex), negated))
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for compiled, negated in rules:
+        if any(compiled.fullmatch(prefix) for prefix in prefixes):
+            excluded = not negated
+    return excluded
+
+
+def test_build_context_holds_what_the_dockerfile_copies_and_nothing_local() -> None:
+    sources = [
+        args.split()[0]
+        for stage in dockerfile_stages()
+        for op, args in stage
+        if op == "COPY" and not args.startswith("--from")
+    ]
+    assert sources
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert not dockerignore_excludes(source), f"{source} is copied but ignored"
+    for left_out in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/conftest.py",
+        ".scfed-data/sib.db",
+        "services/sib/__pycache__/api.cpython-311.pyc",
+        "services/sib/api.pyc",
+        ".mypy_cache/3.11/x.json",
+        ".pytest_cache/v/cache/lastfailed",
+        ".ruff_cache/CACHEDIR.TAG",
+        "scfed.egg-info/PKG-INFO",
+        ".env",
+    ):
+        assert dockerignore_excludes(left_out), f"{left_out} would reach the build context"
+    assert not dockerignore_excludes("services/lesc/data/appendix_a_moa.toml")
+
+
+@pytest.fixture
+def readyz_server() -> Iterator[tuple[int, list[int]]]:
+    """An HTTP server on loopback whose /readyz answers the status in the returned list."""
+    status = [200]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status[0] if self.path == "/readyz" else 404)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], status
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_healthcheck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The image's health check script, run as the HEALTHCHECK runs it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SCFED_")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "docker" / "healthcheck.py"), *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_image_healthcheck_follows_the_service_readiness(
+    readyz_server: tuple[int, list[int]],
+) -> None:
+    port, status = readyz_server
+    env = {"SCFED_LESC_HTTP_PORT": str(port), "SCFED_HTTP_HOST": "0.0.0.0"}
+    assert run_healthcheck("services.lesc", env=env).returncode == 0
+    status[0] = 503
+    answer = run_healthcheck("lesc", env=env)
+    assert answer.returncode == 1
+    assert "503" in answer.stderr
+
+
+def test_image_healthcheck_uses_the_federation_wide_port_and_fails_on_unknown_services(
+    readyz_server: tuple[int, list[int]],
+) -> None:
+    port, _ = readyz_server
+    assert run_healthcheck("ident", env={"SCFED_HTTP_PORT": str(port)}).returncode == 0
+    assert run_healthcheck("nobody", env={"SCFED_HTTP_PORT": str(port)}).returncode == 1
+
+
+def test_image_healthcheck_finds_the_service_on_the_container_command_line() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "healthcheck", ROOT / "deploy" / "docker" / "healthcheck.py"
+    )
+    assert spec is not None and spec.loader is not None
+    healthcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(healthcheck)
+    find = healthcheck.service_from_cmdline
+    assert find(b"python\0-m\0services.ice_field\0") == "ice_field"
+    assert find(b"/sbin/docker-init\0--\0python\0-m\0services.sib\0") == "sib"
+    assert find(b"python\0-m\0services.cli\0") is None
+    assert find(b"sh\0") is None
