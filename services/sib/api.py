@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
 from services.runtime.records import to_plain
@@ -90,7 +90,17 @@ class ReleaseNoticeIn(_Strict):
 
     ori: str = Field(pattern=ORI)
     detainer_id: str = Field(min_length=1, max_length=40)
-    release_at: datetime | None = None
+    release_at: datetime | None = Field(
+        default=None, description="When the LEA releases the subject; no offset means UTC"
+    )
+
+    @field_validator("release_at")
+    @classmethod
+    def _plausible_release(cls, value: datetime | None) -> datetime | None:
+        # The field office checks against its own clock; the edge refuses what no clock allows.
+        if value is not None and not 1970 <= value.year <= 2199:
+            raise ValueError("release_at must be within the years 1970 to 2199")
+        return value
 
 
 _STATUS = {

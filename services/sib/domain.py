@@ -482,8 +482,6 @@ class StateBureau:
         check_ori(ori)
         if not detainer_id:
             raise InvalidArgument("detainer_id is required")
-        if release_at is not None and abs(release_at - self.clock.now()) > timedelta(days=5 * 366):
-            raise InvalidArgument("release_at must be within 5 years of now")
         response = await session.scalar(
             select(ResponseRecord).where(
                 ResponseRecord.ori == ori,
@@ -494,6 +492,8 @@ class StateBureau:
         if response is None:
             raise NotFound(f"no detainer {detainer_id!r} was lodged with {ori}")
         when = Timestamp()
+        if release_at is not None and release_at.tzinfo is None:
+            release_at = release_at.replace(tzinfo=UTC)  # a time without an offset is UTC
         when.FromDatetime(release_at or self.clock.now())
         envelope = make_envelope(
             clock=self.clock,

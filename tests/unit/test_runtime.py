@@ -84,8 +84,12 @@ def test_database_urls_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_envelopes_need_an_id_a_tcn_and_a_valid_ori() -> None:
-    good = make_envelope(clock=ManualClock(), sender="sib", tot="CAR", tcr="", ori="CA0190000")
-    assert check_envelope(good, has_envelope=True) == good.tcn
+    good = make_envelope(clock=ManualClock(), sender="sib", tot="SRE", tcr="T1", ori="CA0190000")
+    assert check_envelope(good, has_envelope=True) == "T1"
+    opening = make_envelope(clock=ManualClock(), sender="sib", tot="CAR", tcr="", ori="CA0190000")
+    assert check_envelope(opening, has_envelope=True, follow_on=False) == opening.tcn
+    with pytest.raises(InvalidArgument, match="tcr"):
+        check_envelope(opening, has_envelope=True)
     with pytest.raises(InvalidArgument, match="envelope is required"):
         check_envelope(good, has_envelope=False)
     for field, value, words in [
