@@ -91,37 +91,38 @@ def up(
         fixed_ports=True,
         port_offset=port_offset,
     )
-    fed.start()
-    try:
-        asyncio.run(fed.wait_ready())
-        if seed is not None:
-            counts = asyncio.run(seed_world(build_world(seed, world_size), fed.addresses()))
-            out.print(f"seeded world {seed}: {counts}")
-    except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
-        fed.stop()
-        err.print(f"[red]federation did not start:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    table = Table(title="scfed federation")
-    for column in ("service", "gRPC", "HTTP", "log"):
-        table.add_column(column)
-    for name, svc in fed.services.items():
-        table.add_row(name, svc.grpc_address, svc.http_url, str(svc.log_path))
-    out.print(table)
-    out.print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
     stopping = False
 
     def _stop(_sig: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
 
+    # Installed before anything starts, so an interrupt at any point still stops the children.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    fed.start()
     try:
+        try:
+            asyncio.run(fed.wait_ready())
+            if seed is not None and not stopping:
+                world = build_world(seed, world_size)
+                counts = asyncio.run(seed_world(world, fed.addresses()))
+                out.print(f"seeded world {seed}: {counts}")
+        except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
+            err.print(f"[red]federation did not start:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        table = Table(title="scfed federation")
+        for column in ("service", "gRPC", "HTTP", "log"):
+            table.add_column(column)
+        for name, svc in fed.services.items():
+            table.add_row(name, svc.grpc_address, svc.http_url, str(svc.log_path))
+        out.print(table)
+        out.print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
         while not stopping:
             exited = fed.exited()
             if exited:
                 err.print(f"[red]service exited:[/red] {', '.join(exited)}")
-                break
+                raise typer.Exit(1)
             time.sleep(0.5)
     finally:
         fed.stop()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -179,8 +180,22 @@ def test_bad_configuration_exits_with_the_reason(tmp_path: Path) -> None:
     assert "offense_table" in result.stderr and "moa" in result.stderr
 
 
+def _free_offset() -> int:
+    """A port offset whose ten ports (50051.. and 8081.., shifted) are all free right now."""
+    for offset in range(300 + os.getpid() % 400, 1000):
+        ports = [p + offset for p in (*range(50051, 50056), *range(8081, 8086))]
+        try:
+            for port in ports:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return offset
+    raise AssertionError("no free port offset")
+
+
 def test_up_runs_the_federation_until_interrupted(tmp_path: Path) -> None:
-    offset = 300 + os.getpid() % 500
+    offset = _free_offset()
     proc = subprocess.Popen(
         [
             *SCFED,
@@ -203,9 +218,11 @@ def test_up_runs_the_federation_until_interrupted(tmp_path: Path) -> None:
         for http in range(8081, 8086):
             _wait_ready(f"http://127.0.0.1:{http + offset}", proc, timeout=60)
         deadline = time.monotonic() + 60
-        states: list[Any] = []
+        states: Any = []
         while time.monotonic() < deadline and len(states) < 4:
-            states = httpx.get(f"http://127.0.0.1:{8081 + offset}/v1/states").json()
+            r = httpx.get(f"http://127.0.0.1:{8081 + offset}/v1/states")
+            assert r.status_code == 200, r.text
+            states = r.json()
             time.sleep(0.2)
         assert {s["code"] for s in states} == {"TX", "CA", "AZ", "NM"}
     finally:
