@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from services.runtime import routes
-from tests.federation import POSTGRES_URL, DatabaseChoice, Federation, make_host
+from tests.federation import POSTGRES_URL, DatabaseChoice, Federation, running_federation
 
 _postgres_state: dict[str, bool] = {}
 
@@ -52,14 +52,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 @pytest.fixture
 async def federation(db: DatabaseChoice) -> AsyncIterator[Federation]:
     """All five services started in this process, wired on loopback."""
-    fed = Federation(hosts={name: make_host(name, db) for name in routes.SERVICES})
-    try:
-        for host in fed.hosts.values():
-            await host.start()
-        fed.wire()
+    async with running_federation(db) as fed:
         yield fed
-    finally:
-        await fed.stop()
 
 
 async def eventually(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ def make_settings(service: str, db: DatabaseChoice, **overrides: Any) -> Service
     values: dict[str, Any] = {
         "grpc_port": 0,
         "http_port": 0,
+        # Fast retries, and enough of them that a slow restart never dead-letters a message.
+        "outbox_max_attempts": 100_000,
         "outbox_base_delay_s": 0.02,
         "outbox_max_delay_s": 0.2,
         "outbox_poll_s": 0.1,
@@ -112,3 +115,24 @@ class Federation:
         for host in self.hosts.values():
             if host.ready:
                 await host.stop()
+
+
+@asynccontextmanager
+async def running_federation(
+    db: DatabaseChoice, **overrides: dict[str, Any]
+) -> AsyncIterator[Federation]:
+    """Starts the five services (settings per service in `overrides`, a "clock" key included),
+    wires them, and stops them afterwards."""
+    hosts = {}
+    for name in routes.SERVICES:
+        settings = dict(overrides.get(name, {}))
+        clock = settings.pop("clock", None)
+        hosts[name] = make_host(name, db, clock=clock, **settings)
+    fed = Federation(hosts=hosts)
+    try:
+        for host in fed.hosts.values():
+            await host.start()
+        fed.wire()
+        yield fed
+    finally:
+        await fed.stop()

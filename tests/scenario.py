@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,3 +188,12 @@ class Scenario:
             return True
 
         await eventually(idle, what="every outbox to drain")
+
+
+@asynccontextmanager
+async def scenario_in(fed: Federation) -> AsyncIterator[Scenario]:
+    """A Scenario over a running federation, its fixed world registered."""
+    async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
+        scenario = Scenario(fed, client)
+        await scenario.setup()
+        yield scenario

@@ -8,17 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 
 from scfed.ice_field.v1 import ice_field_pb2 as ice
 from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
 from services.ice_field import cases
-from services.runtime import routes
 from services.runtime.clock import ManualClock
 from tests.conftest import eventually
-from tests.federation import DatabaseChoice, Federation, make_host
-from tests.scenario import Scenario
+from tests.federation import DatabaseChoice, running_federation
+from tests.scenario import Scenario, scenario_in
 
 CA = "CA0190000"
 # Wednesday before Thanksgiving 2009: the hold spans the holiday and a weekend.
@@ -29,21 +27,9 @@ BEFORE_THANKSGIVING = datetime(2009, 11, 25, 12, 0, tzinfo=UTC)
 async def stepped(db: DatabaseChoice) -> AsyncIterator[tuple[Scenario, ManualClock]]:
     """A federation whose field offices run on a manual clock and detain Level 3 too."""
     clock = ManualClock(datetime(2009, 11, 2, 9, 0, tzinfo=UTC))
-    hosts = {name: make_host(name, db) for name in routes.SERVICES if name != routes.ICE_FIELD}
-    hosts[routes.ICE_FIELD] = make_host(
-        routes.ICE_FIELD, db, clock=clock, case_poll_s=0.02, discretion_level_3="detain"
-    )
-    fed = Federation(hosts=hosts)
-    try:
-        for host in fed.hosts.values():
-            await host.start()
-        fed.wire()
-        async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
-            s = Scenario(fed, client)
-            await s.setup()
-            yield s, clock
-    finally:
-        await fed.stop()
+    field = {"clock": clock, "case_poll_s": 0.02, "discretion_level_3": "detain"}
+    async with running_federation(db, ice_field=field) as fed, scenario_in(fed) as s:
+        yield s, clock
 
 
 async def _detainer(s: Scenario, detainer_id: str) -> ice.DetainerRecord:

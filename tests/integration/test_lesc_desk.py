@@ -12,8 +12,8 @@ import pytest
 from services.runtime import routes
 from services.runtime.clock import ManualClock
 from tests.conftest import eventually
-from tests.federation import DatabaseChoice, Federation, make_host
-from tests.scenario import Scenario
+from tests.federation import DatabaseChoice, running_federation
+from tests.scenario import Scenario, scenario_in
 
 CA = "CA0190000"
 
@@ -23,27 +23,15 @@ async def desk(db: DatabaseChoice) -> AsyncIterator[tuple[Scenario, ManualClock]
     """A federation whose LESC runs on a manual clock with one night analyst and a 30-minute
     target."""
     clock = ManualClock(datetime(2009, 10, 1, 23, 0, tzinfo=UTC))
-    hosts = {name: make_host(name, db) for name in routes.SERVICES if name != routes.LESC}
-    hosts[routes.LESC] = make_host(
-        routes.LESC,
-        db,
-        clock=clock,
-        shifts="06:00=3,22:00=1",
-        analyst_minutes=20,
-        vtc_minutes=45,
-        iar_target_minutes=30,
-    )
-    fed = Federation(hosts=hosts)
-    try:
-        for host in fed.hosts.values():
-            await host.start()
-        fed.wire()
-        async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
-            s = Scenario(fed, client)
-            await s.setup()
-            yield s, clock
-    finally:
-        await fed.stop()
+    lesc = {
+        "clock": clock,
+        "shifts": "06:00=3,22:00=1",
+        "analyst_minutes": 20,
+        "vtc_minutes": 45,
+        "iar_target_minutes": 30,
+    }
+    async with running_federation(db, lesc=lesc) as fed, scenario_in(fed) as s:
+        yield s, clock
 
 
 async def _case(s: Scenario, tcn: str, state: str) -> dict[str, Any]:
