@@ -106,6 +106,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._dead_hooks: dict[str, DeadLetterHook] = {}
 
     def on_dead_letter(self, tot: str, hook: DeadLetterHook) -> None:
@@ -113,11 +114,18 @@ class Outbox:
         self._dead_hooks[tot] = hook
 
     def set_peer(self, peer: str, address: str) -> None:
-        """Points deliveries for `peer` at a new address."""
+        """Points deliveries for `peer` at a new address.
+
+        The old channel is closed only after a deadline's grace, so a call in flight on it
+        ends on its own terms instead of being cancelled under the worker.
+        """
         self._peers[peer] = address
         old = self._channels.pop(peer, None)
         if old is not None:
-            asyncio.get_running_loop().create_task(old.close())
+            grace = self._policy.deadline_s + 1.0
+            task = asyncio.get_running_loop().create_task(old.close(grace=grace))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def add(
         self,
@@ -169,6 +177,8 @@ class Outbox:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+        for task in list(self._closing):
+            task.cancel()
 
     async def stats(self) -> dict[str, int]:
         """Message counts by status."""
@@ -212,7 +222,11 @@ class Outbox:
             try:
                 delivered, next_due = await self.run_once()
             except asyncio.CancelledError:
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.warning("%s outbox: a delivery round was cancelled; going on", self._service)
+                delivered, next_due = 0, None
             except Exception:
                 log.exception("%s outbox: delivery round failed", self._service)
                 delivered, next_due = 0, None
@@ -290,6 +304,15 @@ class Outbox:
         except grpc.aio.AioRpcError as exc:
             row.last_error = f"{exc.code().name}: {exc.details()}"
             return exc.code()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the worker itself is stopping
+            row.last_error = "call cancelled (its channel was closed); will retry"
+            return row.last_error
+        except Exception as exc:  # a broken channel must not take the worker down
+            row.last_error = f"{type(exc).__name__}: {exc}"
+            return row.last_error
         return None
 
     async def _settle(

@@ -1,0 +1,86 @@
+"""The delivery worker survives its peer moving while a call is in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+
+from scfed.common.v1 import common_pb2
+from services.runtime.db import Database
+from services.runtime.delivery import Outbox, RetryPolicy
+from services.runtime.models import RuntimeBase
+from tests.conftest import eventually
+
+METHOD = "/test.Peer/Deliver"
+
+
+async def _peer(delay: float, seen: list[str]) -> tuple[grpc.aio.Server, str]:
+    async def deliver(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        seen.append("call")
+        await asyncio.sleep(delay)
+        return common_pb2.Ack(message_id="m-1").SerializeToString()
+
+    handler = grpc.method_handlers_generic_handler(
+        "test.Peer", {"Deliver": grpc.unary_unary_rpc_method_handler(deliver)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+async def test_moving_a_peer_mid_call_neither_kills_the_worker_nor_loses_the_message(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
+    await db.connect([RuntimeBase.metadata])
+    slow_calls: list[str] = []
+    fast_calls: list[str] = []
+    slow, slow_addr = await _peer(2.0, slow_calls)
+    fast, fast_addr = await _peer(0.0, fast_calls)
+    outbox = Outbox(
+        db,
+        service="test",
+        peers={"peer": slow_addr},
+        policy=RetryPolicy(base_delay_s=0.02, max_delay_s=0.1, deadline_s=5.0),
+        poll_s=0.05,
+    )
+    try:
+        async with db.session() as session:
+            outbox.add(
+                session,
+                peer="peer",
+                method=METHOD,
+                message=_Enveloped(common_pb2.Envelope(message_id="m-1", tot="T", tcn="T1")),
+            )
+        outbox.start()
+        await eventually(lambda: _true(bool(slow_calls)), what="the slow call to start")
+        outbox.set_peer("peer", fast_addr)
+        await eventually(lambda: _delivered(outbox), timeout=15, what="the message to be delivered")
+        assert outbox.running
+    finally:
+        await outbox.stop()
+        await slow.stop(None)
+        await fast.stop(None)
+        await db.dispose()
+
+
+class _Enveloped:
+    """A minimal message carrying an envelope, as the outbox expects."""
+
+    def __init__(self, envelope: common_pb2.Envelope) -> None:
+        self.envelope = envelope
+
+    def SerializeToString(self, *, deterministic: bool = False) -> bytes:
+        return self.envelope.SerializeToString()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _delivered(outbox: Outbox) -> bool:
+    return (await outbox.stats())["delivered"] == 1
