@@ -69,15 +69,27 @@ async def test_analyst_cases_wait_for_an_analyst_and_late_answers_still_go(
     desk: tuple[Scenario, ManualClock],
 ) -> None:
     s, clock = desk
-    tcns = []
+    booked = []
     for _ in range(2):
         subject = s.subject()
         await s.in_ident(subject, "LAWFUL_PERMANENT_RESIDENT")
-        tcns.append(await s.book(subject, CA))
-    first = await _case(s, tcns[0], "in_work")
-    assert first["route"] == "analyst"
-    second = await _case(s, tcns[1], "queued")  # one analyst on the night shift
+        booked.append(await s.book(subject, CA))
     await s.quiet()
+    # The two IAQs race through CJIS and IDENT: the one that reached LESC first is worked
+    # first, by the one analyst of the night shift; the other waits.
+    states: dict[str, dict[str, Any]] = {}
+
+    async def one_working_one_queued() -> bool:
+        async with httpx.AsyncClient() as client:
+            url = f"{s.fed.hosts[routes.LESC].http_url}/v1/cases"
+            for tcn in booked:
+                found = (await client.get(url, params={"tcn": tcn})).json()
+                states[tcn] = found[0] if found else {}
+        return sorted(c.get("state", "") for c in states.values()) == ["in_work", "queued"]
+
+    await eventually(one_working_one_queued, what="one case in work and one queued")
+    tcns = sorted(booked, key=lambda t: states[t]["state"])  # in_work before queued
+    assert all(states[t]["route"] == "analyst" for t in tcns)
     assert "IDR/IAR" not in await _kinds(s, tcns[0])
 
     clock.advance(timedelta(minutes=20))
