@@ -51,7 +51,7 @@ def parse_status_rules(document: Mapping[str, object]) -> dict[str, StatusRule]:
         if mode not in REMOVABLE_MODES:
             raise ValueError(f"status.{name}.removable must be one of {sorted(REMOVABLE_MODES)}")
         max_level = body.get("max_level", 3)
-        if not isinstance(max_level, int) or not 1 <= max_level <= 3:
+        if isinstance(max_level, bool) or not isinstance(max_level, int) or not 1 <= max_level <= 3:
             raise ValueError(f"status.{name}.max_level must be 1, 2 or 3")
         known = {f"IMMIGRATION_STATUS_{name}"} & set(common_pb2.ImmigrationStatus.keys())
         if not known:
@@ -63,6 +63,8 @@ def parse_status_rules(document: Mapping[str, object]) -> dict[str, StatusRule]:
             confidence=str(body.get("confidence", "low")),
             max_level=max_level,
         )
+    if "UNSPECIFIED" not in rules:
+        raise ValueError("status rules need [status.UNSPECIFIED], for encounters without a status")
     return rules
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -37,8 +38,8 @@ class AcceleratedClock:
     """Agency time runs `factor` times faster than the wall clock, from a given epoch."""
 
     def __init__(self, factor: float, *, epoch: datetime | None = None) -> None:
-        if factor <= 0:
-            raise ValueError(f"clock acceleration factor must be positive, got {factor}")
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"clock acceleration factor must be positive and finite, got {factor}")
         self.factor = factor
         self._epoch = epoch or datetime.now(UTC)
         self._start = time.monotonic()
@@ -96,7 +97,7 @@ def clock_from_spec(spec: str) -> Clock:
             raise ValueError(f"bad clock spec {spec!r}: {exc}") from exc
     if kind == "manual":
         start = datetime.fromisoformat(arg) if arg else None
-        if start is not None and start.tzinfo is None:
-            start = start.replace(tzinfo=UTC)
+        if start is not None:
+            start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
         return ManualClock(start)
     raise ValueError(f"bad clock spec {spec!r}; use real, accelerated:<factor> or manual[:<start>]")

@@ -77,7 +77,7 @@ class RetryPolicy:
     def delay_after(self, attempt: int) -> float:
         """Backoff before the next attempt: exponential, capped, with full jitter."""
         ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** min(attempt, 30)))
-        return random.uniform(self.base_delay_s / 2, ceiling)
+        return random.uniform(min(self.base_delay_s / 2, ceiling), ceiling)
 
 
 def _utcnow() -> datetime:
