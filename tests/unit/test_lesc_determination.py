@@ -423,15 +423,11 @@ def test_a_boolean_max_level_is_refused() -> None:
         parse_status_rules(document)
 
 
-def test_rules_without_the_unspecified_fallback_are_refused_or_still_answer() -> None:
+def test_rules_without_the_unspecified_fallback_are_refused() -> None:
     document = _shipped_rules_document()
     del document["status"]["UNSPECIFIED"]
-    try:
-        rules = parse_status_rules(document)
-    except ValueError:
-        return
-    found = _determine(None, [LEVEL_1], rules=rules)
-    assert found.removable is False
+    with pytest.raises(ValueError, match=r"\[status\.UNSPECIFIED\]"):
+        parse_status_rules(document)
 
 
 # --- the deployment's Appendix A table ------------------------------------------------------
