@@ -186,8 +186,9 @@ class StatusDeterminationCenter:
         for row in done:
             assert row.work_until is not None
             self._answer(session, row, row.work_until)
+        # The count autoflushes, so the cases just answered no longer hold an analyst.
         busy = await session.scalar(select(func.count()).where(CaseRecord.state == "in_work"))
-        free = analysts_on_duty(self.shifts, now) - int(busy or 0) + len(done)
+        free = analysts_on_duty(self.shifts, now) - int(busy or 0)
         started: list[CaseRecord] = []
         if free > 0:
             started = list(

@@ -105,3 +105,29 @@ async def test_analyst_cases_wait_for_an_analyst_and_late_answers_still_go(
     )
     view = await s.final(tcns[1])
     assert "IDR/IAR" in [r["kind"] for r in view["responses"]]
+
+
+async def test_a_finished_case_frees_exactly_one_analyst(
+    desk: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = desk
+    booked = []
+    for _ in range(3):
+        subject = s.subject()
+        await s.in_ident(subject, "LAWFUL_PERMANENT_RESIDENT")
+        booked.append(await s.book(subject, CA))
+    await s.quiet()
+
+    async def states() -> list[str]:
+        async with httpx.AsyncClient() as client:
+            url = f"{s.fed.hosts[routes.LESC].http_url}/v1/cases"
+            found = [(await client.get(url, params={"tcn": t})).json() for t in booked]
+        return sorted(f[0]["state"] if f else "" for f in found)
+
+    async def counted(expected: list[str]) -> bool:
+        return await states() == expected
+
+    await eventually(lambda: counted(["in_work", "queued", "queued"]), what="one in work")
+    clock.advance(timedelta(minutes=20))
+    await eventually(lambda: counted(["answered", "in_work", "queued"]), what="the next one")
+    assert await states() == ["answered", "in_work", "queued"]  # one analyst on the night shift
