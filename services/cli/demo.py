@@ -150,6 +150,12 @@ async def _collect(
         "errors": refused + outbox["dead"],
         "dead_letters": outbox["dead"],
         "unanswered": max(0, len(tcns) - final),
+        # Where the unanswered bookings stand (for example awaiting_fbi_number, submitted).
+        "unanswered_by_status": {
+            status: n
+            for status, n in summary["by_status"].items()
+            if status not in FINAL_STATUSES and n
+        },
         "latency_ms": summary["latency_ms"],
         "sample_tcn": tcns[0] if tcns else "",
     }

@@ -25,6 +25,7 @@ from services.runtime import journal, routes
 from services.runtime.biometrics import (
     BiometricEngine,
     StagedEnrollments,
+    TenprintTemplate,
     load_gallery,
     tenprint_from_proto,
 )
@@ -235,7 +236,14 @@ class StateBureau:
 
         now = self.clock.now()
         mate = self._engine(state.code).identify(probe)
-        subject = await session.get(StateSubject, mate.key) if mate is not None else None
+        # The subject row is locked: an SRE that is giving it its FBI number right now either
+        # commits first (and this booking sees the number) or waits for this booking (and
+        # releases it if parked). Without the lock a CPI could be parked after the SRE looked.
+        subject = (
+            await session.get(StateSubject, mate.key, with_for_update=True, populate_existing=True)
+            if mate is not None
+            else None
+        )
         if subject is None:
             subject = StateSubject(
                 sid=f"{state.code}{uuid.uuid4().hex[:10].upper()}",
@@ -267,7 +275,9 @@ class StateBureau:
             # The first arrest's SRE has not come back yet: the CPI waits for the FBI number.
             booking.status = "awaiting_fbi_number"
         else:
-            self._send_submission(session, booking, submission, fbi_number=subject.fbi_number)
+            self._send_submission(
+                session, booking, submission.tenprint, fbi_number=subject.fbi_number
+            )
         journal.record(
             session,
             message_id=booking.tcn,
@@ -285,7 +295,7 @@ class StateBureau:
         self,
         session: AsyncSession,
         booking: Booking,
-        submission: BookingSubmission | None,
+        tenprint: common_pb2.Tenprint | None,
         *,
         fbi_number: str,
     ) -> None:
@@ -315,12 +325,12 @@ class StateBureau:
         )
         envelope.tcn = booking.tcn
         if booking.tot == "CAR":
-            assert submission is not None, "a CAR is sent at submission"
+            assert tenprint is not None, "a CAR carries prints"
             car = cjis_iafis_pb2.Car(
                 envelope=envelope,
                 sid=booking.sid,
                 descriptors=descriptors,
-                tenprint=submission.tenprint,
+                tenprint=tenprint,
                 charges=charges,
                 booking_number=booking.booking_number,
                 doa=request["doa"],
@@ -424,7 +434,32 @@ class StateBureau:
             raise InvalidArgument("errt.reason is required")
         booking = await self._booking(session, message.envelope)
         self._refuse(session, booking, to_plain(message), message.errt.reason)
-        return f"{message.errt.code}: {message.errt.reason}"
+        released = await self._release_parked_as_car(session, booking)
+        return f"{message.errt.code}: {message.errt.reason}" + (
+            f"; {released} parked CPI sent as CAR" if released else ""
+        )
+
+    async def _release_parked_as_car(self, session: AsyncSession, refused: Booking) -> int:
+        """The first arrest was refused, so no FBI number will come: parked CPIs go as CARs.
+
+        The state record's prints on file go with them, as a CAR needs a tenprint.
+        """
+        subject = await session.get(StateSubject, refused.sid, with_for_update=True)
+        if subject is None or subject.fbi_number:
+            return 0
+        waiting = list(
+            await session.scalars(
+                select(Booking)
+                .where(Booking.sid == subject.sid, Booking.status == "awaiting_fbi_number")
+                .order_by(Booking.accepted_at)
+            )
+        )
+        prints = TenprintTemplate.from_bytes(subject.tenprint).to_proto()
+        for parked in waiting:
+            parked.status = "submitted"
+            parked.tot = "CAR"
+            self._send_submission(session, parked, prints, fbi_number="")
+        return len(waiting)
 
     def _refuse(
         self, session: AsyncSession, booking: Booking, body: dict[str, Any], reason: str
@@ -474,6 +509,7 @@ class StateBureau:
         reason = f"CJIS did not accept the {row.tot}: {row.last_error}"
         body = {"errt": {"refused_tcn": booking.tcn, "code": "DELIVERY_FAILED", "reason": reason}}
         self._refuse(session, booking, body, reason)
+        await self._release_parked_as_car(session, booking)
 
     async def release_notice(
         self, session: AsyncSession, *, ori: str, detainer_id: str, release_at: datetime | None

@@ -55,7 +55,8 @@ def _run(
 
 
 def _demo(*extra: str) -> dict[str, Any]:
-    result = _run(["demo", "--bookings", "40", "--seed", "7", "--json", *extra])
+    # The demo's own timeout is below the subprocess's, so a stall reports where it stands.
+    result = _run(["demo", "--bookings", "40", "--seed", "7", "--json", "--timeout", "150", *extra])
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, "--json prints exactly one JSON object on stdout"
@@ -65,7 +66,7 @@ def _demo(*extra: str) -> dict[str, Any]:
 def test_demo_answers_every_booking_and_agrees_on_sqlite_and_postgres(tmp_path: Path) -> None:
     sqlite = _demo("--data-dir", str(tmp_path / "demo"))
     assert sqlite["database"] == "sqlite"
-    assert sqlite["unanswered"] == 0 and sqlite["problems"] == [] and sqlite["errors"] == 0
+    assert sqlite["unanswered"] == 0 and sqlite["problems"] == [] and sqlite["errors"] == 0, sqlite
     assert sqlite["bookings"] == 40 and sqlite["sre"] == 40
     assert set(sqlite["latency_ms"]) == {"p50", "p99"}
     assert set(sqlite["detainers"]) == {"level_1", "level_2", "level_3"}

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
+import grpc
 import httpx
 import pytest
 from sqlalchemy import select
 
+from scfed.common.v1 import common_pb2
+from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
 from services.cli.trace import trace_online
 from services.runtime import routes
 from services.runtime.models import OutboxMessage
 from services.world.seeding import seed_world
 from services.world.world import booking_payload, build_world
 from tests.conftest import eventually
-from tests.federation import DatabaseChoice, Federation, make_host
+from tests.federation import POSTGRES_URL, DatabaseChoice, Federation, make_host
 from tests.scenario import Scenario
 
 CA, KERN, TX, AZ, NM = "CA0190000", "CA0150000", "TX0570000", "AZ0070000", "NM0010000"
@@ -339,3 +345,76 @@ async def test_a_synthetic_booking_stream_is_answered_in_full(federation: Federa
     assert summary["by_transaction"]["CPI"] >= 1
     assert summary["relayed_to_lea"] > 0 and summary["not_relayed"] > 0
     assert sum(summary["detainers"].values()) > 0
+
+
+@pytest.mark.postgres
+async def test_a_cpi_booked_while_the_sre_is_being_taken_is_not_left_parked(
+    scenario: Scenario, db: DatabaseChoice
+) -> None:
+    """The SRE for the first arrest and a re-booking race: the CPI must not wait forever."""
+    if db.kind != "postgres":
+        pytest.skip("SQLite serialises every transaction: there is no race to lose")
+    fed = scenario.fed
+    await fed.hosts[routes.CJIS_IAFIS].stop()
+    subject = scenario.subject()
+    first = (await scenario.client.get(f"/v1/bookings/{await scenario.book(subject, TX)}")).json()
+
+    # An SRE in flight: the state record is locked and gets its FBI number, not yet committed.
+    sre = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    watcher = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        tx = sre.transaction()
+        await tx.start()
+        table = f'"{db.schema(routes.SIB)}".state_subjects'
+        await sre.execute(f"SELECT 1 FROM {table} WHERE sid = $1 FOR UPDATE", first["sid"])
+        await sre.execute(
+            f"UPDATE {table} SET fbi_number = 'FBI-RACE' WHERE sid = $1", first["sid"]
+        )
+        second = asyncio.create_task(scenario.book(subject, TX))
+        for _ in range(100):  # until the booking waits on the lock (bounded: 10 s)
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            )
+            if waiting or second.done():
+                break
+            await asyncio.sleep(0.1)
+        await tx.commit()
+        second_tcn = await second
+    finally:
+        await sre.close()
+        await watcher.close()
+    view = (await scenario.client.get(f"/v1/bookings/{second_tcn}")).json()
+    assert view["transaction"] == "CPI" and view["status"] == "submitted", view
+
+
+async def test_a_parked_cpi_goes_as_a_car_when_the_first_arrest_is_refused(
+    scenario: Scenario, db: DatabaseChoice
+) -> None:
+    """No FBI number will ever come for a refused first arrest: the CPI must not wait forever."""
+    fed = scenario.fed
+    await fed.hosts[routes.CJIS_IAFIS].stop()
+    subject = scenario.subject()
+    first_tcn = await scenario.book(subject, TX)
+    second_tcn = await scenario.book(subject, TX)
+    async with grpc.aio.insecure_channel(fed.addresses()[routes.SIB]) as channel:
+        errt = sib_pb2.ErrtMessage(
+            envelope=common_pb2.Envelope(
+                message_id=str(uuid.uuid4()),
+                tot="ERRT",
+                tcn=first_tcn,
+                tcr=first_tcn,
+                ori=TX,
+                pry=5,
+                sender=routes.CJIS_IAFIS,
+            ),
+            errt=common_pb2.Errt(refused_tcn=first_tcn, code="E0001", reason="prints unusable"),
+        )
+        await sib_pb2_grpc.StateIdentificationBureauStub(channel).DeliverErrt(errt)
+
+    fed.hosts[routes.CJIS_IAFIS] = make_host(routes.CJIS_IAFIS, db)
+    await fed.hosts[routes.CJIS_IAFIS].start()
+    fed.wire()
+    first, second = await scenario.final(first_tcn), await scenario.final(second_tcn)
+    assert first["status"] == "refused"
+    assert second["status"] == "answered" and second["transaction"] == "CAR"
+    assert _response(second, "SRE")["body"]["fbi_number"]
