@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 
 from services.cli.launcher import LocalFederation
+from services.cli.report import compute, counts_online
 from services.runtime import routes
 from services.world.seeding import seed_world
 from services.world.world import World, booking_payload, build_world
@@ -37,6 +38,12 @@ class DemoOptions:
     rate: float | None = None
     timeout_s: float = 600.0
     keep_data: bool = False
+    # After the bookings, each LEA notices the release of every subject under detainer, and
+    # the field offices run the cases to removal (or lapse) on their fast clock.
+    removals: bool = True
+    # How much faster than the wall clock the field offices work: 1e6 runs a removal case's
+    # ~52 agency days in about 5 seconds. LESC keeps the launcher's agency speed.
+    case_speed: float = 1_000_000.0
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -111,6 +118,52 @@ async def _wait_quiet(
             return
         previous = totals if quiet else None
         await asyncio.sleep(0.2)
+
+
+async def _notice_releases(client: httpx.AsyncClient, world: World, progress: Progress) -> int:
+    """Each LEA tells ICE it is releasing every subject it holds a detainer for, now."""
+    detainers: list[tuple[str, str]] = []
+    for agency in world.agencies:
+        after = 0
+        while True:
+            r = await client.get(
+                f"/v1/agencies/{agency.ori}/messages", params={"after": after, "limit": 1000}
+            )
+            r.raise_for_status()
+            page = r.json()
+            if not page:
+                break
+            after = page[-1]["id"]
+            detainers += [
+                (agency.ori, m["body"]["detainer"]["detainer_id"])
+                for m in page
+                if m["kind"] == "I-247"
+            ]
+    for done, (ori, detainer_id) in enumerate(detainers, start=1):
+        r = await client.post("/v1/release-notices", json={"ori": ori, "detainer_id": detainer_id})
+        if r.status_code != 202:
+            raise RuntimeError(f"release notice for {detainer_id}: HTTP {r.status_code} {r.text}")
+        progress("release", done, len(detainers))
+    return len(detainers)
+
+
+async def _wait_cases_closed(
+    client: httpx.AsyncClient, fed: LocalFederation, timeout_s: float, progress: Progress
+) -> None:
+    """Waits until every removal case has ended (removed, lapsed or relief) and all is quiet."""
+    ice = fed.services[routes.ICE_FIELD].http_url
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        exited = fed.exited()
+        if exited:
+            raise RuntimeError(f"services exited during the demo: {', '.join(exited)}")
+        summary = (await client.get(f"{ice}/v1/cases-summary")).json()
+        progress("cases", summary["cases"] - summary["open"], summary["cases"])
+        totals = await _outbox_totals(client, fed)
+        if summary["open"] == 0 and totals["pending"] == 0 and totals["inflight"] == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"removal cases still open after {timeout_s:g}s")
 
 
 def _count(counts: dict[str, int], key: str) -> int:
@@ -195,7 +248,10 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="scfed-demo-"))
     prefix = f"scfed_demo_{uuid.uuid4().hex[:8]}"
     fed = LocalFederation(
-        data_dir=data_dir, database_url=options.database_url, schema_prefix=prefix
+        data_dir=data_dir,
+        database_url=options.database_url,
+        schema_prefix=prefix,
+        speeds={routes.ICE_FIELD: options.case_speed},
     )
     fed.start()
     try:
@@ -214,6 +270,14 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             await _wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)
+            result["releases"] = 0
+            if options.removals:
+                result["releases"] = await _notice_releases(client, world, progress)
+                await _wait_cases_closed(client, fed, options.timeout_s, progress)
+            ice = fed.services[routes.ICE_FIELD].http_url
+            result["cases"] = (await client.get(f"{ice}/v1/cases-summary")).json()
+            urls = {name: svc.http_url for name, svc in fed.services.items()}
+            result["measures"] = compute(await counts_online(urls))
         result["errors"] += len(refused_at_edge)
         result["edge_refusals"] = refused_at_edge[:10]
         result["seed"] = options.seed

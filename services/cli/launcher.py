@@ -64,6 +64,8 @@ class LocalFederation:
     # LESC's analysts and the field offices' cases run this many times faster than the wall
     # clock (1 = real time), so a demo sees IARs and removals in seconds, not hours.
     agency_speed: float = 3600.0
+    # Per-service speed instead of agency_speed (for example a faster clock for ice_field).
+    speeds: dict[str, float] = field(default_factory=dict)
     fixed_ports: bool = False
     port_offset: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -95,8 +97,9 @@ class LocalFederation:
             **{f"SCFED_{peer.upper()}_ADDR": addr for peer, addr in self.addresses().items()},
             **self.extra_env,
         }
-        if self.agency_speed != 1 and name in (routes.LESC, routes.ICE_FIELD):
-            env[f"{prefix}CLOCK"] = f"accelerated:{self.agency_speed:g}"
+        speed = self.speeds.get(name, self.agency_speed)
+        if speed != 1 and name in (routes.LESC, routes.ICE_FIELD):
+            env[f"{prefix}CLOCK"] = f"accelerated:{speed:g}"
         if self.database_url:
             env["SCFED_DATABASE_URL"] = self.database_url
             env[f"{prefix}DB_SCHEMA"] = f"{self.schema_prefix}_{name}"

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from rich.table import Table
 from services.cjis_iafis.config import CjisSettings
 from services.cli.demo import DemoOptions, run_demo
 from services.cli.launcher import LocalFederation
+from services.cli.report import compute, counts_offline, counts_online, format_value
 from services.cli.trace import trace_offline, trace_online
 from services.ice_field.config import IceFieldSettings
 from services.ident.config import IdentSettings
@@ -170,6 +172,9 @@ def _print_summary(result: dict[str, Any]) -> None:
         "latency p50 / p99 (ms)", f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}"
     )
     table.add_row("bookings per second", str(result["bookings_per_s"]))
+    table.add_row("release notices", str(result["releases"]))
+    for state, n in sorted(result["cases"]["by_state"].items()):
+        table.add_row(f"cases {state}", str(n))
     table.add_row("database", result["database"])
     out.print(table)
     if result["problems"]:
@@ -195,8 +200,15 @@ def demo(
         typer.Option(min=0.1, help="Bookings per second to offer (default: as fast as possible)."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every answer.")] = 600.0,
+    removals: Annotated[
+        bool,
+        typer.Option(
+            help="Then notice every detainer subject's release and run the cases to removal."
+        ),
+    ] = True,
 ) -> None:
-    """Start the federation, seed a synthetic world, drive bookings, print a summary."""
+    """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
+    print a summary and the Strategic Plan's measures."""
     url = _check_database_url(database_url)
     options = DemoOptions(
         bookings=bookings,
@@ -206,6 +218,7 @@ def demo(
         concurrency=concurrency,
         rate=rate,
         timeout_s=timeout,
+        removals=removals,
     )
     with Progress(
         TextColumn("{task.description:<22}"),
@@ -220,6 +233,8 @@ def demo(
             "seed": "seeding world",
             "submit": "bookings submitted",
             "answer": "bookings answered",
+            "release": "release notices",
+            "cases": "removal cases closed",
         }
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -236,6 +251,7 @@ def demo(
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         _print_summary(result)
+        print_report(result["measures"])
     if result["problems"] or result["unanswered"]:
         raise typer.Exit(1)
 
@@ -309,6 +325,106 @@ def _addresses() -> dict[str, str]:
             settings = cls()
             addresses[name] = f"{settings.grpc_host}:{settings.grpc_port}"
     return addresses
+
+
+def _http_urls(given: list[str]) -> dict[str, str]:
+    """HTTP edges of a running federation: NAME=URL options, else each service's own
+    SCFED_<SERVICE>_HTTP_HOST and SCFED_<SERVICE>_HTTP_PORT (default 8081..8085)."""
+    classes: dict[str, type[ServiceSettings]] = {
+        routes.SIB: SibSettings,
+        routes.CJIS_IAFIS: CjisSettings,
+        routes.IDENT: IdentSettings,
+        routes.LESC: LescSettings,
+        routes.ICE_FIELD: IceFieldSettings,
+    }
+    urls = {}
+    for name, cls in classes.items():
+        settings = cls()
+        host = (
+            "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "[::]") else settings.grpc_host
+        )
+        urls[name] = f"http://{host}:{settings.http_port}"
+    for item in given:
+        name, sep, url = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in classes or not url.startswith(("http://", "https://")):
+            raise typer.BadParameter(
+                f"expected NAME=http://host:port with NAME one of {', '.join(classes)}, "
+                f"got {item!r}",
+                param_hint="--url",
+            )
+        urls[name] = url
+    return urls
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"expected an ISO 8601 time such as 2026-11-01T00:00:00Z, got {value!r}",
+            param_hint="--since",
+        ) from exc
+    return since.replace(tzinfo=UTC) if since.tzinfo is None else since
+
+
+def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan measures") -> None:
+    """The measures as a table, each with its definition."""
+    table = Table(title=title, show_lines=True)
+    table.add_column("goal")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("definition")
+    for row in rows:
+        table.add_row(row["goal"], row["measure"], format_value(row), row["definition"])
+    out.print(table)
+
+
+@app.command()
+def report(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records at or after this ISO 8601 time (each service's clock)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Read a stopped federation's SQLite files from here.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    schema_prefix: Annotated[
+        str, typer.Option(help="With --database-url: schema prefix.")
+    ] = "scfed",
+    url: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=URL of a running service's HTTP edge (sib, lesc, ice_field)."),
+    ] = None,
+) -> None:
+    """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
+    when = _parse_since(since)
+    try:
+        if data_dir is not None or database_url:
+            counts = asyncio.run(
+                counts_offline(
+                    data_dir=data_dir,
+                    database_url=_check_database_url(database_url),
+                    schema_prefix=schema_prefix,
+                    since=when,
+                )
+            )
+        else:
+            counts = asyncio.run(counts_online(_http_urls(url or []), when))
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]report failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    rows = compute(counts)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"since": when.isoformat() if when else None, "measures": rows}) + "\n"
+        )
+    else:
+        print_report(rows)
 
 
 @app.command()

@@ -29,5 +29,7 @@ class IceFieldSettings(ServiceSettings):
     hearing_days: float = Field(default=30.0, ge=0)
     travel_document_days: float = Field(default=14.0, ge=0)
     removal_days: float = Field(default=7.0, ge=0)
+    # Removal grounds that make a person a high flight risk (comma-separated; no ATD for them).
+    atd_high_risk_grounds: str = "FINAL-ORDER,REINSTATEMENT"
     # How often (wall seconds) the field office looks for cases whose next step is due.
     case_poll_s: float = Field(default=1.0, gt=0)

@@ -15,12 +15,14 @@ from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.sib.v1 import sib_pb2
 from services.ice_field import cases
+from services.ice_field.custody import CustodyPolicy
 from services.ice_field.decision import Decision, DiscretionPolicy, decide
 from services.ice_field.holidays import add_business_hours
 from services.ice_field.models import (
     CaseStepRecord,
     DecisionRecord,
     DetainerRecord,
+    FacilityRecord,
     FieldOfficeRecord,
 )
 from services.runtime import routes
@@ -61,11 +63,6 @@ class CaseTiming:
     bed_retry: timedelta = timedelta(hours=1)
 
 
-def atd_eligible(level: int) -> bool:
-    """Alternatives to Detention: for the least serious (Level 3), low flight-risk cases."""
-    return level >= 3
-
-
 @dataclass
 class FieldOperations:
     """The field offices of the federation, their decisions, and the cases that follow."""
@@ -75,6 +72,7 @@ class FieldOperations:
     policy: DiscretionPolicy
     max_hold_hours: int = 48
     timing: CaseTiming = field(default_factory=CaseTiming)
+    custody: CustodyPolicy = field(default_factory=CustodyPolicy)
 
     async def register_office(
         self, session: AsyncSession, office: pb.FieldOffice
@@ -86,14 +84,61 @@ class FieldOperations:
         for state in office.states:
             if not re.fullmatch(r"[A-Z]{2}", state):
                 raise InvalidArgument(f"state codes are two letters A-Z, got {state!r}")
-        row = await session.get(FieldOfficeRecord, office.ori)
+        listed = list(office.facilities) or [
+            pb.Facility(facility_id=f"{office.ori}-MAIN", name="beds", beds=office.bed_capacity)
+        ]
+        ids = [f.facility_id for f in listed]
+        for facility in listed:
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", facility.facility_id):
+                raise InvalidArgument(
+                    "facility_id must be 1 to 40 letters, digits, '.', '_' or '-', "
+                    f"got {facility.facility_id!r}"
+                )
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument(f"a facility is listed twice in {office.ori}: {sorted(ids)}")
+        row = await session.get(FieldOfficeRecord, office.ori, with_for_update=True)
         if row is None:
-            row = FieldOfficeRecord(ori=office.ori)
+            row = FieldOfficeRecord(ori=office.ori, name=office.ori, states=[], bed_capacity=0)
             session.add(row)
+        existing = {
+            f.facility_id: f
+            for f in await session.scalars(
+                select(FacilityRecord).where(FacilityRecord.facility_id.in_(ids))
+            )
+        }
+        for facility_id, record in existing.items():
+            if record.field_office != office.ori:
+                raise AlreadyExists(
+                    f"facility {facility_id} belongs to field office {record.field_office}"
+                )
+        for old in await session.scalars(
+            select(FacilityRecord).where(FacilityRecord.field_office == office.ori)
+        ):
+            if old.facility_id not in ids:
+                if await self._occupied_beds(session, old.facility_id):
+                    raise FailedPrecondition(
+                        f"facility {old.facility_id} still holds people in custody"
+                    )
+                await session.delete(old)
+        for facility in listed:
+            found = existing.get(facility.facility_id)
+            if found is None:
+                found = FacilityRecord(facility_id=facility.facility_id, field_office=office.ori)
+                session.add(found)
+            found.name = facility.name or facility.facility_id
+            found.beds = facility.beds
         row.name = office.name or office.ori
         row.states = sorted(set(office.states))
-        row.bed_capacity = office.bed_capacity
-        return office
+        row.bed_capacity = sum(f.beds for f in listed)
+        row.atd_slots = office.atd_slots
+        return pb.FieldOffice(
+            ori=office.ori,
+            name=row.name,
+            states=row.states,
+            bed_capacity=row.bed_capacity,
+            facilities=listed,
+            atd_slots=row.atd_slots,
+        )
 
     async def office_for(self, session: AsyncSession, lea_ori: str) -> FieldOfficeRecord:
         """The field office whose area covers the LEA's state."""
@@ -135,6 +180,9 @@ class FieldOperations:
                 fin=copy.iar.fin,
                 reentry_after_removal=reentry,
                 decided_at=now,
+                removable=copy.iar.removable,
+                current_charge_level=_level_number(copy.iar.current_charge_level),
+                prior_conviction_level=_level_number(copy.iar.prior_conviction_level),
             )
         )
         flag = f"; {REFERRAL}" if reentry else ""
@@ -170,6 +218,11 @@ class FieldOperations:
             issued_at=now,
             reentry_after_removal=reentry,
             body=detainer.SerializeToString(),
+            current_charge_level=_level_number(copy.iar.current_charge_level),
+            prior_conviction_level=_level_number(copy.iar.prior_conviction_level),
+            flight_risk=self.custody.flight_risk(
+                copy.iar.removal_ground, reentry_after_removal=reentry
+            ),
         )
         session.add(row)
         await session.flush()
@@ -237,6 +290,8 @@ class FieldOperations:
             detainer=common_pb2.I247Detainer.FromString(row.body),
             state=row.state,
             reentry_after_removal=row.reentry_after_removal,
+            facility_id=row.facility_id,
+            flight_risk=row.flight_risk,
         )
         if row.release_at is not None:
             record.release_at.FromDatetime(row.release_at)
@@ -280,6 +335,10 @@ class FieldOperations:
         cases.check_transition(row.detainer_id, row.state, to_state)
         self._step(session, row, row.state, to_state, at, reason)
         row.state = to_state
+        if to_state == cases.IN_CUSTODY:
+            row.custody_started_at = at
+        elif to_state in cases.TERMINAL and row.custody_started_at is not None:
+            row.custody_ended_at = at  # removed or released: the bed is free again
         row.next_action_at = None if to_state in cases.TERMINAL else self._after(to_state, at)
 
     def _after(self, state: str, at: datetime) -> datetime | None:
@@ -308,10 +367,13 @@ class FieldOperations:
         await session.flush()
         return await self.detainer(session, detainer_id)
 
-    async def _occupied_beds(self, session: AsyncSession, office: str) -> int:
+    async def _occupied_beds(self, session: AsyncSession, facility_id: str) -> int:
+        """People held in the facility: from custody until removal or release."""
         count = await session.scalar(
             select(func.count()).where(
-                DetainerRecord.field_office == office, DetainerRecord.state == cases.IN_CUSTODY
+                DetainerRecord.facility_id == facility_id,
+                DetainerRecord.custody_started_at.is_not(None),
+                DetainerRecord.custody_ended_at.is_(None),
             )
         )
         return int(count or 0)
@@ -355,14 +417,37 @@ class FieldOperations:
         if at > hold_until:
             self._move(session, row, cases.LAPSED, hold_until, "hold expired before pickup")
             return
-        if atd_eligible(row.level):
-            self._move(session, row, cases.ATD, at, "Level 3, low flight risk: ATD")
-            return
-        office = await session.get(FieldOfficeRecord, row.field_office)
-        capacity = office.bed_capacity if office is not None else 0
-        if await self._occupied_beds(session, row.field_office) < capacity:
-            self._move(session, row, cases.IN_CUSTODY, at, f"bed at {row.field_office}")
-            return
+        row.atd_eligible = self.custody.atd_eligible(
+            prior_conviction_level=row.prior_conviction_level,
+            current_charge_level=row.current_charge_level,
+            flight_risk=row.flight_risk,
+        )
+        office = await session.get(FieldOfficeRecord, row.field_office, with_for_update=True)
+        if row.atd_eligible and office is not None:
+            supervised = await session.scalar(
+                select(func.count()).where(
+                    DetainerRecord.field_office == office.ori,
+                    DetainerRecord.on_atd.is_(True),
+                    DetainerRecord.state.not_in(cases.TERMINAL),
+                )
+            )
+            if int(supervised or 0) < office.atd_slots:
+                row.on_atd = True
+                self._move(session, row, cases.ATD, at, "no conviction, low flight risk: ATD")
+                return
+        # The office's facilities are locked in a fixed order, so two replicas placing people
+        # at once never give the last bed twice.
+        facilities = await session.scalars(
+            select(FacilityRecord)
+            .where(FacilityRecord.field_office == row.field_office)
+            .order_by(FacilityRecord.facility_id)
+            .with_for_update()
+        )
+        for facility in facilities:
+            if await self._occupied_beds(session, facility.facility_id) < facility.beds:
+                row.facility_id = facility.facility_id
+                self._move(session, row, cases.IN_CUSTODY, at, f"bed at {facility.facility_id}")
+                return
         retry = at + self.timing.bed_retry
         if retry > hold_until:
             self._move(session, row, cases.LAPSED, hold_until, "no bed before the hold expired")
@@ -370,7 +455,25 @@ class FieldOperations:
             row.next_action_at = retry
 
 
+def _level_number(value: int) -> int:
+    """An IAR offense level as 1..3, or 0 where none applies."""
+    return int(value) if value in (1, 2, 3) else 0
+
+
 def decision_reason(decision: Decision) -> str:
     """The journal and case wording of a decision."""
     basis = common_pb2.DetainerBasis.Name(decision.basis).removeprefix("DETAINER_BASIS_")
     return f"I-247 issued: level {decision.level}, basis {basis}"
+
+
+async def case_summary(session: AsyncSession) -> dict[str, object]:
+    """Removal cases by state, and how many are still open."""
+    rows = await session.execute(
+        select(DetainerRecord.state, func.count()).group_by(DetainerRecord.state)
+    )
+    by_state = {state: int(n) for state, n in rows.all()}
+    return {
+        "cases": sum(by_state.values()),
+        "open": sum(n for state, n in by_state.items() if state not in cases.TERMINAL),
+        "by_state": by_state,
+    }

@@ -22,7 +22,21 @@ class FieldOfficeRecord(IceFieldBase):
     ori: Mapped[str] = mapped_column(String(9), primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     states: Mapped[list[str]] = mapped_column(JSON)
+    # Beds of an office without facilities (one implicit facility); else the facilities' sum.
     bed_capacity: Mapped[int] = mapped_column(Integer, default=0)
+    # People the office can supervise in Alternatives to Detention at once.
+    atd_slots: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FacilityRecord(IceFieldBase):
+    """A detention facility of a field office and its ICE-funded beds."""
+
+    __tablename__ = "facilities"
+
+    facility_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    field_office: Mapped[str] = mapped_column(String(9), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    beds: Mapped[int] = mapped_column(Integer)
 
 
 class DecisionRecord(IceFieldBase):
@@ -41,6 +55,10 @@ class DecisionRecord(IceFieldBase):
     # Removed before and booked again: referred for prosecution (Strategic Plan, goal 2).
     reentry_after_removal: Mapped[bool] = mapped_column(Boolean, default=False)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # From the IAR, for the Strategic Plan's measures: 0 where none applies.
+    removable: Mapped[bool] = mapped_column(Boolean, default=False)
+    current_charge_level: Mapped[int] = mapped_column(Integer, default=0)
+    prior_conviction_level: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DetainerRecord(IceFieldBase):
@@ -63,6 +81,17 @@ class DetainerRecord(IceFieldBase):
     next_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     reentry_after_removal: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Criminal history from the IAR: a convicted ("criminal") alien has a prior conviction level.
+    current_charge_level: Mapped[int] = mapped_column(Integer, default=0)
+    prior_conviction_level: Mapped[int] = mapped_column(Integer, default=0)
+    flight_risk: Mapped[str] = mapped_column(String(8), default="low")
+    # The facility whose bed the subject holds while in custody.
+    facility_id: Mapped[str] = mapped_column(String(40), default="", index=True)
+    custody_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    custody_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Eligible for Alternatives to Detention when ICE took the case on, and whether it went there.
+    atd_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_atd: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CaseStepRecord(IceFieldBase):

@@ -15,9 +15,11 @@ from sqlalchemy import MetaData
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
+from services.ice_field import measures
 from services.ice_field.config import IceFieldSettings
+from services.ice_field.custody import CustodyPolicy
 from services.ice_field.decision import DiscretionPolicy
-from services.ice_field.domain import CaseTiming, FieldOperations
+from services.ice_field.domain import CaseTiming, FieldOperations, case_summary
 from services.ice_field.models import IceFieldBase
 from services.runtime import routes
 from services.runtime.server import Runtime, grpc_edge
@@ -87,6 +89,7 @@ class IceFieldProvider:
     """Runs the ICE field office service in the shared host."""
 
     name = routes.ICE_FIELD
+    measure_counts = staticmethod(measures.counts)
     metadatas: Sequence[MetaData] = (IceFieldBase.metadata,)
 
     def __init__(self, settings: IceFieldSettings) -> None:
@@ -107,6 +110,11 @@ class IceFieldProvider:
                 hearing=timedelta(days=s.hearing_days),
                 travel_document=timedelta(days=s.travel_document_days),
                 removal=timedelta(days=s.removal_days),
+            ),
+            custody=CustodyPolicy(
+                high_risk_grounds=frozenset(
+                    g.strip() for g in s.atd_high_risk_grounds.split(",") if g.strip()
+                )
             ),
         )
         self._agent = asyncio.create_task(self._move_cases(runtime), name="ice-field-cases")
@@ -132,8 +140,16 @@ class IceFieldProvider:
         return [pb.DESCRIPTOR.services_by_name["IceField"].full_name]
 
     def http_router(self, runtime: Runtime) -> APIRouter | None:
-        """The field offices have no HTTP routes of their own."""
-        return None
+        """The case view: how many removal cases stand in each state."""
+        router = APIRouter(prefix="/v1", tags=["ice_field"])
+
+        @router.get("/cases-summary")
+        async def cases_summary() -> dict[str, object]:
+            """Cases by state, and how many are still open (not removed, lapsed or relieved)."""
+            async with runtime.db.session() as session:
+                return await case_summary(session)
+
+        return router
 
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Stops the case agent; cases due meanwhile are taken on at the next start."""

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.lesc.desk import parse_shifts
-from services.lesc.offense_levels import TABLE_NAMES
+from services.lesc.offense_levels import TABLE_NAMES, load_table
 from services.runtime.config import ServiceSettings
 
 
@@ -22,7 +22,8 @@ class LescSettings(ServiceSettings):
     http_port: int = Field(default=8084, ge=0, le=65535)
     cjis_iafis_addr: str = "127.0.0.1:50052"
     ice_field_addr: str = "127.0.0.1:50055"
-    # Which Appendix A table classifies offenses in this deployment.
+    # Which Appendix A table classifies offenses in this deployment: "moa", "strategic-plan",
+    # or a path to a deployment's own .toml table in the same format.
     offense_table: str = "moa"
     # The 24x7 desk: shifts ("HH:MM=<analysts>"), handling times, answer target, routing.
     shifts: str = "06:00=6,14:00=4,22:00=2"
@@ -43,6 +44,12 @@ class LescSettings(ServiceSettings):
     @field_validator("offense_table")
     @classmethod
     def _table_is_known(cls, value: str) -> str:
+        if value.endswith(".toml"):
+            load_table(value)  # a deployment's own table: refused at start when malformed
+            return value
         if value not in TABLE_NAMES:
-            raise ValueError(f"offense_table must be one of {', '.join(TABLE_NAMES)}")
+            raise ValueError(
+                f"offense_table must be one of {', '.join(TABLE_NAMES)} or a path to a .toml "
+                "table in the same format"
+            )
         return value

@@ -33,6 +33,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 TABLE_NAMES: tuple[str, ...] = ("moa", "strategic-plan")
 DEFAULT_TABLE = "moa"
@@ -196,9 +197,30 @@ class OffenseTable:
         return Classification(code=code, level=level, category=category, table=self.name)
 
 
+def load_table_file(path: Path) -> OffenseTable:
+    """Load a deployment's own Appendix A table from a TOML file in the same format."""
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ValueError(f"cannot read offense table {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    table = parse_table(document, origin=str(path))
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,19}", table.name):
+        raise ValueError(
+            f"{path}: name must be 1 to 20 lower-case letters, digits, '.', '_' or '-', "
+            f"got {table.name!r}"
+        )
+    return table
+
+
 @functools.cache
 def load_table(name: str) -> OffenseTable:
-    """Load one Appendix A table by name ("moa" or "strategic-plan") from its data file."""
+    """Load one Appendix A table by name ("moa" or "strategic-plan") from its data file, or a
+    deployment's own table from a path to a ``.toml`` file."""
+    if isinstance(name, str) and name.endswith(".toml"):
+        return load_table_file(Path(name))
     filename = _TABLE_FILES.get(name) if isinstance(name, str) else None
     if filename is None:
         raise UnknownOffenseTable(name)

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from scfed.common.v1 import common_pb2
 from scfed.lesc.v1 import lesc_pb2 as pb
 from scfed.lesc.v1 import lesc_pb2_grpc as pb_grpc
+from services.lesc import measures
 from services.lesc.config import LescSettings
 from services.lesc.desk import DeskPolicy, parse_shifts
 from services.lesc.determination import default_status_rules
@@ -50,6 +51,7 @@ class LescProvider:
     """Runs the LESC service in the shared host."""
 
     name = routes.LESC
+    measure_counts = staticmethod(measures.counts)
     metadatas: Sequence[MetaData] = (LescBase.metadata,)
 
     def __init__(self, settings: LescSettings) -> None:

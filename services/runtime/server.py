@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -22,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 from services.runtime import journal
@@ -68,6 +70,9 @@ class ServiceProvider(Protocol):
         """Runs when the service is stopping, after it stopped taking traffic."""
         ...
 
+
+# A service's counts for the Strategic Plan's measures, from its own records since a time.
+MeasureCounts = Callable[[AsyncSession, datetime | None], Awaitable[dict[str, float]]]
 
 Servicer = TypeVar("Servicer")
 Request = TypeVar("Request")
@@ -310,6 +315,21 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     async def outbox_requeue() -> dict[str, int]:
         """Puts every dead letter back in the queue."""
         return {"requeued": await runtime.outbox.requeue_dead()}
+
+    counts: MeasureCounts | None = getattr(host.provider, "measure_counts", None)
+    if counts is not None:
+
+        @app.get("/v1/measures", tags=["measures"])
+        async def measures(since: datetime | None = None) -> dict[str, float]:
+            """This service's counts behind the Strategic Plan's measures (`scfed report`).
+
+            `since` (ISO 8601; UTC when it has no offset) keeps records at or after it, on
+            this service's clock.
+            """
+            if since is not None and since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            async with runtime.db.session() as session:
+                return await counts(session, since)
 
     router = host.provider.http_router(runtime)
     if router is not None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -527,10 +526,8 @@ class StateBureau:
         )
         if response is None:
             raise NotFound(f"no detainer {detainer_id!r} was lodged with {ori}")
-        when = Timestamp()
         if release_at is not None and release_at.tzinfo is None:
             release_at = release_at.replace(tzinfo=UTC)  # a time without an offset is UTC
-        when.FromDatetime(release_at or self.clock.now())
         envelope = make_envelope(
             clock=self.clock,
             sender=routes.SIB,
@@ -539,9 +536,11 @@ class StateBureau:
             ori=ori,
             dai=str(response.body["detainer"].get("field_office", "")),
         )
-        notice = ice_field_pb2.ReleaseNotice(
-            envelope=envelope, detainer_id=detainer_id, release_at=when
-        )
+        notice = ice_field_pb2.ReleaseNotice(envelope=envelope, detainer_id=detainer_id)
+        if release_at is not None:
+            # Without a time the release is now, as the field office's clock reads it: its
+            # agency time may run ahead of the SIB's.
+            notice.release_at.FromDatetime(release_at)
         self.outbox.add(
             session, peer=routes.ICE_FIELD, method=routes.ICE_NOTIFY_RELEASE, message=notice
         )

@@ -13,6 +13,7 @@ from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
 from services.runtime import routes
 from services.runtime.server import Runtime, grpc_edge
+from services.sib import measures
 from services.sib.api import build_router
 from services.sib.config import SibSettings
 from services.sib.domain import StateBureau
@@ -101,6 +102,7 @@ class SibProvider:
     """Runs the SIB service in the shared host."""
 
     name = routes.SIB
+    measure_counts = staticmethod(measures.counts)
     metadatas: Sequence[MetaData] = (SibBase.metadata,)
 
     def __init__(self, settings: SibSettings) -> None:

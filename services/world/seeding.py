@@ -133,7 +133,11 @@ async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
                     ori=office.ori,
                     name=office.name,
                     states=list(office.states),
-                    bed_capacity=office.bed_capacity,
+                    facilities=[
+                        ice_field_pb2.Facility(facility_id=f.facility_id, name=f.name, beds=f.beds)
+                        for f in office.facilities
+                    ],
+                    atd_slots=office.atd_slots,
                 )
             )
         cjis = cjis_iafis_pb2_grpc.CjisIafisStub(cjis_channel)

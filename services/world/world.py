@@ -120,13 +120,29 @@ class AgencySpec:
 
 
 @dataclass(frozen=True)
+class FacilitySpec:
+    """A detention facility and its ICE-funded beds."""
+
+    facility_id: str
+    name: str
+    beds: int
+
+
+@dataclass(frozen=True)
 class FieldOfficeSpec:
-    """An ICE field office and the states its area of responsibility covers."""
+    """An ICE field office, the states its area of responsibility covers, its facilities."""
 
     ori: str
     name: str
     states: tuple[str, ...]
-    bed_capacity: int
+    facilities: tuple[FacilitySpec, ...]
+    # People it can supervise in Alternatives to Detention at once.
+    atd_slots: int = 6
+
+    @property
+    def bed_capacity(self) -> int:
+        """ICE-funded beds in all its facilities."""
+        return sum(f.beds for f in self.facilities)
 
     def __post_init__(self) -> None:
         _check_ori(self.ori, "field office")
@@ -302,9 +318,30 @@ AGENCIES: tuple[AgencySpec, ...] = (
 AGENCY_WEIGHTS: tuple[int, ...] = (4, 3, 2, 4, 3, 2, 4, 2, 1, 2, 2, 1)
 
 FIELD_OFFICES: tuple[FieldOfficeSpec, ...] = (
-    FieldOfficeSpec("TXICE0100", "Dallas Field Office", ("TX", "NM"), bed_capacity=320),
-    FieldOfficeSpec("CAICE0100", "Los Angeles Field Office", ("CA",), bed_capacity=280),
-    FieldOfficeSpec("AZICE0100", "Phoenix Field Office", ("AZ",), bed_capacity=360),
+    FieldOfficeSpec(
+        "TXICE0100",
+        "Dallas Field Office",
+        ("TX", "NM"),
+        (
+            FacilitySpec("TXICE0100-PRAIRIELAND", "Prairieland Detention Center", 24),
+            FacilitySpec("TXICE0100-JOHNSON", "Johnson County Law Enforcement Center", 12),
+        ),
+    ),
+    FieldOfficeSpec(
+        "CAICE0100",
+        "Los Angeles Field Office",
+        ("CA",),
+        (
+            FacilitySpec("CAICE0100-ADELANTO", "Adelanto ICE Processing Center", 20),
+            FacilitySpec("CAICE0100-STAGING", "Los Angeles Staging Facility", 6),
+        ),
+    ),
+    FieldOfficeSpec(
+        "AZICE0100",
+        "Phoenix Field Office",
+        ("AZ",),
+        (FacilitySpec("AZICE0100-ELOY", "Eloy Detention Center", 30),),
+    ),
 )
 
 

@@ -71,6 +71,17 @@ def test_demo_answers_every_booking_and_agrees_on_sqlite_and_postgres(tmp_path: 
     assert set(sqlite["latency_ms"]) == {"p50", "p99"}
     assert set(sqlite["detainers"]) == {"level_1", "level_2", "level_3"}
 
+    # The cases ran to their end, and the Strategic Plan's measures all have a value.
+    assert sqlite["releases"] == sum(sqlite["detainers"].values()) > 0
+    assert sqlite["cases"]["open"] == 0 and sqlite["cases"]["by_state"].get("removed", 0) > 0
+    printed = {m["key"]: m["value"] for m in sqlite["measures"]}
+    report = _run(["report", "--data-dir", str(tmp_path / "demo"), "--json"])
+    assert report.returncode == 0, report.stderr
+    measures = json.loads(report.stdout)["measures"]
+    assert {m["key"]: m["value"] for m in measures} == printed
+    assert [m["key"] for m in measures if m["value"] is None] == []
+    assert {m["goal"] for m in measures} == {"1.1", "1.2", "1.3", "2.1", "2.2", "3.1", "3.2"}
+
     trace = _run(["trace", sqlite["sample_tcn"], "--data-dir", str(tmp_path / "demo"), "--json"])
     assert trace.returncode == 0, trace.stderr
     entries = json.loads(trace.stdout)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
 from scfed.ice_field.v1 import ice_field_pb2 as ice
@@ -66,7 +69,10 @@ async def _reaches(s: Scenario, detainer_id: str, state: str) -> ice.DetainerRec
         record = await _detainer(s, detainer_id)
         return record.state == state
 
-    await eventually(there, what=f"case {detainer_id} to be {state}")
+    try:
+        await eventually(there, what=f"case {detainer_id} to be {state}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it is {record.state}: {list(record.history)}") from None
     return record
 
 
@@ -132,20 +138,110 @@ async def test_a_hold_lapses_after_48_business_hours_without_a_bed(
     assert record.history[-1].reason == "no bed before the hold expired"
 
 
-async def test_a_level_3_case_goes_to_atd_and_a_stipulated_order(
+async def test_a_non_criminal_low_risk_case_goes_to_atd(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    _, _, detainer_id = await _booked_with_detainer(s, "VISA_OVERSTAY", ("7399",))
+    await _release(s, detainer_id, clock.now())
+    await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    clock.advance(timedelta(hours=4))
+    record = await _reaches(s, detainer_id, cases.ATD)
+    assert record.flight_risk == "low" and record.facility_id == ""
+    assert record.history[-1].reason == "no conviction, low flight risk: ATD"
+
+
+async def test_a_convicted_alien_is_never_put_on_atd(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    subject = s.subject()
+    await s.in_ident(subject, "VISA_OVERSTAY")
+    await s.in_iafis(subject, [("7399", 30)])  # a prior Level 3 conviction
+    tcn = await s.book(subject, CA, ("7399",))
+    detainer_id = str(
+        (await s.detainers_for(tcn, CA, expect=1))[0]["body"]["detainer"]["detainer_id"]
+    )
+    await _release(s, detainer_id, clock.now())
+    await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    clock.advance(timedelta(hours=4))
+    record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
+    assert record.flight_risk == "low" and record.facility_id.startswith("CAICE0100-")
+
+
+async def test_a_prior_final_order_is_a_flight_risk_held_in_a_bed_to_a_stipulated_order(
     stepped: tuple[Scenario, ManualClock],
 ) -> None:
     s, clock = stepped
     _, _, detainer_id = await _booked_with_detainer(s, "FINAL_ORDER_OF_REMOVAL", ("7399",))
-    released = clock.now()
-    await _release(s, detainer_id, released)
+    await _release(s, detainer_id, clock.now())
     await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
     clock.advance(timedelta(hours=4))
-    await _reaches(s, detainer_id, cases.ATD)
+    record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
+    assert record.flight_risk == "high" and record.facility_id.startswith("CAICE0100-")
     clock.advance(timedelta(days=1))
     record = await _reaches(s, detainer_id, cases.FINAL_ORDER)
     assert record.history[-1].reason.startswith("stipulated order")
     assert cases.IN_PROCEEDINGS not in [h.to_state for h in record.history]
+
+
+async def test_beds_are_given_facility_by_facility_and_free_again_after_removal(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    office = ice.FieldOffice(
+        ori="CAICE0100",
+        name="LA",
+        states=["CA"],
+        facilities=[
+            ice.Facility(facility_id="CA-A", name="A", beds=1),
+            ice.Facility(facility_id="CA-B", name="B", beds=1),
+        ],
+        atd_slots=0,  # so even an ATD-eligible person needs a bed
+    )
+    async with grpc.aio.insecure_channel(s.fed.addresses()["ice_field"]) as channel:
+        registered = await ice_grpc.IceFieldStub(channel).RegisterFieldOffice(office)
+    assert registered.bed_capacity == 2
+    ids = [(await _booked_with_detainer(s, "VISA_OVERSTAY", ("7399",)))[2] for _ in range(3)]
+    for detainer_id in ids:
+        await _release(s, detainer_id, clock.now())
+    for detainer_id in ids:
+        await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    clock.advance(timedelta(hours=4))
+
+    async def placed() -> bool:
+        states = [(await _detainer(s, i)).state for i in ids]
+        return states.count(cases.IN_CUSTODY) == 2
+
+    await eventually(placed, what="two of three cases in custody")
+    records = {i: await _detainer(s, i) for i in ids}
+    held = [r for r in records.values() if r.state == cases.IN_CUSTODY]
+    assert sorted(r.facility_id for r in held) == ["CA-A", "CA-B"]
+    (waiting,) = [i for i, r in records.items() if r.state == cases.RELEASE_NOTICED]
+    measures = await _measures(s)
+    assert measures["beds_occupied"] == 2
+    assert measures["atd_eligible_arrests"] == 2 and measures["atd_placements"] == 0
+
+    clock.advance(timedelta(days=6))  # past the 48 business-hour hold: the third one lapses
+    lapsed = await _reaches(s, waiting, cases.LAPSED)
+    assert lapsed.history[-1].reason == "no bed before the hold expired"
+    clock.advance(timedelta(days=60))
+    for detainer_id in set(ids) - {waiting}:
+        await _reaches(s, detainer_id, cases.REMOVED)
+    measures = await _measures(s)
+    assert measures["beds_occupied"] == 0 and measures["removals"] == 2
+    assert measures["criminal_alien_removals"] == 0 and measures["lapsed"] == 1
+    assert measures["criminal_custody_stays_ended"] == 0
+    later = (clock.now() + timedelta(days=1)).isoformat()
+    assert (await _measures(s, since=later))["removals"] == 0
+
+
+async def _measures(s: Scenario, **params: str) -> dict[str, float]:
+    url = s.fed.hosts["ice_field"].http_url
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{url}/v1/measures", params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
 
 
 async def test_illegal_transitions_are_refused_and_change_nothing(
@@ -180,3 +276,35 @@ def _envelope(detainer_id: str) -> Any:
     from scfed.common.v1 import common_pb2
 
     return common_pb2.Envelope(message_id=f"rel-{detainer_id}", tcn="X", tcr="X", ori=CA)
+
+
+async def test_a_deployments_own_appendix_a_table_changes_outcomes_without_code(
+    db: DatabaseChoice, tmp_path: Path
+) -> None:
+    """7399 is Level 3 in the MOA's table (no detainer by default); a deployment's table that
+    puts it at Level 1 gets a Level 1 detainer, with no code changed."""
+    moa = resources.files("services.lesc").joinpath("data", "appendix_a_moa.toml").read_text()
+    local = tmp_path / "appendix_a_local.toml"
+    local.write_text(
+        moa.replace('name = "moa"', 'name = "moa-local"', 1)
+        + '\n[[category]]\nname = "Local priority"\nprinted = "Local priority 7399"\n'
+        'level = 1\ncodes = ["7399"]\n'
+    )
+    outcomes = {}
+    for i, table in enumerate(("moa", str(local))):
+        fresh = DatabaseChoice(db.kind, tmp_path / f"run{i}")  # a federation of its own
+        fresh.tmp.mkdir()
+        async with (
+            running_federation(fresh, lesc={"offense_table": table}) as fed,
+            scenario_in(fed) as s,
+        ):
+            subject = s.subject()
+            await s.in_ident(subject, "VISA_OVERSTAY")
+            view = await s.final(await s.book(subject, CA, ("7399",)))
+            (answer,) = [r for r in view["responses"] if r["kind"] == "IDR/IAR"]
+            iar = answer["body"]["joint"]["iar"]
+            await s.quiet()
+            inbox = [m for m in await s.inbox(CA) if m["kind"] == "I-247"]
+            outcomes[table] = (iar["current_charge_level"], iar["offense_table"], len(inbox))
+    assert outcomes["moa"] == ("OFFENSE_LEVEL_3", "moa", 0)
+    assert outcomes[str(local)] == ("OFFENSE_LEVEL_1", "moa-local", 1)

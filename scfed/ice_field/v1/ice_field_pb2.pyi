@@ -91,13 +91,24 @@ class FieldOffice(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
     BED_CAPACITY_FIELD_NUMBER: _builtins.int
+    FACILITIES_FIELD_NUMBER: _builtins.int
+    ATD_SLOTS_FIELD_NUMBER: _builtins.int
     ori: _builtins.str
     """ORI of the field office."""
     name: _builtins.str
     bed_capacity: _builtins.int
+    """ICE-funded beds of an office without facilities listed; with facilities, ignored on input
+    and reported as their sum.
+    """
+    atd_slots: _builtins.int
+    """People the office can supervise in Alternatives to Detention at once."""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Two-letter codes of the states in its area of responsibility."""
+
+    @_builtins.property
+    def facilities(self) -> _containers.RepeatedCompositeFieldContainer[Global___Facility]:
+        """The detention facilities where the office holds people in custody."""
 
     def __init__(
         self,
@@ -106,14 +117,44 @@ class FieldOffice(_message.Message):
         name: _builtins.str = ...,
         states: _abc.Iterable[_builtins.str] | None = ...,
         bed_capacity: _builtins.int = ...,
+        facilities: _abc.Iterable[Global___Facility] | None = ...,
+        atd_slots: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bed_capacity", b"bed_capacity", "name", b"name", "ori", b"ori", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atd_slots", b"atd_slots", "bed_capacity", b"bed_capacity", "facilities", b"facilities", "name", b"name", "ori", b"ori", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FieldOffice: _TypeAlias = FieldOffice  # noqa: Y015
+
+@_typing.final
+class Facility(_message.Message):
+    """A detention facility and its ICE-funded beds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACILITY_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BEDS_FIELD_NUMBER: _builtins.int
+    facility_id: _builtins.str
+    """Unique across the federation, e.g. "CAICE0100-ADELANTO"."""
+    name: _builtins.str
+    beds: _builtins.int
+    def __init__(
+        self,
+        *,
+        facility_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        beds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beds", b"beds", "facility_id", b"facility_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Facility: _TypeAlias = Facility  # noqa: Y015
 
 @_typing.final
 class GetDetainerRequest(_message.Message):
@@ -177,12 +218,18 @@ class DetainerRecord(_message.Message):
     HOLD_UNTIL_FIELD_NUMBER: _builtins.int
     REENTRY_AFTER_REMOVAL_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    FACILITY_ID_FIELD_NUMBER: _builtins.int
+    FLIGHT_RISK_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     """detainer_issued, release_noticed, in_custody, alternatives_to_detention, in_proceedings,
     final_order, travel_document, removed, lapsed, relief_granted.
     """
     reentry_after_removal: _builtins.bool
     """The subject was removed before and is booked again: referred for prosecution."""
+    facility_id: _builtins.str
+    """The facility holding the subject while in custody (empty otherwise)."""
+    flight_risk: _builtins.str
+    """"low" or "high": decides Alternatives to Detention with the criminal history."""
     @_builtins.property
     def detainer(self) -> _common_pb2.I247Detainer: ...
     @_builtins.property
@@ -202,10 +249,12 @@ class DetainerRecord(_message.Message):
         hold_until: _timestamp_pb2.Timestamp | None = ...,
         reentry_after_removal: _builtins.bool = ...,
         history: _abc.Iterable[Global___CaseStep] | None = ...,
+        facility_id: _builtins.str = ...,
+        flight_risk: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "hold_until", b"hold_until", "release_at", b"release_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "history", b"history", "hold_until", b"hold_until", "reentry_after_removal", b"reentry_after_removal", "release_at", b"release_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "facility_id", b"facility_id", "flight_risk", b"flight_risk", "history", b"history", "hold_until", b"hold_until", "reentry_after_removal", b"reentry_after_removal", "release_at", b"release_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

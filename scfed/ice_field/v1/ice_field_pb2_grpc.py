@@ -90,8 +90,9 @@ class IceFieldServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterFieldOffice(self, request, context):
-        """Creates or replaces a field office. INVALID_ARGUMENT: ORI not nine characters, no states,
-        or a state code that is not two letters.
+        """Creates or replaces a field office and its facilities. INVALID_ARGUMENT: ORI not nine
+        characters, no states, a state code that is not two letters, or a facility without an id or
+        listed twice. ALREADY_EXISTS: a facility id that belongs to another office.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,8 +49,9 @@ class IceFieldStub:
     FAILED_PRECONDITION: the case is past the detainer stage (a repeated notice).
     """
     RegisterFieldOffice: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.FieldOffice, _ice_field_pb2.FieldOffice]
-    """Creates or replaces a field office. INVALID_ARGUMENT: ORI not nine characters, no states,
-    or a state code that is not two letters.
+    """Creates or replaces a field office and its facilities. INVALID_ARGUMENT: ORI not nine
+    characters, no states, a state code that is not two letters, or a facility without an id or
+    listed twice. ALREADY_EXISTS: a facility id that belongs to another office.
     """
     GetDetainer: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.GetDetainerRequest, _ice_field_pb2.DetainerRecord]
     """Returns one detainer with its case history. INVALID_ARGUMENT: empty id.
@@ -81,8 +82,9 @@ class IceFieldAsyncStub(IceFieldStub):
     FAILED_PRECONDITION: the case is past the detainer stage (a repeated notice).
     """
     RegisterFieldOffice: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.FieldOffice, _ice_field_pb2.FieldOffice]  # type: ignore[assignment]
-    """Creates or replaces a field office. INVALID_ARGUMENT: ORI not nine characters, no states,
-    or a state code that is not two letters.
+    """Creates or replaces a field office and its facilities. INVALID_ARGUMENT: ORI not nine
+    characters, no states, a state code that is not two letters, or a facility without an id or
+    listed twice. ALREADY_EXISTS: a facility id that belongs to another office.
     """
     GetDetainer: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.GetDetainerRequest, _ice_field_pb2.DetainerRecord]  # type: ignore[assignment]
     """Returns one detainer with its case history. INVALID_ARGUMENT: empty id.
@@ -128,8 +130,9 @@ class IceFieldServicer(metaclass=_abc_1.ABCMeta):
         request: _ice_field_pb2.FieldOffice,
         context: _ServicerContext,
     ) -> _typing.Union[_ice_field_pb2.FieldOffice, _abc.Awaitable[_ice_field_pb2.FieldOffice]]:
-        """Creates or replaces a field office. INVALID_ARGUMENT: ORI not nine characters, no states,
-        or a state code that is not two letters.
+        """Creates or replaces a field office and its facilities. INVALID_ARGUMENT: ORI not nine
+        characters, no states, a state code that is not two letters, or a facility without an id or
+        listed twice. ALREADY_EXISTS: a facility id that belongs to another office.
         """
 
     @_abc_1.abstractmethod

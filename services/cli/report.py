@@ -1,0 +1,271 @@
+"""`scfed report`: the Strategic Plan's performance measures, goals 1.1 to 3.2.
+
+Each measure is computed from the federation's own records: the SIB's bookings and responses,
+LESC's cases, and the field offices' removal cases and facilities. Each service counts its own
+records (`/v1/measures` on its HTTP edge, or straight from its database when the federation is
+stopped); this module turns the counts into the measures and states each one's definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ice_field import measures as ice_field_measures
+from services.lesc import measures as lesc_measures
+from services.runtime import routes
+from services.runtime.db import Database
+from services.sib import measures as sib_measures
+
+Counts = Mapping[str, Mapping[str, float]]
+CountFunction = Callable[[AsyncSession, datetime | None], Awaitable[dict[str, float]]]
+
+# The services whose records the measures read, and how each counts them.
+SOURCES: dict[str, CountFunction] = {
+    routes.SIB: sib_measures.counts,
+    routes.LESC: lesc_measures.counts,
+    routes.ICE_FIELD: ice_field_measures.counts,
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One Strategic Plan measure: its goal, wording, our definition, and how to compute it."""
+
+    key: str
+    goal: str
+    name: str
+    definition: str
+    unit: str  # "%", "count" or "days"
+    numerator: tuple[str, str]  # (service, count)
+    denominator: tuple[str, str] | None = None  # None: the numerator is the value
+
+
+def _ice(name: str) -> tuple[str, str]:
+    return (routes.ICE_FIELD, name)
+
+
+MEASURES: tuple[Measure, ...] = (
+    Measure(
+        "biometric_coverage_pct",
+        "1.1",
+        "Percent of the criminal alien population covered by the biometric identification system",
+        "Bookings whose prints were checked against IDENT (the state's MOA in effect and the "
+        "LEA's jurisdiction activated) as a percent of all bookings the SIBs took. Every booked "
+        "person is charged with a crime, so the bookings stand for the criminal population the "
+        "federation sees.",
+        "%",
+        (routes.SIB, "bookings_checked_against_ident"),
+        (routes.SIB, "bookings"),
+    ),
+    Measure(
+        "aliens_identified",
+        "1.2",
+        "Number of charged or convicted aliens identified through integrated record checks",
+        "IAQs on which LESC found an immigration status other than citizen.",
+        "count",
+        (routes.LESC, "aliens_identified"),
+    ),
+    Measure(
+        "level_1_aliens_identified",
+        "1.2",
+        "Number of aliens charged or convicted of a Level 1 offense identified through "
+        "integrated record checks",
+        "Those of the aliens identified whose current charges or prior convictions include a "
+        "Level 1 offense (Appendix A table of the deployment).",
+        "count",
+        (routes.LESC, "level_1_aliens_identified"),
+    ),
+    Measure(
+        "timely_responses_pct",
+        "1.3",
+        "Percent of submissions receiving timely responses",
+        "Interoperability answers in time (no-match IDRs, which CJIS returns at once, and IARs "
+        "LESC answered within its answer target) as a percent of all no-match IDRs and IARs.",
+        "%",
+        (routes.SIB, "timely_answers"),
+        (routes.SIB, "interoperability_answers"),
+    ),
+    Measure(
+        "criminal_alien_arrests_pct",
+        "2.1",
+        "Criminal alien arrests as a percent of total alien arrests",
+        "ICE arrests (a detainer's subject taken into ICE custody or Alternatives to Detention) "
+        "of people with a prior conviction, as a percent of all ICE arrests.",
+        "%",
+        _ice("criminal_alien_arrests"),
+        _ice("alien_arrests"),
+    ),
+    Measure(
+        "level_1_criminal_alien_arrests_pct",
+        "2.1",
+        "Arrests of criminal aliens convicted of a Level 1 offense as a percent of criminal "
+        "alien arrests",
+        "ICE arrests of people with a prior Level 1 conviction, as a percent of ICE arrests of "
+        "people with any prior conviction.",
+        "%",
+        _ice("level_1_criminal_alien_arrests"),
+        _ice("criminal_alien_arrests"),
+    ),
+    Measure(
+        "criminal_alien_removals_pct",
+        "2.2",
+        "Criminal alien removals as a percentage of total alien removals",
+        "Removals of people with a prior conviction as a percent of all removals.",
+        "%",
+        _ice("criminal_alien_removals"),
+        _ice("removals"),
+    ),
+    Measure(
+        "level_1_criminal_alien_removals_pct",
+        "2.2",
+        "Criminal aliens convicted of a Level 1 offense removed as a percent of total criminal "
+        "alien removals",
+        "Removals of people with a prior Level 1 conviction as a percent of removals of people "
+        "with any prior conviction.",
+        "%",
+        _ice("level_1_criminal_alien_removals"),
+        _ice("criminal_alien_removals"),
+    ),
+    Measure(
+        "average_custody_days",
+        "3.1",
+        "Average time spent in ICE custody by criminal aliens",
+        "Mean days, on the field offices' clock, from taking a bed to removal or release, over "
+        "the people with a prior conviction whose custody has ended.",
+        "days",
+        _ice("criminal_custody_days_total"),
+        _ice("criminal_custody_stays_ended"),
+    ),
+    Measure(
+        "beds_occupied_by_criminal_aliens_pct",
+        "3.2",
+        "Percent of ICE-funded beds that are occupied by criminal aliens",
+        "Beds held now by people with a prior conviction, as a percent of all beds in the field "
+        "offices' facilities.",
+        "%",
+        _ice("beds_occupied_by_criminal_aliens"),
+        _ice("beds"),
+    ),
+    Measure(
+        "eligible_detainees_in_atd_pct",
+        "3.2",
+        "Percent of eligible detainees in Alternatives to Detention program",
+        "ICE arrests placed in ATD as a percent of ICE arrests eligible for it (no prior "
+        "conviction, not charged with a Level 1 offense, low flight risk); eligible people go "
+        "to a bed when the office's ATD slots are full.",
+        "%",
+        _ice("atd_placements"),
+        _ice("atd_eligible_arrests"),
+    ),
+)
+
+
+def _derived(counts: Counts) -> dict[str, dict[str, float]]:
+    """Counts that combine two services: timely answers need the SIB's and LESC's."""
+    sib = dict(counts.get(routes.SIB, {}))
+    lesc = counts.get(routes.LESC, {})
+    sib["interoperability_answers"] = sib.get("no_match_idr", 0) + lesc.get("iar", 0)
+    sib["timely_answers"] = (
+        sib.get("no_match_idr", 0) + lesc.get("iar", 0) - lesc.get("iar_late", 0)
+    )
+    return {**{k: dict(v) for k, v in counts.items()}, routes.SIB: sib}
+
+
+def compute(counts: Counts) -> list[dict[str, Any]]:
+    """Every measure with its definition, value (None when its denominator is 0) and inputs."""
+    merged = _derived(counts)
+    results = []
+    for m in MEASURES:
+        numerator = merged.get(m.numerator[0], {}).get(m.numerator[1], 0)
+        value: float | None
+        if m.denominator is None:
+            denominator = None
+            value = numerator
+        else:
+            denominator = merged.get(m.denominator[0], {}).get(m.denominator[1], 0)
+            if not denominator:
+                value = None
+            elif m.unit == "%":
+                value = round(100.0 * numerator / denominator, 1)
+            else:
+                value = round(numerator / denominator, 2)
+        results.append(
+            {
+                "key": m.key,
+                "goal": m.goal,
+                "measure": m.name,
+                "definition": m.definition,
+                "unit": m.unit,
+                "value": value,
+                "numerator": numerator,
+                "denominator": denominator,
+            }
+        )
+    return results
+
+
+async def counts_online(
+    urls: Mapping[str, str], since: datetime | None = None
+) -> dict[str, dict[str, float]]:
+    """Asks each running service's HTTP edge for its counts."""
+    params = {} if since is None else {"since": since.isoformat()}
+    result: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        for name in SOURCES:
+            url = urls.get(name)
+            if url is None:
+                raise ValueError(f"the report needs the HTTP URL of {name}")
+            try:
+                r = await client.get(f"{url.rstrip('/')}/v1/measures", params=params)
+            except httpx.HTTPError as exc:
+                raise RuntimeError(f"{name} at {url} did not answer: {exc}") from exc
+            if r.status_code != 200:
+                raise RuntimeError(f"{name} at {url}: HTTP {r.status_code} {r.text[:200]}")
+            result[name] = {k: float(v) for k, v in r.json().items()}
+    return result
+
+
+async def counts_offline(
+    *,
+    data_dir: Path | None,
+    database_url: str | None,
+    schema_prefix: str,
+    since: datetime | None = None,
+) -> dict[str, dict[str, float]]:
+    """Reads the counts straight from the services' databases (the federation may be stopped)."""
+    result: dict[str, dict[str, float]] = {}
+    for name, count in SOURCES.items():
+        if database_url:
+            db = Database(database_url, schema=f"{schema_prefix}_{name}")
+        else:
+            assert data_dir is not None
+            path = data_dir / f"{name}.db"
+            if not path.exists():
+                raise FileNotFoundError(f"no database for {name} at {path}")
+            db = Database(f"sqlite+aiosqlite:///{path}")
+        await db.connect([])
+        try:
+            async with db.session() as session:
+                result[name] = await count(session, since)
+        finally:
+            await db.dispose()
+    return result
+
+
+def format_value(row: Mapping[str, Any]) -> str:
+    """A measure's value as printed: '-' when there is nothing to measure yet."""
+    value = row["value"]
+    if value is None:
+        return "- (none yet)"
+    if row["unit"] == "%":
+        return f"{value:.1f}%"
+    if row["unit"] == "days":
+        return f"{value:.1f} days"
+    return f"{value:g}"
