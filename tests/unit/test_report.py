@@ -3,9 +3,9 @@ zero, and the timely-answer measure that needs both the SIB's and LESC's counts.
 
 from __future__ import annotations
 
-from services.cli.report import MEASURES, compute, format_value
+from services.cli.report import MEASURES, Counts, compute, format_value
 
-COUNTS = {
+COUNTS: dict[str, dict[str, float]] = {
     "sib": {
         "bookings": 200,
         "bookings_checked_against_ident": 150,
@@ -30,7 +30,7 @@ COUNTS = {
 }
 
 
-def _values(counts: dict[str, dict[str, float]]) -> dict[str, float | None]:
+def _values(counts: Counts) -> dict[str, float | None]:
     return {row["key"]: row["value"] for row in compute(counts)}
 
 
