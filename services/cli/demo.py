@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,13 @@ class DemoOptions:
     rate: float | None = None
     timeout_s: float = 600.0
     keep_data: bool = False
-    # After the bookings, each LEA notices the release of every subject under detainer, and
-    # the field offices run the cases to removal (or lapse) on their fast clock.
+    # After the bookings, each LEA notices the release of every subject under detainer, on the
+    # release date the world gives the booking, and the field offices run the cases to removal
+    # (or lapse) on their fast clock.
     removals: bool = True
     # How much faster than the wall clock the field offices work: 1e6 runs a removal case's
-    # ~52 agency days in about 5 seconds. LESC keeps the launcher's agency speed.
+    # ~52 agency days in about 5 seconds, and the world's longest local custody (120 days) in
+    # about 10. LESC keeps the launcher's agency speed.
     case_speed: float = 1_000_000.0
 
 
@@ -120,9 +123,18 @@ async def _wait_quiet(
         await asyncio.sleep(0.2)
 
 
-async def _notice_releases(client: httpx.AsyncClient, world: World, progress: Progress) -> int:
-    """Each LEA tells ICE it is releasing every subject it holds a detainer for, now."""
-    detainers: list[tuple[str, str]] = []
+# An LEA sends its release notice this long before the release date it gives, so the date is
+# still ahead when the notice reaches the field office on its fast clock.
+NOTICE_LEAD = timedelta(days=2)
+
+
+async def _notice_releases(
+    client: httpx.AsyncClient, world: World, ice_url: str, progress: Progress
+) -> int:
+    """Each LEA tells ICE when it will release every subject it holds a detainer for: the
+    booking's release date in the world, counted in the field office's agency time."""
+    release_days = {b.booking_number: b.release_after_days for b in world.bookings}
+    detainers: list[tuple[str, str, int]] = []
     for agency in world.agencies:
         after = 0
         while True:
@@ -134,13 +146,20 @@ async def _notice_releases(client: httpx.AsyncClient, world: World, progress: Pr
             if not page:
                 break
             after = page[-1]["id"]
-            detainers += [
-                (agency.ori, m["body"]["detainer"]["detainer_id"])
-                for m in page
-                if m["kind"] == "I-247"
-            ]
-    for done, (ori, detainer_id) in enumerate(detainers, start=1):
-        r = await client.post("/v1/release-notices", json={"ori": ori, "detainer_id": detainer_id})
+            for m in page:
+                if m["kind"] != "I-247":
+                    continue
+                detainer = m["body"]["detainer"]
+                days = release_days.get(detainer.get("booking_number", ""), 1)
+                detainers.append((agency.ori, detainer["detainer_id"], days))
+    for done, (ori, detainer_id, days) in enumerate(detainers, start=1):
+        clock = await client.get(f"{ice_url}/v1/clock")
+        clock.raise_for_status()
+        release_at = datetime.fromisoformat(clock.json()["now"]) + NOTICE_LEAD + timedelta(days)
+        r = await client.post(
+            "/v1/release-notices",
+            json={"ori": ori, "detainer_id": detainer_id, "release_at": release_at.isoformat()},
+        )
         if r.status_code != 202:
             raise RuntimeError(f"release notice for {detainer_id}: HTTP {r.status_code} {r.text}")
         progress("release", done, len(detainers))
@@ -252,6 +271,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         database_url=options.database_url,
         schema_prefix=prefix,
         speeds={routes.ICE_FIELD: options.case_speed},
+        extra_env=world.lesc_staffing.settings(),
     )
     fed.start()
     try:
@@ -271,10 +291,10 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)
             result["releases"] = 0
-            if options.removals:
-                result["releases"] = await _notice_releases(client, world, progress)
-                await _wait_cases_closed(client, fed, options.timeout_s, progress)
             ice = fed.services[routes.ICE_FIELD].http_url
+            if options.removals:
+                result["releases"] = await _notice_releases(client, world, ice, progress)
+                await _wait_cases_closed(client, fed, options.timeout_s, progress)
             result["cases"] = (await client.get(f"{ice}/v1/cases-summary")).json()
             urls = {name: svc.http_url for name, svc in fed.services.items()}
             result["measures"] = compute(await counts_online(urls))

@@ -147,11 +147,12 @@ MEASURES: tuple[Measure, ...] = (
         "beds_occupied_by_criminal_aliens_pct",
         "3.2",
         "Percent of ICE-funded beds that are occupied by criminal aliens",
-        "Beds held now by people with a prior conviction, as a percent of all beds in the field "
-        "offices' facilities.",
+        "Bed-days used by people with a prior conviction, as a percent of the bed-days the field "
+        "offices' facilities offered over the period: from --since (or the first custody) to "
+        "the latest case step, on the field offices' clock.",
         "%",
-        _ice("beds_occupied_by_criminal_aliens"),
-        _ice("beds"),
+        _ice("criminal_alien_bed_days"),
+        _ice("bed_days_available"),
     ),
     Measure(
         "eligible_detainees_in_atd_pct",

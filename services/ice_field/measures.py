@@ -3,11 +3,15 @@
 An ICE arrest is a detainer's subject taken into ICE custody or into Alternatives to Detention;
 a criminal alien is one with a prior conviction (the IAR's prior conviction level), as charges
 alone are not a conviction.
+
+Bed use is counted in bed-days over the period the report covers: from `since` (or the first
+custody) to the latest case step the field offices recorded, so the figure is the same whether
+it is read from a running service or from its database after the federation stopped.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +50,8 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
         DetainerRecord.custody_ended_at.is_(None),
     ]
 
+    criminal_bed_days, bed_days = await _bed_days(session, since)
+
     async def detainers(*where: ColumnElement[bool]) -> int:
         query = select(func.count()).select_from(DetainerRecord).where(*where)
         return int(await session.scalar(query) or 0)
@@ -70,5 +76,44 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
         ),
         "beds_occupied": await detainers(*held),
         "beds_occupied_by_criminal_aliens": await detainers(*held, criminal),
+        "criminal_alien_bed_days": criminal_bed_days,
+        "bed_days_available": bed_days,
         "lapsed": await steps((cases.LAPSED,)),
     }
+
+
+def _utc(at: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+async def _bed_days(session: AsyncSession, since: datetime | None) -> tuple[float, float]:
+    """Bed-days used by criminal aliens, and bed-days the facilities offered, in the period."""
+    latest = await session.scalar(select(func.max(CaseStepRecord.at)))
+    rows = (
+        await session.execute(
+            select(
+                DetainerRecord.custody_started_at,
+                DetainerRecord.custody_ended_at,
+                DetainerRecord.prior_conviction_level,
+            ).where(DetainerRecord.custody_started_at.is_not(None))
+        )
+    ).all()
+    stays = [
+        (_utc(began), None if ended is None else _utc(ended), bool(prior_level))
+        for began, ended, prior_level in rows
+        if began is not None
+    ]
+    if latest is None or not stays:
+        return 0.0, 0.0
+    end = _utc(latest)
+    start = _utc(since) if since is not None else min(began for began, _, _ in stays)
+    if end <= start:
+        return 0.0, 0.0
+    used = 0.0
+    for began, ended, criminal in stays:
+        if criminal:
+            until = end if ended is None else min(end, ended)
+            used += max(0.0, (until - max(began, start)).total_seconds()) / 86400
+    beds = int(await session.scalar(select(func.coalesce(func.sum(FacilityRecord.beds), 0))) or 0)
+    return round(used, 3), round(beds * (end - start).total_seconds() / 86400, 3)

@@ -266,6 +266,12 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             content={"status": "ready" if ok else "not-ready", "reason": reason},
         )
 
+    @app.get("/v1/clock", tags=["health"])
+    async def clock_now() -> dict[str, str]:
+        """This service's agency time (real, accelerated or stepped), for clients that schedule
+        in it, such as an LEA dating its release notice."""
+        return {"service": host.provider.name, "now": runtime.clock.now().isoformat()}
+
     @app.get("/v1/journal/{tcn}", tags=["journal"])
     async def journal_entries(tcn: str) -> list[dict[str, str]]:
         """This service's journal entries for one booking TCN."""

@@ -21,6 +21,15 @@ Drawn parts, for `bookings` = N:
 Current charges are 1-3 codes from `CHARGE_POOL` (all three Appendix A levels, weighted toward
 the less serious), all CHARGED with no sentence. Prior arrests carry convictions with sentences of
 0-3650 days, dismissals, acquittals and a few charges never disposed.
+
+Each booking also carries the day the LEA will release the subject, counted from when ICE learns
+of the case: most (60%) go out pre-trial within 1-10 days (bond, dismissal, time served); the
+rest serve part of the usual sentence of their most serious charge, 15-`MAX_LOCAL_CUSTODY_DAYS`
+days. These days come from a stream of their own, so they never change the rest of a seed's
+world.
+
+LESC's 24x7 desk is staffed as `LESC_STAFFING` says: analysts per shift, handling times and the
+answer target that the MOA's 24x7 response is measured against.
 """
 
 from __future__ import annotations
@@ -77,6 +86,13 @@ _HISTORY_END = date(2008, 12, 31).toordinal()
 _DAYS_PER_YEAR = 365.25
 # Keeps enrollment captures apart from booking captures, which are seeded by [seed, seq].
 _ENROLLMENT_STREAM = 0x454E524F
+# Release days are drawn from a stream of their own per booking: Random(f"{seed}:{this}:{seq}").
+_RELEASE_STREAM = 0x52454C45
+PRETRIAL_RELEASE_RATE = 0.60
+MAX_PRETRIAL_DAYS = 10
+# Longest local custody after an ICE detainer in the synthetic world: keeps a demo's cases
+# (on the field offices' accelerated clock) within seconds.
+MAX_LOCAL_CUSTODY_DAYS = 120
 
 
 def _check_ori(ori: str, what: str) -> None:
@@ -126,6 +142,31 @@ class FacilitySpec:
     facility_id: str
     name: str
     beds: int
+
+
+@dataclass(frozen=True)
+class LescStaffingSpec:
+    """LESC's 24x7 desk: analysts on each shift and how long cases take, in agency minutes."""
+
+    # "HH:MM=<analysts>" per shift start, the LESC setting SCFED_LESC_SHIFTS.
+    shifts: str
+    analyst_minutes: float
+    vtc_minutes: float
+    iar_target_minutes: float
+
+    def settings(self) -> dict[str, str]:
+        """The LESC environment settings that staff its desk this way."""
+        return {
+            "SCFED_LESC_SHIFTS": self.shifts,
+            "SCFED_LESC_ANALYST_MINUTES": f"{self.analyst_minutes:g}",
+            "SCFED_LESC_VTC_MINUTES": f"{self.vtc_minutes:g}",
+            "SCFED_LESC_IAR_TARGET_MINUTES": f"{self.iar_target_minutes:g}",
+        }
+
+    def __post_init__(self) -> None:
+        for what in ("analyst_minutes", "vtc_minutes", "iar_target_minutes"):
+            if not getattr(self, what) > 0:
+                raise ValueError(f"LESC staffing {what} must be positive")
 
 
 @dataclass(frozen=True)
@@ -218,6 +259,9 @@ class BookingSpec:
     booking_number: str
     doa: str
     charges: tuple[ChargeSpec, ...]
+    # Days after ICE learns of the case until the LEA releases the subject (pre-trial release or
+    # the end of a local sentence); the LEA's release notice gives that date.
+    release_after_days: int = 1
 
 
 @dataclass(frozen=True)
@@ -228,6 +272,7 @@ class World:
     states: tuple[StateSpec, ...]
     agencies: tuple[AgencySpec, ...]
     field_offices: tuple[FieldOfficeSpec, ...]
+    lesc_staffing: LescStaffingSpec
     persons: tuple[Person, ...]
     bookings: tuple[BookingSpec, ...]
     fingerprints: SyntheticFingerprints
@@ -344,6 +389,14 @@ FIELD_OFFICES: tuple[FieldOfficeSpec, ...] = (
     ),
 )
 
+# The MOA asks LESC to answer around the clock; fewer analysts at night.
+LESC_STAFFING = LescStaffingSpec(
+    shifts="06:00=6,14:00=4,22:00=2",
+    analyst_minutes=20.0,
+    vtc_minutes=45.0,
+    iar_target_minutes=120.0,
+)
+
 
 @dataclass(frozen=True)
 class ChargeKind:
@@ -423,6 +476,7 @@ class _Generator:
     """Draws people, charges and agencies from one seed's random streams."""
 
     def __init__(self, seed: int, fingerprints: SyntheticFingerprints) -> None:
+        self.seed = seed
         self.rnd = random.Random(seed)
         self.np_rng = np.random.default_rng(seed)
         self.fingerprints = fingerprints
@@ -458,6 +512,16 @@ class _Generator:
             if kind not in kinds:
                 kinds.append(kind)
         return kinds
+
+    def release_after_days(self, seq: int, charges: tuple[ChargeSpec, ...]) -> int:
+        """When the LEA releases the subject of booking `seq` (own stream: see the docstring)."""
+        rnd = random.Random(f"{self.seed}:{_RELEASE_STREAM}:{seq}")
+        if rnd.random() < PRETRIAL_RELEASE_RATE:
+            return rnd.randint(1, MAX_PRETRIAL_DAYS)
+        codes = {c.ncic_code for c in charges}
+        usual = max(k.typical_sentence_days for k in CHARGE_POOL if k.ncic_code in codes)
+        served = round(usual * rnd.uniform(0.25, 1.0))
+        return max(15, min(MAX_LOCAL_CUSTODY_DAYS, served))
 
     def current_charges(self) -> tuple[ChargeSpec, ...]:
         """The charges of a booking: not adjudicated, so CHARGED with no sentence."""
@@ -601,13 +665,15 @@ def build_world(seed: int, bookings: int, *, rebook_gap: int = 32) -> World:
             person_id = person.person_id
             agency = gen.agency()
         doa = _ymd(_BOOKINGS_START + (seq - 1) * _BOOKING_DAYS // bookings)
+        charges = gen.current_charges()
         spec = BookingSpec(
             seq=seq,
             person_id=person_id,
             ori=agency.ori,
             booking_number=f"{agency.ori[:2]}-{seq:07d}",
             doa=doa,
-            charges=gen.current_charges(),
+            charges=charges,
+            release_after_days=gen.release_after_days(seq, charges),
         )
         specs.append(spec)
         latest[person_id] = spec
@@ -632,6 +698,7 @@ def build_world(seed: int, bookings: int, *, rebook_gap: int = 32) -> World:
         states=STATES,
         agencies=AGENCIES,
         field_offices=FIELD_OFFICES,
+        lesc_staffing=LESC_STAFFING,
         persons=tuple(persons),
         bookings=tuple(specs),
         fingerprints=fingerprints,

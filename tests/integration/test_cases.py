@@ -114,6 +114,28 @@ async def test_a_level_1_case_runs_from_detainer_to_removal_and_a_return_is_flag
     assert "referred for prosecution" in record.history[0].reason
 
 
+async def test_an_lea_dates_its_release_notice_ahead_in_the_field_offices_served_time(
+    stepped: tuple[Scenario, ManualClock],
+) -> None:
+    s, clock = stepped
+    _, _, detainer_id = await _booked_with_detainer(s, "ENTRY_WITHOUT_INSPECTION", ("1201",))
+    async with httpx.AsyncClient() as client:
+        served = await client.get(f"{s.fed.hosts['ice_field'].http_url}/v1/clock")
+    assert served.status_code == 200 and served.json()["service"] == "ice_field"
+    now = datetime.fromisoformat(served.json()["now"])
+    assert now == clock.now(), "/v1/clock serves the stepped agency time"
+
+    release = now + timedelta(days=10)  # the end of a local sentence, ten days out
+    await _release(s, detainer_id, release)
+    noticed = await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    assert noticed.release_at.ToDatetime(tzinfo=UTC) == release
+    clock.advance(timedelta(days=9))
+    assert (await _detainer(s, detainer_id)).state == cases.RELEASE_NOTICED, "not yet released"
+    clock.advance(timedelta(days=1, hours=4))
+    record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
+    assert record.history[-1].at.ToDatetime(tzinfo=UTC) == release + timedelta(hours=4)
+
+
 async def test_a_hold_lapses_after_48_business_hours_without_a_bed(
     stepped: tuple[Scenario, ManualClock],
 ) -> None:
@@ -167,6 +189,13 @@ async def test_a_convicted_alien_is_never_put_on_atd(
     clock.advance(timedelta(hours=4))
     record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
     assert record.flight_risk == "low" and record.facility_id.startswith("CAICE0100-")
+
+    # A day in a bed, up to the hearing: one criminal-alien bed-day out of a day of every bed.
+    clock.advance(timedelta(days=1))
+    await _reaches(s, detainer_id, cases.IN_PROCEEDINGS)
+    measures = await _measures(s)
+    assert measures["criminal_alien_bed_days"] == 1.0
+    assert measures["bed_days_available"] == measures["beds"] > 0
 
 
 async def test_a_prior_final_order_is_a_flight_risk_held_in_a_bed_to_a_stipulated_order(

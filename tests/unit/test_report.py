@@ -25,7 +25,8 @@ COUNTS: dict[str, dict[str, float]] = {
         "criminal_custody_stays_ended": 4,
         "criminal_custody_days_total": 130,
         "beds": 80,
-        "beds_occupied_by_criminal_aliens": 20,
+        "criminal_alien_bed_days": 200,
+        "bed_days_available": 800,
     },
 }
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from scfed.common.v1 import common_pb2
+from services.lesc.config import LescSettings
 from services.runtime.biometrics import (
     DEFAULT_THRESHOLD,
     FINGERS,
@@ -21,6 +22,8 @@ from services.world.tenprints import SyntheticFingerprints
 from services.world.world import (
     DISPOSITIONS,
     IMMIGRATION_STATUSES,
+    MAX_LOCAL_CUSTODY_DAYS,
+    MAX_PRETRIAL_DAYS,
     BookingSpec,
     World,
     booking_payload,
@@ -285,3 +288,30 @@ def test_booking_payload_carries_the_sib_edge_fields(world: World) -> None:
         {"ncic_code": c.ncic_code, "literal": c.literal, "disposition": "charged"}
         for c in booking.charges
     ]
+
+
+def test_release_dates_are_pretrial_or_part_of_a_sentence_and_do_not_change_the_world(
+    world: World,
+) -> None:
+    days = [b.release_after_days for b in world.bookings]
+    assert all(1 <= d <= MAX_LOCAL_CUSTODY_DAYS for d in days)
+    pretrial = sum(d <= MAX_PRETRIAL_DAYS for d in days) / len(days)
+    assert 0.5 < pretrial < 0.7, pretrial
+    assert any(d > MAX_PRETRIAL_DAYS for d in days)
+    # Each booking's day comes from a stream of its own: a longer world of the same seed keeps
+    # the same people, charges and release days for the bookings they share.
+    longer = build_world(2009, 520)
+    assert [(b.person_id, b.charges, b.release_after_days) for b in longer.bookings[:500]] == [
+        (b.person_id, b.charges, b.release_after_days) for b in world.bookings
+    ]
+
+
+def test_the_worlds_lesc_staffing_is_a_valid_lesc_configuration(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in world.lesc_staffing.settings().items():
+        monkeypatch.setenv(name, value)
+    settings = LescSettings()
+    assert settings.shifts == world.lesc_staffing.shifts
+    assert settings.analyst_minutes == world.lesc_staffing.analyst_minutes
+    assert settings.iar_target_minutes == world.lesc_staffing.iar_target_minutes
