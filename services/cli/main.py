@@ -450,5 +450,31 @@ def classify(
         out.print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
 
 
+bench_app = typer.Typer(
+    help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("biometrics")
+def bench_biometrics(
+    gallery: Annotated[int, typer.Option(min=1, help="Synthetic identities to enrol.")] = 10_000,
+    probes: Annotated[
+        int, typer.Option(min=1, help="Mated searches, and as many non-mated ones.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic people.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+    faiss: Annotated[bool, typer.Option(help="Also measure faiss-cpu HNSW when installed.")] = True,
+) -> None:
+    """Tenprint identification: accuracy, latency, throughput, size, beside exact and faiss."""
+    from services.cli.bench import render_text, run_biometrics_bench
+
+    report = run_biometrics_bench(gallery=gallery, probes=probes, seed=seed, with_faiss=faiss)
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        sys.stdout.write(render_text(report) + "\n")
+
+
 if __name__ == "__main__":
     app()

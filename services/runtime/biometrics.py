@@ -1,20 +1,25 @@
 """The tenprint biometric engine shared by the SIB's state file, IAFIS and IDENT.
 
 A tenprint is ten finger slots (FGP 1..10); each present finger carries a float32 feature
-template of `TEMPLATE_DIM` values. Identification is 1:N: an HNSW index (hnswlib, inner
-product) over the fused, normalised tenprint vector proposes candidates, and each candidate is
-rescored exactly as the mean cosine similarity over the fingers present in both the probe and
-the gallery tenprint. A missing finger is an empty slot: it takes no part in the score, and a
-tenprint with no usable finger is refused.
+template of `TEMPLATE_DIM` values, and an absent finger (amputated, unprintable) is an empty
+slot: a presence mask says so, and it takes no part in any score. Identification is 1:N: an HNSW
+index (hnswlib, inner product) over a coarse vector (the first 8 values of each finger)
+proposes `rescore` candidates, and each is rescored exactly with the full templates as
+Σ cos over the fingers present in both / sqrt(n_common · 10). Decisions compare that score
+with a threshold calibrated to a target false-positive identification rate (FPIR).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import hnswlib
 import numpy as np
@@ -25,10 +30,25 @@ from services.runtime.errors import InvalidArgument
 
 FINGERS = 10
 TEMPLATE_DIM = 32
-MODEL_VERSION = "scfed-synthetic-tenprint-1"
-DEFAULT_THRESHOLD = 0.55
-# Fewer co-present fingers than this cannot make a match decision.
-MIN_COMMON_FINGERS = 2
+MODEL_VERSION = "scfed-synthetic-tenprint-2"
+# Values of each finger's template that go into the coarse HNSW vector.
+COARSE_PER_FINGER = 8
+# Thresholds at target FPIRs, from a calibration of non-mated searches against a gallery of
+# 100,000 (scfed bench biometrics); the default decision threshold is the one at FPIR 0.1 %.
+DEFAULT_OPERATING_POINTS: dict[float, float] = {
+    1e-4: 0.475,
+    1e-3: 0.464,
+    1e-2: 0.436,
+    1e-1: 0.405,
+}
+DEFAULT_FPIR = 1e-3
+DEFAULT_THRESHOLD = DEFAULT_OPERATING_POINTS[DEFAULT_FPIR]
+INDEX_FILE = "index.hnsw"
+TEMPLATES_FILE = "templates.npz"
+KEYS_FILE = "keys.txt"
+ENGINE_FILES = (INDEX_FILE, TEMPLATES_FILE, KEYS_FILE)
+# Probes rescored together (bounds the memory of the gathered candidate templates).
+RESCORE_CHUNK = 64
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -133,21 +153,125 @@ def tenprint_from_proto(
     return TenprintTemplate(vectors=vectors, present=present, quality=quality)
 
 
-def fused_vector(template: TenprintTemplate) -> FloatArray:
-    """The unit-length vector the HNSW index holds: present fingers, concatenated."""
-    flat = template.vectors.reshape(-1)
-    norm = float(np.linalg.norm(flat))
-    return (flat / norm).astype(np.float32)
+@dataclass(frozen=True)
+class TenprintBatch:
+    """Many tenprints as arrays: vectors (n, 10, dim) zero where absent, presence, quality."""
+
+    vectors: FloatArray
+    present: BoolArray
+    quality: npt.NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def template(self, i: int) -> TenprintTemplate:
+        """The i-th tenprint alone."""
+        return TenprintTemplate(
+            vectors=self.vectors[i], present=self.present[i], quality=self.quality[i]
+        )
+
+    @classmethod
+    def of(cls, templates: Sequence[TenprintTemplate]) -> TenprintBatch:
+        """Stacks single tenprints."""
+        return cls(
+            vectors=np.stack([t.vectors for t in templates]).astype(np.float32),
+            present=np.stack([t.present for t in templates]),
+            quality=np.stack([t.quality for t in templates]),
+        )
+
+
+def coarse_vectors(vectors: FloatArray) -> FloatArray:
+    """The HNSW vector: the first COARSE_PER_FINGER values of each finger, unit length.
+
+    The templates' features come in decreasing-variance order, so these values carry most of
+    a finger's identity; absent fingers contribute zeros. Works on (n, 10, dim) or (10, dim).
+    """
+    flat = np.ascontiguousarray(vectors[..., :COARSE_PER_FINGER], dtype=np.float32)
+    flat = flat.reshape(*vectors.shape[:-2], FINGERS * COARSE_PER_FINGER)
+    norms = np.linalg.norm(flat, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    unit: FloatArray = flat / norms
+    return unit
+
+
+def fused_scores(
+    probe_vectors: FloatArray,
+    probe_present: BoolArray,
+    gallery_vectors: FloatArray,
+    gallery_present: BoolArray,
+) -> FloatArray:
+    """Fused scores of one probe (10, dim) against gallery tenprints (n, 10, dim).
+
+    Σ cos over the fingers present in both / sqrt(n_common · 10): the mean cosine when all ten
+    are common, shrunk when few are, so a match on one or two fingers cannot pass the
+    threshold by itself. Absent fingers are zero vectors in the arrays and never count.
+    """
+    n = gallery_vectors.shape[0]
+    # Absent fingers are zero rows, so one dot product of the flattened tenprints sums the
+    # cosines of exactly the fingers present in both.
+    cosines = gallery_vectors.reshape(n, -1) @ probe_vectors.reshape(-1)
+    common = (gallery_present & probe_present).sum(axis=-1)
+    scores: FloatArray = (cosines / np.sqrt(np.maximum(common, 1) * FINGERS)).astype(np.float32)
+    scores[common == 0] = 0.0
+    return scores
+
+
+def rank_proposals(
+    gallery_vectors: FloatArray,
+    gallery_present: BoolArray,
+    batch: TenprintBatch,
+    proposals: npt.NDArray[np.int64],
+    k: int,
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Rescores proposed labels (n, r) exactly; the best `k` of each row, best first."""
+    n, width = proposals.shape
+    out_labels = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+    top = min(k, width)
+    flat_gallery = gallery_vectors.reshape(gallery_vectors.shape[0], -1)
+    for start in range(0, n, RESCORE_CHUNK):
+        stop = min(n, start + RESCORE_CHUNK)
+        rows = proposals[start:stop]
+        valid = rows >= 0
+        safe = np.where(valid, rows, 0)
+        probe_flat = batch.vectors[start:stop].reshape(stop - start, -1)
+        # (b, r, 10*dim) . (b, 10*dim): the cosines of the fingers both hold, summed.
+        cosines = np.einsum("brx,bx->br", flat_gallery[safe], probe_flat)
+        common = (gallery_present[safe] & batch.present[start:stop, None, :]).sum(axis=-1)
+        scores = (cosines / np.sqrt(np.maximum(common, 1) * FINGERS)).astype(np.float32)
+        scores[common == 0] = 0.0
+        scores[~valid] = -np.inf
+        if top < width:
+            order = np.argpartition(-scores, top - 1, axis=1)[:, :top]
+        else:
+            order = np.broadcast_to(np.arange(width), scores.shape)
+        picked = np.take_along_axis(scores, order, axis=1)
+        rank = np.argsort(-picked, axis=1, kind="stable")
+        order = np.take_along_axis(order, rank, axis=1)
+        out_scores[start:stop, :top] = np.take_along_axis(scores, order, axis=1)
+        labels = np.take_along_axis(rows, order, axis=1)
+        out_labels[start:stop, :top] = np.where(
+            np.isfinite(out_scores[start:stop, :top]), labels, -1
+        )
+    return out_labels, out_scores
 
 
 def match_score(probe: TenprintTemplate, gallery: TenprintTemplate) -> float:
-    """Mean cosine similarity over the fingers both tenprints hold; 0 below two in common."""
-    common = probe.present & gallery.present
-    n = int(common.sum())
-    if n < MIN_COMMON_FINGERS:
-        return 0.0
-    cosines = np.einsum("ij,ij->i", probe.vectors[common], gallery.vectors[common])
-    return float(cosines.mean())
+    """The fused score of two tenprints (see `fused_scores`)."""
+    return float(
+        fused_scores(probe.vectors, probe.present, gallery.vectors[None], gallery.present[None])[0]
+    )
+
+
+def merge_templates(old: TenprintTemplate, new: TenprintTemplate) -> TenprintTemplate:
+    """An identity's tenprint after a new encounter: per finger, the better-quality impression."""
+    take = new.present & (~old.present | (new.quality >= old.quality))
+    vectors = np.where(take[:, None], new.vectors, old.vectors).astype(np.float32)
+    return TenprintTemplate(
+        vectors=vectors,
+        present=old.present | new.present,
+        quality=np.where(take, new.quality, old.quality).astype(np.uint8),
+    )
 
 
 @dataclass(frozen=True)
@@ -158,93 +282,413 @@ class Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Top impostor scores of non-mated searches, to turn a target FPIR into a threshold.
+
+    FPIR is the share of non-mated searches whose best candidate scores at or above the
+    threshold; the threshold for a target FPIR is the (1 - FPIR) quantile of those scores.
+    """
+
+    impostor_top_scores: FloatArray
+
+    @classmethod
+    def from_impostor_scores(cls, scores: Iterable[float] | FloatArray) -> Calibration:
+        """A calibration from the best score of each non-mated search."""
+        values = np.sort(
+            np.asarray(
+                list(scores) if not isinstance(scores, np.ndarray) else scores, dtype=np.float32
+            )
+        )
+        if values.size == 0:
+            raise ValueError("a calibration needs at least one non-mated search")
+        return cls(impostor_top_scores=values)
+
+    def threshold_for(self, fpir: float) -> float:
+        """The threshold whose FPIR on these searches is at most `fpir`."""
+        if not 0 < fpir < 1:
+            raise ValueError(f"target FPIR must be in (0, 1), got {fpir}")
+        values = self.impostor_top_scores
+        allowed = int(np.floor(fpir * values.size))
+        # Scores strictly above the (allowed+1)-th highest may pass.
+        edge = float(values[values.size - allowed - 1])
+        return float(np.nextafter(np.float32(edge), np.float32(2.0)))
+
+    def fpir_at(self, threshold: float) -> float:
+        """The share of these non-mated searches that would pass `threshold`."""
+        values = self.impostor_top_scores
+        passed = values.size - int(np.searchsorted(values, threshold, side="left"))
+        return passed / values.size
+
+
+def threshold_for_fpir(fpir: float) -> float:
+    """The default threshold for a target FPIR, interpolated in log FPIR between the
+    operating points of the reference calibration (DEFAULT_OPERATING_POINTS)."""
+    if not 0 < fpir < 1:
+        raise ValueError(f"target FPIR must be in (0, 1), got {fpir}")
+    points = sorted(DEFAULT_OPERATING_POINTS.items())
+    xs = np.log10([p for p, _ in points])
+    ys = [t for _, t in points]
+    return float(np.interp(np.log10(fpir), xs, ys))
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """HNSW parameters (chosen by measurement: see README, Biometrics)."""
+
+    m: int = 24
+    ef_construction: int = 100
+    ef: int = 128
+    rescore: int = 128
+
+
+class _ReadWriteLock:
+    """Many searches and enrolments at once; a resize, delete or save alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """Shared access (hnswlib allows concurrent add_items and knn_query)."""
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Exclusive access."""
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
 class BiometricEngine:
-    """An in-memory 1:N tenprint index; the owning service's database is the source of truth."""
+    """An in-memory 1:N tenprint index; the owning service's database is the source of truth.
+
+    Templates live in contiguous arrays indexed by an integer label; hnswlib holds the coarse
+    vector of every label. A search asks HNSW for `rescore` proposals and rescores them exactly
+    with the full templates (all of the gallery, exactly, while it is smaller than that).
+    """
 
     def __init__(
         self,
         *,
         dim: int = TEMPLATE_DIM,
         threshold: float = DEFAULT_THRESHOLD,
-        m: int = 16,
-        ef_construction: int = 100,
-        ef_search: int = 64,
+        params: IndexParams | None = None,
         initial_capacity: int = 1024,
+        num_threads: int = 2,
     ) -> None:
         self.dim = dim
         self.threshold = threshold
-        self.m = m
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
-        self._index = hnswlib.Index(space="ip", dim=FINGERS * dim)
-        self._index.init_index(
-            max_elements=initial_capacity, ef_construction=ef_construction, M=m, random_seed=7
-        )
-        self._index.set_ef(ef_search)
-        self._keys: list[str] = []
+        self.params = params or IndexParams()
+        self.num_threads = num_threads
+        self._lock = _ReadWriteLock()
+        self._labels_lock = threading.Lock()
+        capacity = max(16, initial_capacity)
+        self._index = self._new_index(capacity)
+        self._vectors = np.zeros((capacity, FINGERS, dim), dtype=np.float32)
+        self._present = np.zeros((capacity, FINGERS), dtype=bool)
+        self._quality = np.zeros((capacity, FINGERS), dtype=np.uint8)
+        self._alive = np.zeros(capacity, dtype=bool)
+        self._keys: list[str | None] = []
         self._labels: dict[str, int] = {}
-        self._templates: list[TenprintTemplate] = []
+
+    def _new_index(self, capacity: int) -> Any:
+        index = hnswlib.Index(space="ip", dim=FINGERS * COARSE_PER_FINGER)
+        index.init_index(
+            max_elements=capacity,
+            ef_construction=self.params.ef_construction,
+            M=self.params.m,
+            random_seed=7,
+        )
+        index.set_ef(self.params.ef)
+        index.set_num_threads(self.num_threads)
+        return index
+
+    @property
+    def m(self) -> int:
+        """HNSW links per node."""
+        return self.params.m
+
+    @property
+    def ef_search(self) -> int:
+        """HNSW search breadth."""
+        return self.params.ef
+
+    @property
+    def ef_construction(self) -> int:
+        """HNSW construction breadth."""
+        return self.params.ef_construction
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._labels)
 
     def __contains__(self, key: object) -> bool:
         return key in self._labels
 
+    def keys(self) -> list[str]:
+        """The keys enrolled, in label order."""
+        return [k for k in self._keys if k is not None]
+
     def describe(self) -> str:
         """The index parameters, for Info."""
-        return f"hnswlib ip M={self.m} ef_construction={self.ef_construction} ef={self.ef_search}"
+        p = self.params
+        return (
+            f"hnswlib ip coarse={FINGERS}x{COARSE_PER_FINGER} M={p.m} "
+            f"ef_construction={p.ef_construction} ef={p.ef} rescore={p.rescore}"
+        )
+
+    def _reserve(self, extra: int) -> None:
+        """Grows the arrays and the index so `extra` more labels fit (doubling)."""
+        need = len(self._keys) + extra
+        capacity = self._vectors.shape[0]
+        if need <= capacity:
+            return
+        new_capacity = max(need, 2 * capacity)
+        with self._lock.write():
+            self._index.resize_index(new_capacity)
+            for name in ("_vectors", "_present", "_quality", "_alive"):
+                old = getattr(self, name)
+                grown = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype)
+                grown[: old.shape[0]] = old
+                setattr(self, name, grown)
 
     def enroll(self, key: str, template: TenprintTemplate) -> None:
         """Adds (or replaces) the gallery tenprint of `key`."""
-        if key in self._labels:
-            label = self._labels[key]
-            self._templates[label] = template
-        else:
-            label = len(self._keys)
-            if label >= self._index.get_max_elements():
-                self._index.resize_index(max(1024, 2 * self._index.get_max_elements()))
-            self._keys.append(key)
-            self._labels[key] = label
-            self._templates.append(template)
-        self._index.add_items(fused_vector(template)[None, :], np.array([label]))
+        self.enroll_batch([key], TenprintBatch.of([template]))
+
+    def enroll_batch(self, keys: Sequence[str], batch: TenprintBatch, chunk: int = 50_000) -> None:
+        """Adds (or replaces) many gallery tenprints; hnswlib inserts them on `num_threads`."""
+        if len(keys) != len(batch):
+            raise ValueError(f"{len(keys)} keys for {len(batch)} tenprints")
+        with self._labels_lock:
+            self._reserve(len(keys))
+            labels = np.empty(len(keys), dtype=np.int64)
+            for i, key in enumerate(keys):
+                label = self._labels.get(key)
+                if label is None:
+                    label = len(self._keys)
+                    self._keys.append(key)
+                    self._labels[key] = label
+                labels[i] = label
+        self._vectors[labels] = batch.vectors
+        self._present[labels] = batch.present
+        self._quality[labels] = batch.quality
+        self._alive[labels] = True
+        with self._lock.read():
+            for start in range(0, len(keys), chunk):
+                part = slice(start, start + chunk)
+                self._index.add_items(
+                    coarse_vectors(batch.vectors[part]),
+                    labels[part],
+                    num_threads=self.num_threads,
+                    replace_deleted=False,
+                )
 
     def enroll_many(self, items: Iterable[tuple[str, TenprintTemplate]]) -> None:
-        """Adds many gallery tenprints (used when the index is rebuilt from the database)."""
-        for key, template in items:
-            self.enroll(key, template)
+        """Adds many gallery tenprints given one by one."""
+        pairs = list(items)
+        if pairs:
+            self.enroll_batch([k for k, _ in pairs], TenprintBatch.of([t for _, t in pairs]))
 
-    def search(self, probe: TenprintTemplate, *, k: int = 10) -> list[Candidate]:
-        """A ranked candidate list: HNSW proposes, exact finger-level fusion scores."""
-        if not self._keys:
-            return []
-        proposals = min(len(self._keys), max(k * 4, 32))
-        labels, _ = self._index.knn_query(fused_vector(probe)[None, :], k=proposals)
-        scored = [
-            Candidate(self._keys[int(label)], match_score(probe, self._templates[int(label)]))
-            for label in labels[0]
-        ]
-        scored.sort(key=lambda c: c.score, reverse=True)
-        return scored[:k]
+    def add_encounter(self, key: str, template: TenprintTemplate) -> TenprintTemplate:
+        """Merges a new encounter's prints into `key`'s tenprint; returns the merged one."""
+        merged = merge_templates(self.template_of(key), template)
+        self.enroll(key, merged)
+        return merged
 
-    def identify(self, probe: TenprintTemplate) -> Candidate | None:
-        """The best candidate at or above the decision threshold, or None."""
-        candidates = self.search(probe, k=1)
-        if candidates and candidates[0].score >= self.threshold:
-            return candidates[0]
-        return None
+    def delete(self, key: str) -> None:
+        """Removes `key` from the gallery (KeyError when unknown)."""
+        with self._labels_lock:
+            label = self._labels.pop(key)
+            self._keys[label] = None
+            self._alive[label] = False
+        with self._lock.write():
+            self._index.mark_deleted(label)
 
     def template_of(self, key: str) -> TenprintTemplate:
         """The gallery tenprint of `key` (KeyError when unknown)."""
-        return self._templates[self._labels[key]]
+        label = self._labels[key]
+        return TenprintTemplate(
+            vectors=self._vectors[label].copy(),
+            present=self._present[label].copy(),
+            quality=self._quality[label].copy(),
+        )
+
+    def _rescore(
+        self, probe_vectors: FloatArray, probe_present: BoolArray, labels: npt.NDArray[np.int64]
+    ) -> FloatArray:
+        return fused_scores(
+            probe_vectors, probe_present, self._vectors[labels], self._present[labels]
+        )
+
+    def search_labels(
+        self, batch: TenprintBatch, *, k: int = 10, num_threads: int = 1
+    ) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        """Ranked labels and scores, shape (n, k) each (label -1 where fewer exist)."""
+        n = len(batch)
+        out_labels = np.full((n, k), -1, dtype=np.int64)
+        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        live = len(self._labels)
+        if live == 0 or n == 0:
+            return out_labels, out_scores
+        if live <= self.params.rescore:
+            proposals = np.tile(np.flatnonzero(self._alive[: len(self._keys)]), (n, 1))
+        else:
+            with self._lock.read():
+                proposals, _ = self._index.knn_query(
+                    coarse_vectors(batch.vectors), k=self.params.rescore, num_threads=num_threads
+                )
+            proposals = proposals.astype(np.int64)
+        return rank_proposals(self._vectors, self._present, batch, proposals, k)
+
+    def search_batch(
+        self, batch: TenprintBatch, *, k: int = 10, num_threads: int = 1
+    ) -> list[list[Candidate]]:
+        """Ranked candidate lists for many probes."""
+        labels, scores = self.search_labels(batch, k=k, num_threads=num_threads)
+        return [
+            [
+                Candidate(key, float(s))
+                for label, s in zip(row_labels, row_scores, strict=True)
+                if label >= 0 and (key := self._keys[int(label)]) is not None
+            ]
+            for row_labels, row_scores in zip(labels, scores, strict=True)
+        ]
+
+    def search(self, probe: TenprintTemplate, *, k: int = 10) -> list[Candidate]:
+        """A ranked candidate list: HNSW proposes, exact finger-level fusion scores."""
+        return self.search_batch(TenprintBatch.of([probe]), k=k)[0]
+
+    def identify(
+        self,
+        probe: TenprintTemplate,
+        *,
+        threshold: float | None = None,
+        target_fpir: float | None = None,
+    ) -> Candidate | None:
+        """The best candidate at or above the decision threshold (or the one for
+        `target_fpir`), or None."""
+        if target_fpir is not None:
+            threshold = threshold_for_fpir(target_fpir)
+        limit = self.threshold if threshold is None else threshold
+        candidates = self.search(probe, k=1)
+        if candidates and candidates[0].score >= limit:
+            return candidates[0]
+        return None
+
+    def save(self, directory: Path) -> dict[str, str]:
+        """Writes the index and templates to `directory`; returns file name -> SHA-256."""
+        directory.mkdir(parents=True, exist_ok=True)
+        used = len(self._keys)
+        with self._lock.write():
+            self._index.save_index(str(directory / INDEX_FILE))
+            np.savez(
+                directory / TEMPLATES_FILE,
+                vectors=self._vectors[:used],
+                present=self._present[:used],
+                quality=self._quality[:used],
+                alive=self._alive[:used],
+            )
+            (directory / KEYS_FILE).write_text(
+                "\n".join(k if k is not None else "" for k in self._keys), encoding="utf-8"
+            )
+        return {name: file_sha256(directory / name) for name in ENGINE_FILES}
+
+    def load(self, directory: Path) -> None:
+        """Replaces this engine's content with a saved one (raises on any damage)."""
+        text = (directory / KEYS_FILE).read_text(encoding="utf-8")
+        keys: list[str | None] = [k or None for k in text.split("\n")] if text else []
+        with np.load(directory / TEMPLATES_FILE) as data:
+            vectors, present = data["vectors"], data["present"]
+            quality, alive = data["quality"], data["alive"]
+        used = len(keys)
+        if vectors.shape != (used, FINGERS, self.dim) or alive.shape != (used,):
+            raise ValueError(f"saved templates do not fit {used} keys of dimension {self.dim}")
+        capacity = max(16, used)
+        index = hnswlib.Index(space="ip", dim=FINGERS * COARSE_PER_FINGER)
+        index.load_index(str(directory / INDEX_FILE), max_elements=capacity)
+        if index.get_current_count() != used:
+            raise ValueError(f"saved index holds {index.get_current_count()} of {used} labels")
+        index.set_ef(self.params.ef)
+        index.set_num_threads(self.num_threads)
+        with self._labels_lock, self._lock.write():
+            self._index = index
+            self._vectors = np.zeros((capacity, FINGERS, self.dim), dtype=np.float32)
+            self._vectors[:used] = vectors
+            self._present = np.zeros((capacity, FINGERS), dtype=bool)
+            self._present[:used] = present
+            self._quality = np.zeros((capacity, FINGERS), dtype=np.uint8)
+            self._quality[:used] = quality
+            self._alive = np.zeros(capacity, dtype=bool)
+            self._alive[:used] = alive
+            self._keys = keys
+            self._labels = {k: i for i, k in enumerate(keys) if k is not None}
+
+    def clear(self) -> None:
+        """Forgets everything (before a rebuild)."""
+        with self._labels_lock, self._lock.write():
+            self._index = self._new_index(1024)
+            self._vectors = np.zeros((1024, FINGERS, self.dim), dtype=np.float32)
+            self._present = np.zeros((1024, FINGERS), dtype=bool)
+            self._quality = np.zeros((1024, FINGERS), dtype=np.uint8)
+            self._alive = np.zeros(1024, dtype=bool)
+            self._keys = []
+            self._labels = {}
+
+    def bytes_in_memory(self) -> int:
+        """Bytes held per the arrays and the HNSW graph (element data and links)."""
+        used = max(1, len(self._keys))
+        p = self.params
+        per_label_index = FINGERS * COARSE_PER_FINGER * 4 + p.m * 2 * 4 + 4 + 8 + 8
+        per_label_arrays = FINGERS * self.dim * 4 + FINGERS + FINGERS + 1
+        return used * (per_label_index + per_label_arrays) + sum(
+            len(k or "") + 57 + 100 for k in self._keys
+        )
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_gallery(engine: BiometricEngine, rows: Iterable[tuple[str, bytes]]) -> int:
-    """Fills an index from stored (key, tenprint bytes) rows; returns how many."""
+    """Fills an index from stored (key, tenprint bytes) rows in batches; returns how many."""
     count = 0
+    keys: list[str] = []
+    templates: list[TenprintTemplate] = []
     for key, blob in rows:
-        engine.enroll(key, TenprintTemplate.from_bytes(blob, engine.dim))
-        count += 1
+        keys.append(key)
+        templates.append(TenprintTemplate.from_bytes(blob, engine.dim))
+        if len(keys) >= 10_000:
+            engine.enroll_batch(keys, TenprintBatch.of(templates))
+            count += len(keys)
+            keys, templates = [], []
+    if keys:
+        engine.enroll_batch(keys, TenprintBatch.of(templates))
+        count += len(keys)
     return count
 
 
