@@ -1,0 +1,186 @@
+"""The saved copy of a service's biometric index, kept consistent with its database.
+
+The database is the source of truth. Every change to a gallery tenprint (enrolment, a merged
+encounter, a deletion) is also written as a row of `biometric_changes` in the same transaction
+as the record it changes. The index is saved to a directory beside a manifest that holds the
+SHA-256 of each file and the watermark: the id of the last change the saved index reflects.
+
+At start the service loads the saved index and replays the changes after its watermark. It
+rebuilds the index from its records instead when the saved copy is missing, stale (another
+model, dimension or index parameters), damaged (a hash that does not match, a file that does
+not load) or ahead of the database (a watermark past its last change, as after a database
+restore). The index is saved again every `save_every` changes and at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.runtime.biometrics import (
+    MODEL_VERSION,
+    BiometricEngine,
+    TenprintTemplate,
+    file_sha256,
+    load_gallery,
+)
+from services.runtime.db import Database
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.json"
+CHANGES_TABLE = "biometric_changes"
+DEFAULT_SAVE_EVERY = 1000
+OP_ENROLL = "enroll"
+OP_DELETE = "delete"
+
+GalleryRows = Callable[[AsyncSession], Awaitable[Iterable[tuple[str, bytes]]]]
+
+
+def biometric_changes_table(metadata: MetaData) -> Table:
+    """The change log of a service's gallery, in that service's own metadata."""
+    return Table(
+        CHANGES_TABLE,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("gallery_key", String(40), nullable=False),
+        Column("op", String(8), nullable=False),
+        # The key's whole tenprint after the change (empty for a deletion).
+        Column("tenprint", LargeBinary, nullable=False),
+    )
+
+
+@dataclass
+class BiometricStore:
+    """Writes the change log, saves the index, and loads or rebuilds it at start."""
+
+    engine: BiometricEngine
+    changes: Table
+    directory: Path | None = None
+    save_every: int = DEFAULT_SAVE_EVERY
+    _unsaved: int = 0
+    last_start: str = ""
+
+    async def record(self, session: AsyncSession, key: str, template: TenprintTemplate) -> None:
+        """Logs that `key` now has `template`, in the caller's transaction."""
+        await session.execute(
+            insert(self.changes).values(gallery_key=key, op=OP_ENROLL, tenprint=template.to_bytes())
+        )
+        self._unsaved += 1
+
+    async def record_delete(self, session: AsyncSession, key: str) -> None:
+        """Logs that `key` left the gallery, in the caller's transaction."""
+        await session.execute(
+            insert(self.changes).values(gallery_key=key, op=OP_DELETE, tenprint=b"")
+        )
+        self._unsaved += 1
+
+    def _expected(self) -> dict[str, Any]:
+        p = self.engine.params
+        return {
+            "model_version": MODEL_VERSION,
+            "dim": self.engine.dim,
+            "m": p.m,
+            "ef_construction": p.ef_construction,
+        }
+
+    async def _last_change(self, db: Database) -> int:
+        async with db.session() as session:
+            return int(await session.scalar(select(func.max(self.changes.c.id))) or 0)
+
+    async def start(self, db: Database, rows: GalleryRows) -> str:
+        """Loads the saved index and replays later changes, or rebuilds it; says which."""
+        last = await self._last_change(db)
+        reason = self._load_saved(last) if self.directory is not None else "no index directory"
+        if reason:
+            self.engine.clear()
+            async with db.session() as session:
+                count = load_gallery(self.engine, await rows(session))
+            self.last_start = f"rebuilt {count} from the database ({reason})"
+            if self.directory is not None:
+                await self.save(db, watermark=last)
+        else:
+            replayed = await self._replay(db, self._watermark)
+            self.last_start = f"loaded {len(self.engine)} and replayed {replayed} changes"
+            if replayed:
+                await self.save(db)
+        log.info("biometric index: %s", self.last_start)
+        return self.last_start
+
+    _watermark: int = 0
+
+    def _load_saved(self, last_change: int) -> str:
+        """Loads the saved copy; returns why it cannot be used, or '' when it was loaded."""
+        assert self.directory is not None
+        manifest_path = self.directory / MANIFEST_FILE
+        if not manifest_path.exists():
+            return "no saved index"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if {k: manifest.get(k) for k in self._expected()} != self._expected():
+                return "saved index is stale (another model or index parameters)"
+            for name, digest in manifest["files"].items():
+                if file_sha256(self.directory / name) != digest:
+                    return f"saved index is damaged ({name} does not match its hash)"
+            watermark = int(manifest["watermark"])
+            if watermark > last_change:
+                return "saved index is ahead of the database"
+            self.engine.load(self.directory)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            return f"saved index does not load ({exc})"
+        self._watermark = watermark
+        return ""
+
+    async def _replay(self, db: Database, after: int) -> int:
+        async with db.session() as session:
+            result = await session.execute(
+                select(
+                    self.changes.c.id,
+                    self.changes.c.gallery_key,
+                    self.changes.c.op,
+                    self.changes.c.tenprint,
+                )
+                .where(self.changes.c.id > after)
+                .order_by(self.changes.c.id)
+            )
+            rows = result.all()
+        for _, key, op, blob in rows:
+            if op == OP_DELETE:
+                if key in self.engine:
+                    self.engine.delete(key)
+            else:
+                self.engine.enroll(key, TenprintTemplate.from_bytes(blob, self.engine.dim))
+        return len(rows)
+
+    async def save(self, db: Database, *, watermark: int | None = None) -> None:
+        """Saves the index with its manifest (call where no enrolling transaction runs)."""
+        if self.directory is None:
+            return
+        mark = await self._last_change(db) if watermark is None else watermark
+        directory = self.directory
+        hashes = await asyncio.to_thread(self.engine.save, directory)
+        manifest = {
+            **self._expected(),
+            "watermark": mark,
+            "gallery_size": len(self.engine),
+            "files": hashes,
+        }
+        tmp = directory / (MANIFEST_FILE + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        os.replace(tmp, directory / MANIFEST_FILE)
+        self._watermark = mark
+        self._unsaved = 0
+
+    async def maybe_save(self, db: Database) -> None:
+        """Saves once `save_every` changes have been logged since the last save."""
+        if self._unsaved >= self.save_every:
+            await self.save(db)
