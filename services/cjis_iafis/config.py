@@ -7,11 +7,10 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.biometrics import DEFAULT_THRESHOLD
-from services.runtime.config import ServiceSettings
+from services.runtime.config import GallerySettings
 
 
-class CjisSettings(ServiceSettings):
+class CjisSettings(GallerySettings):
     """Settings of the CJIS/IAFIS service."""
 
     model_config = SettingsConfigDict(env_prefix="SCFED_CJIS_IAFIS_", extra="ignore")
@@ -22,4 +21,3 @@ class CjisSettings(ServiceSettings):
     sib_addr: str = "127.0.0.1:50051"
     ident_addr: str = "127.0.0.1:50053"
     lesc_addr: str = "127.0.0.1:50054"
-    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)

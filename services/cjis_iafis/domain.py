@@ -20,14 +20,15 @@ from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
 from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
 from services.runtime import routes
+from services.runtime.biometric_store import BiometricStore
 from services.runtime.biometrics import (
     BiometricEngine,
     StagedEnrollments,
     TenprintTemplate,
-    load_gallery,
     tenprint_from_proto,
 )
 from services.runtime.clock import Clock
+from services.runtime.db import Database
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope
 from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
@@ -58,14 +59,29 @@ class CriminalMasterFile:
     engine: BiometricEngine
     clock: Clock
     outbox: Outbox
+    store: BiometricStore
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
-    async def load(self, session: AsyncSession) -> int:
-        """Rebuilds the in-memory index from the subjects on file."""
-        rows = await session.execute(select(Subject.fbi_number, Subject.tenprint))
-        return load_gallery(self.engine, ((key, blob) for key, blob in rows))
+    async def start(self, db: Database) -> str:
+        """Loads the saved index (replaying later changes) or rebuilds it from the subjects."""
 
-    def _add_subject(
+        async def rows(session: AsyncSession) -> list[tuple[str, bytes]]:
+            result = await session.execute(select(Subject.fbi_number, Subject.tenprint))
+            return [(key, blob) for key, blob in result]
+
+        return await self.store.start(db, rows)
+
+    async def after_commit(self, db: Database) -> None:
+        """Saves the index when enough changes have gathered (under the enrolment lock)."""
+        async with self.enrollments.lock:
+            await self.store.maybe_save(db)
+
+    async def stop(self, db: Database) -> None:
+        """Saves the index at shutdown."""
+        async with self.enrollments.lock:
+            await self.store.save(db)
+
+    async def _add_subject(
         self,
         session: AsyncSession,
         fbi_number: str,
@@ -83,6 +99,7 @@ class CriminalMasterFile:
                 created_at=self.clock.now(),
             )
         )
+        await self.store.record(session, fbi_number, template)
         self.enrollments.stage(self.engine, fbi_number, template)
 
     async def _unused_fbi_number(self, session: AsyncSession) -> str:
@@ -156,7 +173,7 @@ class CriminalMasterFile:
             fbi_number, identification = mate.key, "I"
         else:
             fbi_number, identification = await self._unused_fbi_number(session), "N"
-            self._add_subject(session, fbi_number, car.descriptors, probe)
+            await self._add_subject(session, fbi_number, car.descriptors, probe)
             await session.flush()  # the subject row must exist before its arrest cycles
         interop = car.interoperability.moa_active and car.interoperability.jurisdiction_activated
         await self._file_arrest(
@@ -378,7 +395,7 @@ class CriminalMasterFile:
             fbi_number = record.fbi_number or await self._unused_fbi_number(session)
             if record.fbi_number and await session.get(Subject, fbi_number) is not None:
                 raise AlreadyExists(f"FBI number {fbi_number} is already on file")
-            self._add_subject(session, fbi_number, record.descriptors, template)
+            await self._add_subject(session, fbi_number, record.descriptors, template)
             await session.flush()  # the subject row must exist before its arrest cycles
             for cycle in record.cycles:
                 session.add(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.runtime.biometric_store import biometric_changes_table
 from services.runtime.db import UtcDateTime
 
 
@@ -65,3 +66,7 @@ class Transaction(CjisBase):
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# Every change to a master-file tenprint, written with the subject it changes.
+biometric_changes = biometric_changes_table(CjisBase.metadata)

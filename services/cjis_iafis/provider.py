@@ -14,8 +14,9 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc as pb_grpc
 from scfed.common.v1 import common_pb2
 from services.cjis_iafis.config import CjisSettings
 from services.cjis_iafis.domain import CriminalMasterFile
-from services.cjis_iafis.models import CjisBase
+from services.cjis_iafis.models import CjisBase, biometric_changes
 from services.runtime import routes
+from services.runtime.biometric_store import BiometricStore
 from services.runtime.biometrics import BiometricEngine
 from services.runtime.delivery import EnvelopedMessage
 from services.runtime.server import Runtime, grpc_edge
@@ -38,9 +39,11 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
     ) -> common_pb2.Ack:
         """An opening CAR or CPI, received with the master file's enrolment staging."""
         async with self._mf.enrollments.transaction():
-            return await self._rt.inbox.receive(
+            ack = await self._rt.inbox.receive(
                 request, has_envelope=has_envelope, peer=peer, handler=handler, follow_on=False
             )
+        await self._mf.after_commit(self._rt.db)
+        return ack
 
     @grpc_edge
     async def SubmitCar(self, request: pb.Car, context: grpc.aio.ServicerContext) -> common_pb2.Ack:
@@ -105,6 +108,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         """Seeds criminal records."""
         async with self._mf.enrollments.transaction(), self._rt.db.session() as session:
             numbers = await self._mf.enroll_records(session, request.records)
+        await self._mf.after_commit(self._rt.db)
         return pb.EnrollCriminalRecordsResponse(fbi_numbers=numbers)
 
     @grpc_edge
@@ -127,14 +131,20 @@ class CjisProvider:
         self.master_file: CriminalMasterFile | None = None
 
     async def on_after_init(self, runtime: Runtime) -> None:
-        """Rebuilds the tenprint index from the master file."""
+        """Loads the saved tenprint index, or rebuilds it from the master file."""
+        engine = BiometricEngine(threshold=self.settings.match_threshold)
         self.master_file = CriminalMasterFile(
-            engine=BiometricEngine(threshold=self.settings.match_threshold),
+            engine=engine,
             clock=runtime.clock,
             outbox=runtime.outbox,
+            store=BiometricStore(
+                engine=engine,
+                changes=biometric_changes,
+                directory=self.settings.index_dir,
+                save_every=self.settings.index_save_every,
+            ),
         )
-        async with runtime.db.session() as session:
-            await self.master_file.load(session)
+        await self.master_file.start(runtime.db)
 
     def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
         """Adds the CjisIafis servicer."""
@@ -147,4 +157,6 @@ class CjisProvider:
         return None
 
     async def on_before_stop(self, runtime: Runtime) -> None:
-        """Nothing to release: the database is the source of truth."""
+        """Saves the tenprint index (the database stays the source of truth)."""
+        if self.master_file is not None:
+            await self.master_file.stop(runtime.db)

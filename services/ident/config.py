@@ -7,11 +7,10 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.biometrics import DEFAULT_THRESHOLD
-from services.runtime.config import ServiceSettings
+from services.runtime.config import GallerySettings
 
 
-class IdentSettings(ServiceSettings):
+class IdentSettings(GallerySettings):
     """Settings of the IDENT service."""
 
     model_config = SettingsConfigDict(env_prefix="SCFED_IDENT_", extra="ignore")
@@ -20,4 +19,3 @@ class IdentSettings(ServiceSettings):
     grpc_port: int = Field(default=50053, ge=0, le=65535)
     http_port: int = Field(default=8083, ge=0, le=65535)
     cjis_iafis_addr: str = "127.0.0.1:50052"
-    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
@@ -15,21 +15,30 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
 from services.runtime import routes
+from services.runtime.biometric_store import BiometricStore
 from services.runtime.biometrics import (
+    COARSE_PER_FINGER,
+    DEFAULT_FPIR,
     FINGERS,
     MODEL_VERSION,
     BiometricEngine,
+    Candidate,
     StagedEnrollments,
     TenprintTemplate,
-    load_gallery,
     match_score,
+    merge_templates,
     tenprint_from_proto,
+    threshold_for_fpir,
 )
 from services.runtime.clock import Clock
+from services.runtime.db import Database
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import make_envelope
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.records import check_descriptors
+
+DEFAULT_CANDIDATES = 10
+MAX_CANDIDATES = 100
 
 
 def new_fin() -> str:
@@ -44,15 +53,31 @@ class IdentGallery:
     engine: BiometricEngine
     clock: Clock
     outbox: Outbox
+    store: BiometricStore
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
-    async def load(self, session: AsyncSession) -> int:
-        """Rebuilds the in-memory index from the identities on file."""
-        rows = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
-        return load_gallery(self.engine, ((key, blob) for key, blob in rows))
+    async def start(self, db: Database) -> str:
+        """Loads the saved index (replaying later changes) or rebuilds it from the records."""
+
+        async def rows(session: AsyncSession) -> list[tuple[str, bytes]]:
+            result = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
+            return [(fin, blob) for fin, blob in result]
+
+        return await self.store.start(db, rows)
+
+    async def after_commit(self, db: Database) -> None:
+        """Saves the index when enough changes have gathered (under the enrolment lock)."""
+        async with self.enrollments.lock:
+            await self.store.maybe_save(db)
+
+    async def stop(self, db: Database) -> None:
+        """Saves the index at shutdown."""
+        async with self.enrollments.lock:
+            await self.store.save(db)
 
     def info(self) -> pb.InfoResponse:
-        """Template layout, model and gallery size."""
+        """Template layout, model, gallery size and index parameters."""
+        p = self.engine.params
         return pb.InfoResponse(
             template_dimension=self.engine.dim,
             fingers=FINGERS,
@@ -60,6 +85,65 @@ class IdentGallery:
             gallery_size=len(self.engine),
             match_threshold=self.engine.threshold,
             index=self.engine.describe(),
+            index_parameters=pb.IndexParameters(
+                library="hnswlib",
+                m=p.m,
+                ef_construction=p.ef_construction,
+                ef=p.ef,
+                rescore=p.rescore,
+                coarse_per_finger=COARSE_PER_FINGER,
+            ),
+            default_fpir=DEFAULT_FPIR,
+            template_layout=(
+                f"float32[{FINGERS}][{self.engine.dim}], unit length per present finger; "
+                "an absent finger has no template"
+            ),
+        )
+
+    def identify(self, request: pb.IdentifyRequest) -> pb.IdentifyResponse:
+        """1:N identification: a ranked candidate list and threshold decisions."""
+        if not request.HasField("tenprint"):
+            raise InvalidArgument("tenprint is required")
+        size = request.candidate_list_size or DEFAULT_CANDIDATES
+        if size > MAX_CANDIDATES:
+            raise InvalidArgument(
+                f"candidate_list_size must be at most {MAX_CANDIDATES}, got {size}"
+            )
+        which = request.WhichOneof("decision")
+        if which == "target_fpir":
+            if not 0 < request.target_fpir < 1:
+                raise InvalidArgument(f"target_fpir must be in (0, 1), got {request.target_fpir}")
+            threshold = threshold_for_fpir(request.target_fpir)
+        elif which == "threshold":
+            if not 0 <= request.threshold <= 1:
+                raise InvalidArgument(f"threshold must be in [0, 1], got {request.threshold}")
+            threshold = request.threshold
+        else:
+            threshold = self.engine.threshold
+        probe = tenprint_from_proto(request.tenprint, dim=self.engine.dim)
+        candidates = [
+            pb.Candidate(fin=c.key, score=c.score, match=c.score >= threshold)
+            for c in self.engine.search(probe, k=size)
+        ]
+        return pb.IdentifyResponse(
+            candidates=candidates,
+            threshold=threshold,
+            match=bool(candidates) and candidates[0].match,
+        )
+
+    async def delete_identity(self, session: AsyncSession, fin: str) -> pb.DeleteIdentityResponse:
+        """Deletes an identity, its encounters and its prints (index updated on commit)."""
+        if not fin:
+            raise InvalidArgument("fin is required")
+        row = await session.get(IdentityRecord, fin)
+        if row is None:
+            raise NotFound(f"no identity with FIN {fin!r}")
+        result = await session.execute(delete(EncounterRecord).where(EncounterRecord.fin == fin))
+        await session.delete(row)
+        await self.store.record_delete(session, fin)
+        self.enrollments.stage_delete(self.engine, fin)
+        return pb.DeleteIdentityResponse(
+            fin=fin, encounters_deleted=int(getattr(result, "rowcount", 0) or 0)
         )
 
     async def _encounters(self, session: AsyncSession, fin: str) -> list[common_pb2.Encounter]:
@@ -110,8 +194,9 @@ class IdentGallery:
             )
             if item.encounter.status == common_pb2.IMMIGRATION_STATUS_UNSPECIFIED:
                 raise InvalidArgument(f"{where}.encounter.status is required")
-            mate = self.engine.identify(template)
-            fin = mate.key if mate is not None else self._staged_mate(template)
+            found = [c for c in (self._staged_mate(template), self.engine.identify(template)) if c]
+            mate = max(found, key=lambda c: c.score, default=None)
+            fin = mate.key if mate is not None else None
             new_identity = fin is None
             if fin is None:
                 fin = new_fin()
@@ -129,11 +214,21 @@ class IdentGallery:
                     )
                 )
                 await session.flush()  # the identity row must exist before its encounters
+                await self.store.record(session, fin, template)
                 self.enrollments.stage(self.engine, fin, template)
-            elif item.a_number:
+            else:
                 row = await session.get(IdentityRecord, fin)
-                if row is not None and not row.a_number:
+                if row is None:
+                    raise NotFound(f"index names FIN {fin} but it is not on file")
+                if item.a_number and not row.a_number:
                     row.a_number = item.a_number
+                # The identity keeps the better impression of each finger.
+                merged = merge_templates(
+                    TenprintTemplate.from_bytes(row.tenprint, self.engine.dim), template
+                )
+                row.tenprint = merged.to_bytes()
+                await self.store.record(session, fin, merged)
+                self.enrollments.stage(self.engine, fin, merged)
             encounter_id = item.encounter.encounter_id or "ENC" + uuid.uuid4().hex[:12].upper()
             at = (
                 item.encounter.encountered_at.ToDatetime(tzinfo=self.clock.now().tzinfo)
@@ -150,19 +245,27 @@ class IdentGallery:
                 )
             )
             results.append(
-                pb.Enrollment(fin=fin, new_identity=new_identity, encounter_id=encounter_id)
+                pb.Enrollment(
+                    fin=fin,
+                    new_identity=new_identity,
+                    encounter_id=encounter_id,
+                    score=0.0 if mate is None else mate.score,
+                )
             )
         return results
 
-    def _staged_mate(self, probe: TenprintTemplate) -> str | None:
-        """A mate among identities created earlier in the same, not yet indexed, batch."""
+    def _staged_mate(self, probe: TenprintTemplate) -> Candidate | None:
+        """A mate among identities enrolled earlier in the same, not yet indexed, batch."""
         best = max(
-            ((fin, match_score(probe, t)) for fin, t in self.enrollments.staged(self.engine)),
-            key=lambda pair: pair[1],
+            (
+                Candidate(fin, match_score(probe, t))
+                for fin, t in self.enrollments.staged(self.engine)
+            ),
+            key=lambda c: c.score,
             default=None,
         )
-        if best is not None and best[1] >= self.engine.threshold:
-            return best[0]
+        if best is not None and best.score >= self.engine.threshold:
+            return best
         return None
 
     async def search_counts(self, session: AsyncSession) -> dict[str, int]:

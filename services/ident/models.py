@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.runtime.biometric_store import biometric_changes_table
 from services.runtime.db import UtcDateTime
 
 
@@ -51,3 +52,7 @@ class SearchRecord(IdentBase):
     matched_fin: Mapped[str] = mapped_column(String(16), default="")
     score: Mapped[float] = mapped_column(default=0.0)
     searched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# Every change to a gallery tenprint, written with the record it changes.
+biometric_changes = biometric_changes_table(IdentBase.metadata)

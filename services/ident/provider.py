@@ -13,9 +13,11 @@ from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
 from services.ident.config import IdentSettings
 from services.ident.domain import IdentGallery
-from services.ident.models import IdentBase
+from services.ident.models import IdentBase, biometric_changes
 from services.runtime import routes
+from services.runtime.biometric_store import BiometricStore
 from services.runtime.biometrics import BiometricEngine
+from services.runtime.errors import InvalidArgument
 from services.runtime.server import Runtime, grpc_edge
 
 
@@ -45,7 +47,37 @@ class IdentServicer(pb_grpc.IdentServicer):
         """Enrols encounters in one transaction."""
         async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
             enrollments = await self._gallery.enroll(session, request.encounters)
+        await self._gallery.after_commit(self._rt.db)
         return pb.EnrollEncountersResponse(enrollments=enrollments)
+
+    @grpc_edge
+    async def Enroll(
+        self, request: pb.EnrollRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Enrollment:
+        """Enrols one encounter: attached to a matching FIN or under a new one."""
+        if not request.HasField("encounter"):
+            raise InvalidArgument("encounter is required")
+        async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
+            (enrollment,) = await self._gallery.enroll(session, [request.encounter])
+        await self._gallery.after_commit(self._rt.db)
+        return enrollment
+
+    @grpc_edge
+    async def Identify(
+        self, request: pb.IdentifyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IdentifyResponse:
+        """1:N identification with a candidate list."""
+        return self._gallery.identify(request)
+
+    @grpc_edge
+    async def DeleteIdentity(
+        self, request: pb.DeleteIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteIdentityResponse:
+        """Deletes an identity and its prints."""
+        async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
+            response = await self._gallery.delete_identity(session, request.fin)
+        await self._gallery.after_commit(self._rt.db)
+        return response
 
     @grpc_edge
     async def GetIdentity(
@@ -74,14 +106,20 @@ class IdentProvider:
         self.gallery: IdentGallery | None = None
 
     async def on_after_init(self, runtime: Runtime) -> None:
-        """Rebuilds the biometric index from the identities on file."""
+        """Loads the saved biometric index, or rebuilds it from the identities on file."""
+        engine = BiometricEngine(threshold=self.settings.match_threshold)
         self.gallery = IdentGallery(
-            engine=BiometricEngine(threshold=self.settings.match_threshold),
+            engine=engine,
             clock=runtime.clock,
             outbox=runtime.outbox,
+            store=BiometricStore(
+                engine=engine,
+                changes=biometric_changes,
+                directory=self.settings.index_dir,
+                save_every=self.settings.index_save_every,
+            ),
         )
-        async with runtime.db.session() as session:
-            await self.gallery.load(session)
+        await self.gallery.start(runtime.db)
 
     def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
         """Adds the Ident servicer."""
@@ -104,4 +142,6 @@ class IdentProvider:
         return router
 
     async def on_before_stop(self, runtime: Runtime) -> None:
-        """Nothing to release: the database is the source of truth."""
+        """Saves the biometric index (the database stays the source of truth)."""
+        if self.gallery is not None:
+            await self.gallery.stop(runtime.db)

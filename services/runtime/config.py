@@ -14,6 +14,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.runtime.biometrics import DEFAULT_THRESHOLD
 from services.runtime.clock import clock_from_spec
 
 FEDERATION_PREFIX = "SCFED_"
@@ -107,3 +108,16 @@ class ServiceSettings(BaseSettings):
             for name, value in self.model_dump().items()
             if name.endswith("_addr") and value
         }
+
+
+class GallerySettings(ServiceSettings):
+    """Settings of a service that holds a biometric gallery (IDENT, CJIS/IAFIS).
+
+    `index_dir` is where the HNSW index is saved (``SCFED_IDENT_INDEX_DIR``,
+    ``SCFED_CJIS_IAFIS_INDEX_DIR``); unset, the index is rebuilt from the database at every
+    start. Give each service its own directory.
+    """
+
+    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)
+    index_dir: Path | None = None
+    index_save_every: int = Field(default=1000, ge=1)

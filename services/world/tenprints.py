@@ -119,7 +119,10 @@ class SyntheticFingerprints:
         cumulative = np.cumsum(self.class_priors, axis=1)
         draws = rng.random((n, FINGERS))
         classes = (draws[:, :, None] > cumulative[None, :, :]).sum(axis=2)
-        return np.minimum(classes, len(PATTERN_CLASSES) - 1).astype(np.int8)
+        result: npt.NDArray[np.int8] = np.minimum(classes, len(PATTERN_CLASSES) - 1).astype(
+            np.int8
+        )
+        return result
 
     def new_people(self, n: int, rng: np.random.Generator) -> FloatArray:
         """The identity templates of `n` new people, shape (n, 10, dim), unit rows."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from scfed.common.v1 import common_pb2 as scfed_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ascfed/ident/v1/ident.proto\x12\x0escfed.ident.v1\x1a\x1cscfed/common/v1/common.proto\"{\n\x0bIdentSearch\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12+\n\x08tenprint\x18\x02 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12\x12\n\nfbi_number\x18\x03 \x01(\t\"\xaf\x01\n\x0cNewEncounter\x12\x31\n\x0b\x64\x65scriptors\x18\x01 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12+\n\x08tenprint\x18\x02 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12\x10\n\x08\x61_number\x18\x03 \x01(\t\x12-\n\tencounter\x18\x04 \x01(\x0b\x32\x1a.scfed.common.v1.Encounter\"K\n\x17\x45nrollEncountersRequest\x12\x30\n\nencounters\x18\x01 \x03(\x0b\x32\x1c.scfed.ident.v1.NewEncounter\"E\n\nEnrollment\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\x12\x14\n\x0cnew_identity\x18\x02 \x01(\x08\x12\x14\n\x0c\x65ncounter_id\x18\x03 \x01(\t\"K\n\x18\x45nrollEncountersResponse\x12/\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32\x1a.scfed.ident.v1.Enrollment\"!\n\x12GetIdentityRequest\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\"\xa0\x01\n\x08Identity\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\x12\x10\n\x08\x61_number\x18\x02 \x01(\t\x12\x31\n\x0b\x64\x65scriptors\x18\x03 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12.\n\nencounters\x18\x04 \x03(\x0b\x32\x1a.scfed.common.v1.Encounter\x12\x12\n\nfbi_number\x18\x05 \x01(\t\"\r\n\x0bInfoRequest\"\x90\x01\n\x0cInfoResponse\x12\x1a\n\x12template_dimension\x18\x01 \x01(\r\x12\x0f\n\x07\x66ingers\x18\x02 \x01(\r\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x14\n\x0cgallery_size\x18\x04 \x01(\x04\x12\x17\n\x0fmatch_threshold\x18\x05 \x01(\x02\x12\r\n\x05index\x18\x06 \x01(\t2\xbb\x02\n\x05Ident\x12;\n\x06Search\x12\x1b.scfed.ident.v1.IdentSearch\x1a\x14.scfed.common.v1.Ack\x12\x65\n\x10\x45nrollEncounters\x12\'.scfed.ident.v1.EnrollEncountersRequest\x1a(.scfed.ident.v1.EnrollEncountersResponse\x12K\n\x0bGetIdentity\x12\".scfed.ident.v1.GetIdentityRequest\x1a\x18.scfed.ident.v1.Identity\x12\x41\n\x04Info\x12\x1b.scfed.ident.v1.InfoRequest\x1a\x1c.scfed.ident.v1.InfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ascfed/ident/v1/ident.proto\x12\x0escfed.ident.v1\x1a\x1cscfed/common/v1/common.proto\"{\n\x0bIdentSearch\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12+\n\x08tenprint\x18\x02 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12\x12\n\nfbi_number\x18\x03 \x01(\t\"\xaf\x01\n\x0cNewEncounter\x12\x31\n\x0b\x64\x65scriptors\x18\x01 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12+\n\x08tenprint\x18\x02 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12\x10\n\x08\x61_number\x18\x03 \x01(\t\x12-\n\tencounter\x18\x04 \x01(\x0b\x32\x1a.scfed.common.v1.Encounter\"K\n\x17\x45nrollEncountersRequest\x12\x30\n\nencounters\x18\x01 \x03(\x0b\x32\x1c.scfed.ident.v1.NewEncounter\"T\n\nEnrollment\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\x12\x14\n\x0cnew_identity\x18\x02 \x01(\x08\x12\x14\n\x0c\x65ncounter_id\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\"@\n\rEnrollRequest\x12/\n\tencounter\x18\x01 \x01(\x0b\x32\x1c.scfed.ident.v1.NewEncounter\"\x93\x01\n\x0fIdentifyRequest\x12+\n\x08tenprint\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12\x1b\n\x13\x63\x61ndidate_list_size\x18\x02 \x01(\r\x12\x15\n\x0btarget_fpir\x18\x03 \x01(\x01H\x00\x12\x13\n\tthreshold\x18\x04 \x01(\x01H\x00\x42\n\n\x08\x64\x65\x63ision\"6\n\tCandidate\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\r\n\x05match\x18\x03 \x01(\x08\"c\n\x10IdentifyResponse\x12-\n\ncandidates\x18\x01 \x03(\x0b\x32\x19.scfed.ident.v1.Candidate\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\r\n\x05match\x18\x03 \x01(\x08\"$\n\x15\x44\x65leteIdentityRequest\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\"A\n\x16\x44\x65leteIdentityResponse\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\x12\x1a\n\x12\x65ncounters_deleted\x18\x02 \x01(\r\"K\n\x18\x45nrollEncountersResponse\x12/\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32\x1a.scfed.ident.v1.Enrollment\"!\n\x12GetIdentityRequest\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\"\xa0\x01\n\x08Identity\x12\x0b\n\x03\x66in\x18\x01 \x01(\t\x12\x10\n\x08\x61_number\x18\x02 \x01(\t\x12\x31\n\x0b\x64\x65scriptors\x18\x03 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12.\n\nencounters\x18\x04 \x03(\x0b\x32\x1a.scfed.common.v1.Encounter\x12\x12\n\nfbi_number\x18\x05 \x01(\t\"\r\n\x0bInfoRequest\"\xfa\x01\n\x0cInfoResponse\x12\x1a\n\x12template_dimension\x18\x01 \x01(\r\x12\x0f\n\x07\x66ingers\x18\x02 \x01(\r\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x14\n\x0cgallery_size\x18\x04 \x01(\x04\x12\x17\n\x0fmatch_threshold\x18\x05 \x01(\x02\x12\r\n\x05index\x18\x06 \x01(\t\x12\x39\n\x10index_parameters\x18\x07 \x01(\x0b\x32\x1f.scfed.ident.v1.IndexParameters\x12\x14\n\x0c\x64\x65\x66\x61ult_fpir\x18\x08 \x01(\x01\x12\x17\n\x0ftemplate_layout\x18\t \x01(\t\"~\n\x0fIndexParameters\x12\x0f\n\x07library\x18\x01 \x01(\t\x12\t\n\x01m\x18\x02 \x01(\r\x12\x17\n\x0f\x65\x66_construction\x18\x03 \x01(\r\x12\n\n\x02\x65\x66\x18\x04 \x01(\r\x12\x0f\n\x07rescore\x18\x05 \x01(\r\x12\x19\n\x11\x63oarse_per_finger\x18\x06 \x01(\r2\xb0\x04\n\x05Ident\x12;\n\x06Search\x12\x1b.scfed.ident.v1.IdentSearch\x1a\x14.scfed.common.v1.Ack\x12\x65\n\x10\x45nrollEncounters\x12\'.scfed.ident.v1.EnrollEncountersRequest\x1a(.scfed.ident.v1.EnrollEncountersResponse\x12K\n\x0bGetIdentity\x12\".scfed.ident.v1.GetIdentityRequest\x1a\x18.scfed.ident.v1.Identity\x12\x41\n\x04Info\x12\x1b.scfed.ident.v1.InfoRequest\x1a\x1c.scfed.ident.v1.InfoResponse\x12\x43\n\x06\x45nroll\x12\x1d.scfed.ident.v1.EnrollRequest\x1a\x1a.scfed.ident.v1.Enrollment\x12M\n\x08Identify\x12\x1f.scfed.ident.v1.IdentifyRequest\x1a .scfed.ident.v1.IdentifyResponse\x12_\n\x0e\x44\x65leteIdentity\x12%.scfed.ident.v1.DeleteIdentityRequest\x1a&.scfed.ident.v1.DeleteIdentityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,17 +39,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLENCOUNTERSREQUEST']._serialized_start=379
   _globals['_ENROLLENCOUNTERSREQUEST']._serialized_end=454
   _globals['_ENROLLMENT']._serialized_start=456
-  _globals['_ENROLLMENT']._serialized_end=525
-  _globals['_ENROLLENCOUNTERSRESPONSE']._serialized_start=527
-  _globals['_ENROLLENCOUNTERSRESPONSE']._serialized_end=602
-  _globals['_GETIDENTITYREQUEST']._serialized_start=604
-  _globals['_GETIDENTITYREQUEST']._serialized_end=637
-  _globals['_IDENTITY']._serialized_start=640
-  _globals['_IDENTITY']._serialized_end=800
-  _globals['_INFOREQUEST']._serialized_start=802
-  _globals['_INFOREQUEST']._serialized_end=815
-  _globals['_INFORESPONSE']._serialized_start=818
-  _globals['_INFORESPONSE']._serialized_end=962
-  _globals['_IDENT']._serialized_start=965
-  _globals['_IDENT']._serialized_end=1280
+  _globals['_ENROLLMENT']._serialized_end=540
+  _globals['_ENROLLREQUEST']._serialized_start=542
+  _globals['_ENROLLREQUEST']._serialized_end=606
+  _globals['_IDENTIFYREQUEST']._serialized_start=609
+  _globals['_IDENTIFYREQUEST']._serialized_end=756
+  _globals['_CANDIDATE']._serialized_start=758
+  _globals['_CANDIDATE']._serialized_end=812
+  _globals['_IDENTIFYRESPONSE']._serialized_start=814
+  _globals['_IDENTIFYRESPONSE']._serialized_end=913
+  _globals['_DELETEIDENTITYREQUEST']._serialized_start=915
+  _globals['_DELETEIDENTITYREQUEST']._serialized_end=951
+  _globals['_DELETEIDENTITYRESPONSE']._serialized_start=953
+  _globals['_DELETEIDENTITYRESPONSE']._serialized_end=1018
+  _globals['_ENROLLENCOUNTERSRESPONSE']._serialized_start=1020
+  _globals['_ENROLLENCOUNTERSRESPONSE']._serialized_end=1095
+  _globals['_GETIDENTITYREQUEST']._serialized_start=1097
+  _globals['_GETIDENTITYREQUEST']._serialized_end=1130
+  _globals['_IDENTITY']._serialized_start=1133
+  _globals['_IDENTITY']._serialized_end=1293
+  _globals['_INFOREQUEST']._serialized_start=1295
+  _globals['_INFOREQUEST']._serialized_end=1308
+  _globals['_INFORESPONSE']._serialized_start=1311
+  _globals['_INFORESPONSE']._serialized_end=1561
+  _globals['_INDEXPARAMETERS']._serialized_start=1563
+  _globals['_INDEXPARAMETERS']._serialized_end=1689
+  _globals['_IDENT']._serialized_start=1692
+  _globals['_IDENT']._serialized_end=2252
 # @@protoc_insertion_point(module_scope)

@@ -112,24 +112,178 @@ class Enrollment(_message.Message):
     FIN_FIELD_NUMBER: _builtins.int
     NEW_IDENTITY_FIELD_NUMBER: _builtins.int
     ENCOUNTER_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
     fin: _builtins.str
     new_identity: _builtins.bool
     """True when a new identity (new FIN) was created."""
     encounter_id: _builtins.str
+    score: _builtins.float
+    """Fused score of the match the encounter was attached by (0 for a new identity)."""
     def __init__(
         self,
         *,
         fin: _builtins.str = ...,
         new_identity: _builtins.bool = ...,
         encounter_id: _builtins.str = ...,
+        score: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["encounter_id", b"encounter_id", "fin", b"fin", "new_identity", b"new_identity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encounter_id", b"encounter_id", "fin", b"fin", "new_identity", b"new_identity", "score", b"score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Enrollment: _TypeAlias = Enrollment  # noqa: Y015
+
+@_typing.final
+class EnrollRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENCOUNTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def encounter(self) -> Global___NewEncounter: ...
+    def __init__(
+        self,
+        *,
+        encounter: Global___NewEncounter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encounter", b"encounter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encounter", b"encounter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrollRequest: _TypeAlias = EnrollRequest  # noqa: Y015
+
+@_typing.final
+class IdentifyRequest(_message.Message):
+    """A 1:N identification: a ranked candidate list and the match decision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENPRINT_FIELD_NUMBER: _builtins.int
+    CANDIDATE_LIST_SIZE_FIELD_NUMBER: _builtins.int
+    TARGET_FPIR_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    candidate_list_size: _builtins.int
+    """Candidates to return, best first (default 10, at most 100)."""
+    target_fpir: _builtins.float
+    threshold: _builtins.float
+    @_builtins.property
+    def tenprint(self) -> _common_pb2.Tenprint: ...
+    def __init__(
+        self,
+        *,
+        tenprint: _common_pb2.Tenprint | None = ...,
+        candidate_list_size: _builtins.int = ...,
+        target_fpir: _builtins.float = ...,
+        threshold: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "target_fpir", b"target_fpir", "tenprint", b"tenprint", "threshold", b"threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_list_size", b"candidate_list_size", "decision", b"decision", "target_fpir", b"target_fpir", "tenprint", b"tenprint", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_decision: _TypeAlias = _typing.Literal["target_fpir", "threshold"]  # noqa: Y015
+    _WhichOneofArgType_decision: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_decision) -> _WhichOneofReturnType_decision | None: ...
+
+Global___IdentifyRequest: _TypeAlias = IdentifyRequest  # noqa: Y015
+
+@_typing.final
+class Candidate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIN_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    MATCH_FIELD_NUMBER: _builtins.int
+    fin: _builtins.str
+    score: _builtins.float
+    match: _builtins.bool
+    """True when the score is at or above the decision threshold."""
+    def __init__(
+        self,
+        *,
+        fin: _builtins.str = ...,
+        score: _builtins.float = ...,
+        match: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fin", b"fin", "match", b"match", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Candidate: _TypeAlias = Candidate  # noqa: Y015
+
+@_typing.final
+class IdentifyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    MATCH_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.float
+    """The threshold the decisions used."""
+    match: _builtins.bool
+    """True when the best candidate is a match."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candidate]: ...
+    def __init__(
+        self,
+        *,
+        candidates: _abc.Iterable[Global___Candidate] | None = ...,
+        threshold: _builtins.float = ...,
+        match: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "match", b"match", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentifyResponse: _TypeAlias = IdentifyResponse  # noqa: Y015
+
+@_typing.final
+class DeleteIdentityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIN_FIELD_NUMBER: _builtins.int
+    fin: _builtins.str
+    def __init__(
+        self,
+        *,
+        fin: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fin", b"fin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteIdentityRequest: _TypeAlias = DeleteIdentityRequest  # noqa: Y015
+
+@_typing.final
+class DeleteIdentityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIN_FIELD_NUMBER: _builtins.int
+    ENCOUNTERS_DELETED_FIELD_NUMBER: _builtins.int
+    fin: _builtins.str
+    encounters_deleted: _builtins.int
+    """Encounters removed with the identity."""
+    def __init__(
+        self,
+        *,
+        fin: _builtins.str = ...,
+        encounters_deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encounters_deleted", b"encounters_deleted", "fin", b"fin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteIdentityResponse: _TypeAlias = DeleteIdentityResponse  # noqa: Y015
 
 @_typing.final
 class EnrollEncountersResponse(_message.Message):
@@ -234,6 +388,9 @@ class InfoResponse(_message.Message):
     GALLERY_SIZE_FIELD_NUMBER: _builtins.int
     MATCH_THRESHOLD_FIELD_NUMBER: _builtins.int
     INDEX_FIELD_NUMBER: _builtins.int
+    INDEX_PARAMETERS_FIELD_NUMBER: _builtins.int
+    DEFAULT_FPIR_FIELD_NUMBER: _builtins.int
+    TEMPLATE_LAYOUT_FIELD_NUMBER: _builtins.int
     template_dimension: _builtins.int
     """Float32 values per finger template."""
     fingers: _builtins.int
@@ -243,6 +400,13 @@ class InfoResponse(_message.Message):
     match_threshold: _builtins.float
     """Fused score at or above which a candidate is a match."""
     index: _builtins.str
+    """The index in words (library, coarse layout and parameters)."""
+    default_fpir: _builtins.float
+    """The FPIR the default threshold was calibrated for."""
+    template_layout: _builtins.str
+    """Layout of a template: "float32[fingers][template_dimension], unit length per finger"."""
+    @_builtins.property
+    def index_parameters(self) -> Global___IndexParameters: ...
     def __init__(
         self,
         *,
@@ -252,11 +416,52 @@ class InfoResponse(_message.Message):
         gallery_size: _builtins.int = ...,
         match_threshold: _builtins.float = ...,
         index: _builtins.str = ...,
+        index_parameters: Global___IndexParameters | None = ...,
+        default_fpir: _builtins.float = ...,
+        template_layout: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index_parameters", b"index_parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingers", b"fingers", "gallery_size", b"gallery_size", "index", b"index", "match_threshold", b"match_threshold", "model_version", b"model_version", "template_dimension", b"template_dimension"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_fpir", b"default_fpir", "fingers", b"fingers", "gallery_size", b"gallery_size", "index", b"index", "index_parameters", b"index_parameters", "match_threshold", b"match_threshold", "model_version", b"model_version", "template_dimension", b"template_dimension", "template_layout", b"template_layout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InfoResponse: _TypeAlias = InfoResponse  # noqa: Y015
+
+@_typing.final
+class IndexParameters(_message.Message):
+    """HNSW parameters of the biometric index."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIBRARY_FIELD_NUMBER: _builtins.int
+    M_FIELD_NUMBER: _builtins.int
+    EF_CONSTRUCTION_FIELD_NUMBER: _builtins.int
+    EF_FIELD_NUMBER: _builtins.int
+    RESCORE_FIELD_NUMBER: _builtins.int
+    COARSE_PER_FINGER_FIELD_NUMBER: _builtins.int
+    library: _builtins.str
+    m: _builtins.int
+    ef_construction: _builtins.int
+    ef: _builtins.int
+    rescore: _builtins.int
+    """Candidates HNSW proposes for exact rescoring with the full templates."""
+    coarse_per_finger: _builtins.int
+    """Values per finger in the coarse vector HNSW holds (fingers x this)."""
+    def __init__(
+        self,
+        *,
+        library: _builtins.str = ...,
+        m: _builtins.int = ...,
+        ef_construction: _builtins.int = ...,
+        ef: _builtins.int = ...,
+        rescore: _builtins.int = ...,
+        coarse_per_finger: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coarse_per_finger", b"coarse_per_finger", "ef", b"ef", "ef_construction", b"ef_construction", "library", b"library", "m", b"m", "rescore", b"rescore"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndexParameters: _TypeAlias = IndexParameters  # noqa: Y015

@@ -56,6 +56,21 @@ class IdentStub:
                 request_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.InfoRequest.SerializeToString,
                 response_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.Enroll = channel.unary_unary(
+                '/scfed.ident.v1.Ident/Enroll',
+                request_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.Enrollment.FromString,
+                _registered_method=True)
+        self.Identify = channel.unary_unary(
+                '/scfed.ident.v1.Ident/Identify',
+                request_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.IdentifyRequest.SerializeToString,
+                response_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.IdentifyResponse.FromString,
+                _registered_method=True)
+        self.DeleteIdentity = channel.unary_unary(
+                '/scfed.ident.v1.Ident/DeleteIdentity',
+                request_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityRequest.SerializeToString,
+                response_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityResponse.FromString,
+                _registered_method=True)
 
 
 class IdentServicer:
@@ -95,6 +110,33 @@ class IdentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Enroll(self, request, context):
+        """Enrols one encounter: searched first, attached to the matching identity's FIN (its prints
+        merged, finger by finger, keeping the better impression), or a new identity with a new FIN.
+        INVALID_ARGUMENT: no encounter, or as for EnrollEncounters; nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Identify(self, request, context):
+        """1:N identification with a candidate list; stores nothing.
+        INVALID_ARGUMENT: no tenprint, a bad template (wrong dimension, NaN or infinite values,
+        every finger missing, a quality over 100, a position outside 1..10 or repeated), a
+        candidate_list_size over 100, a target_fpir outside (0, 1) or a threshold outside [0, 1].
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteIdentity(self, request, context):
+        """Deletes an identity, its encounters and its prints from the gallery.
+        INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +159,21 @@ def add_IdentServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.InfoRequest.FromString,
                     response_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.InfoResponse.SerializeToString,
+            ),
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.EnrollRequest.FromString,
+                    response_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.Enrollment.SerializeToString,
+            ),
+            'Identify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Identify,
+                    request_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.IdentifyRequest.FromString,
+                    response_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.IdentifyResponse.SerializeToString,
+            ),
+            'DeleteIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteIdentity,
+                    request_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityRequest.FromString,
+                    response_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +285,87 @@ class Ident:
             '/scfed.ident.v1.Ident/Info',
             scfed_dot_ident_dot_v1_dot_ident__pb2.InfoRequest.SerializeToString,
             scfed_dot_ident_dot_v1_dot_ident__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.ident.v1.Ident/Enroll',
+            scfed_dot_ident_dot_v1_dot_ident__pb2.EnrollRequest.SerializeToString,
+            scfed_dot_ident_dot_v1_dot_ident__pb2.Enrollment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Identify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.ident.v1.Ident/Identify',
+            scfed_dot_ident_dot_v1_dot_ident__pb2.IdentifyRequest.SerializeToString,
+            scfed_dot_ident_dot_v1_dot_ident__pb2.IdentifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.ident.v1.Ident/DeleteIdentity',
+            scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityRequest.SerializeToString,
+            scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,

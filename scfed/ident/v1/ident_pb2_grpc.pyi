@@ -49,6 +49,21 @@ class IdentStub:
     """Returns one identity. INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN."""
     Info: _grpc.UnaryUnaryMultiCallable[_ident_pb2.InfoRequest, _ident_pb2.InfoResponse]
     """Describes the template layout, model and gallery."""
+    Enroll: _grpc.UnaryUnaryMultiCallable[_ident_pb2.EnrollRequest, _ident_pb2.Enrollment]
+    """Enrols one encounter: searched first, attached to the matching identity's FIN (its prints
+    merged, finger by finger, keeping the better impression), or a new identity with a new FIN.
+    INVALID_ARGUMENT: no encounter, or as for EnrollEncounters; nothing is stored.
+    """
+    Identify: _grpc.UnaryUnaryMultiCallable[_ident_pb2.IdentifyRequest, _ident_pb2.IdentifyResponse]
+    """1:N identification with a candidate list; stores nothing.
+    INVALID_ARGUMENT: no tenprint, a bad template (wrong dimension, NaN or infinite values,
+    every finger missing, a quality over 100, a position outside 1..10 or repeated), a
+    candidate_list_size over 100, a target_fpir outside (0, 1) or a threshold outside [0, 1].
+    """
+    DeleteIdentity: _grpc.UnaryUnaryMultiCallable[_ident_pb2.DeleteIdentityRequest, _ident_pb2.DeleteIdentityResponse]
+    """Deletes an identity, its encounters and its prints from the gallery.
+    INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
+    """
 
 @_typing.type_check_only
 class IdentAsyncStub(IdentStub):
@@ -70,6 +85,21 @@ class IdentAsyncStub(IdentStub):
     """Returns one identity. INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN."""
     Info: _aio.UnaryUnaryMultiCallable[_ident_pb2.InfoRequest, _ident_pb2.InfoResponse]  # type: ignore[assignment]
     """Describes the template layout, model and gallery."""
+    Enroll: _aio.UnaryUnaryMultiCallable[_ident_pb2.EnrollRequest, _ident_pb2.Enrollment]  # type: ignore[assignment]
+    """Enrols one encounter: searched first, attached to the matching identity's FIN (its prints
+    merged, finger by finger, keeping the better impression), or a new identity with a new FIN.
+    INVALID_ARGUMENT: no encounter, or as for EnrollEncounters; nothing is stored.
+    """
+    Identify: _aio.UnaryUnaryMultiCallable[_ident_pb2.IdentifyRequest, _ident_pb2.IdentifyResponse]  # type: ignore[assignment]
+    """1:N identification with a candidate list; stores nothing.
+    INVALID_ARGUMENT: no tenprint, a bad template (wrong dimension, NaN or infinite values,
+    every finger missing, a quality over 100, a position outside 1..10 or repeated), a
+    candidate_list_size over 100, a target_fpir outside (0, 1) or a threshold outside [0, 1].
+    """
+    DeleteIdentity: _aio.UnaryUnaryMultiCallable[_ident_pb2.DeleteIdentityRequest, _ident_pb2.DeleteIdentityResponse]  # type: ignore[assignment]
+    """Deletes an identity, its encounters and its prints from the gallery.
+    INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
+    """
 
 class IdentServicer(metaclass=_abc_1.ABCMeta):
     """The IDENT gRPC service."""
@@ -112,5 +142,38 @@ class IdentServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ident_pb2.InfoResponse, _abc.Awaitable[_ident_pb2.InfoResponse]]:
         """Describes the template layout, model and gallery."""
+
+    @_abc_1.abstractmethod
+    def Enroll(
+        self,
+        request: _ident_pb2.EnrollRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ident_pb2.Enrollment, _abc.Awaitable[_ident_pb2.Enrollment]]:
+        """Enrols one encounter: searched first, attached to the matching identity's FIN (its prints
+        merged, finger by finger, keeping the better impression), or a new identity with a new FIN.
+        INVALID_ARGUMENT: no encounter, or as for EnrollEncounters; nothing is stored.
+        """
+
+    @_abc_1.abstractmethod
+    def Identify(
+        self,
+        request: _ident_pb2.IdentifyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ident_pb2.IdentifyResponse, _abc.Awaitable[_ident_pb2.IdentifyResponse]]:
+        """1:N identification with a candidate list; stores nothing.
+        INVALID_ARGUMENT: no tenprint, a bad template (wrong dimension, NaN or infinite values,
+        every finger missing, a quality over 100, a position outside 1..10 or repeated), a
+        candidate_list_size over 100, a target_fpir outside (0, 1) or a threshold outside [0, 1].
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteIdentity(
+        self,
+        request: _ident_pb2.DeleteIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ident_pb2.DeleteIdentityResponse, _abc.Awaitable[_ident_pb2.DeleteIdentityResponse]]:
+        """Deletes an identity, its encounters and its prints from the gallery.
+        INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
+        """
 
 def add_IdentServicer_to_server(servicer: IdentServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
