@@ -212,6 +212,7 @@ class SyntheticFingerprints:
         *,
         missing: frozenset[int] = frozenset(),
         quality: int | None = None,
+        unprintable_rate: float = UNPRINTABLE_RATE,
     ) -> common_pb2.Tenprint:
         """A fresh wire impression; `missing` FGPs (1-based) are sent amputated."""
         if fingers.shape != (FINGERS, self.dim):
@@ -225,7 +226,9 @@ class SyntheticFingerprints:
         mask = np.zeros((1, FINGERS), dtype=bool)
         for pos in missing:
             mask[0, pos - 1] = True
-        batch = self.capture_many(fingers[None], rng, missing=mask, quality=quality)
+        batch = self.capture_many(
+            fingers[None], rng, missing=mask, quality=quality, unprintable_rate=unprintable_rate
+        )
         captures = []
         for i in range(FINGERS):
             position = i + 1

@@ -53,7 +53,7 @@ def _template(
     quality: int | None = 90,
 ) -> TenprintTemplate:
     tenprint = prints.capture(
-        fingers, np.random.default_rng(seed), missing=missing, quality=quality
+        fingers, np.random.default_rng(seed), missing=missing, quality=quality, unprintable_rate=0.0
     )
     return tenprint_from_proto(tenprint)
 
@@ -239,24 +239,29 @@ def test_a_tenprint_scores_one_against_itself_and_scores_are_symmetric(
     assert match_score(a1, b) == pytest.approx(match_score(b, a1), abs=1e-6)
 
 
-def test_the_score_is_the_mean_cosine_over_fingers_both_tenprints_hold(
+def test_the_score_sums_cosines_over_common_fingers_over_sqrt_of_ten_times_their_count(
     prints: SyntheticFingerprints,
 ) -> None:
     (alice,) = _people(prints, 1)
     probe = _template(prints, alice, seed=8, missing=frozenset({1, 2, 3}))
     gallery = _template(prints, alice, seed=9, missing=frozenset({3, 4}))
     common = [i for i in range(FINGERS) if i + 1 not in {1, 2, 3, 4}]
-    expected = np.mean([float(probe.vectors[i] @ gallery.vectors[i]) for i in common])
+    expected = sum(float(probe.vectors[i] @ gallery.vectors[i]) for i in common) / np.sqrt(
+        len(common) * FINGERS
+    )
     assert match_score(probe, gallery) == pytest.approx(expected, abs=1e-6)
 
 
-def test_fewer_than_two_fingers_in_common_score_zero(prints: SyntheticFingerprints) -> None:
+def test_one_common_finger_cannot_match_and_none_in_common_scores_zero(
+    prints: SyntheticFingerprints,
+) -> None:
     (alice,) = _people(prints, 1)
     right_hand = frozenset(range(6, 11))
     left_hand = frozenset(range(1, 6))
     only_thumb = frozenset(range(2, 11))
     full = _template(prints, alice, seed=10)
-    assert match_score(_template(prints, alice, seed=11, missing=only_thumb), full) == 0.0
+    one = match_score(_template(prints, alice, seed=11, missing=only_thumb), full)
+    assert 0.0 < one <= 1 / np.sqrt(FINGERS) < DEFAULT_THRESHOLD
     disjoint = match_score(
         _template(prints, alice, seed=12, missing=right_hand),
         _template(prints, alice, seed=13, missing=left_hand),
@@ -334,7 +339,7 @@ def test_enrolling_a_known_key_replaces_its_tenprint(prints: SyntheticFingerprin
     replacement = _template(prints, bob, seed=18)
     engine.enroll("K1", replacement)
     assert len(engine) == 1
-    assert engine.template_of("K1") is replacement
+    assert np.array_equal(engine.template_of("K1").vectors, replacement.vectors)
     mate = engine.identify(_template(prints, bob, seed=19))
     assert mate is not None and mate.key == "K1"
     assert engine.identify(_template(prints, alice, seed=20)) is None
@@ -441,7 +446,11 @@ def test_drawn_qualities_stay_in_range_and_close_within_a_session(
     (fingers,) = _people(prints, 1)
     rng = np.random.default_rng(5)
     for _ in range(200):
-        qualities = [f.quality for f in prints.capture(fingers, rng).fingers]
+        qualities = [
+            f.quality
+            for f in prints.capture(fingers, rng).fingers
+            if f.status == common_pb2.FINGER_STATUS_PRESENT
+        ]
         assert all(MIN_QUALITY <= q <= MAX_QUALITY for q in qualities)
         assert max(qualities) - min(qualities) <= 2 * FINGER_QUALITY_JITTER
 
@@ -467,7 +476,7 @@ def test_worse_quality_captures_score_lower_but_still_match(
     best, worst = mean_genuine(MAX_QUALITY), mean_genuine(MIN_QUALITY)
     assert best > worst > DEFAULT_THRESHOLD
     assert best == pytest.approx(0.91, abs=0.04)
-    assert worst == pytest.approx(0.66, abs=0.06)
+    assert worst == pytest.approx(0.60, abs=0.06)
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,8 @@ def test_missing_fingers_are_sent_amputated_without_template(world: World) -> No
         if finger.position in person.missing:
             assert finger.status == common_pb2.FINGER_STATUS_AMPUTATED
             assert len(finger.template) == 0 and finger.quality == 0
+        elif finger.status == common_pb2.FINGER_STATUS_UNPRINTABLE:
+            assert len(finger.template) == 0 and finger.quality == 0
         else:
             assert finger.status == common_pb2.FINGER_STATUS_PRESENT
             assert len(finger.template) == TEMPLATE_DIM and 20 <= finger.quality <= 100
@@ -211,9 +213,10 @@ def test_genuine_captures_match_and_impostors_do_not(world: World) -> None:
     genuine = [match_score(template(i), template(i)) for i in range(PAIRS)]
     impostor = [match_score(template(i), template(i + 1)) for i in range(PAIRS)]
     assert min(genuine) > DEFAULT_THRESHOLD
-    assert 0.85 <= float(np.mean(genuine)) <= 0.95
-    assert max(impostor) < 0.3
-    assert abs(float(np.mean(impostor))) < 0.05
+    assert 0.8 <= float(np.mean(genuine)) <= 0.95
+    # Fingers of the same pattern class look alike, so impostors sit a little above zero.
+    assert max(impostor) < 0.35
+    assert 0.0 < float(np.mean(impostor)) < 0.15
 
 
 def test_poor_quality_captures_still_match() -> None:
@@ -279,6 +282,8 @@ def test_booking_payload_carries_the_sib_edge_fields(world: World) -> None:
     for entry, finger in zip(payload["fingers"], capture.fingers, strict=True):
         if finger.position in person.missing:
             assert entry == {"position": finger.position, "status": "amputated", "quality": 0}
+        elif finger.status == common_pb2.FINGER_STATUS_UNPRINTABLE:
+            assert entry == {"position": finger.position, "status": "unprintable", "quality": 0}
         else:
             assert set(entry) == {"position", "status", "template", "quality"}
             assert entry["status"] == "present"
