@@ -48,6 +48,8 @@ class Subject:
                 "template": list(f.template),
                 "quality": f.quality,
             }
+            if f.status == common_pb2.FINGER_STATUS_PRESENT
+            else {"position": f.position, "status": "unprintable", "quality": 0}
             for f in self.capture().fingers
         ]
 
