@@ -53,15 +53,17 @@ def _no_progress(_stage: str, _done: int, _total: int) -> None:
     return None
 
 
-async def _submit_all(
+async def submit_bookings(
     client: httpx.AsyncClient,
     world: World,
     concurrency: int,
     progress: Progress,
     rate: float | None = None,
+    booking_tag: str = "",
 ) -> tuple[list[str], list[str]]:
     """Posts every booking in booking order: at most `concurrency` in flight, at most `rate`
-    started per second."""
+    started per second. A `booking_tag` is appended to each booking number, so that a run
+    against a federation that already holds another run's bookings does not collide."""
     semaphore = asyncio.Semaphore(concurrency)
     start = time.monotonic()
     tcns: list[str] = [""] * len(world.bookings)
@@ -74,7 +76,10 @@ async def _submit_all(
             if rate:
                 await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
             booking = world.bookings[i]
-            r = await client.post("/v1/bookings", json=booking_payload(world, booking))
+            payload = booking_payload(world, booking)
+            if booking_tag:
+                payload["booking_number"] = f"{payload['booking_number']}-{booking_tag}"
+            r = await client.post("/v1/bookings", json=payload)
             if r.status_code in (200, 202):
                 tcns[i] = r.json()["tcn"]
             else:
@@ -284,7 +289,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             base_url=fed.services[routes.SIB].http_url, timeout=60.0, limits=limits
         ) as client:
             started = time.monotonic()
-            tcns, refused_at_edge = await _submit_all(
+            tcns, refused_at_edge = await submit_bookings(
                 client, world, options.concurrency, progress, options.rate
             )
             await _wait_quiet(client, fed, len(tcns), options.timeout_s, progress)

@@ -22,6 +22,7 @@ from rich.table import Table
 from services.cjis_iafis.config import CjisSettings
 from services.cli.demo import DemoOptions, run_demo
 from services.cli.launcher import LocalFederation
+from services.cli.remote import RemoteDemoOptions, run_remote_demo, trace_http
 from services.cli.report import compute, counts_offline, counts_online, format_value
 from services.cli.trace import trace_offline, trace_online
 from services.ice_field.config import IceFieldSettings
@@ -62,6 +63,118 @@ def _check_database_url(url: str | None) -> str | None:
     except ValidationError as exc:
         reason = "; ".join(str(e["msg"]) for e in exc.errors())
         raise typer.BadParameter(reason, param_hint="--database-url") from exc
+
+
+SibUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--sib-url",
+        help="Drive a running federation (compose, Kubernetes) through this SIB agency edge, "
+        "e.g. http://127.0.0.1:8081, instead of starting one.",
+    ),
+]
+Urls = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="With --sib-url: NAME=URL of another service's HTTP edge, for its counters and "
+        "journal (default 127.0.0.1:8082..8085)."
+    ),
+]
+
+
+def _check_http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise typer.BadParameter(
+            f"expected http://host:port, got {value!r}", param_hint="--sib-url"
+        )
+    return value.rstrip("/")
+
+
+def _parse_addresses(given: list[str]) -> dict[str, str]:
+    """gRPC addresses: NAME=HOST:PORT options over the environment's and the defaults."""
+    addresses = _addresses()
+    for item in given:
+        name, sep, address = item.partition("=")
+        name = name.strip().replace("-", "_")
+        host, colon, port = address.rpartition(":")
+        if not sep or name not in routes.SERVICES or not colon or not host or not port.isdigit():
+            raise typer.BadParameter(
+                f"expected NAME=HOST:PORT with NAME one of {', '.join(routes.SERVICES)}, "
+                f"got {item!r}",
+                param_hint="--addr",
+            )
+        addresses[name] = address
+    return addresses
+
+
+def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as bars:
+        tasks: dict[str, Any] = {}
+        labels = {"seed": "seeding world", "submit": "bookings submitted", "answer": "answered"}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(labels[stage], total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        try:
+            result = asyncio.run(run_remote_demo(options, progress))
+        except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
+            err.print(f"[red]demo failed:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        table = Table(title=f"scfed demo against {options.sib_url}: this run's counts")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for key in (
+            "bookings",
+            "answered",
+            "refused",
+            "unanswered",
+            "car",
+            "cpi",
+            "sre",
+            "ident_searches",
+            "ident_matches",
+            "no_match_idr",
+            "iaq",
+            "iar",
+            "joint_idr_iar",
+            "relayed_to_lea",
+            "not_relayed",
+            "dead_letters",
+            "errors",
+        ):
+            value = result[key]
+            table.add_row(key, "n/a" if value is None else str(value))
+        for level, n in result["detainers"].items():
+            table.add_row(f"detainers {level}", str(n))
+        table.add_row(
+            "latency p50 / p99 (ms)",
+            f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}",
+        )
+        table.add_row("bookings per second", str(result["bookings_per_s"]))
+        out.print(table)
+        out.print(f"removal cases: {result['removals']}")
+        if result.get("unreachable"):
+            out.print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
+        if result["sample_tcn"]:
+            out.print(
+                f"trace a booking: scfed trace {result['sample_tcn']} --sib-url {options.sib_url}"
+            )
+    if result["problems"]:
+        err.print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
+    if result["problems"] or result["unanswered"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -206,14 +319,45 @@ def demo(
             help="Then notice every detainer subject's release and run the cases to removal."
         ),
     ] = True,
+    sib_url: SibUrl = None,
+    url: Urls = None,
+    addr: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --sib-url: NAME=HOST:PORT of a service's gRPC edge, for seeding "
+            "(default SCFED_<SERVICE>_ADDR, else 127.0.0.1:50051..50055)."
+        ),
+    ] = None,
+    seed_world_first: Annotated[
+        bool,
+        typer.Option(
+            "--seed-world/--no-seed-world",
+            help="With --sib-url: seed the world through the services' gRPC edges first.",
+        ),
+    ] = True,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
-    print a summary and the Strategic Plan's measures."""
-    url = _check_database_url(database_url)
+    print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
+    that already runs instead (no removal cases)."""
+    if sib_url is not None:
+        remote = RemoteDemoOptions(
+            sib_url=_check_http_url(sib_url),
+            urls={k: v for k, v in _http_urls(url or []).items() if k != routes.SIB},
+            addresses=_parse_addresses(addr or []),
+            bookings=bookings,
+            seed=seed,
+            seed_world=seed_world_first,
+            concurrency=concurrency,
+            rate=rate,
+            timeout_s=timeout,
+        )
+        _remote_demo(remote, as_json=as_json)
+        return
+    url_ = _check_database_url(database_url)
     options = DemoOptions(
         bookings=bookings,
         seed=seed,
-        database_url=url,
+        database_url=url_,
         data_dir=data_dir,
         concurrency=concurrency,
         rate=rate,
@@ -267,10 +411,18 @@ def trace(
         str, typer.Option(help="With --database-url: schema prefix.")
     ] = "scfed",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    sib_url: SibUrl = None,
+    url: Urls = None,
 ) -> None:
-    """Show one booking's messages in order across all services."""
+    """Show one booking's messages in order across all services (with --sib-url, from the
+    HTTP edges of a running federation)."""
     try:
-        if data_dir is not None or database_url:
+        if sib_url is not None:
+            urls = {**_http_urls(url or []), routes.SIB: _check_http_url(sib_url)}
+            entries, unreachable = asyncio.run(trace_http(tcn, urls))
+            if unreachable:
+                err.print(f"not reached (left out of the trace): {', '.join(unreachable)}")
+        elif data_dir is not None or database_url:
             entries = asyncio.run(
                 trace_offline(
                     tcn,

@@ -1,0 +1,260 @@
+"""`scfed demo --sib-url`: drive a federation that already runs (compose, Kubernetes, `scfed up`).
+
+Nothing is started or stopped here. The world is seeded through the services' gRPC edges
+(unless told not to), bookings go in through the SIB's agency edge, each booking is awaited
+until its final response, and the counts reported are the difference between each service's
+counters (journal counts, IDENT's stats, the SIB's summary) before and after the run, so a
+federation that already holds earlier bookings reports only this run's. Removal cases are not
+stepped: that needs the field offices' fast clock, which only a federation the demo starts has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from services.cli.demo import FINAL_STATUSES, consistency, submit_bookings
+from services.runtime import routes
+from services.world.seeding import seed_world
+from services.world.world import build_world
+
+Progress = Callable[[str, int, int], None]
+
+# Journal counters ("direction:TOT:outcome") the summary is made of, by service.
+JOURNAL_KEYS: dict[str, dict[str, str]] = {
+    routes.SIB: {
+        "car": "sent:CAR:delivered",
+        "cpi": "sent:CPI:delivered",
+        "sre": "received:SRE:processed",
+        "no_match_idr": "received:NO-MATCH-IDR:processed",
+        "joint_idr_iar": "received:IDR/IAR:processed",
+    },
+    routes.CJIS_IAFIS: {
+        "iaq_acknowledged": "received:IAQ-ACK:processed",
+        "iar": "received:IAR:processed",
+    },
+    routes.LESC: {"iaq": "received:IAQ:processed"},
+}
+
+
+@dataclass
+class RemoteDemoOptions:
+    """What `scfed demo --sib-url` was asked to do."""
+
+    sib_url: str
+    # HTTP edges of the other services (NAME -> URL); those missing or unreachable are left out
+    # of the counts, and the result says which.
+    urls: dict[str, str] = field(default_factory=dict)
+    # gRPC addresses for seeding the world (every service's, when seeding).
+    addresses: dict[str, str] = field(default_factory=dict)
+    bookings: int = 50
+    seed: int = 1
+    seed_world: bool = True
+    concurrency: int = 16
+    rate: float | None = None
+    timeout_s: float = 600.0
+
+
+def _no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+    r = await client.get(url)
+    r.raise_for_status()
+    return r.json()
+
+
+async def _snapshot(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, Any]:
+    """Every counter the summary needs, from each reachable service's HTTP edge."""
+    snap: dict[str, Any] = {"unreachable": []}
+    for name, url in urls.items():
+        try:
+            snap[f"journal:{name}"] = await _get_json(client, f"{url}/v1/journal-counts")
+            snap[f"outbox:{name}"] = await _get_json(client, f"{url}/v1/outbox")
+            if name == routes.SIB:
+                snap["summary"] = await _get_json(client, f"{url}/v1/bookings-summary")
+            if name == routes.IDENT:
+                snap["ident"] = await _get_json(client, f"{url}/v1/stats")
+        except httpx.HTTPError as exc:
+            if name == routes.SIB:
+                raise RuntimeError(f"the SIB's edge at {url} does not answer: {exc}") from exc
+            snap["unreachable"].append(name)
+    return snap
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """This run's counts: after minus before, for the services reachable both times."""
+    reachable = [
+        name
+        for name in urls
+        if name not in before["unreachable"] and name not in after["unreachable"]
+    ]
+    result: dict[str, Any] = {"counted_services": reachable}
+    for name, keys in JOURNAL_KEYS.items():
+        for label, key in keys.items():
+            if name in reachable:
+                was = int(before[f"journal:{name}"].get(key, 0))
+                result[label] = int(after[f"journal:{name}"].get(key, 0)) - was
+            else:
+                result[label] = None
+    if routes.IDENT in reachable:
+        for label, key in (("ident_searches", "searches"), ("ident_matches", "matches")):
+            result[label] = int(after["ident"][key]) - int(before["ident"][key])
+    else:
+        result["ident_searches"] = result["ident_matches"] = None
+    b, a = before["summary"], after["summary"]
+    result["relayed_to_lea"] = a["relayed_to_lea"] - b["relayed_to_lea"]
+    result["not_relayed"] = a["not_relayed"] - b["not_relayed"]
+    result["detainers"] = {k: a["detainers"][k] - b["detainers"].get(k, 0) for k in a["detainers"]}
+    dead_before = sum(int(before[f"outbox:{n}"].get("dead", 0)) for n in reachable)
+    dead_after = sum(int(after[f"outbox:{n}"].get("dead", 0)) for n in reachable)
+    result["dead_letters"] = dead_after - dead_before
+    return result
+
+
+async def _outboxes_busy(client: httpx.AsyncClient, urls: dict[str, str]) -> int:
+    busy = 0
+    for url in urls.values():
+        try:
+            stats = await _get_json(client, f"{url}/v1/outbox")
+        except httpx.HTTPError:
+            continue
+        busy += int(stats.get("pending", 0)) + int(stats.get("inflight", 0))
+    return busy
+
+
+async def wait_answered(
+    client: httpx.AsyncClient,
+    tcns: list[str],
+    *,
+    timeout_s: float,
+    progress: Progress = _no_progress,
+    concurrency: int = 16,
+) -> dict[str, dict[str, Any]]:
+    """Polls the SIB for each booking until its status is final; returns the last views."""
+    views: dict[str, dict[str, Any]] = {}
+    waiting = list(tcns)
+    semaphore = asyncio.Semaphore(concurrency)
+    deadline = time.monotonic() + timeout_s
+
+    async def look(tcn: str) -> None:
+        async with semaphore:
+            r = await client.get(f"/v1/bookings/{tcn}")
+            r.raise_for_status()
+            views[tcn] = r.json()
+
+    while waiting and time.monotonic() < deadline:
+        await asyncio.gather(*(look(tcn) for tcn in waiting))
+        waiting = [t for t in waiting if views[t]["status"] not in FINAL_STATUSES]
+        progress("answer", len(tcns) - len(waiting), len(tcns))
+        if waiting:
+            await asyncio.sleep(0.2)
+    return views
+
+
+async def run_remote_demo(
+    options: RemoteDemoOptions, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """Drives `options.bookings` bookings through a running federation; returns its summary."""
+    if options.bookings < 1:
+        raise ValueError("--bookings must be at least 1")
+    urls = {**options.urls, routes.SIB: options.sib_url.rstrip("/")}
+    world = build_world(options.seed, options.bookings, rebook_gap=max(32, 2 * options.concurrency))
+    limits = httpx.Limits(max_connections=options.concurrency * 2)
+    async with httpx.AsyncClient(base_url=urls[routes.SIB], timeout=60.0, limits=limits) as client:
+        ready = await client.get("/readyz")
+        if ready.status_code != 200:
+            raise RuntimeError(f"the SIB at {urls[routes.SIB]} is not ready: {ready.text[:200]}")
+        if options.seed_world:
+            missing = [n for n in routes.SERVICES if n not in options.addresses]
+            if missing:
+                raise ValueError(f"seeding needs the gRPC address of {', '.join(missing)}")
+            progress("seed", 0, 1)
+            await seed_world(world, options.addresses)
+            progress("seed", 1, 1)
+        before = await _snapshot(client, urls)
+        # Booking numbers carry the run, so runs of the same world never collide at the edge.
+        run_tag = uuid.uuid4().hex[:8]
+        started = time.monotonic()
+        tcns, refused_at_edge = await submit_bookings(
+            client, world, options.concurrency, progress, options.rate, booking_tag=run_tag
+        )
+        views = await wait_answered(client, tcns, timeout_s=options.timeout_s, progress=progress)
+        answered_s = time.monotonic() - started
+        # The IAR copies to the field offices and the detainers trail the LEAs' answers.
+        deadline = time.monotonic() + min(60.0, options.timeout_s)
+        while await _outboxes_busy(client, urls) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        after = await _snapshot(client, urls)
+    result = _delta(before, after, urls)
+    statuses = [views[t]["status"] if t in views else "unknown" for t in tcns]
+    latencies = sorted(
+        _latency_ms(views[t]) for t in tcns if t in views and views[t].get("completed_at")
+    )
+    refused = statuses.count("refused")
+    unanswered = [t for t, s in zip(tcns, statuses, strict=True) if s not in FINAL_STATUSES]
+    result.update(
+        bookings=len(tcns),
+        answered=statuses.count("answered"),
+        refused=refused,
+        unanswered=len(unanswered),
+        unanswered_tcns=unanswered[:10],
+        errors=refused + len(refused_at_edge) + (result["dead_letters"] or 0),
+        edge_refusals=refused_at_edge[:10],
+        latency_ms={
+            "p50": round(_percentile(latencies, 0.50), 1),
+            "p99": round(_percentile(latencies, 0.99), 1),
+        },
+        elapsed_s=round(answered_s, 2),
+        bookings_per_s=round(len(tcns) / answered_s, 1) if answered_s else 0.0,
+        seed=options.seed,
+        run_tag=run_tag,
+        seeded=options.seed_world,
+        sample_tcn=tcns[0] if tcns else "",
+        tcns=tcns,
+        removals="not run: removal cases need the field offices' fast clock (local demo only)",
+    )
+    complete = all(n in result["counted_services"] for n in routes.SERVICES)
+    # Refusals at the edge never became a CAR or CPI: the message counts leave them out.
+    flow = {**result, "errors": refused + (result["dead_letters"] or 0)}
+    result["problems"] = consistency(flow) if complete else []
+    if not complete:
+        result["unreachable"] = [n for n in routes.SERVICES if n not in result["counted_services"]]
+    return result
+
+
+def _latency_ms(view: dict[str, Any]) -> float:
+    accepted = datetime.fromisoformat(view["accepted_at"])
+    done = datetime.fromisoformat(view["completed_at"])
+    return (done - accepted).total_seconds() * 1000.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def trace_http(tcn: str, urls: dict[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """`tcn`'s journal entries from each service's HTTP edge; also the edges that did not
+    answer (a Kubernetes port-forward may reach only the SIB)."""
+    entries: list[dict[str, Any]] = []
+    unreachable: list[str] = []
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for name, url in urls.items():
+            try:
+                r = await client.get(f"{url.rstrip('/')}/v1/journal/{tcn}")
+                r.raise_for_status()
+            except httpx.HTTPError:
+                unreachable.append(name)
+                continue
+            entries.extend(r.json())
+    return sorted(entries, key=lambda e: e["at"]), unreachable
