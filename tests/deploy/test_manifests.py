@@ -584,10 +584,10 @@ def test_compose_agencies_report_readiness_with_python(compose: Obj) -> None:
 
 def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None:
     services = compose["services"]
-    for name in AGENCIES:
+    for name, agency in AGENCIES.items():
         env = compose_env(services[name])
         assert env["SCFED_DATABASE_URL"].startswith("postgresql+asyncpg://postgres:")
-        assert env["SCFED_DATABASE_URL"].endswith("@postgres:5432/postgres")
+        assert env["SCFED_DATABASE_URL"].endswith(f"@postgres:5432/scfed_{agency.module}")
         assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "0.0.0.0"
         assert env["SCFED_DATA_DIR"] == "/data"
         for peer, agency in AGENCIES.items():
@@ -599,11 +599,22 @@ def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None
 def test_compose_keeps_the_database_and_ident_data_in_named_volumes(compose: Obj) -> None:
     services = compose["services"]
     assert set(compose["volumes"]) == {"postgres-data", "ident-index"}
-    assert services["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert services["postgres"]["volumes"][0] == "postgres-data:/var/lib/postgresql/data"
     assert services["ident"]["volumes"] == ["ident-index:/data"]
     for name in AGENCIES.keys() - {"ident"}:
         assert "volumes" not in services[name]
         assert "/data" in services[name]["tmpfs"]
+
+
+def test_compose_gives_every_agency_its_own_database(compose: Obj) -> None:
+    init = compose["services"]["postgres"]["volumes"][1]
+    source, target, mode = init.split(":")
+    assert target.startswith("/docker-entrypoint-initdb.d/") and target.endswith(".sql")
+    assert mode == "ro"
+    created = set(re.findall(r"CREATE DATABASE (\w+);", (ROOT / source).read_text()))
+    urls = {compose_env(compose["services"][name])["SCFED_DATABASE_URL"] for name in AGENCIES}
+    assert {url.rsplit("/", 1)[1] for url in urls} == created
+    assert len(created) == len(AGENCIES)
 
 
 def test_compose_publishes_only_the_sib_agency_edge(compose: Obj) -> None:
@@ -622,7 +633,7 @@ def test_compose_host_network_override_keeps_everything_on_loopback(compose: Obj
     for name in AGENCIES:
         env = compose_env(services[name])
         assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "127.0.0.1"
-        assert "@127.0.0.1:5432/" in env["SCFED_DATABASE_URL"]
+        assert env["SCFED_DATABASE_URL"].endswith(f"@127.0.0.1:5432/scfed_{AGENCIES[name].module}")
         for agency in AGENCIES.values():
             addr = env[f"SCFED_{agency.module.upper()}_ADDR"]
             assert addr == f"127.0.0.1:{agency.grpc_port}"
