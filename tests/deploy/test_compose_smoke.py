@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.cli.launcher import DEFAULT_PORTS
 from services.runtime import routes
 from tests.deploy import engine as engines
 from tests.deploy.compose import ComposeProject
@@ -37,8 +38,6 @@ SERVICE_NAMES = {
     "lesc": routes.LESC,
     "ice-field": routes.ICE_FIELD,
 }
-GRPC_PORTS = {routes.SIB: 50051, routes.CJIS_IAFIS: 50052, routes.IDENT: 50053}
-GRPC_PORTS |= {routes.LESC: 50054, routes.ICE_FIELD: 50055}
 
 
 async def _fresh_databases() -> None:
@@ -117,12 +116,11 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
         timings["start_to_healthy_s"] = time.monotonic() - up
 
         urls: list[str] = []
-        for name in SERVICE_NAMES.values():
-            if name != routes.SIB:
-                urls += ["--url", f"{name}=http://127.0.0.1:{8081 + list(GRPC_PORTS).index(name)}"]
         addrs: list[str] = []
-        for name, port in GRPC_PORTS.items():
-            addrs += ["--addr", f"{name}=127.0.0.1:{port}"]
+        for name, (grpc_port, http_port) in DEFAULT_PORTS.items():
+            addrs += ["--addr", f"{name}=127.0.0.1:{grpc_port}"]
+            if name != routes.SIB:
+                urls += ["--url", f"{name}=http://127.0.0.1:{http_port}"]
         driven = time.monotonic()
         demo = _scfed(
             "demo",
@@ -148,10 +146,14 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
         assert set(result["counted_services"]) == set(SERVICE_NAMES.values())
         assert result["ident_matches"] > 0
 
-        trace = _scfed("trace", result["sample_tcn"], "--sib-url", "http://127.0.0.1:8081", *urls)
+        trace = _scfed(
+            "trace", result["sample_tcn"], "--sib-url", "http://127.0.0.1:8081", *urls, "--json"
+        )
         assert trace.returncode == 0, trace.stderr[-2000:]
-        assert "SRE" in trace.stdout and "cjis_iafis" in trace.stdout
-        print(trace.stdout)
+        entries = json.loads(trace.stdout)
+        assert {routes.SIB, routes.CJIS_IAFIS, routes.IDENT} <= {e["service"] for e in entries}
+        assert ("received", "SRE") in {(e["direction"], e["tot"]) for e in entries}
+        print(f"trace {result['sample_tcn']}: {[(e['service'], e['tot']) for e in entries]}")
     finally:
         project.down()
         asyncio.run(_drop_databases())
