@@ -296,7 +296,12 @@ class Outbox:
             addresses = peer_addresses(self._peers.get(peer, ""))
             if not addresses:
                 return None
-            channels = [grpc.aio.insecure_channel(address) for address in addresses]
+            # round_robin also spreads over the addresses one DNS name resolves to (Compose's
+            # `--scale`, a Kubernetes headless Service); the default pick_first would stick to one.
+            channels = [
+                grpc.aio.insecure_channel(address, options=[("grpc.lb_policy_name", "round_robin")])
+                for address in addresses
+            ]
             self._channels[peer] = channels
         turn = self._turn.get(peer, 0)
         self._turn[peer] = turn + 1

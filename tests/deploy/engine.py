@@ -5,6 +5,7 @@ registry is needed), and the scfed image built from the Dockerfile with wheels m
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +70,8 @@ class Engine:
     timings: dict[str, float] = field(default_factory=dict)
 
     def stop(self) -> None:
-        """Stops dockerd (SIGTERM, then SIGKILL) and closes the client."""
+        """Stops dockerd (SIGTERM, then SIGKILL), closes the client, and unmounts what dockerd
+        left mounted under its folders (its network namespace file), so the cache can go."""
         self.client.close()
         if self.process.poll() is None:
             self.process.terminate()
@@ -77,6 +80,19 @@ class Engine:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        unmount_under(CACHE / "engine")
+
+
+def unmount_under(folder: Path) -> None:
+    """Lazily unmounts every mount point below `folder`, deepest first."""
+    prefix = str(folder.resolve()) + "/"
+    points = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(prefix)
+    ]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def _start_dockerd(driver: str) -> Engine:
@@ -196,15 +212,11 @@ def build_wheelhouse() -> Path:
     wheelhouse = CACHE / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
     stamp = wheelhouse / ".pyproject.sha"
-    import hashlib
-
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == want:
         return wheelhouse
     env = {**os.environ, "HNSWLIB_NO_NATIVE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     # The dependencies only (the project's own wheel is built inside the image).
-    import tomllib
-
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
     _run(
@@ -231,10 +243,10 @@ def build_context(wheelhouse: Path) -> io.BytesIO:
     return data
 
 
-def build_image(engine: Engine) -> float:
+def build_image(engine: Engine, wheelhouse: Path) -> float:
     """Builds scfed:local from the Dockerfile on the local base, from the wheelhouse."""
     started = time.monotonic()
-    context = build_context(build_wheelhouse())
+    context = build_context(wheelhouse)
     log: list[str] = []
     for chunk in engine.client.api.build(
         fileobj=context,

@@ -11,6 +11,7 @@ can be started at all (not root, or apt cannot install docker.io).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -85,14 +86,15 @@ def _scfed(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
 
 
 def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
-    engine: engines.Engine,
+    engine: engines.Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import asyncio
-
     total = time.monotonic()
     timings = dict(engine.timings)
     timings["base_image_s"] = engines.ensure_base_image(engine)
-    timings["build_s"] = engines.build_image(engine)
+    step = time.monotonic()
+    wheelhouse = engines.build_wheelhouse()
+    timings["wheelhouse_s"] = time.monotonic() - step
+    timings["build_s"] = engines.build_image(engine, wheelhouse)
 
     asyncio.run(_fresh_databases())
     project = ComposeProject(
@@ -153,13 +155,17 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
         entries = json.loads(trace.stdout)
         assert {routes.SIB, routes.CJIS_IAFIS, routes.IDENT} <= {e["service"] for e in entries}
         assert ("received", "SRE") in {(e["direction"], e["tot"]) for e in entries}
-        print(f"trace {result['sample_tcn']}: {[(e['service'], e['tot']) for e in entries]}")
+        trace_line = f"trace {result['sample_tcn']}: " + " ".join(
+            f"{e['service']}:{e['direction']}:{e['tot']}" for e in entries
+        )
     finally:
         project.down()
         asyncio.run(_drop_databases())
     timings["total_s"] = time.monotonic() - total + timings.get("engine_start_s", 0.0)
-    print(
-        "smoke timings: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
-        + f"; storage driver {engine.storage_driver}"
-    )
+    with capsys.disabled():
+        print(
+            "\nsmoke timings (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+            + f"; storage driver {engine.storage_driver}; {BOOKINGS} bookings answered"
+            + f" ({result['answered']} answered, {result['refused']} refused)\n{trace_line}"
+        )
