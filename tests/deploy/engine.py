@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -95,11 +96,30 @@ def unmount_under(folder: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
+def _stop_leftover_dockerd(root: Path) -> None:
+    """Stops a dockerd that an earlier, interrupted smoke run left on our folders (found by
+    its pid file and its command line naming them); anything else is left alone."""
+    pidfile = root / "docker.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return
+    if "dockerd" not in cmdline or str(root) not in cmdline:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    unmount_under(root)
+
+
 def _start_dockerd(driver: str) -> Engine:
     root = CACHE / "engine"
     socket = root / "docker.sock"
     log_path = root / f"dockerd-{driver}.log"
     root.mkdir(parents=True, exist_ok=True)
+    _stop_leftover_dockerd(root)
     socket.unlink(missing_ok=True)
     args = [
         "dockerd",
