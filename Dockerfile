@@ -2,31 +2,44 @@
 #   docker build -t scfed:local .
 #   docker run scfed:local services.ident        # or sib, cjis_iafis, lesc, ice_field
 # BASE_IMAGE must be a Debian-based CPython 3.11+ image (apt-get in the builder, useradd in the
-# final stage), the same in both stages so the venv's interpreter path exists at run time.
+# final stage), the same in both stages so the venv's interpreter path exists at run time. A
+# plain Debian with python3 and python3-venv will do (the smoke test builds from one made with
+# debootstrap).
+#
+# WHEELHOUSE (optional) names a folder in the build context with wheels for every dependency
+# and for setuptools: pip then installs from it alone, with neither PyPI nor a compiler
+# (tests/deploy builds it on the host with `pip wheel`). By default pip uses PyPI.
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS builder
+ARG WHEELHOUSE=
 # hnswlib is published as an sdist only: it is compiled here, without -march=native so the image
 # runs on any x86-64 (or arm64) host, not only on the build machine's CPU.
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HNSWLIB_NO_NATIVE=1
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
-    && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/venv
+RUN if [ -z "$WHEELHOUSE" ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends build-essential \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# Without a wheelhouse this copies only pyproject.toml into /wheels, which pip then ignores.
+COPY ${WHEELHOUSE:-pyproject.toml} /wheels/
 # The runtime dependencies first, read from pyproject.toml alone, so that a change to the code
 # does not rebuild hnswlib. No dev extras.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
+RUN if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi \
+    && python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 COPY README.md ./
 COPY scfed ./scfed
 COPY services ./services
 # A regular (not editable) install: the code lands in the venv's site-packages, compiled.
-RUN pip install . && pip check
+RUN if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi \
+    && pip install . && pip check
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="scfed" \

@@ -41,6 +41,7 @@ class ServiceProcess:
     http_port: int
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    replica: int = 1
 
     @property
     def grpc_address(self) -> str:
@@ -69,23 +70,47 @@ class LocalFederation:
     fixed_ports: bool = False
     port_offset: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Processes per service (default 1). More than one needs PostgreSQL: the replicas share
+    # the service's schema, and each peer's outbox sends to them in turn.
+    replicas: dict[str, int] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    # Every process of every service; services[name] is the first of replicas_of[name].
+    replicas_of: dict[str, list[ServiceProcess]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if any(n > 1 for n in self.replicas.values()) and not self.database_url:
+            raise ValueError("more than one replica of a service needs a PostgreSQL database")
+        if any(n > 1 for n in self.replicas.values()) and self.fixed_ports:
+            raise ValueError("replicas need free ports, not the fixed default ports")
         for name in routes.SERVICES:
-            if self.fixed_ports:
-                grpc_port, http_port = (p + self.port_offset for p in DEFAULT_PORTS[name])
-            else:
-                grpc_port, http_port = free_port(), free_port()
-            self.services[name] = ServiceProcess(name, grpc_port, http_port)
+            processes = []
+            for replica in range(1, self.replicas.get(name, 1) + 1):
+                if self.fixed_ports:
+                    grpc_port, http_port = (p + self.port_offset for p in DEFAULT_PORTS[name])
+                else:
+                    grpc_port, http_port = free_port(), free_port()
+                processes.append(ServiceProcess(name, grpc_port, http_port, replica=replica))
+            self.replicas_of[name] = processes
+            self.services[name] = processes[0]
+
+    def processes(self) -> list[ServiceProcess]:
+        """Every process of the federation."""
+        return [p for processes in self.replicas_of.values() for p in processes]
 
     def addresses(self) -> dict[str, str]:
-        """gRPC address of every service."""
+        """gRPC address of every service (its first replica)."""
         return {name: svc.grpc_address for name, svc in self.services.items()}
 
-    def environment(self, name: str) -> dict[str, str]:
-        """The environment one service is started with."""
-        svc = self.services[name]
+    def peer_addresses(self) -> dict[str, str]:
+        """Every service's replicas as one `*_ADDR` value, comma-separated."""
+        return {
+            name: ",".join(p.grpc_address for p in processes)
+            for name, processes in self.replicas_of.items()
+        }
+
+    def environment(self, name: str, replica: int = 1) -> dict[str, str]:
+        """The environment one service (one of its replicas) is started with."""
+        svc = self.replicas_of[name][replica - 1]
         prefix = f"SCFED_{name.upper()}_"
         env = {
             **os.environ,
@@ -94,7 +119,7 @@ class LocalFederation:
             f"{prefix}GRPC_PORT": str(svc.grpc_port),
             f"{prefix}HTTP_PORT": str(svc.http_port),
             "PYTHONUNBUFFERED": "1",
-            **{f"SCFED_{peer.upper()}_ADDR": addr for peer, addr in self.addresses().items()},
+            **{f"SCFED_{peer.upper()}_ADDR": a for peer, a in self.peer_addresses().items()},
             **self.extra_env,
         }
         speed = self.speeds.get(name, self.agency_speed)
@@ -109,12 +134,14 @@ class LocalFederation:
         """Starts every service; each writes its log under data_dir/logs."""
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for name, svc in self.services.items():
-            svc.log_path = logs / f"{name}.log"
+        for svc in self.processes():
+            name = svc.name
+            suffix = f"-{svc.replica}" if len(self.replicas_of[name]) > 1 else ""
+            svc.log_path = logs / f"{name}{suffix}.log"
             with svc.log_path.open("ab") as log:
                 svc.process = subprocess.Popen(
                     [sys.executable, "-m", f"services.{name}"],
-                    env=self.environment(name),
+                    env=self.environment(name, svc.replica),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -123,11 +150,11 @@ class LocalFederation:
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Waits until every service's /readyz answers 200; fails if one exits or time runs out."""
         deadline = time.monotonic() + timeout
-        pending = set(self.services)
+        pending = {(svc.name, svc.replica): svc for svc in self.processes()}
         async with httpx.AsyncClient(timeout=2.0) as client:
             while pending:
-                for name in sorted(pending):
-                    svc = self.services[name]
+                for key, svc in sorted(pending.items()):
+                    name = svc.name
                     if svc.process is not None and svc.process.poll() is not None:
                         raise RuntimeError(
                             f"{name} exited with code {svc.process.returncode} at start; "
@@ -136,11 +163,12 @@ class LocalFederation:
                     try:
                         r = await client.get(f"{svc.http_url}/readyz")
                         if r.status_code == 200:
-                            pending.discard(name)
+                            del pending[key]
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    raise TimeoutError(f"not ready after {timeout}s: {', '.join(sorted(pending))}")
+                    names = ", ".join(sorted(f"{n}#{r}" for n, r in pending))
+                    raise TimeoutError(f"not ready after {timeout}s: {names}")
                 if pending:
                     await asyncio.sleep(0.1)
 
@@ -153,7 +181,7 @@ class LocalFederation:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM to every service, then SIGKILL to any that has not exited in time."""
-        running = [s.process for s in self.services.values() if s.process is not None]
+        running = [s.process for s in self.processes() if s.process is not None]
         for proc in running:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -169,7 +197,7 @@ class LocalFederation:
     def exited(self) -> list[str]:
         """Services whose process has ended."""
         return [
-            name
-            for name, svc in self.services.items()
+            svc.name if len(self.replicas_of[svc.name]) == 1 else f"{svc.name}#{svc.replica}"
+            for svc in self.processes()
             if svc.process is not None and svc.process.poll() is not None
         ]

@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import grpc
 import typer
@@ -21,6 +22,7 @@ from rich.table import Table
 
 from services.cjis_iafis.config import CjisSettings
 from services.cli.demo import DemoOptions, run_demo
+from services.cli.demo import Progress as DemoProgress
 from services.cli.launcher import LocalFederation
 from services.cli.remote import RemoteDemoOptions, run_remote_demo, trace_http
 from services.cli.report import compute, counts_offline, counts_online, format_value
@@ -107,7 +109,31 @@ def _parse_addresses(given: list[str]) -> dict[str, str]:
     return addresses
 
 
-def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
+MESSAGE_COUNTS = (
+    "car",
+    "cpi",
+    "sre",
+    "ident_searches",
+    "ident_matches",
+    "no_match_idr",
+    "iaq",
+    "iar",
+    "joint_idr_iar",
+    "relayed_to_lea",
+    "not_relayed",
+)
+STAGES = {
+    "seed": "seeding world",
+    "submit": "bookings submitted",
+    "answer": "bookings answered",
+    "release": "release notices",
+    "cases": "removal cases closed",
+}
+T = TypeVar("T")
+
+
+def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_json: bool) -> T:
+    """Runs a demo with a progress bar per stage on stderr (gone afterwards with --json)."""
     with Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -117,52 +143,43 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
         transient=as_json,
     ) as bars:
         tasks: dict[str, Any] = {}
-        labels = {"seed": "seeding world", "submit": "bookings submitted", "answer": "answered"}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bars.add_task(labels[stage], total=total)
+                tasks[stage] = bars.add_task(STAGES[stage], total=total)
             bars.update(tasks[stage], completed=done, total=total)
 
-        try:
-            result = asyncio.run(run_remote_demo(options, progress))
-        except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
-            err.print(f"[red]demo failed:[/red] {exc}")
-            raise typer.Exit(1) from exc
+        return asyncio.run(run(progress))
+
+
+def _counts_table(title: str, result: dict[str, Any], keys: tuple[str, ...]) -> Table:
+    """A demo's counts, detainers by level, latency and rate as a table."""
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in keys:
+        table.add_row(key, "n/a" if result[key] is None else str(result[key]))
+    for level, n in result["detainers"].items():
+        table.add_row(f"detainers {level}", str(n))
+    table.add_row(
+        "latency p50 / p99 (ms)", f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}"
+    )
+    table.add_row("bookings per second", str(result["bookings_per_s"]))
+    return table
+
+
+def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
+    try:
+        result = _with_progress(lambda progress: run_remote_demo(options, progress), as_json)
+    except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
+        err.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        table = Table(title=f"scfed demo against {options.sib_url}: this run's counts")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        for key in (
-            "bookings",
-            "answered",
-            "refused",
-            "unanswered",
-            "car",
-            "cpi",
-            "sre",
-            "ident_searches",
-            "ident_matches",
-            "no_match_idr",
-            "iaq",
-            "iar",
-            "joint_idr_iar",
-            "relayed_to_lea",
-            "not_relayed",
-            "dead_letters",
-            "errors",
-        ):
-            value = result[key]
-            table.add_row(key, "n/a" if value is None else str(value))
-        for level, n in result["detainers"].items():
-            table.add_row(f"detainers {level}", str(n))
-        table.add_row(
-            "latency p50 / p99 (ms)",
-            f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}",
-        )
-        table.add_row("bookings per second", str(result["bookings_per_s"]))
+        keys = ("bookings", "answered", "refused", "unanswered", *MESSAGE_COUNTS)
+        title = f"scfed demo against {options.sib_url}: this run's counts"
+        table = _counts_table(title, result, (*keys, "dead_letters", "errors"))
         out.print(table)
         out.print(f"removal cases: {result['removals']}")
         if result.get("unreachable"):
@@ -259,32 +276,8 @@ def seed(
 
 
 def _print_summary(result: dict[str, Any]) -> None:
-    table = Table(title=f"scfed demo: {result['bookings']} bookings, seed {result['seed']}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key in (
-        "bookings",
-        "car",
-        "cpi",
-        "sre",
-        "ident_searches",
-        "ident_matches",
-        "no_match_idr",
-        "iaq",
-        "iar",
-        "joint_idr_iar",
-        "relayed_to_lea",
-        "not_relayed",
-        "errors",
-        "unanswered",
-    ):
-        table.add_row(key, str(result[key]))
-    for level, n in result["detainers"].items():
-        table.add_row(f"detainers {level}", str(n))
-    table.add_row(
-        "latency p50 / p99 (ms)", f"{result['latency_ms']['p50']} / {result['latency_ms']['p99']}"
-    )
-    table.add_row("bookings per second", str(result["bookings_per_s"]))
+    title = f"scfed demo: {result['bookings']} bookings, seed {result['seed']}"
+    table = _counts_table(title, result, ("bookings", *MESSAGE_COUNTS, "errors", "unanswered"))
     table.add_row("release notices", str(result["releases"]))
     for state, n in sorted(result["cases"]["by_state"].items()):
         table.add_row(f"cases {state}", str(n))
@@ -364,33 +357,11 @@ def demo(
         timeout_s=timeout,
         removals=removals,
     )
-    with Progress(
-        TextColumn("{task.description:<22}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    ) as bars:
-        tasks: dict[str, Any] = {}
-        labels = {
-            "seed": "seeding world",
-            "submit": "bookings submitted",
-            "answer": "bookings answered",
-            "release": "release notices",
-            "cases": "removal cases closed",
-        }
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(labels[stage], total=total)
-            bars.update(tasks[stage], completed=done, total=total)
-
-        try:
-            result = asyncio.run(run_demo(options, progress))
-        except (RuntimeError, TimeoutError, ValueError) as exc:
-            err.print(f"[red]demo failed:[/red] {exc}")
-            raise typer.Exit(1) from exc
+    try:
+        result = _with_progress(lambda progress: run_demo(options, progress), as_json)
+    except (RuntimeError, TimeoutError, ValueError) as exc:
+        err.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:

@@ -13,19 +13,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from services.cli.demo import FINAL_STATUSES, consistency, submit_bookings
+from services.cli.demo import FINAL_STATUSES, Progress, consistency, submit_bookings
 from services.runtime import routes
 from services.world.seeding import seed_world
 from services.world.world import build_world
-
-Progress = Callable[[str, int, int], None]
 
 # Journal counters ("direction:TOT:outcome") the summary is made of, by service.
 JOURNAL_KEYS: dict[str, dict[str, str]] = {

@@ -49,6 +49,13 @@ class AcceleratedClock:
         elapsed = (time.monotonic() - self._start) * self.factor
         return self._epoch + timedelta(seconds=elapsed)
 
+    def align(self, *, agency_epoch: datetime, wall_epoch: datetime) -> None:
+        """Runs from a shared anchor: agency time was `agency_epoch` at wall time `wall_epoch`,
+        so every replica that aligns to the same anchor tells the same agency time."""
+        wall_now = datetime.now(UTC)
+        self._start = time.monotonic()
+        self._epoch = agency_epoch + (wall_now - wall_epoch) * self.factor
+
     async def sleep(self, seconds: float) -> None:
         """Sleeps for `seconds` of agency time, that is seconds/factor of wall time."""
         await asyncio.sleep(max(0.0, seconds) / self.factor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -77,6 +78,14 @@ class Database:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with engine.begin() as conn:
+            if not self.is_sqlite:
+                # Replicas starting together would race on CREATE SCHEMA / CREATE TABLE (both
+                # see a table missing, one fails on the catalog's unique index): one at a time,
+                # under a transaction-scoped advisory lock keyed by the schema.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": schema_lock_key(self.schema or "public")},
+                )
             if self.schema:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             for metadata in metadatas:
@@ -111,6 +120,12 @@ class Database:
         if self.is_sqlite:
             return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def schema_lock_key(schema: str) -> int:
+    """A stable signed 64-bit advisory-lock key for creating one schema's tables."""
+    digest = hashlib.sha256(f"scfed-schema:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

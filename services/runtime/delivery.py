@@ -84,6 +84,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def peer_addresses(address: str) -> list[str]:
+    """The host:port entries of a `*_ADDR` value, which may list several, comma-separated."""
+    return [part.strip() for part in address.split(",") if part.strip()]
+
+
 class Outbox:
     """The sending half: enqueue in a transaction, deliver from a background worker."""
 
@@ -105,9 +110,14 @@ class Outbox:
         self._poll_s = poll_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        # A peer's address may list several replicas ("h1:p1,h2:p2"): one channel each, used
+        # in turn, so every replica of the peer gets a share of the messages.
+        self._channels: dict[str, list[grpc.aio.Channel]] = {}
+        self._turn: dict[str, int] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._dead_hooks: dict[str, DeadLetterHook] = {}
+        # Deliveries by this process (the database's counts are every replica's together).
+        self.delivered_here = 0
 
     def on_dead_letter(self, tot: str, hook: DeadLetterHook) -> None:
         """Calls `hook` in the transaction that dead-letters a message of type `tot`."""
@@ -120,9 +130,8 @@ class Outbox:
         ends on its own terms instead of being cancelled under the worker.
         """
         self._peers[peer] = address
-        old = self._channels.pop(peer, None)
-        if old is not None:
-            grace = self._policy.deadline_s + 1.0
+        grace = self._policy.deadline_s + 1.0
+        for old in self._channels.pop(peer, []):
             task = asyncio.get_running_loop().create_task(old.close(grace=grace))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
@@ -174,8 +183,9 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for channel in self._channels.values():
-            await channel.close()
+        for channels in self._channels.values():
+            for channel in channels:
+                await channel.close()
         self._channels.clear()
         for task in list(self._closing):
             task.cancel()
@@ -280,14 +290,22 @@ class Outbox:
         )
 
     def _channel(self, peer: str) -> grpc.aio.Channel | None:
-        address = self._peers.get(peer)
-        if not address:
-            return None
-        channel = self._channels.get(peer)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(address)
-            self._channels[peer] = channel
-        return channel
+        """The next channel to `peer`, round-robin over the addresses it lists."""
+        channels = self._channels.get(peer)
+        if channels is None:
+            addresses = peer_addresses(self._peers.get(peer, ""))
+            if not addresses:
+                return None
+            # round_robin also spreads over the addresses one DNS name resolves to (Compose's
+            # `--scale`, a Kubernetes headless Service); the default pick_first would stick to one.
+            channels = [
+                grpc.aio.insecure_channel(address, options=[("grpc.lb_policy_name", "round_robin")])
+                for address in addresses
+            ]
+            self._channels[peer] = channels
+        turn = self._turn.get(peer, 0)
+        self._turn[peer] = turn + 1
+        return channels[turn % len(channels)]
 
     async def _send(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
         """None on success; a status code, or a reason string when no call was made."""
@@ -327,6 +345,7 @@ class Outbox:
                     continue
                 row.lease_until = None
                 if outcome is None:
+                    self.delivered_here += 1
                     row.status = "delivered"
                     row.delivered_at = now
                     row.last_error = None
@@ -381,6 +400,9 @@ class Inbox:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self._db = db
         self._outbox = outbox
+        # Messages this process processed or found repeated (not other replicas').
+        self.processed_here = 0
+        self.duplicates_here = 0
 
     async def receive(
         self,
@@ -441,6 +463,9 @@ class Inbox:
                     detail=f"{exc.status}: {exc.message}",
                 )
             raise
-        if not duplicate:
+        if duplicate:
+            self.duplicates_here += 1
+        else:
+            self.processed_here += 1
             self._outbox.notify()
         return common_pb2.Ack(message_id=envelope.message_id, duplicate=duplicate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UtcDateTime
@@ -64,3 +64,15 @@ class JournalRecord(RuntimeBase):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ClockEpoch(RuntimeBase):
+    """The anchor of an accelerated agency clock, shared by every replica of a service: agency
+    time was `agency_epoch` at wall time `wall_epoch` and runs `factor` times faster."""
+
+    __tablename__ = "clock_epoch"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    factor: Mapped[float] = mapped_column(Float)
+    wall_epoch: Mapped[datetime] = mapped_column(UtcDateTime)
+    agency_epoch: Mapped[datetime] = mapped_column(UtcDateTime)

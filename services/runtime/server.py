@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import resource
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 from services.runtime import journal
-from services.runtime.clock import Clock, clock_from_spec
+from services.runtime.clock import AcceleratedClock, Clock, clock_from_spec
+from services.runtime.clock_epoch import share_epoch
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.delivery import Inbox, Outbox, RetryPolicy
@@ -156,6 +159,8 @@ class ServiceHost:
         """Connects the database, starts the servers and the worker, then reports SERVING."""
         runtime = self.runtime
         await runtime.db.connect([RuntimeBase.metadata, *self.provider.metadatas])
+        if isinstance(runtime.clock, AcceleratedClock):
+            await share_epoch(runtime.db, runtime.clock)
         await self.provider.on_after_init(runtime)
 
         server = grpc.aio.server()
@@ -271,6 +276,19 @@ def create_http_app(host: ServiceHost) -> FastAPI:
         """This service's agency time (real, accelerated or stepped), for clients that schedule
         in it, such as an LEA dating its release notice."""
         return {"service": host.provider.name, "now": runtime.clock.now().isoformat()}
+
+    @app.get("/v1/replica", tags=["health"])
+    async def replica() -> dict[str, object]:
+        """This process's own share of the work, since it started: with several replicas on
+        one database, the journal and outbox counts are everyone's, these are this one's."""
+        return {
+            "service": host.provider.name,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "received_processed": runtime.inbox.processed_here,
+            "received_duplicate": runtime.inbox.duplicates_here,
+            "delivered": runtime.outbox.delivered_here,
+        }
 
     @app.get("/v1/journal/{tcn}", tags=["journal"])
     async def journal_entries(tcn: str) -> list[dict[str, str]]:

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from services.runtime.config import ServiceSettings
+from tests.deploy.compose import compose_env, interpolate, load_compose, merge_compose
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.32"
@@ -502,53 +503,6 @@ def test_the_moa_flows_are_the_peers_the_services_send_to() -> None:
 # --- Compose ------------------------------------------------------------------------------------
 
 
-class Reset:
-    """Compose's `!reset` tag: the override removes the value."""
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """YAML with Compose's merge tags."""
-
-
-def _reset(loader: yaml.SafeLoader, node: yaml.Node) -> Reset:
-    return Reset()
-
-
-ComposeLoader.add_constructor("!reset", _reset)
-
-
-def load_compose(name: str) -> Obj:
-    """A Compose file as data (YAML anchors and merge keys resolved by the loader)."""
-    data: Obj = yaml.load((ROOT / name).read_text(), Loader=ComposeLoader)
-    return data
-
-
-def merge_compose(base: Obj, override: Obj) -> Obj:
-    """`docker compose -f base -f override`, for what these files use: mappings merge, other
-    values are replaced, `!reset` removes."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Reset):
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_compose(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def interpolate(value: str) -> str:
-    """Compose's `${VAR:-default}` with the environment of a fresh shell: the defaults."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
-
-
-def compose_env(service: Obj) -> dict[str, str]:
-    """A service's environment, interpolated."""
-    env = service.get("environment", {})
-    assert isinstance(env, dict), "environment is written as a mapping"
-    return {key: interpolate(str(value)) for key, value in env.items()}
-
-
 @pytest.fixture(scope="module")
 def compose() -> Obj:
     """compose.yaml."""
@@ -584,10 +538,10 @@ def test_compose_agencies_report_readiness_with_python(compose: Obj) -> None:
 
 def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None:
     services = compose["services"]
-    for name in AGENCIES:
+    for name, agency in AGENCIES.items():
         env = compose_env(services[name])
         assert env["SCFED_DATABASE_URL"].startswith("postgresql+asyncpg://postgres:")
-        assert env["SCFED_DATABASE_URL"].endswith("@postgres:5432/postgres")
+        assert env["SCFED_DATABASE_URL"].endswith(f"@postgres:5432/scfed_{agency.module}")
         assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "0.0.0.0"
         assert env["SCFED_DATA_DIR"] == "/data"
         for peer, agency in AGENCIES.items():
@@ -599,11 +553,22 @@ def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None
 def test_compose_keeps_the_database_and_ident_data_in_named_volumes(compose: Obj) -> None:
     services = compose["services"]
     assert set(compose["volumes"]) == {"postgres-data", "ident-index"}
-    assert services["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert services["postgres"]["volumes"][0] == "postgres-data:/var/lib/postgresql/data"
     assert services["ident"]["volumes"] == ["ident-index:/data"]
     for name in AGENCIES.keys() - {"ident"}:
         assert "volumes" not in services[name]
         assert "/data" in services[name]["tmpfs"]
+
+
+def test_compose_gives_every_agency_its_own_database(compose: Obj) -> None:
+    init = compose["services"]["postgres"]["volumes"][1]
+    source, target, mode = init.split(":")
+    assert target.startswith("/docker-entrypoint-initdb.d/") and target.endswith(".sql")
+    assert mode == "ro"
+    created = set(re.findall(r"CREATE DATABASE (\w+);", (ROOT / source).read_text()))
+    urls = {compose_env(compose["services"][name])["SCFED_DATABASE_URL"] for name in AGENCIES}
+    assert {url.rsplit("/", 1)[1] for url in urls} == created
+    assert len(created) == len(AGENCIES)
 
 
 def test_compose_publishes_only_the_sib_agency_edge(compose: Obj) -> None:
@@ -622,7 +587,7 @@ def test_compose_host_network_override_keeps_everything_on_loopback(compose: Obj
     for name in AGENCIES:
         env = compose_env(services[name])
         assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "127.0.0.1"
-        assert "@127.0.0.1:5432/" in env["SCFED_DATABASE_URL"]
+        assert env["SCFED_DATABASE_URL"].endswith(f"@127.0.0.1:5432/scfed_{AGENCIES[name].module}")
         for agency in AGENCIES.values():
             addr = env[f"SCFED_{agency.module.upper()}_ADDR"]
             assert addr == f"127.0.0.1:{agency.grpc_port}"
@@ -653,8 +618,22 @@ def test_dockerfile_builds_in_two_stages_from_an_overridable_base() -> None:
     assert builder[0] == ("FROM", "${BASE_IMAGE} AS builder")
     assert final[0] == ("FROM", "${BASE_IMAGE}")
     builder_runs = " ".join(args for op, args in builder if op == "RUN")
-    assert "python -m venv /opt/venv" in builder_runs
+    assert "python3 -m venv /opt/venv" in builder_runs
     assert "pip install ." in builder_runs and "[dev]" not in builder_runs
+
+
+def test_dockerfile_installs_from_a_wheelhouse_alone_when_given_one() -> None:
+    _, builder, _ = dockerfile_stages()
+    assert ("ARG", "WHEELHOUSE=") in builder
+    assert ("COPY", "${WHEELHOUSE:-pyproject.toml} /wheels/") in builder
+    pip_runs = [args for op, args in builder if op == "RUN" and "pip install" in args]
+    assert len(pip_runs) == 2
+    for run in pip_runs:
+        assert run.startswith(
+            'if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi'
+        )
+    compiler = next(args for op, args in builder if op == "RUN" and "build-essential" in args)
+    assert compiler.startswith('if [ -z "$WHEELHOUSE" ]')
 
 
 def test_dockerfile_final_stage_runs_a_service_as_a_non_root_user_without_build_tools() -> None:
@@ -703,7 +682,7 @@ def test_build_context_holds_what_the_dockerfile_copies_and_nothing_local() -> N
         if op == "COPY" and not args.startswith("--from")
     ]
     assert sources
-    for source in sources:
+    for source in (interpolate(s) for s in sources):
         assert (ROOT / source).exists(), source
         assert not dockerignore_excludes(source), f"{source} is copied but ignored"
     for left_out in (
@@ -721,6 +700,7 @@ def test_build_context_holds_what_the_dockerfile_copies_and_nothing_local() -> N
     ):
         assert dockerignore_excludes(left_out), f"{left_out} would reach the build context"
     assert not dockerignore_excludes("services/lesc/data/appendix_a_moa.toml")
+    assert not dockerignore_excludes("wheelhouse/hnswlib-0.8.0-cp311-cp311-linux_x86_64.whl")
 
 
 @pytest.fixture

@@ -182,3 +182,16 @@ def test_a_manual_spec_with_a_zone_still_tells_utc() -> None:
     clock = clock_from_spec("manual:2009-10-01T14:00:00+02:00")
     assert clock.now() == datetime(2009, 10, 1, 12, 0, tzinfo=UTC)
     assert clock.now().utcoffset() == timedelta(0)
+
+
+def test_accelerated_clocks_aligned_to_one_anchor_tell_the_same_agency_time() -> None:
+    wall_epoch = datetime.now(UTC) - timedelta(seconds=2)
+    early = AcceleratedClock(3600.0)
+    time.sleep(0.05)
+    late = AcceleratedClock(3600.0, epoch=EPOCH)
+    for clock in (early, late):
+        clock.align(agency_epoch=EPOCH, wall_epoch=wall_epoch)
+    # Two wall seconds (and the 50 ms slept) at 3600x since the anchor: two agency hours and
+    # three minutes after it, whenever each clock was made.
+    assert abs(early.now() - late.now()) < timedelta(seconds=36)
+    assert abs(late.now() - (EPOCH + timedelta(hours=2, minutes=3))) < timedelta(minutes=1)
