@@ -465,11 +465,16 @@ def bench_biometrics(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic people.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
     faiss: Annotated[bool, typer.Option(help="Also measure faiss-cpu HNSW when installed.")] = True,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Also write the JSON report to this file.")
+    ] = None,
 ) -> None:
     """Tenprint identification: accuracy, latency, throughput, size, beside exact and faiss."""
     from services.cli.bench import render_text, run_biometrics_bench
 
     report = run_biometrics_bench(gallery=gallery, probes=probes, seed=seed, with_faiss=faiss)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:

@@ -336,9 +336,9 @@ def threshold_for_fpir(fpir: float) -> float:
 class IndexParams:
     """HNSW parameters (chosen by measurement: see README, Biometrics)."""
 
-    m: int = 24
+    m: int = 32
     ef_construction: int = 100
-    ef: int = 128
+    ef: int = 384
     rescore: int = 128
 
 
