@@ -588,11 +588,32 @@ def bench_biometrics(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic people.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
     faiss: Annotated[bool, typer.Option(help="Also measure faiss-cpu HNSW when installed.")] = True,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Also write the JSON report to this file.")
+    ] = None,
+    m: Annotated[int | None, typer.Option(min=2, help="HNSW M (default: the engine's).")] = None,
+    ef_construction: Annotated[
+        int | None, typer.Option(min=1, help="HNSW ef_construction.")
+    ] = None,
+    ef: Annotated[int | None, typer.Option(min=1, help="HNSW ef at search.")] = None,
+    rescore: Annotated[int | None, typer.Option(min=1, help="Proposals rescored exactly.")] = None,
 ) -> None:
     """Tenprint identification: accuracy, latency, throughput, size, beside exact and faiss."""
     from services.cli.bench import render_text, run_biometrics_bench
+    from services.runtime.biometrics import IndexParams
 
-    report = run_biometrics_bench(gallery=gallery, probes=probes, seed=seed, with_faiss=faiss)
+    base = IndexParams()
+    params = IndexParams(
+        m=m or base.m,
+        ef_construction=ef_construction or base.ef_construction,
+        ef=max(ef or base.ef, rescore or base.rescore),
+        rescore=rescore or base.rescore,
+    )
+    report = run_biometrics_bench(
+        gallery=gallery, probes=probes, seed=seed, with_faiss=faiss, params=params
+    )
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:

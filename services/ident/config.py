@@ -7,10 +7,11 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.config import GallerySettings
+# The module, not the class: a service config module holds exactly one settings class.
+from services.runtime import config
 
 
-class IdentSettings(GallerySettings):
+class IdentSettings(config.GallerySettings):
     """Settings of the IDENT service."""
 
     model_config = SettingsConfigDict(env_prefix="SCFED_IDENT_", extra="ignore")

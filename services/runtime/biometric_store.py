@@ -68,6 +68,7 @@ class BiometricStore:
     directory: Path | None = None
     save_every: int = DEFAULT_SAVE_EVERY
     _unsaved: int = 0
+    _watermark: int = 0
     last_start: str = ""
 
     async def record(self, session: AsyncSession, key: str, template: TenprintTemplate) -> None:
@@ -109,14 +110,13 @@ class BiometricStore:
             if self.directory is not None:
                 await self.save(db, watermark=last)
         else:
+            loaded = len(self.engine)
             replayed = await self._replay(db, self._watermark)
-            self.last_start = f"loaded {len(self.engine)} and replayed {replayed} changes"
+            self.last_start = f"loaded {loaded} and replayed {replayed} changes"
             if replayed:
                 await self.save(db)
         log.info("biometric index: %s", self.last_start)
         return self.last_start
-
-    _watermark: int = 0
 
     def _load_saved(self, last_change: int) -> str:
         """Loads the saved copy; returns why it cannot be used, or '' when it was loaded."""

@@ -295,11 +295,8 @@ class Calibration:
     @classmethod
     def from_impostor_scores(cls, scores: Iterable[float] | FloatArray) -> Calibration:
         """A calibration from the best score of each non-mated search."""
-        values = np.sort(
-            np.asarray(
-                list(scores) if not isinstance(scores, np.ndarray) else scores, dtype=np.float32
-            )
-        )
+        given = scores if isinstance(scores, np.ndarray) else list(scores)
+        values = np.sort(np.asarray(given, dtype=np.float32))
         if values.size == 0:
             raise ValueError("a calibration needs at least one non-mated search")
         return cls(impostor_top_scores=values)
@@ -336,9 +333,9 @@ def threshold_for_fpir(fpir: float) -> float:
 class IndexParams:
     """HNSW parameters (chosen by measurement: see README, Biometrics)."""
 
-    m: int = 24
+    m: int = 32
     ef_construction: int = 100
-    ef: int = 128
+    ef: int = 384
     rescore: int = 128
 
 
@@ -489,10 +486,11 @@ class BiometricEngine:
                     self._keys.append(key)
                     self._labels[key] = label
                 labels[i] = label
-        self._vectors[labels] = batch.vectors
-        self._present[labels] = batch.present
-        self._quality[labels] = batch.quality
-        self._alive[labels] = True
+            # Under the label lock, so a concurrent resize cannot swap the arrays mid-write.
+            self._vectors[labels] = batch.vectors
+            self._present[labels] = batch.present
+            self._quality[labels] = batch.quality
+            self._alive[labels] = True
         with self._lock.read():
             for start in range(0, len(keys), chunk):
                 part = slice(start, start + chunk)
@@ -550,15 +548,15 @@ class BiometricEngine:
         live = len(self._labels)
         if live == 0 or n == 0:
             return out_labels, out_scores
-        if live <= self.params.rescore:
-            proposals = np.tile(np.flatnonzero(self._alive[: len(self._keys)]), (n, 1))
-        else:
-            with self._lock.read():
-                proposals, _ = self._index.knn_query(
+        with self._lock.read():
+            if live <= self.params.rescore:
+                proposals = np.tile(np.flatnonzero(self._alive[: len(self._keys)]), (n, 1))
+            else:
+                found, _ = self._index.knn_query(
                     coarse_vectors(batch.vectors), k=self.params.rescore, num_threads=num_threads
                 )
-            proposals = proposals.astype(np.int64)
-        return rank_proposals(self._vectors, self._present, batch, proposals, k)
+                proposals = found.astype(np.int64)
+            return rank_proposals(self._vectors, self._present, batch, proposals, k)
 
     def search_batch(
         self, batch: TenprintBatch, *, k: int = 10, num_threads: int = 1
@@ -653,16 +651,6 @@ class BiometricEngine:
             self._alive = np.zeros(1024, dtype=bool)
             self._keys = []
             self._labels = {}
-
-    def bytes_in_memory(self) -> int:
-        """Bytes held per the arrays and the HNSW graph (element data and links)."""
-        used = max(1, len(self._keys))
-        p = self.params
-        per_label_index = FINGERS * COARSE_PER_FINGER * 4 + p.m * 2 * 4 + 4 + 8 + 8
-        per_label_arrays = FINGERS * self.dim * 4 + FINGERS + FINGERS + 1
-        return used * (per_label_index + per_label_arrays) + sum(
-            len(k or "") + 57 + 100 for k in self._keys
-        )
 
 
 def file_sha256(path: Path) -> str:

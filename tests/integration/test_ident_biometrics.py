@@ -4,6 +4,7 @@ is missing or damaged). Runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -19,6 +20,7 @@ from scfed.ident.v1 import ident_pb2 as ident
 from scfed.ident.v1 import ident_pb2_grpc as ident_grpc
 from services.ident.provider import IdentProvider
 from services.runtime import routes
+from services.runtime.biometric_store import MANIFEST_FILE
 from services.runtime.biometrics import INDEX_FILE, TEMPLATE_DIM
 from services.runtime.server import ServiceHost
 from services.world.tenprints import SyntheticFingerprints
@@ -267,3 +269,39 @@ async def test_the_index_survives_a_restart_and_is_rebuilt_when_deleted_or_corru
     await ident_host.start()
     assert "damaged" in ident_host.last_start
     await still_identifies()
+
+
+async def test_changes_after_the_last_save_are_replayed_and_an_index_ahead_is_rebuilt(
+    ident_host: Ident, model: SyntheticFingerprints
+) -> None:
+    await _enrol_people(ident_host, model)
+    (late,) = model.new_people(1, np.random.default_rng(77))
+    await ident_host.stub.Enroll(
+        ident.EnrollRequest(encounter=_encounter(_capture(model, late, 1)))
+    )
+    # A crash: the service stops without saving, so the saved index lacks the last enrolment.
+    assert ident_host.host is not None
+    provider = ident_host.host.provider
+    assert isinstance(provider, IdentProvider) and provider.gallery is not None
+
+    async def no_save(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    provider.gallery.store.save = no_save  # type: ignore[method-assign]
+    await ident_host.stop()
+    await ident_host.start()
+    assert ident_host.last_start == f"loaded {PEOPLE} and replayed 1 changes"
+    answer = await ident_host.stub.Identify(
+        ident.IdentifyRequest(tenprint=_capture(model, late, 2))
+    )
+    assert answer.match
+
+    await ident_host.stop()
+    manifest_path = ident_host.index_dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["watermark"] = 10**9
+    manifest_path.write_text(json.dumps(manifest))
+    await ident_host.start()
+    assert "ahead of the database" in ident_host.last_start
+    info = await ident_host.stub.Info(ident.InfoRequest())
+    assert info.gallery_size == PEOPLE + 1

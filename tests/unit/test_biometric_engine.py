@@ -1,0 +1,153 @@
+"""The engine at small scale: batch enrolment over HNSW, merge, delete, FPIR calibration, save
+and load, and the benchmark's report at a tiny size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from services.cli.bench import render_text, run_biometrics_bench
+from services.runtime.biometrics import (
+    DEFAULT_THRESHOLD,
+    FINGERS,
+    BiometricEngine,
+    Calibration,
+    IndexParams,
+    TenprintBatch,
+    coarse_vectors,
+    merge_templates,
+    threshold_for_fpir,
+)
+from services.world.tenprints import SyntheticFingerprints
+
+GALLERY = 600
+Fingers = npt.NDArray[np.float64]
+
+
+@pytest.fixture(scope="module")
+def model() -> SyntheticFingerprints:
+    """The default synthetic fingerprint model."""
+    return SyntheticFingerprints()
+
+
+@pytest.fixture(scope="module")
+def people(model: SyntheticFingerprints) -> Fingers:
+    """Identity templates of a small population."""
+    return model.new_people(GALLERY, np.random.default_rng(1))
+
+
+def _engine(model: SyntheticFingerprints, people: Fingers) -> BiometricEngine:
+    # Small HNSW parameters so the graph, not the exact fallback, answers.
+    engine = BiometricEngine(params=IndexParams(m=16, ef_construction=64, ef=64, rescore=32))
+    batch = model.capture_many(people, np.random.default_rng(2))
+    engine.enroll_batch([f"P{i}" for i in range(GALLERY)], batch)
+    return engine
+
+
+def test_new_captures_of_enrolled_people_are_found_and_strangers_are_not(
+    model: SyntheticFingerprints,
+    people: Fingers,
+) -> None:
+    engine = _engine(model, people)
+    probes = model.capture_many(people[:50], np.random.default_rng(3))
+    results = engine.search_batch(probes, k=5, num_threads=2)
+    assert [r[0].key for r in results] == [f"P{i}" for i in range(50)]
+    assert all(r[0].score >= DEFAULT_THRESHOLD for r in results)
+    strangers = model.capture_many(
+        model.new_people(50, np.random.default_rng(4)), np.random.default_rng(5)
+    )
+    assert all(r[0].score < DEFAULT_THRESHOLD for r in engine.search_batch(strangers, k=1))
+
+
+def test_a_missing_finger_is_an_empty_slot_that_neither_matches_nor_breaks_search(
+    model: SyntheticFingerprints,
+    people: Fingers,
+) -> None:
+    engine = _engine(model, people)
+    missing = np.zeros((1, FINGERS), dtype=bool)
+    missing[0, [0, 5]] = True
+    probe = model.capture_many(people[7:8], np.random.default_rng(6), missing=missing)
+    assert not probe.present[0, 0] and not probe.vectors[0, 0].any()
+    assert np.isfinite(coarse_vectors(probe.vectors)).all()
+    (best, *_) = engine.search(probe.template(0))
+    assert best.key == "P7" and best.score >= DEFAULT_THRESHOLD
+    # The same print with only the missing slots is no one.
+    only_missing = TenprintBatch(
+        vectors=np.zeros_like(probe.vectors), present=missing, quality=probe.quality
+    )
+    assert all(c.score == 0.0 for c in engine.search(only_missing.template(0), k=3))
+
+
+def test_an_encounter_merges_the_better_finger_and_delete_forgets_the_identity(
+    model: SyntheticFingerprints,
+    people: Fingers,
+) -> None:
+    engine = _engine(model, people)
+    new = model.capture_many(people[9:10], np.random.default_rng(7), quality=100).template(0)
+    old = engine.template_of("P9")
+    merged = engine.add_encounter("P9", new)
+    better = new.quality >= old.quality
+    assert np.array_equal(merged.vectors[better], new.vectors[better])
+    assert np.array_equal(merge_templates(old, new).quality, merged.quality)
+    engine.delete("P9")
+    assert "P9" not in engine and len(engine) == GALLERY - 1
+    probe = model.capture_many(people[9:10], np.random.default_rng(8)).template(0)
+    assert all(c.key != "P9" for c in engine.search(probe, k=10))
+
+
+def test_the_threshold_for_a_target_fpir_lets_at_most_that_share_of_impostors_pass() -> None:
+    scores = np.linspace(0.0, 0.5, 1000)
+    calibration = Calibration.from_impostor_scores(scores)
+    for fpir in (0.001, 0.01, 0.1):
+        assert calibration.fpir_at(calibration.threshold_for(fpir)) <= fpir
+    assert threshold_for_fpir(0.001) == pytest.approx(DEFAULT_THRESHOLD)
+    assert threshold_for_fpir(0.01) < threshold_for_fpir(0.001) < threshold_for_fpir(0.0001)
+    with pytest.raises(ValueError):
+        calibration.threshold_for(0.0)
+
+
+def test_a_saved_engine_loads_and_answers_the_same(
+    model: SyntheticFingerprints,
+    people: Fingers,
+    tmp_path: Path,
+) -> None:
+    engine = _engine(model, people)
+    engine.delete("P3")
+    engine.save(tmp_path)
+    loaded = BiometricEngine(params=engine.params)
+    loaded.load(tmp_path)
+    assert len(loaded) == len(engine) and "P3" not in loaded
+    probes = model.capture_many(people[:20], np.random.default_rng(9))
+    assert [r[0].key for r in loaded.search_batch(probes)] == [
+        r[0].key for r in engine.search_batch(probes)
+    ]
+    loaded.enroll("NEW", probes.template(0))
+    assert "NEW" in loaded
+
+
+def test_the_benchmark_runs_at_a_tiny_size_and_reports_every_figure() -> None:
+    report = run_biometrics_bench(gallery=300, probes=20, seed=3, progress=False)
+    for key in (
+        "gallery",
+        "probes",
+        "rank1",
+        "fnir_at_fpir_0_001",
+        "fnir_at_fpir_0_01",
+        "mate_recall_vs_exact",
+        "search_ms",
+        "qps",
+        "enroll_per_s",
+        "bytes_per_identity",
+        "save_s",
+        "load_s",
+        "peers",
+    ):
+        assert key in report, key
+    assert set(report["search_ms"]) >= {"p50", "p99"}
+    assert set(report["peers"]) == {"exact", "faiss_hnsw"}
+    assert report["peers"]["exact"]["mate_recall_vs_exact"] == 1.0
+    assert report["rank1"] == 1.0 and report["gallery"] == 300
+    assert "trade-off" in render_text(report)
