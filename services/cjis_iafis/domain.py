@@ -20,7 +20,7 @@ from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
 from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
 from services.runtime import routes
-from services.runtime.biometric_store import BiometricStore
+from services.runtime.biometric_store import BiometricStore, StoredGallery
 from services.runtime.biometrics import (
     BiometricEngine,
     StagedEnrollments,
@@ -28,7 +28,6 @@ from services.runtime.biometrics import (
     tenprint_from_proto,
 )
 from services.runtime.clock import Clock
-from services.runtime.db import Database
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope
 from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
@@ -53,7 +52,7 @@ def new_fbi_number() -> str:
 
 
 @dataclass
-class CriminalMasterFile:
+class CriminalMasterFile(StoredGallery):
     """The master file and the interoperability hub, over one service's database."""
 
     engine: BiometricEngine
@@ -62,24 +61,9 @@ class CriminalMasterFile:
     store: BiometricStore
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
-    async def start(self, db: Database) -> str:
-        """Loads the saved index (replaying later changes) or rebuilds it from the subjects."""
-
-        async def rows(session: AsyncSession) -> list[tuple[str, bytes]]:
-            result = await session.execute(select(Subject.fbi_number, Subject.tenprint))
-            return [(key, blob) for key, blob in result]
-
-        return await self.store.start(db, rows)
-
-    async def after_commit(self, db: Database) -> None:
-        """Saves the index when enough changes have gathered (under the enrolment lock)."""
-        async with self.enrollments.lock:
-            await self.store.maybe_save(db)
-
-    async def stop(self, db: Database) -> None:
-        """Saves the index at shutdown."""
-        async with self.enrollments.lock:
-            await self.store.save(db)
+    async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
+        result = await session.execute(select(Subject.fbi_number, Subject.tenprint))
+        return [(key, blob) for key, blob in result]
 
     async def _add_subject(
         self,

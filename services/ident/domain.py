@@ -15,7 +15,7 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
 from services.runtime import routes
-from services.runtime.biometric_store import BiometricStore
+from services.runtime.biometric_store import BiometricStore, StoredGallery
 from services.runtime.biometrics import (
     COARSE_PER_FINGER,
     DEFAULT_FPIR,
@@ -31,7 +31,6 @@ from services.runtime.biometrics import (
     threshold_for_fpir,
 )
 from services.runtime.clock import Clock
-from services.runtime.db import Database
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import make_envelope
 from services.runtime.errors import InvalidArgument, NotFound
@@ -47,7 +46,7 @@ def new_fin() -> str:
 
 
 @dataclass
-class IdentGallery:
+class IdentGallery(StoredGallery):
     """IDENT's identities, their encounters and the biometric index over them."""
 
     engine: BiometricEngine
@@ -56,24 +55,9 @@ class IdentGallery:
     store: BiometricStore
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
-    async def start(self, db: Database) -> str:
-        """Loads the saved index (replaying later changes) or rebuilds it from the records."""
-
-        async def rows(session: AsyncSession) -> list[tuple[str, bytes]]:
-            result = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
-            return [(fin, blob) for fin, blob in result]
-
-        return await self.store.start(db, rows)
-
-    async def after_commit(self, db: Database) -> None:
-        """Saves the index when enough changes have gathered (under the enrolment lock)."""
-        async with self.enrollments.lock:
-            await self.store.maybe_save(db)
-
-    async def stop(self, db: Database) -> None:
-        """Saves the index at shutdown."""
-        async with self.enrollments.lock:
-            await self.store.save(db)
+    async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
+        result = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
+        return [(fin, blob) for fin, blob in result]
 
     def info(self) -> pb.InfoResponse:
         """Template layout, model, gallery size and index parameters."""

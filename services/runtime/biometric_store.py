@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.runtime.biometrics import (
     MODEL_VERSION,
     BiometricEngine,
+    StagedEnrollments,
     TenprintTemplate,
     file_sha256,
     load_gallery,
@@ -184,3 +185,33 @@ class BiometricStore:
         """Saves once `save_every` changes have been logged since the last save."""
         if self._unsaved >= self.save_every:
             await self.save(db)
+
+
+class StoredGallery:
+    """The index lifecycle every service's gallery shares, over its `store` and `enrollments`.
+
+    A gallery names its records' key and tenprint columns in `gallery_rows`; starting loads the
+    saved index or rebuilds it from those rows, and the index is saved after commits (every
+    `save_every` changes) and at shutdown, always under the enrolment lock.
+    """
+
+    store: BiometricStore
+    enrollments: StagedEnrollments
+
+    async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
+        """Every enrolled record's key and tenprint blob."""
+        raise NotImplementedError
+
+    async def start(self, db: Database) -> str:
+        """Loads the saved index (replaying later changes) or rebuilds it from the records."""
+        return await self.store.start(db, self.gallery_rows)
+
+    async def after_commit(self, db: Database) -> None:
+        """Saves the index when enough changes have gathered (under the enrolment lock)."""
+        async with self.enrollments.lock:
+            await self.store.maybe_save(db)
+
+    async def stop(self, db: Database) -> None:
+        """Saves the index at shutdown."""
+        async with self.enrollments.lock:
+            await self.store.save(db)
