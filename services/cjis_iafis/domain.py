@@ -66,7 +66,10 @@ class CriminalMasterFile:
         """Loads the saved index (replaying later changes) or rebuilds it from the subjects."""
 
         async def rows(session: AsyncSession) -> list[tuple[str, bytes]]:
-            result = await session.execute(select(Subject.fbi_number, Subject.tenprint))
+            # In key order: the engine learns its coarse centre from the first rows.
+            result = await session.execute(
+                select(Subject.fbi_number, Subject.tenprint).order_by(Subject.fbi_number)
+            )
             return [(key, blob) for key, blob in result]
 
         return await self.store.start(db, rows)

@@ -60,7 +60,10 @@ class IdentGallery:
         """Loads the saved index (replaying later changes) or rebuilds it from the records."""
 
         async def rows(session: AsyncSession) -> list[tuple[str, bytes]]:
-            result = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
+            # In key order: the engine learns its coarse centre from the first rows.
+            result = await session.execute(
+                select(IdentityRecord.fin, IdentityRecord.tenprint).order_by(IdentityRecord.fin)
+            )
             return [(fin, blob) for fin, blob in result]
 
         return await self.store.start(db, rows)
