@@ -62,7 +62,10 @@ class CriminalMasterFile(StoredGallery):
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
     async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
-        result = await session.execute(select(Subject.fbi_number, Subject.tenprint))
+        # In key order: the engine learns its coarse centre from the first rows.
+        result = await session.execute(
+            select(Subject.fbi_number, Subject.tenprint).order_by(Subject.fbi_number)
+        )
         return [(key, blob) for key, blob in result]
 
     async def _add_subject(

@@ -23,7 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from services.runtime.biometrics import (
+    CENTRE_SAMPLE,
     COARSE_PER_FINGER,
+    COARSE_VERSION,
     DEFAULT_FPIR,
     DEFAULT_THRESHOLD,
     FINGERS,
@@ -31,6 +33,7 @@ from services.runtime.biometrics import (
     Calibration,
     IndexParams,
     TenprintBatch,
+    coarse_centre,
     coarse_vectors,
     file_sha256,
     fused_scores,
@@ -283,17 +286,23 @@ def run_faiss(work: Workload, params: IndexParams, bars: _Bars, scratch: Path) -
     index.hnsw.efSearch = params.ef
     chunk = 50_000
     started = time.perf_counter()
+    # Centred as our engine centres them (once the gallery reaches CENTRE_SAMPLE).
+    centre = (
+        coarse_centre(work.gallery.vectors[:CENTRE_SAMPLE], work.gallery.present[:CENTRE_SAMPLE])
+        if n >= CENTRE_SAMPLE
+        else None
+    )
     with bars.task("faiss: enrol (HNSWFlat, 2 threads)", n) as advance:
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            index.add(coarse_vectors(work.gallery.vectors[start:stop]))
+            index.add(coarse_vectors(work.gallery.vectors[start:stop], centre))
             advance(stop - start)
     enroll_s = time.perf_counter() - started
     gallery = work.gallery
     rescore = min(params.rescore, n)
 
     def search(b: TenprintBatch) -> tuple[Labels, Scores]:
-        _, proposals = index.search(coarse_vectors(b.vectors), rescore)
+        _, proposals = index.search(coarse_vectors(b.vectors, centre), rescore)
         return rank_proposals(gallery.vectors, gallery.present, b, proposals.astype(np.int64), 1)
 
     probes = work.probes
@@ -440,6 +449,7 @@ def run_biometrics_bench(
             "ef": params.ef,
             "rescore": params.rescore,
             "coarse_dim": FINGERS * COARSE_PER_FINGER,
+            "coarse": COARSE_VERSION,
             "default_threshold": DEFAULT_THRESHOLD,
             "default_fpir": DEFAULT_FPIR,
         },
@@ -489,7 +499,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"{report['mated_probes']:,} mated + {report['non_mated_probes']:,} non-mated probes, "
         f"seed {report['seed']}",
         f"engine: hnswlib M={e['m']} ef_construction={e['ef_construction']} ef={e['ef']} "
-        f"rescore={e['rescore']} coarse={e['coarse_dim']} dims; default threshold "
+        f"rescore={e['rescore']} coarse={e['coarse_dim']} dims ({e.get('coarse', '-')}); "
+        f"default threshold "
         f"{e['default_threshold']} (FPIR {e['default_fpir']})",
         "",
         f"{'searcher':<12} {'rank1':>7} {'FNIR@.1%':>9} {'FNIR@1%':>9} {'recall':>7} "

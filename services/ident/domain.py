@@ -56,7 +56,10 @@ class IdentGallery(StoredGallery):
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
 
     async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
-        result = await session.execute(select(IdentityRecord.fin, IdentityRecord.tenprint))
+        # In key order: the engine learns its coarse centre from the first rows.
+        result = await session.execute(
+            select(IdentityRecord.fin, IdentityRecord.tenprint).order_by(IdentityRecord.fin)
+        )
         return [(fin, blob) for fin, blob in result]
 
     def info(self) -> pb.InfoResponse:

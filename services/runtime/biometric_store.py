@@ -7,9 +7,9 @@ SHA-256 of each file and the watermark: the id of the last change the saved inde
 
 At start the service loads the saved index and replays the changes after its watermark. It
 rebuilds the index from its records instead when the saved copy is missing, stale (another
-model, dimension or index parameters), damaged (a hash that does not match, a file that does
-not load) or ahead of the database (a watermark past its last change, as after a database
-restore). The index is saved again every `save_every` changes and at shutdown.
+model, dimension, coarse vector or index parameters), damaged (a hash that does not match, a
+file that does not load) or ahead of the database (a watermark past its last change, as after a
+database restore). The index is saved again every `save_every` changes and at shutdown.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, fu
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.runtime.biometrics import (
+    COARSE_VERSION,
     MODEL_VERSION,
     BiometricEngine,
     StagedEnrollments,
@@ -90,6 +91,7 @@ class BiometricStore:
         p = self.engine.params
         return {
             "model_version": MODEL_VERSION,
+            "coarse": COARSE_VERSION,
             "dim": self.engine.dim,
             "m": p.m,
             "ef_construction": p.ef_construction,

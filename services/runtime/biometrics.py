@@ -7,6 +7,12 @@ index (hnswlib, inner product) over a coarse vector (the first 8 values of each 
 proposes `rescore` candidates, and each is rescored exactly with the full templates as
 Σ cos over the fingers present in both / sqrt(n_common · 10). Decisions compare that score
 with a threshold calibrated to a target false-positive identification rate (FPIR).
+
+The coarse vector is centred: each finger's 8 values less that finger's mean over the gallery
+(the first `centre_sample` identities enrolled), then the 80 values scaled to unit length. The
+shared pattern-class offset otherwise squeezes every coarse vector into one narrow cone, which
+HNSW links poorly. The centre is learned once, kept with the index (saved and loaded with it)
+and never changes after; a rebuild learns it again from the same records in the same order.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ TEMPLATE_DIM = 32
 MODEL_VERSION = "scfed-synthetic-tenprint-2"
 # Values of each finger's template that go into the coarse HNSW vector.
 COARSE_PER_FINGER = 8
+# How the coarse vector is made; a saved index made another way is stale.
+COARSE_VERSION = "first8-centred-1"
+# Identities whose coarse values give the per-finger centre (learned once the gallery has them).
+CENTRE_SAMPLE = 10_000
 # Thresholds at target FPIRs, from a calibration of non-mated searches against a gallery of
 # 100,000 (scfed bench biometrics); the default decision threshold is the one at FPIR 0.1 %.
 DEFAULT_OPERATING_POINTS: dict[float, float] = {
@@ -180,18 +190,38 @@ class TenprintBatch:
         )
 
 
-def coarse_vectors(vectors: FloatArray) -> FloatArray:
+def coarse_vectors(vectors: FloatArray, centre: FloatArray | None = None) -> FloatArray:
     """The HNSW vector: the first COARSE_PER_FINGER values of each finger, unit length.
 
     The templates' features come in decreasing-variance order, so these values carry most of
-    a finger's identity; absent fingers contribute zeros. Works on (n, 10, dim) or (10, dim).
+    a finger's identity; absent fingers contribute zeros. With a `centre` (FINGERS,
+    COARSE_PER_FINGER), each present finger's values are taken less its centre first. Works
+    on (n, 10, dim) or (10, dim).
     """
-    flat = np.ascontiguousarray(vectors[..., :COARSE_PER_FINGER], dtype=np.float32)
+    values = np.asarray(vectors[..., :COARSE_PER_FINGER], dtype=np.float32)
+    if centre is not None:
+        present = np.any(vectors != 0, axis=-1, keepdims=True)
+        values = np.where(present, values - centre.astype(np.float32), np.float32(0.0))
+    flat = np.ascontiguousarray(values, dtype=np.float32)
     flat = flat.reshape(*vectors.shape[:-2], FINGERS * COARSE_PER_FINGER)
     norms = np.linalg.norm(flat, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
     unit: FloatArray = flat / norms
     return unit
+
+
+def coarse_centre(vectors: FloatArray, present: BoolArray) -> FloatArray:
+    """Each finger's mean coarse values over the tenprints (n, 10, dim) that hold it.
+
+    Shape (FINGERS, COARSE_PER_FINGER); zeros for a finger no tenprint holds. Summed in
+    float64, so the same tenprints always give the same centre.
+    """
+    values = vectors[..., :COARSE_PER_FINGER].astype(np.float64)
+    mask = present[..., None].astype(np.float64)
+    totals = (values * mask).sum(axis=0)
+    counts = np.maximum(mask.sum(axis=0), 1.0)
+    centre: FloatArray = (totals / counts).astype(np.float32)
+    return centre
 
 
 def fused_scores(
@@ -392,8 +422,14 @@ class BiometricEngine:
         params: IndexParams | None = None,
         initial_capacity: int = 1024,
         num_threads: int = 2,
+        centre_sample: int = CENTRE_SAMPLE,
     ) -> None:
+        if centre_sample < 1:
+            raise ValueError(f"centre_sample must be at least 1, got {centre_sample}")
         self.dim = dim
+        self.centre_sample = centre_sample
+        # Per-finger centre of the coarse values; None until the gallery reaches centre_sample.
+        self._centre: FloatArray | None = None
         self.threshold = threshold
         self.params = params or IndexParams()
         self.num_threads = num_threads
@@ -419,6 +455,14 @@ class BiometricEngine:
         index.set_ef(self.params.ef)
         index.set_num_threads(self.num_threads)
         return index
+
+    @property
+    def centre(self) -> FloatArray | None:
+        """The per-finger centre of the coarse vectors (None while not learned yet)."""
+        return None if self._centre is None else self._centre.copy()
+
+    def _coarse(self, vectors: FloatArray) -> FloatArray:
+        return coarse_vectors(vectors, self._centre)
 
     @property
     def m(self) -> int:
@@ -449,7 +493,8 @@ class BiometricEngine:
         """The index parameters, for Info."""
         p = self.params
         return (
-            f"hnswlib ip coarse={FINGERS}x{COARSE_PER_FINGER} M={p.m} "
+            f"hnswlib ip coarse={FINGERS}x{COARSE_PER_FINGER} "
+            f"{'centred' if self._centre is not None else 'uncentred'} M={p.m} "
             f"ef_construction={p.ef_construction} ef={p.ef} rescore={p.rescore}"
         )
 
@@ -491,15 +536,41 @@ class BiometricEngine:
             self._present[labels] = batch.present
             self._quality[labels] = batch.quality
             self._alive[labels] = True
+            if self._centre is None and len(self._keys) >= self.centre_sample:
+                # Learns the centre from the first centre_sample labels and re-inserts every
+                # label (this batch included) centred.
+                self._learn_centre()
+                return
         with self._lock.read():
             for start in range(0, len(keys), chunk):
                 part = slice(start, start + chunk)
                 self._index.add_items(
-                    coarse_vectors(batch.vectors[part]),
+                    self._coarse(batch.vectors[part]),
                     labels[part],
                     num_threads=self.num_threads,
                     replace_deleted=False,
                 )
+
+    def _learn_centre(self, chunk: int = 50_000) -> None:
+        """Sets the centre and rebuilds the HNSW index with it (under the label lock)."""
+        sample = slice(0, self.centre_sample)
+        live = self._alive[sample]
+        centre = coarse_centre(self._vectors[sample][live], self._present[sample][live])
+        used = len(self._keys)
+        with self._lock.write():
+            self._centre = centre
+            index = self._new_index(self._vectors.shape[0])
+            for start in range(0, used, chunk):
+                stop = min(used, start + chunk)
+                index.add_items(
+                    self._coarse(self._vectors[start:stop]),
+                    np.arange(start, stop),
+                    num_threads=self.num_threads,
+                    replace_deleted=False,
+                )
+            for label in np.flatnonzero(~self._alive[:used]):
+                index.mark_deleted(int(label))
+            self._index = index
 
     def enroll_many(self, items: Iterable[tuple[str, TenprintTemplate]]) -> None:
         """Adds many gallery tenprints given one by one."""
@@ -553,7 +624,7 @@ class BiometricEngine:
                 proposals = np.tile(np.flatnonzero(self._alive[: len(self._keys)]), (n, 1))
             else:
                 found, _ = self._index.knn_query(
-                    coarse_vectors(batch.vectors), k=self.params.rescore, num_threads=num_threads
+                    self._coarse(batch.vectors), k=self.params.rescore, num_threads=num_threads
                 )
                 proposals = found.astype(np.int64)
             return rank_proposals(self._vectors, self._present, batch, proposals, k)
@@ -605,6 +676,11 @@ class BiometricEngine:
                 present=self._present[:used],
                 quality=self._quality[:used],
                 alive=self._alive[:used],
+                coarse_centre=(
+                    np.zeros((0, COARSE_PER_FINGER), dtype=np.float32)
+                    if self._centre is None
+                    else self._centre
+                ),
             )
             (directory / KEYS_FILE).write_text(
                 "\n".join(k if k is not None else "" for k in self._keys), encoding="utf-8"
@@ -618,9 +694,17 @@ class BiometricEngine:
         with np.load(directory / TEMPLATES_FILE) as data:
             vectors, present = data["vectors"], data["present"]
             quality, alive = data["quality"], data["alive"]
+            saved_centre = data["coarse_centre"]
         used = len(keys)
         if vectors.shape != (used, FINGERS, self.dim) or alive.shape != (used,):
             raise ValueError(f"saved templates do not fit {used} keys of dimension {self.dim}")
+        centre: FloatArray | None
+        if saved_centre.shape == (0, COARSE_PER_FINGER):
+            centre = None
+        elif saved_centre.shape == (FINGERS, COARSE_PER_FINGER):
+            centre = saved_centre.astype(np.float32)
+        else:
+            raise ValueError(f"saved coarse centre has shape {saved_centre.shape}")
         capacity = max(16, used)
         index = hnswlib.Index(space="ip", dim=FINGERS * COARSE_PER_FINGER)
         index.load_index(str(directory / INDEX_FILE), max_elements=capacity)
@@ -640,6 +724,7 @@ class BiometricEngine:
             self._alive[:used] = alive
             self._keys = keys
             self._labels = {k: i for i, k in enumerate(keys) if k is not None}
+            self._centre = centre
 
     def clear(self) -> None:
         """Forgets everything (before a rebuild)."""
@@ -651,6 +736,7 @@ class BiometricEngine:
             self._alive = np.zeros(1024, dtype=bool)
             self._keys = []
             self._labels = {}
+            self._centre = None
 
 
 def file_sha256(path: Path) -> str:

@@ -17,6 +17,7 @@ from services.runtime.biometrics import (
     Calibration,
     IndexParams,
     TenprintBatch,
+    coarse_centre,
     coarse_vectors,
     merge_templates,
     threshold_for_fpir,
@@ -126,6 +127,61 @@ def test_a_saved_engine_loads_and_answers_the_same(
     ]
     loaded.enroll("NEW", probes.template(0))
     assert "NEW" in loaded
+
+
+def test_the_coarse_centre_is_learned_once_kept_through_save_and_load_and_relearned_alike(
+    model: SyntheticFingerprints,
+    people: Fingers,
+    tmp_path: Path,
+) -> None:
+    params = IndexParams(m=16, ef_construction=64, ef=64, rescore=32)
+    batch = model.capture_many(people, np.random.default_rng(2))
+    keys = [f"P{i}" for i in range(GALLERY)]
+    # Enrolled one batch at a time: uncentred until 200 identities, then centred for good.
+    engine = BiometricEngine(params=params, centre_sample=200)
+    for start in range(0, GALLERY, 150):
+        part = slice(start, start + 150)
+        engine.enroll_batch(
+            keys[part], TenprintBatch(batch.vectors[part], batch.present[part], batch.quality[part])
+        )
+        assert (engine.centre is None) == (start + 150 < 200)
+    centre = engine.centre
+    assert centre is not None
+    np.testing.assert_array_equal(centre, coarse_centre(batch.vectors[:200], batch.present[:200]))
+    # The shared pattern-class offset is gone: the centred coarse vectors average near zero.
+    centred = coarse_vectors(batch.vectors, centre)
+    assert np.linalg.norm(centred.mean(axis=0)) < 0.5 * np.linalg.norm(
+        coarse_vectors(batch.vectors).mean(axis=0)
+    )
+    # Enrolling more (one by one) does not move it.
+    more = model.capture_many(
+        model.new_people(5, np.random.default_rng(6)), np.random.default_rng(7)
+    )
+    for i in range(5):
+        engine.enroll(f"N{i}", more.template(i))
+    np.testing.assert_array_equal(engine.centre, centre)
+    probes = model.capture_many(people[:50], np.random.default_rng(3))
+    assert [r[0].key for r in engine.search_batch(probes)] == keys[:50]
+    # Saved and loaded with the index.
+    engine.save(tmp_path)
+    loaded = BiometricEngine(params=params)
+    loaded.load(tmp_path)
+    np.testing.assert_array_equal(loaded.centre, centre)
+    assert [r[0].key for r in loaded.search_batch(probes)] == keys[:50]
+    # A rebuild from the same records in the same order learns the same centre.
+    engine.clear()
+    assert engine.centre is None
+    engine.enroll_batch(keys, batch)
+    np.testing.assert_array_equal(engine.centre, centre)
+    # An engine saved before it learned a centre loads without one.
+    small = BiometricEngine(params=params)
+    small.enroll_batch(
+        keys[:50], TenprintBatch(batch.vectors[:50], batch.present[:50], batch.quality[:50])
+    )
+    small.save(tmp_path / "small")
+    reloaded = BiometricEngine(params=params)
+    reloaded.load(tmp_path / "small")
+    assert reloaded.centre is None and len(reloaded) == 50
 
 
 def test_the_benchmark_runs_at_a_tiny_size_and_reports_every_figure() -> None:
