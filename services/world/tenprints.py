@@ -119,9 +119,7 @@ class SyntheticFingerprints:
         cumulative = np.cumsum(self.class_priors, axis=1)
         draws = rng.random((n, FINGERS))
         classes = (draws[:, :, None] > cumulative[None, :, :]).sum(axis=2)
-        result: npt.NDArray[np.int8] = np.minimum(classes, len(PATTERN_CLASSES) - 1).astype(
-            np.int8
-        )
+        result: npt.NDArray[np.int8] = np.minimum(classes, len(PATTERN_CLASSES) - 1).astype(np.int8)
         return result
 
     def new_people(self, n: int, rng: np.random.Generator) -> FloatArray:
