@@ -114,9 +114,7 @@ async def _wait_quiet(
     deadline = time.monotonic() + timeout_s
     previous: dict[str, int] | None = None
     while time.monotonic() < deadline:
-        exited = fed.exited()
-        if exited:
-            raise RuntimeError(f"services exited during the demo: {', '.join(exited)}")
+        fed.check_running("during the demo")
         summary = (await client.get(f"{sib}/v1/bookings-summary")).json()
         final = sum(summary["by_status"].get(s, 0) for s in FINAL_STATUSES)
         progress("answer", final, expected)
@@ -178,9 +176,7 @@ async def _wait_cases_closed(
     ice = fed.services[routes.ICE_FIELD].http_url
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        exited = fed.exited()
-        if exited:
-            raise RuntimeError(f"services exited during the demo: {', '.join(exited)}")
+        fed.check_running("during the demo")
         summary = (await client.get(f"{ice}/v1/cases-summary")).json()
         progress("cases", summary["cases"] - summary["open"], summary["cases"])
         totals = await _outbox_totals(client, fed)

@@ -43,6 +43,12 @@ class ServiceProcess:
     log_path: Path | None = None
     replica: int = 1
 
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of this process's log."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
     @property
     def grpc_address(self) -> str:
         """host:port of its gRPC server."""
@@ -173,11 +179,8 @@ class LocalFederation:
                     await asyncio.sleep(0.1)
 
     def log_tail(self, name: str, lines: int = 20) -> str:
-        """The last lines of one service's log."""
-        path = self.services[name].log_path
-        if path is None or not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        """The last lines of one service's log (its first replica's)."""
+        return self.services[name].log_tail(lines)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM to every service, then SIGKILL to any that has not exited in time."""
@@ -201,3 +204,20 @@ class LocalFederation:
             for svc in self.processes()
             if svc.process is not None and svc.process.poll() is not None
         ]
+
+    def check_running(self, during: str) -> None:
+        """Raises with each ended process's exit code and the end of its log, if any has ended."""
+        ended = [
+            s for s in self.processes() if s.process is not None and s.process.poll() is not None
+        ]
+        if not ended:
+            return
+        details = [
+            f"{svc.name}#{svc.replica} exited with code {svc.process.returncode}; "
+            f"see {svc.log_path}:\n{svc.log_tail()}"
+            for svc in ended
+            if svc.process is not None
+        ]
+        raise RuntimeError(
+            f"services exited {during}: {', '.join(self.exited())}\n" + "\n".join(details)
+        )

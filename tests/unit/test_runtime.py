@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -185,3 +187,20 @@ def test_templates_survive_storage() -> None:
 def test_bad_templates_are_refused(finger: dict[str, object], words: str) -> None:
     with pytest.raises(InvalidArgument, match=words):
         tenprint_from_proto(common.Tenprint(fingers=[common.FingerCapture(**finger)]))  # type: ignore[arg-type]
+
+
+def test_check_running_names_the_ended_process_with_its_exit_code_and_log(tmp_path: Path) -> None:
+    from services.cli.launcher import LocalFederation
+
+    fed = LocalFederation(data_dir=tmp_path)
+    fed.check_running("during the demo")  # nothing started, nothing ended
+    lesc = fed.services["lesc"]
+    lesc.log_path = tmp_path / "lesc.log"
+    lesc.log_path.write_text("starting\nTraceback: boom\n")
+    lesc.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    lesc.process.wait()
+    with pytest.raises(RuntimeError) as failure:
+        fed.check_running("during the demo")
+    message = str(failure.value)
+    assert message.startswith("services exited during the demo: lesc")
+    assert "lesc#1 exited with code 3" in message and "Traceback: boom" in message
