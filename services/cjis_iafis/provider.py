@@ -17,7 +17,6 @@ from services.cjis_iafis.domain import CriminalMasterFile
 from services.cjis_iafis.models import CjisBase, biometric_changes
 from services.runtime import routes
 from services.runtime.biometric_store import BiometricStore
-from services.runtime.biometrics import BiometricEngine
 from services.runtime.delivery import EnvelopedMessage
 from services.runtime.server import Runtime, grpc_edge
 
@@ -106,9 +105,8 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         self, request: pb.EnrollCriminalRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.EnrollCriminalRecordsResponse:
         """Seeds criminal records."""
-        async with self._mf.enrollments.transaction(), self._rt.db.session() as session:
+        async with self._mf.changing(self._rt.db) as session:
             numbers = await self._mf.enroll_records(session, request.records)
-        await self._mf.after_commit(self._rt.db)
         return pb.EnrollCriminalRecordsResponse(fbi_numbers=numbers)
 
     @grpc_edge
@@ -132,17 +130,9 @@ class CjisProvider:
 
     async def on_after_init(self, runtime: Runtime) -> None:
         """Loads the saved tenprint index, or rebuilds it from the master file."""
-        engine = BiometricEngine(threshold=self.settings.match_threshold)
+        store = BiometricStore.for_settings(self.settings, biometric_changes)
         self.master_file = CriminalMasterFile(
-            engine=engine,
-            clock=runtime.clock,
-            outbox=runtime.outbox,
-            store=BiometricStore(
-                engine=engine,
-                changes=biometric_changes,
-                directory=self.settings.index_dir,
-                save_every=self.settings.index_save_every,
-            ),
+            engine=store.engine, clock=runtime.clock, outbox=runtime.outbox, store=store
         )
         await self.master_file.start(runtime.db)
 

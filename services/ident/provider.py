@@ -16,7 +16,6 @@ from services.ident.domain import IdentGallery
 from services.ident.models import IdentBase, biometric_changes
 from services.runtime import routes
 from services.runtime.biometric_store import BiometricStore
-from services.runtime.biometrics import BiometricEngine
 from services.runtime.errors import InvalidArgument
 from services.runtime.server import Runtime, grpc_edge
 
@@ -45,9 +44,8 @@ class IdentServicer(pb_grpc.IdentServicer):
         self, request: pb.EnrollEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.EnrollEncountersResponse:
         """Enrols encounters in one transaction."""
-        async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
+        async with self._gallery.changing(self._rt.db) as session:
             enrollments = await self._gallery.enroll(session, request.encounters)
-        await self._gallery.after_commit(self._rt.db)
         return pb.EnrollEncountersResponse(enrollments=enrollments)
 
     @grpc_edge
@@ -57,9 +55,8 @@ class IdentServicer(pb_grpc.IdentServicer):
         """Enrols one encounter: attached to a matching FIN or under a new one."""
         if not request.HasField("encounter"):
             raise InvalidArgument("encounter is required")
-        async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
+        async with self._gallery.changing(self._rt.db) as session:
             (enrollment,) = await self._gallery.enroll(session, [request.encounter])
-        await self._gallery.after_commit(self._rt.db)
         return enrollment
 
     @grpc_edge
@@ -74,9 +71,8 @@ class IdentServicer(pb_grpc.IdentServicer):
         self, request: pb.DeleteIdentityRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteIdentityResponse:
         """Deletes an identity and its prints."""
-        async with self._gallery.enrollments.transaction(), self._rt.db.session() as session:
+        async with self._gallery.changing(self._rt.db) as session:
             response = await self._gallery.delete_identity(session, request.fin)
-        await self._gallery.after_commit(self._rt.db)
         return response
 
     @grpc_edge
@@ -107,17 +103,9 @@ class IdentProvider:
 
     async def on_after_init(self, runtime: Runtime) -> None:
         """Loads the saved biometric index, or rebuilds it from the identities on file."""
-        engine = BiometricEngine(threshold=self.settings.match_threshold)
+        store = BiometricStore.for_settings(self.settings, biometric_changes)
         self.gallery = IdentGallery(
-            engine=engine,
-            clock=runtime.clock,
-            outbox=runtime.outbox,
-            store=BiometricStore(
-                engine=engine,
-                changes=biometric_changes,
-                directory=self.settings.index_dir,
-                save_every=self.settings.index_save_every,
-            ),
+            engine=store.engine, clock=runtime.clock, outbox=runtime.outbox, store=store
         )
         await self.gallery.start(runtime.db)
 

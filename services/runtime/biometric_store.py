@@ -18,10 +18,11 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,9 @@ from services.runtime.biometrics import (
     load_gallery,
 )
 from services.runtime.db import Database
+
+if TYPE_CHECKING:
+    from services.runtime.config import GallerySettings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,16 @@ class BiometricStore:
     _unsaved: int = 0
     _watermark: int = 0
     last_start: str = ""
+
+    @classmethod
+    def for_settings(cls, settings: GallerySettings, changes: Table) -> BiometricStore:
+        """A store over a new engine, as a gallery service's settings describe both."""
+        return cls(
+            engine=BiometricEngine(threshold=settings.match_threshold),
+            changes=changes,
+            directory=settings.index_dir,
+            save_every=settings.index_save_every,
+        )
 
     async def record(self, session: AsyncSession, key: str, template: TenprintTemplate) -> None:
         """Logs that `key` now has `template`, in the caller's transaction."""
@@ -207,6 +221,13 @@ class StoredGallery:
     async def start(self, db: Database) -> str:
         """Loads the saved index (replaying later changes) or rebuilds it from the records."""
         return await self.store.start(db, self.gallery_rows)
+
+    @asynccontextmanager
+    async def changing(self, db: Database) -> AsyncIterator[AsyncSession]:
+        """A session whose enrolments reach the index when it commits; then saves if due."""
+        async with self.enrollments.transaction(), db.session() as session:
+            yield session
+        await self.after_commit(db)
 
     async def after_commit(self, db: Database) -> None:
         """Saves the index when enough changes have gathered (under the enrolment lock)."""
