@@ -44,6 +44,8 @@ from services.world.tenprints import SyntheticFingerprints
 FPIR_POINTS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 # Gallery rows per exact matrix product (bounds the memory of brute force at 1M).
 EXACT_CHUNK = 65_536
+# Probes per brute-force block (with EXACT_CHUNK, bounds each score matrix).
+EXACT_PROBE_BLOCK = 2_000
 GENERATE_CHUNK = 50_000
 Labels = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float32]
@@ -215,26 +217,34 @@ def run_ours(work: Workload, params: IndexParams, bars: _Bars, scratch: Path) ->
 def _exact_top1(
     gallery: TenprintBatch, probes: TenprintBatch, bars: _Bars
 ) -> tuple[Labels, Scores]:
-    """Brute force: every probe against every gallery tenprint, chunked matrix products."""
+    """Brute force: every probe against every gallery tenprint, chunked matrix products.
+
+    Gallery rows in chunks of EXACT_CHUNK and probes in blocks of EXACT_PROBE_BLOCK bound the
+    score matrices (about 0.5 GB each) whatever the number of probes.
+    """
     n = len(gallery)
     flat = gallery.vectors.reshape(n, -1)
-    probe_flat = probes.vectors.reshape(len(probes), -1).T.copy()
-    probe_present = probes.present.astype(np.float32).T.copy()
     best = np.full(len(probes), -np.inf, dtype=np.float32)
     best_label = np.full(len(probes), -1, dtype=np.int64)
-    with bars.task("exact: brute force (numpy)", n) as advance:
-        for start in range(0, n, EXACT_CHUNK):
-            stop = min(n, start + EXACT_CHUNK)
-            cosines = flat[start:stop] @ probe_flat
-            common = gallery.present[start:stop].astype(np.float32) @ probe_present
-            scores = cosines / np.sqrt(np.maximum(common, 1.0) * FINGERS)
-            scores[common == 0] = 0.0
-            arg = scores.argmax(axis=0)
-            top = scores[arg, np.arange(len(probes))]
-            better = top > best
-            best[better] = top[better]
-            best_label[better] = arg[better] + start
-            advance(stop - start)
+    blocks = range(0, len(probes), EXACT_PROBE_BLOCK)
+    with bars.task("exact: brute force (numpy)", n * len(blocks)) as advance:
+        for first in blocks:
+            last = min(len(probes), first + EXACT_PROBE_BLOCK)
+            probe_flat = probes.vectors[first:last].reshape(last - first, -1).T.copy()
+            probe_present = probes.present[first:last].astype(np.float32).T.copy()
+            columns = np.arange(last - first)
+            for start in range(0, n, EXACT_CHUNK):
+                stop = min(n, start + EXACT_CHUNK)
+                cosines = flat[start:stop] @ probe_flat
+                common = gallery.present[start:stop].astype(np.float32) @ probe_present
+                scores = cosines / np.sqrt(np.maximum(common, 1.0) * FINGERS)
+                scores[common == 0] = 0.0
+                arg = scores.argmax(axis=0)
+                top = scores[arg, columns]
+                better = top > best[first:last]
+                best[first:last][better] = top[better]
+                best_label[first:last][better] = arg[better] + start
+                advance(stop - start)
     return best_label, best
 
 

@@ -207,3 +207,22 @@ def test_the_benchmark_runs_at_a_tiny_size_and_reports_every_figure() -> None:
     assert report["peers"]["exact"]["mate_recall_vs_exact"] == 1.0
     assert report["rank1"] == 1.0 and report["gallery"] == 300
     assert "trade-off" in render_text(report)
+
+
+def test_exact_brute_force_in_blocks_finds_each_probes_best(
+    model: SyntheticFingerprints, people: Fingers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.cli import bench
+    from services.runtime.biometrics import fused_scores
+
+    rng = np.random.default_rng(11)
+    gallery = model.capture_many(people, rng)
+    probes = model.capture_many(people[rng.choice(GALLERY, 23, replace=False)], rng)
+    # Blocks that do not divide the probes or the gallery evenly.
+    monkeypatch.setattr(bench, "EXACT_CHUNK", 97)
+    monkeypatch.setattr(bench, "EXACT_PROBE_BLOCK", 5)
+    labels, scores = bench._exact_top1(gallery, probes, bench._Bars(False))
+    for i in range(len(probes)):
+        each = fused_scores(probes.vectors[i], probes.present[i], gallery.vectors, gallery.present)
+        assert labels[i] == int(each.argmax())
+        assert scores[i] == pytest.approx(float(each.max()), abs=1e-5)
