@@ -620,5 +620,49 @@ def bench_biometrics(
         sys.stdout.write(render_text(report) + "\n")
 
 
+@bench_app.command("sweep")
+def bench_sweep(
+    gallery: Annotated[int, typer.Option(min=1, help="Synthetic identities to enrol.")] = 100_000,
+    probes: Annotated[int, typer.Option(min=1, help="Mated searches at every point.")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic people.")] = 1,
+    m: Annotated[
+        list[int] | None, typer.Option(min=2, help="HNSW M to build (repeat the option).")
+    ] = None,
+    ef: Annotated[
+        list[int] | None, typer.Option(min=1, help="HNSW ef to search at (repeat the option).")
+    ] = None,
+    ef_construction: Annotated[
+        int | None, typer.Option(min=1, help="HNSW ef_construction (default: the engine's).")
+    ] = None,
+    rescore: Annotated[
+        int | None, typer.Option(min=1, help="Proposals rescored (default: the engine's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Also write the JSON report to this file.")
+    ] = None,
+) -> None:
+    """HNSW parameters by measurement: mates missed and search time for each M and ef."""
+    from services.cli.bench import render_sweep, run_index_sweep
+    from services.runtime.biometrics import IndexParams
+
+    base = IndexParams()
+    report = run_index_sweep(
+        gallery=gallery,
+        probes=probes,
+        seed=seed,
+        ms=m or [32, 48, 64],
+        efs=ef or [64, 128, 192, 256, 384],
+        ef_construction=ef_construction or base.ef_construction,
+        rescore=rescore or base.rescore,
+    )
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        sys.stdout.write(render_sweep(report) + "\n")
+
+
 if __name__ == "__main__":
     app()

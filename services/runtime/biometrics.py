@@ -23,7 +23,7 @@ import math
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -497,6 +497,20 @@ class BiometricEngine:
             f"{'centred' if self._centre is not None else 'uncentred'} M={p.m} "
             f"ef_construction={p.ef_construction} ef={p.ef} rescore={p.rescore}"
         )
+
+    def tune(self, *, ef: int | None = None, rescore: int | None = None) -> None:
+        """Changes the search breadth (ef) and the proposals rescored, without a rebuild.
+
+        The graph (M, ef_construction) stays as built; ef is raised to `rescore` when lower,
+        as hnswlib searches with at least k.
+        """
+        new_rescore = self.params.rescore if rescore is None else rescore
+        new_ef = self.params.ef if ef is None else ef
+        if new_rescore < 1 or new_ef < 1:
+            raise ValueError(f"ef and rescore must be at least 1, got {new_ef} and {new_rescore}")
+        with self._lock.write():
+            self.params = replace(self.params, ef=max(new_ef, new_rescore), rescore=new_rescore)
+            self._index.set_ef(self.params.ef)
 
     def _reserve(self, extra: int) -> None:
         """Grows the arrays and the index so `extra` more labels fit (doubling)."""

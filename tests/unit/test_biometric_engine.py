@@ -226,3 +226,39 @@ def test_exact_brute_force_in_blocks_finds_each_probes_best(
         each = fused_scores(probes.vectors[i], probes.present[i], gallery.vectors, gallery.present)
         assert labels[i] == int(each.argmax())
         assert scores[i] == pytest.approx(float(each.max()), abs=1e-5)
+
+
+def test_tune_changes_the_search_breadth_without_a_rebuild(
+    model: SyntheticFingerprints, people: Fingers
+) -> None:
+    rng = np.random.default_rng(12)
+    engine = BiometricEngine(params=IndexParams(m=16, ef_construction=64, ef=64, rescore=32))
+    engine.enroll_batch([f"P{i}" for i in range(GALLERY)], model.capture_many(people, rng))
+    engine.tune(ef=8, rescore=16)
+    # hnswlib searches with at least k: ef is raised to the proposals rescored.
+    assert (engine.params.ef, engine.params.rescore, engine.params.m) == (16, 16, 16)
+    probe = model.capture_many(people[:1], rng, quality=95).template(0)
+    assert engine.search(probe, k=1)[0].key == "P0"
+    with pytest.raises(ValueError, match="at least 1"):
+        engine.tune(ef=0)
+    assert engine.params.ef == 16
+
+
+def test_the_sweep_reports_each_m_and_ef() -> None:
+    from services.cli.bench import render_sweep, run_index_sweep
+
+    report = run_index_sweep(
+        gallery=400,
+        probes=30,
+        seed=3,
+        ms=[8, 16],
+        efs=[8, 32],
+        ef_construction=32,
+        rescore=8,
+        progress=False,
+    )
+    assert [(r["m"], r["ef"]) for r in report["rows"]] == [(8, 8), (8, 32), (16, 8), (16, 32)]
+    for row in report["rows"]:
+        assert 0 <= row["missed"] <= report["exact_finds_mate"] <= 30
+        assert row["mean_ms"] > 0 and row["qps"] > 0 and row["enroll_per_s"] > 0
+    assert "missed" in render_sweep(report)
