@@ -652,7 +652,7 @@ def bench_sweep(
         probes=probes,
         seed=seed,
         ms=m or [32, 48, 64],
-        efs=ef or [64, 128, 192, 256, 384],
+        efs=ef or [128, 192, 256, 384, 512],
         ef_construction=ef_construction or base.ef_construction,
         rescore=rescore or base.rescore,
     )

@@ -81,7 +81,9 @@ class BiometricStore:
     def for_settings(cls, settings: GallerySettings, changes: Table) -> BiometricStore:
         """A store over a new engine, as a gallery service's settings describe both."""
         return cls(
-            engine=BiometricEngine(threshold=settings.match_threshold),
+            engine=BiometricEngine(
+                threshold=settings.match_threshold, params=settings.index_params()
+            ),
             changes=changes,
             directory=settings.index_dir,
             save_every=settings.index_save_every,

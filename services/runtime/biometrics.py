@@ -365,8 +365,8 @@ class IndexParams:
 
     m: int = 32
     ef_construction: int = 100
-    ef: int = 384
-    rescore: int = 128
+    ef: int = 512
+    rescore: int = 32
 
 
 class _ReadWriteLock:

@@ -40,10 +40,14 @@ class Ident:
         self.stack = stack
         self.host: ServiceHost | None = None
         self.stub: Any = None
+        # Further settings of the next start (index parameters).
+        self.settings: dict[str, Any] = {}
 
     async def start(self) -> None:
         """Starts (or restarts) the host and connects."""
-        self.host = make_host(routes.IDENT, self.db, index_dir=self.index_dir, index_save_every=2)
+        self.host = make_host(
+            routes.IDENT, self.db, index_dir=self.index_dir, index_save_every=2, **self.settings
+        )
         await self.host.start()
         channel = grpc.aio.insecure_channel(self.host.grpc_address)
         self.stack.push_async_callback(channel.close)
@@ -269,6 +273,44 @@ async def test_the_index_survives_a_restart_and_is_rebuilt_when_deleted_or_corru
     await ident_host.start()
     assert "damaged" in ident_host.last_start
     await still_identifies()
+
+
+async def test_index_parameters_come_from_settings_and_a_new_graph_shape_rebuilds(
+    ident_host: Ident, model: SyntheticFingerprints
+) -> None:
+    await ident_host.stop()
+    ident_host.settings = {"index_m": 12, "index_ef": 40, "index_rescore": 20}
+    await ident_host.start()
+    people, fins = await _enrol_people(ident_host, model)
+    p = (await ident_host.stub.Info(ident.InfoRequest())).index_parameters
+    assert (p.m, p.ef, p.rescore) == (12, 40, 20)
+
+    # A new search breadth keeps the saved graph; a new M makes it stale.
+    await ident_host.stop()
+    ident_host.settings = {"index_m": 12, "index_ef": 64, "index_rescore": 20}
+    await ident_host.start()
+    assert ident_host.last_start.startswith("loaded 6")
+    assert (await ident_host.stub.Info(ident.InfoRequest())).index_parameters.ef == 64
+    await ident_host.stop()
+    ident_host.settings = {"index_m": 16}
+    await ident_host.start()
+    assert ident_host.last_start.startswith("rebuilt 6") and "stale" in ident_host.last_start
+    answer = await ident_host.stub.Identify(
+        ident.IdentifyRequest(tenprint=_capture(model, people[1], 301))
+    )
+    assert answer.match and answer.candidates[0].fin == fins[1]
+
+
+def test_index_settings_out_of_range_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from services.ident.config import IdentSettings
+
+    with pytest.raises(ValidationError, match="index_m"):
+        IdentSettings(index_m=1)
+    settings = IdentSettings(index_ef=8, index_rescore=16)
+    # hnswlib searches with at least k, so ef is raised to the proposals rescored.
+    assert (settings.index_params().ef, settings.index_params().rescore) == (16, 16)
 
 
 async def test_changes_after_the_last_save_are_replayed_and_an_index_ahead_is_rebuilt(
