@@ -117,6 +117,17 @@ def test_classify_prints_the_documented_json() -> None:
     assert refused.returncode == 2 and "four digits" in refused.stderr
 
 
+def test_bench_sweep_prints_one_json_object() -> None:
+    sizes = ["--gallery", "300", "--probes", "10", "--m", "8", "--rescore", "8"]
+    result = _run(["bench", "sweep", *sizes, "--ef", "16", "--ef", "40", "--json"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert [(r["m"], r["ef"]) for r in report["rows"]] == [(8, 16), (8, 40)]
+    assert report["gallery"] == 300 and report["mated_probes"] == 10
+    refused = _run(["bench", "sweep", "--m", "1"])
+    assert refused.returncode == 2 and "--m" in refused.stderr
+
+
 def _service_env(tmp_path: Path, name: str, grpc_port: int, http_port: int) -> dict[str, str]:
     prefix = f"SCFED_{name.upper()}_"
     return {
