@@ -582,8 +582,8 @@ def run_index_sweep(
         truth, _ = _exact_top1(work.gallery, mated, bars)
         eligible = truth == work.mates
         for m in ms:
-            params = IndexParams(
-                m=m, ef_construction=ef_construction, ef=max(efs[0], rescore), rescore=rescore
+            params = IndexParams(m=m, ef_construction=ef_construction).searching(
+                ef=efs[0], rescore=rescore
             )
             engine = BiometricEngine(params=params, initial_capacity=gallery)
             enroll_s = _enrol(engine, work.gallery, bars, f"M={m}: enrol (2 threads)")

@@ -579,6 +579,19 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 
 
+def _emit_report(
+    report: dict[str, Any],
+    render: Callable[[dict[str, Any]], str],
+    *,
+    as_json: bool,
+    json_out: Path | None,
+) -> None:
+    """Prints a benchmark report (one JSON object, or its human form); also saves the JSON."""
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write((json.dumps(report) if as_json else render(report)) + "\n")
+
+
 @bench_app.command("biometrics")
 def bench_biometrics(
     gallery: Annotated[int, typer.Option(min=1, help="Synthetic identities to enrol.")] = 10_000,
@@ -604,20 +617,12 @@ def bench_biometrics(
 
     base = IndexParams()
     params = IndexParams(
-        m=m or base.m,
-        ef_construction=ef_construction or base.ef_construction,
-        ef=max(ef or base.ef, rescore or base.rescore),
-        rescore=rescore or base.rescore,
-    )
+        m=m or base.m, ef_construction=ef_construction or base.ef_construction
+    ).searching(ef=ef, rescore=rescore)
     report = run_biometrics_bench(
         gallery=gallery, probes=probes, seed=seed, with_faiss=faiss, params=params
     )
-    if json_out is not None:
-        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        sys.stdout.write(render_text(report) + "\n")
+    _emit_report(report, render_text, as_json=as_json, json_out=json_out)
 
 
 @bench_app.command("sweep")
@@ -656,12 +661,7 @@ def bench_sweep(
         ef_construction=ef_construction or base.ef_construction,
         rescore=rescore or base.rescore,
     )
-    if json_out is not None:
-        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        sys.stdout.write(render_sweep(report) + "\n")
+    _emit_report(report, render_sweep, as_json=as_json, json_out=json_out)
 
 
 if __name__ == "__main__":

@@ -368,6 +368,16 @@ class IndexParams:
     ef: int = 512
     rescore: int = 32
 
+    def searching(self, *, ef: int | None = None, rescore: int | None = None) -> IndexParams:
+        """These parameters with another search breadth and proposals rescored (None keeps
+        the current one); ef is raised to `rescore` when lower, as hnswlib searches with at
+        least k."""
+        new_rescore = self.rescore if rescore is None else rescore
+        new_ef = self.ef if ef is None else ef
+        if new_rescore < 1 or new_ef < 1:
+            raise ValueError(f"ef and rescore must be at least 1, got {new_ef} and {new_rescore}")
+        return replace(self, ef=max(new_ef, new_rescore), rescore=new_rescore)
+
 
 class _ReadWriteLock:
     """Many searches and enrolments at once; a resize, delete or save alone."""
@@ -504,13 +514,10 @@ class BiometricEngine:
         The graph (M, ef_construction) stays as built; ef is raised to `rescore` when lower,
         as hnswlib searches with at least k.
         """
-        new_rescore = self.params.rescore if rescore is None else rescore
-        new_ef = self.params.ef if ef is None else ef
-        if new_rescore < 1 or new_ef < 1:
-            raise ValueError(f"ef and rescore must be at least 1, got {new_ef} and {new_rescore}")
+        params = self.params.searching(ef=ef, rescore=rescore)
         with self._lock.write():
-            self.params = replace(self.params, ef=max(new_ef, new_rescore), rescore=new_rescore)
-            self._index.set_ef(self.params.ef)
+            self.params = params
+            self._index.set_ef(params.ef)
 
     def _reserve(self, extra: int) -> None:
         """Grows the arrays and the index so `extra` more labels fit (doubling)."""

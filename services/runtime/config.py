@@ -131,9 +131,6 @@ class GallerySettings(ServiceSettings):
 
     def index_params(self) -> IndexParams:
         """The HNSW parameters these settings ask for (ef at least the proposals rescored)."""
-        return IndexParams(
-            m=self.index_m,
-            ef_construction=self.index_ef_construction,
-            ef=max(self.index_ef, self.index_rescore),
-            rescore=self.index_rescore,
+        return IndexParams(m=self.index_m, ef_construction=self.index_ef_construction).searching(
+            ef=self.index_ef, rescore=self.index_rescore
         )
