@@ -18,8 +18,8 @@ from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from services.world.seeding import seed_world
 from services.world.tenprints import SyntheticFingerprints
 from services.world.world import build_world
-from tests.conftest import eventually
 from tests.federation import Federation
+from tests.support import eventually, final_booking, wait_outboxes_idle
 
 _ids = itertools.count(1)
 
@@ -150,15 +150,7 @@ class Scenario:
 
     async def final(self, tcn: str, *, timeout: float = 30.0) -> dict[str, Any]:
         """Waits until the booking is answered or refused; returns its view."""
-        view: dict[str, Any] = {}
-
-        async def done() -> bool:
-            nonlocal view
-            view = (await self.client.get(f"/v1/bookings/{tcn}")).json()
-            return view["status"] in ("answered", "refused")
-
-        await eventually(done, timeout=timeout, what=f"booking {tcn} to be final")
-        return view
+        return await final_booking(self.client, tcn, timeout=timeout)
 
     async def inbox(self, ori: str) -> list[dict[str, Any]]:
         """The LEA's inbox."""
@@ -180,16 +172,7 @@ class Scenario:
 
     async def quiet(self) -> None:
         """Waits until no service holds undelivered messages."""
-
-        async def idle() -> bool:
-            async with httpx.AsyncClient() as client:
-                for host in self.fed.hosts.values():
-                    stats = (await client.get(f"{host.http_url}/v1/outbox")).json()
-                    if stats["pending"] or stats["inflight"]:
-                        return False
-            return True
-
-        await eventually(idle, what="every outbox to drain")
+        await wait_outboxes_idle(host.http_url for host in self.fed.hosts.values())
 
 
 @asynccontextmanager

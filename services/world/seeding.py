@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -15,7 +15,7 @@ from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2, ice_field_pb2_grpc
 from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
-from services.world.world import ChargeSpec, Person, World
+from services.world.world import AgencySpec, ChargeSpec, Person, StateSpec, World
 
 BATCH = 100
 T = TypeVar("T")
@@ -102,6 +102,29 @@ def ident_encounters(world: World) -> list[ident_pb2.NewEncounter]:
     return encounters
 
 
+async def register_jurisdictions(
+    sib: sib_pb2_grpc.StateIdentificationBureauStub,
+    states: Iterable[StateSpec],
+    agencies: Iterable[AgencySpec],
+) -> None:
+    """Registers the states, then the booking agencies, at the SIB behind `sib`."""
+    for state in states:
+        await sib.RegisterState(
+            sib_pb2.State(
+                code=state.code,
+                name=state.name,
+                nff=state.nff,
+                relay_capable=state.relay_capable,
+                moa_status=sib_pb2.MoaStatus.Value("MOA_STATUS_" + state.moa_status),
+                sib_ori=state.sib_ori,
+            )
+        )
+    for agency in agencies:
+        await sib.RegisterAgency(
+            sib_pb2.Agency(ori=agency.ori, name=agency.name, activated=agency.activated)
+        )
+
+
 async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
     """Registers states, agencies and field offices, and fills IAFIS and IDENT."""
     async with (
@@ -111,21 +134,7 @@ async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
         grpc.aio.insecure_channel(addresses["ident"]) as ident_channel,
     ):
         sib = sib_pb2_grpc.StateIdentificationBureauStub(sib_channel)
-        for state in world.states:
-            await sib.RegisterState(
-                sib_pb2.State(
-                    code=state.code,
-                    name=state.name,
-                    nff=state.nff,
-                    relay_capable=state.relay_capable,
-                    moa_status=sib_pb2.MoaStatus.Value("MOA_STATUS_" + state.moa_status),
-                    sib_ori=state.sib_ori,
-                )
-            )
-        for agency in world.agencies:
-            await sib.RegisterAgency(
-                sib_pb2.Agency(ori=agency.ori, name=agency.name, activated=agency.activated)
-            )
+        await register_jurisdictions(sib, world.states, world.agencies)
         ice = ice_field_pb2_grpc.IceFieldStub(ice_channel)
         for office in world.field_offices:
             await ice.RegisterFieldOffice(

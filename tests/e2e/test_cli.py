@@ -20,8 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.cli.launcher import free_port
-from tests.conftest import _postgres_reachable
 from tests.federation import POSTGRES_URL
+from tests.support import postgres_or_skip
 
 pytestmark = pytest.mark.e2e
 
@@ -89,10 +89,7 @@ def test_demo_answers_every_booking_and_agrees_on_sqlite_and_postgres(tmp_path: 
         e["service"] for e in entries
     }
 
-    if not asyncio.run(_postgres_reachable()):
-        if os.environ.get("SCFED_REQUIRE_POSTGRES"):
-            pytest.fail("PostgreSQL is required")
-        pytest.skip("PostgreSQL does not answer: the PostgreSQL half is skipped")
+    asyncio.run(postgres_or_skip())  # the PostgreSQL half, where PostgreSQL answers
     postgres = _demo("--database-url", POSTGRES_URL)
     assert postgres["database"] == "postgresql" and postgres["problems"] == []
     assert {k: postgres[k] for k in COUNTS} == {k: sqlite[k] for k in COUNTS}

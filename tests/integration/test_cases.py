@@ -17,9 +17,9 @@ from scfed.ice_field.v1 import ice_field_pb2 as ice
 from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
 from services.ice_field import cases
 from services.runtime.clock import ManualClock
-from tests.conftest import eventually
 from tests.federation import DatabaseChoice, running_federation
 from tests.scenario import Scenario, scenario_in
+from tests.support import eventually
 
 CA = "CA0190000"
 # Wednesday before Thanksgiving 2009: the hold spans the holiday and a weekend.

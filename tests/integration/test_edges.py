@@ -38,10 +38,17 @@ from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc as sib_grpc
 from services.runtime import routes
 from services.runtime.biometrics import TEMPLATE_DIM
-from services.world.seeding import seed_world
-from services.world.world import BookingSpec, World, booking_payload, build_world
-from tests.conftest import eventually
+from services.world.seeding import register_jurisdictions, seed_world
+from services.world.world import (
+    AgencySpec,
+    BookingSpec,
+    StateSpec,
+    World,
+    booking_payload,
+    build_world,
+)
 from tests.federation import DatabaseChoice, Federation, make_host
+from tests.support import final_booking, wait_outboxes_idle
 
 SEED = 7
 CA = "CA0190000"
@@ -103,27 +110,14 @@ class Edges:
 
     async def final(self, tcn: str) -> dict[str, Any]:
         """Waits until a booking is answered or refused; returns its view."""
-        view: dict[str, Any] = {}
-
-        async def done() -> bool:
-            nonlocal view
-            view = (await self.client.get(f"/v1/bookings/{tcn}")).json()
-            return view["status"] in ("answered", "refused")
-
-        await eventually(done, what=f"booking {tcn} to be final")
-        return view
+        return await final_booking(self.client, tcn)
 
     async def quiet(self, *services: str) -> None:
         """Waits until these services (default: all running) hold no undelivered message."""
-
-        async def idle() -> bool:
-            for name in services or self.fed.hosts:
-                stats = await self.http(name, "/v1/outbox")
-                if stats["pending"] or stats["inflight"]:
-                    return False
-            return True
-
-        await eventually(idle, what=f"the outboxes of {services or 'every service'} to drain")
+        await wait_outboxes_idle(
+            (self.fed.hosts[name].http_url for name in services or self.fed.hosts),
+            what=f"the outboxes of {services or 'every service'} to drain",
+        )
 
 
 async def _connect(fed: Federation, stack: AsyncExitStack) -> Edges:
@@ -140,22 +134,7 @@ async def _connect(fed: Federation, stack: AsyncExitStack) -> Edges:
 async def _register_jurisdictions(edges: Edges, world: World) -> None:
     """The world's states and agencies at the SIB, and its field offices at ICE, if they run."""
     if routes.SIB in edges.fed.hosts:
-        bureau = edges.stub(routes.SIB)
-        for state in world.states:
-            await bureau.RegisterState(
-                sib.State(
-                    code=state.code,
-                    name=state.name,
-                    nff=state.nff,
-                    relay_capable=state.relay_capable,
-                    moa_status=sib.MoaStatus.Value("MOA_STATUS_" + state.moa_status),
-                    sib_ori=state.sib_ori,
-                )
-            )
-        for agency in world.agencies:
-            await bureau.RegisterAgency(
-                sib.Agency(ori=agency.ori, name=agency.name, activated=agency.activated)
-            )
+        await register_jurisdictions(edges.stub(routes.SIB), world.states, world.agencies)
     if routes.ICE_FIELD in edges.fed.hosts:
         for office in world.field_offices:
             await edges.stub(routes.ICE_FIELD).RegisterFieldOffice(
@@ -1416,11 +1395,11 @@ async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
 
 async def _booked_in_oregon(edges: Edges) -> tuple[str, ice.IarCopy]:
     """A new state no field office covers, a booking there, and an IAR copy for it."""
-    bureau = edges.stub(routes.SIB)
-    await bureau.RegisterState(
-        sib.State(code="OR", name="Oregon", relay_capable=True, moa_status=sib.MOA_STATUS_ACTIVE)
+    oregon = StateSpec(
+        "OR", "Oregon", nff=False, relay_capable=True, moa_status="ACTIVE", sib_ori="ORSIB0000"
     )
-    await bureau.RegisterAgency(sib.Agency(ori=OREGON_LEA, name="Multnomah", activated=True))
+    multnomah = AgencySpec(OREGON_LEA, "Multnomah", "OR", activated=True)
+    await register_jurisdictions(edges.stub(routes.SIB), [oregon], [multnomah])
     world = _world()
     body = booking_payload(world, _plain_booking(world))
     body.update(ori=OREGON_LEA, booking_number="OR-EDGE-1")

@@ -18,11 +18,11 @@ from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
 from services.cli.trace import trace_online
 from services.runtime import routes
 from services.runtime.models import OutboxMessage
-from services.world.seeding import seed_world
-from services.world.world import booking_payload, build_world
-from tests.conftest import eventually
+from services.world.seeding import register_jurisdictions, seed_world
+from services.world.world import AGENCIES, STATES, booking_payload, build_world
 from tests.federation import POSTGRES_URL, DatabaseChoice, Federation, make_host
-from tests.scenario import Scenario
+from tests.scenario import Scenario, scenario_in
+from tests.support import eventually, response_kinds
 
 CA, KERN, TX, AZ, NM = "CA0190000", "CA0150000", "TX0570000", "AZ0070000", "NM0010000"
 
@@ -30,19 +30,13 @@ CA, KERN, TX, AZ, NM = "CA0190000", "CA0150000", "TX0570000", "AZ0070000", "NM00
 @pytest.fixture
 async def scenario(federation: Federation) -> AsyncIterator[Scenario]:
     """The fixed world registered in a fresh federation, with an HTTP client for the SIB."""
-    async with httpx.AsyncClient(base_url=federation.sib_url, timeout=30) as client:
-        s = Scenario(federation, client)
-        await s.setup()
+    async with scenario_in(federation) as s:
         yield s
-
-
-def _kinds(view: dict[str, Any]) -> list[str]:
-    return [r["kind"] for r in view["responses"]]
 
 
 def _response(view: dict[str, Any], kind: str) -> dict[str, Any]:
     found = [r for r in view["responses"] if r["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind} in {_kinds(view)}"
+    assert len(found) == 1, f"expected one {kind} in {response_kinds(view)}"
     return dict(found[0])
 
 
@@ -176,7 +170,7 @@ async def test_suspended_moa_gets_criminal_history_processing_only(scenario: Sce
     subject = scenario.subject()
     await scenario.in_ident(subject, "ENTRY_WITHOUT_INSPECTION")
     view = await scenario.final(await scenario.book(subject, AZ, ("1201",)))
-    assert view["expects_idr"] is False and _kinds(view) == ["SRE"]
+    assert view["expects_idr"] is False and response_kinds(view) == ["SRE"]
     assert await _journal(scenario.fed, routes.IDENT, view["tcn"]) == []
 
 
@@ -201,16 +195,16 @@ async def test_moa_suspended_and_resumed_at_runtime_switches_ident_searches(
         )
         assert notice.HasField("termination_effective_at")
         noticed = await scenario.final(await scenario.book(subject, CA))
-    assert suspended["expects_idr"] is False and _kinds(suspended) == ["SRE"]
+    assert suspended["expects_idr"] is False and response_kinds(suspended) == ["SRE"]
     # Termination takes effect 30 days after notice: until then the MOA is in effect.
-    assert noticed["expects_idr"] is True and "IDR/IAR" in _kinds(noticed)
+    assert noticed["expects_idr"] is True and "IDR/IAR" in response_kinds(noticed)
 
 
 async def test_jurisdiction_not_activated_gets_no_ident_search(scenario: Scenario) -> None:
     subject = scenario.subject()
     await scenario.in_ident(subject, "VISA_OVERSTAY")
     view = await scenario.final(await scenario.book(subject, KERN))
-    assert view["expects_idr"] is False and _kinds(view) == ["SRE"]
+    assert view["expects_idr"] is False and response_kinds(view) == ["SRE"]
 
 
 async def test_sib_without_relay_capability_keeps_the_idr_but_relays_the_detainer(
@@ -274,13 +268,13 @@ async def test_message_sent_while_receiver_is_down_is_processed_once_after_resta
 
     await eventually(iaq_retrying, what="the IAQ to be retried while LESC is down")
     pending = (await scenario.client.get(f"/v1/bookings/{tcn}")).json()
-    assert pending["status"] == "submitted" and "IDR/IAR" not in _kinds(pending)
+    assert pending["status"] == "submitted" and "IDR/IAR" not in response_kinds(pending)
 
     fed.hosts[routes.LESC] = make_host(routes.LESC, db)
     await fed.hosts[routes.LESC].start()
     fed.wire()
     view = await scenario.final(tcn)
-    assert "IDR/IAR" in _kinds(view)
+    assert "IDR/IAR" in response_kinds(view)
     await scenario.quiet()
     lesc = [e for e in await _journal(fed, routes.LESC, tcn) if e["direction"] == "received"]
     assert [(e["tot"], e["outcome"]) for e in lesc] == [("IAQ", "processed")]
@@ -295,25 +289,9 @@ async def test_undeliverable_car_is_dead_lettered_and_the_lea_gets_an_errt(
     try:
         async with httpx.AsyncClient(base_url=sib.http_url) as client:
             s = Scenario(fed, client)
-            import grpc
-
-            from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
-            from services.world.world import AGENCIES, STATES
-
             async with grpc.aio.insecure_channel(sib.grpc_address) as channel:
                 stub = sib_pb2_grpc.StateIdentificationBureauStub(channel)
-                for st in STATES:
-                    await stub.RegisterState(
-                        sib_pb2.State(
-                            code=st.code,
-                            name=st.name,
-                            nff=st.nff,
-                            relay_capable=st.relay_capable,
-                            moa_status=sib_pb2.MOA_STATUS_ACTIVE,
-                        )
-                    )
-                for agency in AGENCIES:
-                    await stub.RegisterAgency(sib_pb2.Agency(ori=agency.ori, activated=True))
+                await register_jurisdictions(stub, STATES, AGENCIES)
             tcn = await s.book(s.subject(), CA)
             view = await s.final(tcn)
             assert view["status"] == "refused" and "CJIS did not accept the CAR" in view["error"]

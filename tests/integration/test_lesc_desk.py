@@ -11,9 +11,9 @@ import pytest
 
 from services.runtime import routes
 from services.runtime.clock import ManualClock
-from tests.conftest import eventually
 from tests.federation import DatabaseChoice, running_federation
 from tests.scenario import Scenario, scenario_in
+from tests.support import eventually, response_kinds
 
 CA = "CA0190000"
 
@@ -50,8 +50,7 @@ async def _case(s: Scenario, tcn: str, state: str) -> dict[str, Any]:
 
 
 async def _kinds(s: Scenario, tcn: str) -> list[str]:
-    view = (await s.client.get(f"/v1/bookings/{tcn}")).json()
-    return [r["kind"] for r in view["responses"]]
+    return response_kinds((await s.client.get(f"/v1/bookings/{tcn}")).json())
 
 
 async def test_automated_determination_answers_at_once(desk: tuple[Scenario, ManualClock]) -> None:

@@ -11,7 +11,7 @@ from scfed.common.v1 import common_pb2
 from services.runtime.db import Database
 from services.runtime.delivery import Outbox, RetryPolicy
 from services.runtime.models import RuntimeBase
-from tests.conftest import eventually
+from tests.support import eventually
 
 METHOD = "/test.Peer/Deliver"
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData
 
-from services.cli.demo import submit_bookings
+from services.cli.demo import FINAL_STATUSES, submit_bookings
 from services.cli.launcher import LocalFederation
 from services.cli.remote import wait_answered
 from services.runtime import routes
@@ -31,8 +31,8 @@ from services.runtime.db import Database
 from services.runtime.models import RuntimeBase
 from services.world.seeding import seed_world
 from services.world.world import build_world
-from tests.conftest import _postgres_reachable
 from tests.federation import POSTGRES_URL
+from tests.support import drop_schemas, eventually, outboxes_idle, postgres_reachable
 
 pytestmark = pytest.mark.postgres
 
@@ -44,7 +44,7 @@ PG = POSTGRES_URL.replace("+asyncpg", "")
 @pytest.fixture
 async def postgres() -> None:
     """PostgreSQL must answer (the test is marked postgres; CI requires it)."""
-    if not await _postgres_reachable():
+    if not await postgres_reachable():
         pytest.fail(f"PostgreSQL at {POSTGRES_URL} does not answer")
 
 
@@ -53,12 +53,7 @@ async def schema_prefix(postgres: None) -> AsyncIterator[str]:
     """A fresh schema prefix, and its schemas dropped afterwards."""
     prefix = f"r{uuid.uuid4().hex[:8]}"
     yield prefix
-    conn = await asyncpg.connect(PG)
-    try:
-        for name in routes.SERVICES:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE')
-    finally:
-        await conn.close()
+    await drop_schemas(f"{prefix}_{name}" for name in routes.SERVICES)
 
 
 async def test_replicas_starting_together_create_the_schema_once(schema_prefix: str) -> None:
@@ -92,14 +87,6 @@ async def test_replicas_share_one_accelerated_agency_clock(schema_prefix: str) -
         await db.dispose()
 
 
-async def _outboxes_quiet(client: httpx.AsyncClient, fed: LocalFederation) -> bool:
-    for svc in fed.processes():
-        stats = (await client.get(f"{svc.http_url}/v1/outbox")).json()
-        if stats["pending"] or stats["inflight"]:
-            return False
-    return True
-
-
 async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
     schema_prefix: str, tmp_path: Path
 ) -> None:
@@ -130,13 +117,10 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
             assert refused_at_edge == []
             assert len(tcns) == BOOKINGS
             views = await wait_answered(client, tcns, timeout_s=90)
-            unanswered = [t for t in tcns if views[t]["status"] not in ("answered", "refused")]
+            unanswered = [t for t in tcns if views[t]["status"] not in FINAL_STATUSES]
             assert unanswered == [], {t: views[t]["status"] for t in unanswered}
-            for _ in range(300):
-                if await _outboxes_quiet(client, fed):
-                    break
-                await asyncio.sleep(0.1)
-            assert await _outboxes_quiet(client, fed)
+            urls = [svc.http_url for svc in fed.processes()]
+            await eventually(lambda: outboxes_idle(client, urls), what="every outbox to drain")
             assert fed.exited() == []
             shares = {
                 (svc.name, svc.replica): (await client.get(f"{svc.http_url}/v1/replica")).json()
