@@ -1,0 +1,60 @@
+"""Seeding through the services' own APIs: the world's states and agencies registered at a SIB
+as the world describes them."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+
+from scfed.sib.v1 import sib_pb2_grpc
+from services.runtime import routes
+from services.world.seeding import register_jurisdictions
+from services.world.world import AGENCIES, STATES, booking_payload, build_world
+from tests.federation import DatabaseChoice, make_host
+
+
+async def test_registered_states_and_agencies_decide_which_bookings_expect_an_idr(
+    db: DatabaseChoice,
+) -> None:
+    # The SIB runs alone: what it sends to CJIS stays queued.
+    sib = make_host(routes.SIB, db, cjis_iafis_addr="127.0.0.1:9")
+    await sib.start()
+    try:
+        async with grpc.aio.insecure_channel(sib.grpc_address) as channel:
+            stub = sib_pb2_grpc.StateIdentificationBureauStub(channel)
+            await register_jurisdictions(stub, STATES, AGENCIES)
+        async with httpx.AsyncClient(base_url=sib.http_url, timeout=30) as client:
+            states = (await client.get("/v1/states")).json()
+            assert [
+                (
+                    s["code"],
+                    s["name"],
+                    s.get("nff", False),
+                    s.get("relay_capable", False),
+                    s["moa_status"],
+                    s["sib_ori"],
+                )
+                for s in sorted(states, key=lambda s: s["code"])
+            ] == [
+                (s.code, s.name, s.nff, s.relay_capable, f"MOA_STATUS_{s.moa_status}", s.sib_ori)
+                for s in sorted(STATES, key=lambda s: s.code)
+            ]
+
+            world = build_world(3, 1)
+            expects_idr = {}
+            for n, ori in enumerate(("CA0190000", "CA0150000", "AZ0070000")):
+                body = booking_payload(world, world.bookings[0])
+                body.update(ori=ori, booking_number=f"SEED-{n}")
+                r = await client.post("/v1/bookings", json=body)
+                assert r.status_code == 202, r.text
+                view = (await client.get(f"/v1/bookings/{r.json()['tcn']}")).json()
+                expects_idr[ori] = view["expects_idr"]
+            # Los Angeles is activated in an active state; Kern is not activated; Arizona's MOA
+            # is suspended.
+            assert expects_idr == {"CA0190000": True, "CA0150000": False, "AZ0070000": False}
+            body = booking_payload(world, world.bookings[0])
+            body.update(ori="WY0010000", booking_number="SEED-WY")
+            r = await client.post("/v1/bookings", json=body)
+            assert r.status_code == 422 and "WY0010000" in r.text, r.text
+    finally:
+        await sib.stop()
