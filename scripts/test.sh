@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite in its own environment (.venv): lint, types, then unit,
+# Runs the whole test suite in its own environment (.venv): lint, format, types, then unit,
 # integration and end-to-end tests on SQLite and on PostgreSQL at 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +26,6 @@ else
 fi
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -28,4 +28,3 @@ async def federation(db: DatabaseChoice) -> AsyncIterator[Federation]:
     """All five services started in this process, wired on loopback."""
     async with running_federation(db) as fed:
         yield fed
-
