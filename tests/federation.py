@@ -105,6 +105,18 @@ class Federation:
                 if other.grpc_port:
                     host.runtime.outbox.set_peer(peer, other.grpc_address)
 
+    async def start(self) -> None:
+        """Starts every host, then wires them to each other."""
+        for host in self.hosts.values():
+            await host.start()
+        self.wire()
+
+    async def restart(self, service: str, db: DatabaseChoice) -> None:
+        """Replaces a stopped service with a fresh host on the same database, and rewires."""
+        self.hosts[service] = make_host(service, db)
+        await self.hosts[service].start()
+        self.wire()
+
     @property
     def sib_url(self) -> str:
         """Base URL of the SIB's agency edge."""
@@ -130,9 +142,7 @@ async def running_federation(
         hosts[name] = make_host(name, db, clock=clock, **settings)
     fed = Federation(hosts=hosts)
     try:
-        for host in fed.hosts.values():
-            await host.start()
-        fed.wire()
+        await fed.start()
         yield fed
     finally:
         await fed.stop()

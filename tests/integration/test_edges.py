@@ -164,9 +164,7 @@ async def running(db: DatabaseChoice) -> AsyncIterator[Start]:
         async def start(*services: str) -> Edges:
             fed = Federation(hosts={name: make_host(name, db) for name in services})
             stack.push_async_callback(fed.stop)
-            for host in fed.hosts.values():
-                await host.start()
-            fed.wire()
+            await fed.start()
             edges = await _connect(fed, stack)
             await _register_jurisdictions(edges, _world())
             return edges

@@ -155,9 +155,7 @@ async def test_cpi_waits_for_the_fbi_number_of_the_first_arrest(
     parked = (await scenario.client.get(f"/v1/bookings/{second_tcn}")).json()
     assert parked["status"] == "awaiting_fbi_number" and parked["transaction"] == "CPI"
 
-    fed.hosts[routes.CJIS_IAFIS] = make_host(routes.CJIS_IAFIS, db)
-    await fed.hosts[routes.CJIS_IAFIS].start()
-    fed.wire()
+    await fed.restart(routes.CJIS_IAFIS, db)
     first, second = await scenario.final(first_tcn), await scenario.final(second_tcn)
     assert first["status"] == second["status"] == "answered"
     assert (
@@ -270,9 +268,7 @@ async def test_message_sent_while_receiver_is_down_is_processed_once_after_resta
     pending = (await scenario.client.get(f"/v1/bookings/{tcn}")).json()
     assert pending["status"] == "submitted" and "IDR/IAR" not in response_kinds(pending)
 
-    fed.hosts[routes.LESC] = make_host(routes.LESC, db)
-    await fed.hosts[routes.LESC].start()
-    fed.wire()
+    await fed.restart(routes.LESC, db)
     view = await scenario.final(tcn)
     assert "IDR/IAR" in response_kinds(view)
     await scenario.quiet()
@@ -389,9 +385,7 @@ async def test_a_parked_cpi_goes_as_a_car_when_the_first_arrest_is_refused(
         )
         await sib_pb2_grpc.StateIdentificationBureauStub(channel).DeliverErrt(errt)
 
-    fed.hosts[routes.CJIS_IAFIS] = make_host(routes.CJIS_IAFIS, db)
-    await fed.hosts[routes.CJIS_IAFIS].start()
-    fed.wire()
+    await fed.restart(routes.CJIS_IAFIS, db)
     first, second = await scenario.final(first_tcn), await scenario.final(second_tcn)
     assert first["status"] == "refused"
     assert second["status"] == "answered" and second["transaction"] == "CAR"
