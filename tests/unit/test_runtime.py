@@ -1,4 +1,4 @@
-"""The shared runtime's pieces: clock, settings, envelope, retry policy, biometrics, MOA time."""
+"""The shared runtime's pieces: clock, settings, envelope, retry policy, MOA time."""
 
 from __future__ import annotations
 
@@ -9,18 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 
 from scfed.common.v1 import common_pb2 as common
 from scfed.sib.v1 import sib_pb2
-from services.runtime.biometrics import (
-    TEMPLATE_DIM,
-    BiometricEngine,
-    TenprintTemplate,
-    match_score,
-    tenprint_from_proto,
-)
 from services.runtime.clock import AcceleratedClock, ManualClock, clock_from_spec
 from services.runtime.delivery import PERMANENT_CODES, RetryPolicy
 from services.runtime.envelope import check_envelope, check_ori, make_envelope
@@ -28,7 +20,6 @@ from services.runtime.errors import InvalidArgument
 from services.sib.config import SibSettings
 from services.sib.domain import moa_in_effect
 from services.sib.models import StateRecord
-from services.world.tenprints import SyntheticFingerprints
 
 
 def test_manual_clock_moves_only_when_advanced_and_wakes_sleepers() -> None:
@@ -130,63 +121,6 @@ def test_moa_termination_takes_effect_thirty_days_after_notice() -> None:
     assert not moa_in_effect(state, now + timedelta(days=30))
     suspended = StateRecord(code="AZ", moa_status=sib_pb2.MOA_STATUS_SUSPENDED)
     assert not moa_in_effect(suspended, now)
-
-
-def _people(n: int) -> tuple[SyntheticFingerprints, list[np.ndarray]]:
-    prints = SyntheticFingerprints()
-    rng = np.random.default_rng(5)
-    return prints, [prints.new_fingers(rng) for _ in range(n)]
-
-
-def test_a_new_capture_of_an_enrolled_person_is_found_and_a_stranger_is_not() -> None:
-    prints, people = _people(300)
-    rng = np.random.default_rng(6)
-    engine = BiometricEngine(initial_capacity=16)
-    for i, fingers in enumerate(people[:250]):
-        engine.enroll(f"P{i}", tenprint_from_proto(prints.capture(fingers, rng)))
-    assert len(engine) == 250
-    for i in (0, 99, 249):
-        mate = engine.identify(tenprint_from_proto(prints.capture(people[i], rng)))
-        assert mate is not None and mate.key == f"P{i}"
-    for fingers in people[250:]:
-        assert engine.identify(tenprint_from_proto(prints.capture(fingers, rng))) is None
-
-
-def test_a_missing_finger_neither_matches_nor_breaks_the_search() -> None:
-    prints, people = _people(2)
-    rng = np.random.default_rng(7)
-    engine = BiometricEngine()
-    engine.enroll("A", tenprint_from_proto(prints.capture(people[0], rng, missing=frozenset({3}))))
-    probe = tenprint_from_proto(prints.capture(people[0], rng, missing=frozenset({1, 2})))
-    mate = engine.identify(probe)
-    assert mate is not None and mate.key == "A"
-    stranger = tenprint_from_proto(prints.capture(people[1], rng, missing=frozenset(range(2, 11))))
-    assert engine.identify(stranger) is None
-
-
-def test_templates_survive_storage() -> None:
-    prints, people = _people(1)
-    template = tenprint_from_proto(prints.capture(people[0], np.random.default_rng(1)))
-    again = TenprintTemplate.from_bytes(template.to_bytes())
-    assert match_score(template, again) == pytest.approx(1.0, abs=1e-5)
-    assert np.array_equal(again.present, template.present)
-    assert tenprint_from_proto(template.to_proto()).fingers_present == template.fingers_present
-
-
-@pytest.mark.parametrize(
-    ("finger", "words"),
-    [
-        (
-            {"position": 1, "status": 1, "template": [float("inf")] * TEMPLATE_DIM},
-            "NaN or infinite",
-        ),
-        ({"position": 1, "status": 2, "template": [1.0] * TEMPLATE_DIM}, "must not carry"),
-        ({"position": 1, "template": [1.0] * TEMPLATE_DIM}, "status is required"),
-    ],
-)
-def test_bad_templates_are_refused(finger: dict[str, object], words: str) -> None:
-    with pytest.raises(InvalidArgument, match=words):
-        tenprint_from_proto(common.Tenprint(fingers=[common.FingerCapture(**finger)]))  # type: ignore[arg-type]
 
 
 def test_check_running_names_the_ended_process_with_its_exit_code_and_log(tmp_path: Path) -> None:

@@ -22,24 +22,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.runtime.biometrics import (
-    COARSE_VERSION,
-    MODEL_VERSION,
-    BiometricEngine,
-    StagedEnrollments,
-    TenprintTemplate,
-    file_sha256,
-    load_gallery,
-)
+from services.biometrics.config import GallerySettings
+from services.biometrics.engine import BiometricEngine, file_sha256, load_gallery
+from services.biometrics.enrollment import StagedEnrollments
+from services.biometrics.params import COARSE_VERSION, MODEL_VERSION
+from services.biometrics.template import TenprintTemplate
 from services.runtime.db import Database
-
-if TYPE_CHECKING:
-    from services.runtime.config import GallerySettings
 
 log = logging.getLogger(__name__)
 
