@@ -24,11 +24,11 @@ SEARCHERS = (SibSettings, CjisSettings, IdentSettings)
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No SCFED_* variable from the shell that runs the tests leaks into them."""
-    for name in list(os.environ):
-        if name.upper().startswith("SCFED_"):
-            monkeypatch.delenv(name)
+def no_biometric_variables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No threshold or index setting from the shell that runs the tests leaks into them."""
+    leaking = [n for n in os.environ if n.upper().endswith("MATCH_THRESHOLD") or "_INDEX_" in n]
+    for name in leaking:
+        monkeypatch.delenv(name)
     yield
 
 
