@@ -11,7 +11,8 @@ with a threshold calibrated to a target false-positive identification rate (FPIR
 One module per job: `params` (the numbers and index parameters, without numpy), `template`
 (the template and its wire and storage forms), `scoring` (coarse vectors and fused scores),
 `calibration` (FPIR and thresholds), `engine` (the HNSW index, saved and loaded), `enrollment`
-(index updates staged until a transaction commits), `store` (the saved index kept consistent
-with the database) and `config` (the settings of a service that searches prints). Nothing is
-imported here, so a module that needs only the parameters does not load numpy or hnswlib.
+(index updates staged until a transaction commits), `changes` (the change log's table), `store`
+(the saved index kept consistent with the database) and `config` (the settings of a service
+that searches prints). Nothing is imported here, so a module that needs only the parameters,
+the settings or the change log's table does not load numpy or hnswlib.
 """

@@ -1,4 +1,4 @@
-"""Settings of the services that search prints, and what importing any service's settings loads."""
+"""Settings of the services that search prints, and what importing settings and tables loads."""
 
 from __future__ import annotations
 
@@ -44,9 +44,13 @@ def no_biometric_variables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "services.sib.config",
         "services.cjis_iafis.config",
         "services.ident.config",
+        # Nor their tables, the gallery's change log among them.
+        "services.biometrics.changes",
+        "services.cjis_iafis.models",
+        "services.ident.models",
     ],
 )
-def test_reading_settings_loads_neither_numpy_nor_hnswlib(module: str) -> None:
+def test_settings_and_tables_load_neither_numpy_nor_hnswlib(module: str) -> None:
     probe = (
         f"import importlib, json, sys; importlib.import_module({module!r}); "
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
