@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 # The module, not the class: a service config module holds exactly one settings class.
-from services.runtime import config
+from services.biometrics import config
 
 
 class CjisSettings(config.GallerySettings):

@@ -18,15 +18,12 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2
 from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
+from services.biometrics.engine import BiometricEngine
+from services.biometrics.enrollment import StagedEnrollments
+from services.biometrics.store import BiometricStore, StoredGallery
+from services.biometrics.template import TenprintTemplate, tenprint_from_proto
 from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
 from services.runtime import routes
-from services.runtime.biometric_store import BiometricStore, StoredGallery
-from services.runtime.biometrics import (
-    BiometricEngine,
-    StagedEnrollments,
-    TenprintTemplate,
-    tenprint_from_proto,
-)
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.biometric_store import biometric_changes_table
+from services.biometrics.changes import biometric_changes_table
 from services.runtime.db import UtcDateTime
 
 

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as pb
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc as pb_grpc
 from scfed.common.v1 import common_pb2
+from services.biometrics.store import BiometricStore
 from services.cjis_iafis.config import CjisSettings
 from services.cjis_iafis.domain import CriminalMasterFile
 from services.cjis_iafis.models import CjisBase, biometric_changes
 from services.runtime import routes
-from services.runtime.biometric_store import BiometricStore
 from services.runtime.delivery import EnvelopedMessage
 from services.runtime.server import Runtime, grpc_edge
 

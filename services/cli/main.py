@@ -612,8 +612,8 @@ def bench_biometrics(
     rescore: Annotated[int | None, typer.Option(min=1, help="Proposals rescored exactly.")] = None,
 ) -> None:
     """Tenprint identification: accuracy, latency, throughput, size, beside exact and faiss."""
-    from services.cli.bench import render_text, run_biometrics_bench
-    from services.runtime.biometrics import IndexParams
+    from services.biometrics.bench.report import render_text, run_biometrics_bench
+    from services.biometrics.params import IndexParams
 
     base = IndexParams()
     params = IndexParams(
@@ -648,8 +648,8 @@ def bench_sweep(
     ] = None,
 ) -> None:
     """HNSW parameters by measurement: mates missed and search time for each M and ef."""
-    from services.cli.bench import render_sweep, run_index_sweep
-    from services.runtime.biometrics import IndexParams
+    from services.biometrics.bench.sweep import render_sweep, run_index_sweep
+    from services.biometrics.params import IndexParams
 
     base = IndexParams()
     report = run_index_sweep(

@@ -13,23 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
+from services.biometrics.calibration import threshold_for_fpir
+from services.biometrics.engine import BiometricEngine
+from services.biometrics.enrollment import StagedEnrollments
+from services.biometrics.params import COARSE_PER_FINGER, DEFAULT_FPIR, FINGERS, MODEL_VERSION
+from services.biometrics.scoring import Candidate, match_score
+from services.biometrics.store import BiometricStore, StoredGallery
+from services.biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
 from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
 from services.runtime import routes
-from services.runtime.biometric_store import BiometricStore, StoredGallery
-from services.runtime.biometrics import (
-    COARSE_PER_FINGER,
-    DEFAULT_FPIR,
-    FINGERS,
-    MODEL_VERSION,
-    BiometricEngine,
-    Candidate,
-    StagedEnrollments,
-    TenprintTemplate,
-    match_score,
-    merge_templates,
-    tenprint_from_proto,
-    threshold_for_fpir,
-)
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import make_envelope

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.biometric_store import biometric_changes_table
+from services.biometrics.changes import biometric_changes_table
 from services.runtime.db import UtcDateTime
 
 

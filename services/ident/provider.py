@@ -11,11 +11,11 @@ from sqlalchemy import MetaData
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
+from services.biometrics.store import BiometricStore
 from services.ident.config import IdentSettings
 from services.ident.domain import IdentGallery
 from services.ident.models import IdentBase, biometric_changes
 from services.runtime import routes
-from services.runtime.biometric_store import BiometricStore
 from services.runtime.errors import InvalidArgument
 from services.runtime.server import Runtime, grpc_edge
 

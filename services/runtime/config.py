@@ -14,7 +14,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from services.runtime.biometrics import DEFAULT_THRESHOLD, IndexParams
 from services.runtime.clock import clock_from_spec
 
 FEDERATION_PREFIX = "SCFED_"
@@ -109,28 +108,3 @@ class ServiceSettings(BaseSettings):
             if name.endswith("_addr") and value
         }
 
-
-class GallerySettings(ServiceSettings):
-    """Settings of a service that holds a biometric gallery (IDENT, CJIS/IAFIS).
-
-    `index_dir` is where the HNSW index is saved (``SCFED_IDENT_INDEX_DIR``,
-    ``SCFED_CJIS_IAFIS_INDEX_DIR``); unset, the index is rebuilt from the database at every
-    start. Give each service its own directory. `index_m` and `index_ef_construction` shape the
-    graph (a saved index built otherwise is rebuilt); `index_ef` and `index_rescore` set the
-    search breadth and the proposals rescored, traded between recall and search time (see the
-    README's parameter table).
-    """
-
-    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)
-    index_dir: Path | None = None
-    index_save_every: int = Field(default=1000, ge=1)
-    index_m: int = Field(default=IndexParams.m, ge=2, le=200)
-    index_ef_construction: int = Field(default=IndexParams.ef_construction, ge=1)
-    index_ef: int = Field(default=IndexParams.ef, ge=1)
-    index_rescore: int = Field(default=IndexParams.rescore, ge=1, le=10_000)
-
-    def index_params(self) -> IndexParams:
-        """The HNSW parameters these settings ask for (ef at least the proposals rescored)."""
-        return IndexParams(m=self.index_m, ef_construction=self.index_ef_construction).searching(
-            ef=self.index_ef, rescore=self.index_rescore
-        )

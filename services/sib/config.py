@@ -7,11 +7,11 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.biometrics import DEFAULT_THRESHOLD
-from services.runtime.config import ServiceSettings
+# The module, not the class: a service config module holds exactly one settings class.
+from services.biometrics import config
 
 
-class SibSettings(ServiceSettings):
+class SibSettings(config.MatchSettings):
     """Settings of the SIB service."""
 
     model_config = SettingsConfigDict(env_prefix="SCFED_SIB_", extra="ignore")
@@ -21,4 +21,3 @@ class SibSettings(ServiceSettings):
     http_port: int = Field(default=8081, ge=0, le=65535)
     cjis_iafis_addr: str = "127.0.0.1:50052"
     ice_field_addr: str = "127.0.0.1:50055"
-    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)

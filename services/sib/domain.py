@@ -20,14 +20,10 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.sib.v1 import sib_pb2 as pb
+from services.biometrics.engine import BiometricEngine, load_gallery
+from services.biometrics.enrollment import StagedEnrollments
+from services.biometrics.template import TenprintTemplate, tenprint_from_proto
 from services.runtime import journal, routes
-from services.runtime.biometrics import (
-    BiometricEngine,
-    StagedEnrollments,
-    TenprintTemplate,
-    load_gallery,
-    tenprint_from_proto,
-)
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import check_ori, make_envelope, new_tcn

@@ -34,7 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scfed.common.v1 import common_pb2
-from services.runtime.biometrics import FINGERS, TEMPLATE_DIM, TenprintBatch
+from services.biometrics.params import FINGERS, TEMPLATE_DIM
+from services.biometrics.template import TenprintBatch
 
 DEFAULT_MODEL_SEED = 2009
 # Singular values of the mixing matrix, geometrically from the first to the last.

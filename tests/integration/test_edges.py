@@ -36,8 +36,8 @@ from scfed.lesc.v1 import lesc_pb2 as lesc
 from scfed.lesc.v1 import lesc_pb2_grpc as lesc_grpc
 from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc as sib_grpc
+from services.biometrics.params import TEMPLATE_DIM
 from services.runtime import routes
-from services.runtime.biometrics import TEMPLATE_DIM
 from services.world.seeding import register_jurisdictions, seed_world
 from services.world.world import (
     AgencySpec,

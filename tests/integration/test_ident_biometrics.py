@@ -18,10 +18,11 @@ import pytest
 from scfed.common.v1 import common_pb2 as common
 from scfed.ident.v1 import ident_pb2 as ident
 from scfed.ident.v1 import ident_pb2_grpc as ident_grpc
+from services.biometrics.engine import INDEX_FILE
+from services.biometrics.params import TEMPLATE_DIM
+from services.biometrics.store import MANIFEST_FILE
 from services.ident.provider import IdentProvider
 from services.runtime import routes
-from services.runtime.biometric_store import MANIFEST_FILE
-from services.runtime.biometrics import INDEX_FILE, TEMPLATE_DIM
 from services.runtime.server import ServiceHost
 from services.world.tenprints import SyntheticFingerprints
 from tests.federation import DatabaseChoice, make_host

@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 
 from scfed.common.v1 import common_pb2
+from services.biometrics.params import DEFAULT_THRESHOLD, FINGERS, TEMPLATE_DIM
+from services.biometrics.scoring import match_score
+from services.biometrics.template import TenprintTemplate, tenprint_from_proto
 from services.lesc.config import LescSettings
-from services.runtime.biometrics import (
-    DEFAULT_THRESHOLD,
-    FINGERS,
-    TEMPLATE_DIM,
-    TenprintTemplate,
-    match_score,
-    tenprint_from_proto,
-)
 from services.world.tenprints import SyntheticFingerprints
 from services.world.world import (
     DISPOSITIONS,

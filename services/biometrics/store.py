@@ -22,47 +22,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.runtime.biometrics import (
-    COARSE_VERSION,
-    MODEL_VERSION,
-    BiometricEngine,
-    StagedEnrollments,
-    TenprintTemplate,
-    file_sha256,
-    load_gallery,
-)
+from services.biometrics.changes import OP_DELETE, OP_ENROLL
+from services.biometrics.config import GallerySettings
+from services.biometrics.engine import BiometricEngine, file_sha256, load_gallery
+from services.biometrics.enrollment import StagedEnrollments
+from services.biometrics.params import COARSE_VERSION, MODEL_VERSION
+from services.biometrics.template import TenprintTemplate
 from services.runtime.db import Database
-
-if TYPE_CHECKING:
-    from services.runtime.config import GallerySettings
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
-CHANGES_TABLE = "biometric_changes"
 DEFAULT_SAVE_EVERY = 1000
-OP_ENROLL = "enroll"
-OP_DELETE = "delete"
 
 GalleryRows = Callable[[AsyncSession], Awaitable[Iterable[tuple[str, bytes]]]]
-
-
-def biometric_changes_table(metadata: MetaData) -> Table:
-    """The change log of a service's gallery, in that service's own metadata."""
-    return Table(
-        CHANGES_TABLE,
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("gallery_key", String(40), nullable=False),
-        Column("op", String(8), nullable=False),
-        # The key's whole tenprint after the change (empty for a deletion).
-        Column("tenprint", LargeBinary, nullable=False),
-    )
 
 
 @dataclass
