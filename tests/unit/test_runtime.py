@@ -23,8 +23,9 @@ from services.runtime.biometrics import (
 )
 from services.runtime.clock import AcceleratedClock, ManualClock, clock_from_spec
 from services.runtime.delivery import PERMANENT_CODES, RetryPolicy
-from services.runtime.envelope import check_envelope, check_ori, make_envelope
+from services.runtime.envelope import MessageType, check_envelope, make_envelope
 from services.runtime.errors import InvalidArgument
+from services.runtime.validation import check_ori
 from services.sib.config import SibSettings
 from services.sib.domain import moa_in_effect
 from services.sib.models import StateRecord
@@ -86,9 +87,13 @@ def test_database_urls_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_envelopes_need_an_id_a_tcn_and_a_valid_ori() -> None:
-    good = make_envelope(clock=ManualClock(), sender="sib", tot="SRE", tcr="T1", ori="CA0190000")
+    good = make_envelope(
+        clock=ManualClock(), sender="sib", tot=MessageType.SRE, tcr="T1", ori="CA0190000"
+    )
     assert check_envelope(good, has_envelope=True) == "T1"
-    opening = make_envelope(clock=ManualClock(), sender="sib", tot="CAR", tcr="", ori="CA0190000")
+    opening = make_envelope(
+        clock=ManualClock(), sender="sib", tot=MessageType.CAR, tcr="", ori="CA0190000"
+    )
     assert check_envelope(opening, has_envelope=True, follow_on=False) == opening.tcn
     with pytest.raises(InvalidArgument, match="tcr"):
         check_envelope(opening, has_envelope=True)
