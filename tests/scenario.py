@@ -15,6 +15,7 @@ import numpy as np
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2, cjis_iafis_pb2_grpc
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
+from services.sib.models import BookingStatus
 from services.world.seeding import seed_world
 from services.world.tenprints import SyntheticFingerprints
 from services.world.world import build_world
@@ -155,7 +156,7 @@ class Scenario:
         async def done() -> bool:
             nonlocal view
             view = (await self.client.get(f"/v1/bookings/{tcn}")).json()
-            return view["status"] in ("answered", "refused")
+            return BookingStatus(view["status"]).finished
 
         await eventually(done, timeout=timeout, what=f"booking {tcn} to be final")
         return view

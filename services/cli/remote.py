@@ -19,26 +19,12 @@ from typing import Any
 
 import httpx
 
-from services.cli.demo import FINAL_STATUSES, Progress, consistency, submit_bookings
+from services.cli.demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings
 from services.runtime import routes
+from services.runtime.journal import counts_from_json
+from services.sib.models import FINISHED, BookingStatus
 from services.world.seeding import seed_world
 from services.world.world import build_world
-
-# Journal counters ("direction:TOT:outcome") the summary is made of, by service.
-JOURNAL_KEYS: dict[str, dict[str, str]] = {
-    routes.SIB: {
-        "car": "sent:CAR:delivered",
-        "cpi": "sent:CPI:delivered",
-        "sre": "received:SRE:processed",
-        "no_match_idr": "received:NO-MATCH-IDR:processed",
-        "joint_idr_iar": "received:IDR/IAR:processed",
-    },
-    routes.CJIS_IAFIS: {
-        "iaq_acknowledged": "received:IAQ-ACK:processed",
-        "iar": "received:IAR:processed",
-    },
-    routes.LESC: {"iaq": "received:IAQ:processed"},
-}
 
 
 @dataclass
@@ -95,16 +81,16 @@ def _delta(before: dict[str, Any], after: dict[str, Any], urls: dict[str, str]) 
         if name not in before["unreachable"] and name not in after["unreachable"]
     ]
     result: dict[str, Any] = {"counted_services": reachable}
-    for name, keys in JOURNAL_KEYS.items():
+    for name, keys in JOURNAL_COUNTS.items():
         for label, key in keys.items():
             if name in reachable:
-                was = int(before[f"journal:{name}"].get(key, 0))
-                result[label] = int(after[f"journal:{name}"].get(key, 0)) - was
+                was = counts_from_json(before[f"journal:{name}"]).get(key, 0)
+                result[label] = counts_from_json(after[f"journal:{name}"]).get(key, 0) - was
             else:
                 result[label] = None
     if routes.IDENT in reachable:
-        for label, key in (("ident_searches", "searches"), ("ident_matches", "matches")):
-            result[label] = int(after["ident"][key]) - int(before["ident"][key])
+        for label, stat in (("ident_searches", "searches"), ("ident_matches", "matches")):
+            result[label] = int(after["ident"][stat]) - int(before["ident"][stat])
     else:
         result["ident_searches"] = result["ident_matches"] = None
     b, a = before["summary"], after["summary"]
@@ -150,7 +136,7 @@ async def wait_answered(
 
     while waiting and time.monotonic() < deadline:
         await asyncio.gather(*(look(tcn) for tcn in waiting))
-        waiting = [t for t in waiting if views[t]["status"] not in FINAL_STATUSES]
+        waiting = [t for t in waiting if views[t]["status"] not in FINISHED]
         progress("answer", len(tcns) - len(waiting), len(tcns))
         if waiting:
             await asyncio.sleep(0.2)
@@ -196,11 +182,11 @@ async def run_remote_demo(
     latencies = sorted(
         _latency_ms(views[t]) for t in tcns if t in views and views[t].get("completed_at")
     )
-    refused = statuses.count("refused")
-    unanswered = [t for t, s in zip(tcns, statuses, strict=True) if s not in FINAL_STATUSES]
+    refused = statuses.count(BookingStatus.REFUSED)
+    unanswered = [t for t, s in zip(tcns, statuses, strict=True) if s not in FINISHED]
     result.update(
         bookings=len(tcns),
-        answered=statuses.count("answered"),
+        answered=statuses.count(BookingStatus.ANSWERED),
         refused=refused,
         unanswered=len(unanswered),
         unanswered_tcns=unanswered[:10],

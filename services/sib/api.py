@@ -117,7 +117,7 @@ _STATUS = {
 }
 
 
-def _submission(body: BookingIn, doa: str) -> BookingSubmission:
+def to_submission(body: BookingIn, doa: str) -> BookingSubmission:
     """The booking in the federation's own messages: the one place the LEAs' format is read."""
     fingers = [
         common_pb2.FingerCapture(
@@ -155,7 +155,7 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
     async def submit_booking(body: BookingIn, response: Response) -> BookingAccepted:
         """Submits a booking; answers 202 with the TCN (200 for an identical resubmission)."""
         doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
-        submission = _submission(body, doa)
+        submission = to_submission(body, doa)
         async with bureau.enrollments.transaction(), runtime.db.session() as session:
             receipt = await bureau.submit_booking(session, submission)
         runtime.outbox.notify()

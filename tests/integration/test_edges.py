@@ -38,6 +38,10 @@ from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc as sib_grpc
 from services.runtime import routes
 from services.runtime.biometrics import TEMPLATE_DIM
+from services.runtime.envelope import MessageType
+from services.runtime.journal import JournalKey, counts_from_json
+from services.runtime.models import Direction, Outcome
+from services.sib.models import BookingStatus
 from services.world.seeding import seed_world
 from services.world.world import BookingSpec, World, booking_payload, build_world
 from tests.conftest import eventually
@@ -108,7 +112,7 @@ class Edges:
         async def done() -> bool:
             nonlocal view
             view = (await self.client.get(f"/v1/bookings/{tcn}")).json()
-            return view["status"] in ("answered", "refused")
+            return BookingStatus(view["status"]).finished
 
         await eventually(done, what=f"booking {tcn} to be final")
         return view
@@ -1305,8 +1309,10 @@ async def _snapshot(edges: Edges) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for name in edges.fed.hosts:
         state[f"{name} outbox"] = await edges.http(name, "/v1/outbox")
-        counts = await edges.http(name, "/v1/journal-counts")
-        state[f"{name} journal"] = {k: v for k, v in counts.items() if not k.endswith(":refused")}
+        counts = counts_from_json(await edges.http(name, "/v1/journal-counts"))
+        state[f"{name} journal"] = {
+            k: v for k, v in counts.items() if k.outcome != Outcome.REFUSED
+        }
     state["sib bookings"] = await _bookings(edges.client)
     state["sib states"] = (await edges.client.get("/v1/states")).json()
     info = await edges.stub(routes.IDENT).Info(ident.InfoRequest())
@@ -1358,8 +1364,8 @@ async def test_a_refused_message_is_journaled_as_refused_with_the_reason(running
     no_envelope = sib.SreMessage(identification="I", fbi_number="1234567AB")
     with pytest.raises(grpc.aio.AioRpcError):
         await sib_only.stub(routes.SIB).DeliverSre(no_envelope, timeout=10)
-    counts = await sib_only.http(routes.SIB, "/v1/journal-counts")
-    assert counts == {"received:SRE:refused": 1}
+    counts = counts_from_json(await sib_only.http(routes.SIB, "/v1/journal-counts"))
+    assert counts == {JournalKey(Direction.RECEIVED, MessageType.SRE, Outcome.REFUSED): 1}
 
 
 async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
@@ -1480,13 +1486,14 @@ async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
     detainers = await _detainers(edges, tcn)
     assert len(detainers) == 1, detainers
     detainer_id = detainers[0]["body"]["detainer"]["detainer_id"]
-    counts = await edges.http(routes.ICE_FIELD, "/v1/journal-counts")
-    assert {k: v for k, v in counts.items() if k.startswith("received:IAR-COPY")} == {
-        "received:IAR-COPY:refused": 2,
-        "received:IAR-COPY:processed": 1,
-        "received:IAR-COPY:duplicate": 1,
+    counts = counts_from_json(await edges.http(routes.ICE_FIELD, "/v1/journal-counts"))
+    copy_tot = MessageType.IAR_COPY
+    assert {k: v for k, v in counts.items() if k.tot == copy_tot} == {
+        JournalKey(Direction.RECEIVED, copy_tot, Outcome.REFUSED): 2,
+        JournalKey(Direction.RECEIVED, copy_tot, Outcome.PROCESSED): 1,
+        JournalKey(Direction.RECEIVED, copy_tot, Outcome.DUPLICATE): 1,
     }
-    assert counts["sent:I-247:delivered"] == 1
+    assert counts[JournalKey(Direction.SENT, MessageType.I247, Outcome.DELIVERED)] == 1
 
     # A release notice from an agency other than the detainer's is refused; the case stays.
     with pytest.raises(grpc.aio.AioRpcError) as caught:

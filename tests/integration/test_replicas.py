@@ -29,6 +29,7 @@ from services.runtime.clock import AcceleratedClock
 from services.runtime.clock_epoch import share_epoch
 from services.runtime.db import Database
 from services.runtime.models import RuntimeBase
+from services.sib.models import FINISHED
 from services.world.seeding import seed_world
 from services.world.world import build_world
 from tests.conftest import _postgres_reachable
@@ -130,7 +131,7 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
             assert refused_at_edge == []
             assert len(tcns) == BOOKINGS
             views = await wait_answered(client, tcns, timeout_s=90)
-            unanswered = [t for t in tcns if views[t]["status"] not in ("answered", "refused")]
+            unanswered = [t for t in tcns if views[t]["status"] not in FINISHED]
             assert unanswered == [], {t: views[t]["status"] for t in unanswered}
             for _ in range(300):
                 if await _outboxes_quiet(client, fed):
