@@ -21,7 +21,7 @@ from services.cli.report import compute, counts_online
 from services.runtime import routes
 from services.runtime.envelope import MessageType
 from services.runtime.journal import JournalKey, counts_from_json
-from services.runtime.models import Direction, Outcome
+from services.runtime.models import Direction, OutboxStatus, Outcome
 from services.sib.models import FINISHED, BookingStatus
 from services.world.seeding import seed_world
 from services.world.world import World, booking_payload, build_world
@@ -126,13 +126,20 @@ async def submit_bookings(
     return [t for t in tcns if t], refused
 
 
-async def _outbox_totals(client: httpx.AsyncClient, fed: LocalFederation) -> dict[str, int]:
-    totals = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
+async def _outbox_totals(
+    client: httpx.AsyncClient, fed: LocalFederation
+) -> dict[OutboxStatus, int]:
+    totals = dict.fromkeys(OutboxStatus, 0)
     for svc in fed.services.values():
         stats = (await client.get(f"{svc.http_url}/v1/outbox")).json()
         for key in totals:
             totals[key] += int(stats.get(key, 0))
     return totals
+
+
+def _idle(totals: dict[OutboxStatus, int]) -> bool:
+    """True when no outbox holds a message still to deliver."""
+    return totals[OutboxStatus.PENDING] == 0 and totals[OutboxStatus.INFLIGHT] == 0
 
 
 async def _wait_quiet(
@@ -145,14 +152,14 @@ async def _wait_quiet(
     """Waits until every booking is final and no outbox holds work, twice in a row."""
     sib = fed.services[routes.SIB].http_url
     deadline = time.monotonic() + timeout_s
-    previous: dict[str, int] | None = None
+    previous: dict[OutboxStatus, int] | None = None
     while time.monotonic() < deadline:
         fed.check_running("during the demo")
         summary = (await client.get(f"{sib}/v1/bookings-summary")).json()
         final = finished_count(summary["by_status"])
         progress("answer", final, expected)
         totals = await _outbox_totals(client, fed)
-        quiet = final >= expected and totals["pending"] == 0 and totals["inflight"] == 0
+        quiet = final >= expected and _idle(totals)
         if quiet and previous == totals:
             return
         previous = totals if quiet else None
@@ -213,7 +220,7 @@ async def _wait_cases_closed(
         summary = (await client.get(f"{ice}/v1/cases-summary")).json()
         progress("cases", summary["cases"] - summary["open"], summary["cases"])
         totals = await _outbox_totals(client, fed)
-        if summary["open"] == 0 and totals["pending"] == 0 and totals["inflight"] == 0:
+        if summary["open"] == 0 and _idle(totals):
             return
         await asyncio.sleep(0.2)
     raise TimeoutError(f"removal cases still open after {timeout_s:g}s")
@@ -253,8 +260,8 @@ async def _collect(
         "relayed_to_lea": summary["relayed_to_lea"],
         "not_relayed": summary["not_relayed"],
         "detainers": summary["detainers"],
-        "errors": refused + outbox["dead"],
-        "dead_letters": outbox["dead"],
+        "errors": refused + outbox[OutboxStatus.DEAD],
+        "dead_letters": outbox[OutboxStatus.DEAD],
         "unanswered": max(0, len(tcns) - final),
         # Where the unanswered bookings stand (for example awaiting_fbi_number, submitted).
         "unanswered_by_status": {

@@ -22,6 +22,7 @@ import httpx
 from services.cli.demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings
 from services.runtime import routes
 from services.runtime.journal import counts_from_json
+from services.runtime.models import OutboxStatus
 from services.sib.models import FINISHED, BookingStatus
 from services.world.seeding import seed_world
 from services.world.world import build_world
@@ -97,8 +98,9 @@ def _delta(before: dict[str, Any], after: dict[str, Any], urls: dict[str, str]) 
     result["relayed_to_lea"] = a["relayed_to_lea"] - b["relayed_to_lea"]
     result["not_relayed"] = a["not_relayed"] - b["not_relayed"]
     result["detainers"] = {k: a["detainers"][k] - b["detainers"].get(k, 0) for k in a["detainers"]}
-    dead_before = sum(int(before[f"outbox:{n}"].get("dead", 0)) for n in reachable)
-    dead_after = sum(int(after[f"outbox:{n}"].get("dead", 0)) for n in reachable)
+    dead = OutboxStatus.DEAD
+    dead_before = sum(int(before[f"outbox:{n}"].get(dead, 0)) for n in reachable)
+    dead_after = sum(int(after[f"outbox:{n}"].get(dead, 0)) for n in reachable)
     result["dead_letters"] = dead_after - dead_before
     return result
 
@@ -110,7 +112,7 @@ async def _outboxes_busy(client: httpx.AsyncClient, urls: dict[str, str]) -> int
             stats = await _get_json(client, f"{url}/v1/outbox")
         except httpx.HTTPError:
             continue
-        busy += int(stats.get("pending", 0)) + int(stats.get("inflight", 0))
+        busy += int(stats.get(OutboxStatus.PENDING, 0)) + int(stats.get(OutboxStatus.INFLIGHT, 0))
     return busy
 
 
