@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.cli.demo import FINAL_STATUSES
+from services.sib.models import FINISHED
 from tests.federation import POSTGRES_URL
 
 _postgres_state: dict[str, bool] = {}
@@ -73,7 +73,7 @@ async def final_booking(
     async def done() -> bool:
         nonlocal view
         view = (await client.get(f"/v1/bookings/{tcn}")).json()
-        return view["status"] in FINAL_STATUSES
+        return view["status"] in FINISHED
 
     await eventually(done, timeout=timeout, what=f"booking {tcn} to be final")
     return view

@@ -22,21 +22,19 @@ from services.biometrics.engine import BiometricEngine
 from services.biometrics.enrollment import StagedEnrollments
 from services.biometrics.store import BiometricStore, StoredGallery
 from services.biometrics.template import TenprintTemplate, tenprint_from_proto
-from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
+from services.cjis_iafis.models import (
+    ArrestCycleRecord,
+    Subject,
+    Transaction,
+    TransactionStatus,
+)
 from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
-from services.runtime.envelope import check_ori, make_envelope
+from services.runtime.envelope import MessageType, make_envelope
 from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from services.runtime.records import (
-    charges_from_plain,
-    charges_to_plain,
-    check_charges,
-    check_date,
-    check_descriptors,
-    descriptors_from_plain,
-    to_plain,
-)
+from services.runtime.proto_json import from_json, list_from_json, list_to_json, to_json
+from services.runtime.validation import check_charges, check_date, check_descriptors, check_ori
 
 SENDER = routes.CJIS_IAFIS
 
@@ -106,7 +104,7 @@ class CriminalMasterFile(StoredGallery):
                     doa=c.doa,
                     sid=c.sid,
                     tcn=c.tcn,
-                    charges=charges_from_plain(c.charges),
+                    charges=list_from_json(c.charges, common_pb2.Charge),
                 )
                 for c in cycles
             ],
@@ -143,7 +141,7 @@ class CriminalMasterFile(StoredGallery):
         if await session.get(Transaction, tcn) is not None:
             raise AlreadyExists(f"a transaction with TCN {tcn} exists already")
 
-    async def process_car(self, session: AsyncSession, car: pb.Car) -> str:
+    async def take_car(self, session: AsyncSession, car: pb.Car) -> str:
         """CAR: search, FBI number found or assigned, arrest appended, SRE, maybe IDENT."""
         self._check_submission(
             car.envelope, car.booking_number, car.doa, car.charges, car.descriptors
@@ -162,7 +160,7 @@ class CriminalMasterFile(StoredGallery):
         interop = car.interoperability.moa_active and car.interoperability.jurisdiction_activated
         await self._file_arrest(
             session,
-            tot="CAR",
+            tot=MessageType.CAR,
             envelope=car.envelope,
             sid=car.sid,
             fbi_number=fbi_number,
@@ -175,7 +173,7 @@ class CriminalMasterFile(StoredGallery):
         )
         return f"{identification} {fbi_number}" + (" +IDENT" if interop else "")
 
-    async def process_cpi(self, session: AsyncSession, cpi: pb.Cpi) -> str:
+    async def take_cpi(self, session: AsyncSession, cpi: pb.Cpi) -> str:
         """CPI: the arrest goes on the FBI number's history; IDENT searches the prints on file."""
         self._check_submission(
             cpi.envelope, cpi.booking_number, cpi.doa, cpi.charges, cpi.descriptors
@@ -196,7 +194,7 @@ class CriminalMasterFile(StoredGallery):
         on_file = TenprintTemplate.from_bytes(subject.tenprint, self.engine.dim)
         await self._file_arrest(
             session,
-            tot="CPI",
+            tot=MessageType.CPI,
             envelope=cpi.envelope,
             sid=cpi.sid,
             fbi_number=cpi.fbi_number,
@@ -213,12 +211,14 @@ class CriminalMasterFile(StoredGallery):
         self, session: AsyncSession, envelope: common_pb2.Envelope, *, code: str, reason: str
     ) -> None:
         errt = sib_pb2.ErrtMessage(
-            envelope=self._envelope("ERRT", envelope.tcn, envelope.ori),
+            envelope=self._envelope(MessageType.ERRT, envelope.tcn, envelope.ori),
             errt=common_pb2.Errt(refused_tcn=envelope.tcn, code=code, reason=reason),
         )
         self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_ERRT, message=errt)
 
-    def _envelope(self, tot: str, tcr: str, ori: str, *, dai: str = "") -> common_pb2.Envelope:
+    def _envelope(
+        self, tot: MessageType, tcr: str, ori: str, *, dai: str = ""
+    ) -> common_pb2.Envelope:
         return make_envelope(
             clock=self.clock, sender=SENDER, tot=tot, tcr=tcr, ori=ori, dai=dai, tcn_prefix="FBI"
         )
@@ -227,7 +227,7 @@ class CriminalMasterFile(StoredGallery):
         self,
         session: AsyncSession,
         *,
-        tot: str,
+        tot: MessageType,
         envelope: common_pb2.Envelope,
         sid: str,
         fbi_number: str,
@@ -246,7 +246,7 @@ class CriminalMasterFile(StoredGallery):
                 doa=doa,
                 sid=sid,
                 tcn=tcn,
-                charges=charges_to_plain(charges),
+                charges=list_to_json(charges),
             )
         )
         now = self.clock.now()
@@ -258,9 +258,13 @@ class CriminalMasterFile(StoredGallery):
                 sid=sid,
                 booking_number=booking_number,
                 fbi_number=fbi_number,
-                descriptors=to_plain(descriptors),
-                charges=charges_to_plain(charges),
-                status="ident_pending" if ident_probe is not None else "sre_sent",
+                descriptors=to_json(descriptors),
+                charges=list_to_json(charges),
+                status=(
+                    TransactionStatus.IDENT_PENDING
+                    if ident_probe is not None
+                    else TransactionStatus.SRE_SENT
+                ),
                 identification=identification,
                 created_at=now,
                 updated_at=now,
@@ -268,7 +272,7 @@ class CriminalMasterFile(StoredGallery):
         )
         await session.flush()
         sre = sib_pb2.SreMessage(
-            envelope=self._envelope("SRE", tcn, envelope.ori, dai=envelope.ori),
+            envelope=self._envelope(MessageType.SRE, tcn, envelope.ori, dai=envelope.ori),
             identification=identification,
             fbi_number=fbi_number,
             sid=sid,
@@ -277,7 +281,9 @@ class CriminalMasterFile(StoredGallery):
         self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_SRE, message=sre)
         if ident_probe is not None:
             search = ident_pb2.IdentSearch(
-                envelope=self._envelope("IDENT-SEARCH", tcn, envelope.ori, dai=routes.IDENT_ORI),
+                envelope=self._envelope(
+                    MessageType.IDENT_SEARCH, tcn, envelope.ori, dai=routes.IDENT_ORI
+                ),
                 tenprint=ident_probe.to_proto(),
                 fbi_number=fbi_number,
             )
@@ -289,7 +295,7 @@ class CriminalMasterFile(StoredGallery):
             raise NotFound(f"no transaction with TCN {tcr!r}")
         return txn
 
-    async def process_idr(self, session: AsyncSession, message: pb.IdrMessage) -> str:
+    async def take_idr(self, session: AsyncSession, message: pb.IdrMessage) -> str:
         """IDR: no match goes to the SIB as a no-match IDR; a match becomes an IAQ to LESC."""
         if not message.HasField("idr"):
             raise InvalidArgument("idr is required")
@@ -297,31 +303,31 @@ class CriminalMasterFile(StoredGallery):
         if idr.match and not idr.fin:
             raise InvalidArgument("a matching IDR must carry the FIN")
         txn = await self._transaction(session, message.envelope.tcr)
-        if txn.status != "ident_pending":
+        if txn.status != TransactionStatus.IDENT_PENDING:
             return f"IDR ignored: transaction is {txn.status}"
-        txn.idr = idr.SerializeToString()
+        txn.idr = to_json(idr)
         txn.updated_at = self.clock.now()
         if not idr.match:
-            txn.status = "answered"
+            txn.status = TransactionStatus.ANSWERED
             response = sib_pb2.InteroperabilityResponse(
-                envelope=self._envelope("NO-MATCH-IDR", txn.tcn, txn.ori, dai=txn.ori),
+                envelope=self._envelope(MessageType.NO_MATCH_IDR, txn.tcn, txn.ori, dai=txn.ori),
                 no_match=sib_pb2.NoMatchIdr(idr=idr),
             )
             self.outbox.add(
                 session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
             )
             return "no match"
-        txn.status = "iaq_pending"
+        txn.status = TransactionStatus.IAQ_PENDING
         history = await self._history(session, txn.fbi_number)
         prior = common_pb2.CriminalHistory(
             fbi_number=txn.fbi_number, cycles=[c for c in history.cycles if c.tcn != txn.tcn]
         )
         iaq = lesc_pb2.Iaq(
-            envelope=self._envelope("IAQ", txn.tcn, txn.ori, dai=routes.LESC_ORI),
+            envelope=self._envelope(MessageType.IAQ, txn.tcn, txn.ori, dai=routes.LESC_ORI),
             pur="C",
-            descriptors=descriptors_from_plain(txn.descriptors),
+            descriptors=from_json(txn.descriptors, common_pb2.Descriptors),
             cus="Y",
-            off=charges_from_plain(txn.charges),
+            off=list_from_json(txn.charges, common_pb2.Charge),
             arn=idr.a_number,
             fbi=txn.fbi_number,
             sid=txn.sid,
@@ -332,7 +338,7 @@ class CriminalMasterFile(StoredGallery):
         self.outbox.add(session, peer=routes.LESC, method=routes.LESC_SUBMIT_IAQ, message=iaq)
         return f"match FIN {idr.fin}"
 
-    async def process_iaq_ack(self, session: AsyncSession, message: pb.IaqAcknowledgement) -> str:
+    async def take_iaq_ack(self, session: AsyncSession, message: pb.IaqAcknowledgement) -> str:
         """LESC acknowledged the IAQ: the case id is recorded."""
         if not message.case_id:
             raise InvalidArgument("case_id is required")
@@ -341,20 +347,20 @@ class CriminalMasterFile(StoredGallery):
         txn.updated_at = self.clock.now()
         return f"case {message.case_id}"
 
-    async def process_iar(self, session: AsyncSession, message: pb.IarMessage) -> str:
+    async def take_iar(self, session: AsyncSession, message: pb.IarMessage) -> str:
         """IAR: the joint IDR/IAR goes to the SIB."""
         if not message.HasField("iar"):
             raise InvalidArgument("iar is required")
         txn = await self._transaction(session, message.envelope.tcr)
-        if txn.status != "iaq_pending" or txn.idr is None:
+        if txn.status != TransactionStatus.IAQ_PENDING or txn.idr is None:
             return f"IAR ignored: transaction is {txn.status}"
-        txn.iar = message.iar.SerializeToString()
+        txn.iar = to_json(message.iar)
         txn.iaq_case_id = txn.iaq_case_id or message.iar.case_id
-        txn.status = "answered"
+        txn.status = TransactionStatus.ANSWERED
         txn.updated_at = self.clock.now()
         response = sib_pb2.InteroperabilityResponse(
-            envelope=self._envelope("IDR/IAR", txn.tcn, txn.ori, dai=txn.ori),
-            joint=sib_pb2.JointIdrIar(idr=common_pb2.Idr.FromString(txn.idr), iar=message.iar),
+            envelope=self._envelope(MessageType.IDR_IAR, txn.tcn, txn.ori, dai=txn.ori),
+            joint=sib_pb2.JointIdrIar(idr=from_json(txn.idr, common_pb2.Idr), iar=message.iar),
         )
         self.outbox.add(
             session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
@@ -389,7 +395,7 @@ class CriminalMasterFile(StoredGallery):
                         doa=cycle.doa,
                         sid=cycle.sid,
                         tcn=cycle.tcn,
-                        charges=charges_to_plain(cycle.charges),
+                        charges=list_to_json(cycle.charges),
                     )
                 )
             numbers.append(fbi_number)

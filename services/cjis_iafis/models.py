@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.biometrics.changes import biometric_changes_table
-from services.runtime.db import UtcDateTime
+from services.runtime.db import StrEnumType, UtcDateTime
+from services.runtime.envelope import MessageType
+
+
+class TransactionStatus(StrEnum):
+    """Where a CAR or CPI stands: sre_sent (no interoperability), or ident_pending ->
+    answered (no match) | iaq_pending -> answered (the joint IDR/IAR went out)."""
+
+    SRE_SENT = "sre_sent"
+    IDENT_PENDING = "ident_pending"
+    IAQ_PENDING = "iaq_pending"
+    ANSWERED = "answered"
 
 
 class CjisBase(DeclarativeBase):
@@ -41,6 +53,7 @@ class ArrestCycleRecord(CjisBase):
     doa: Mapped[str] = mapped_column(String(8))
     sid: Mapped[str] = mapped_column(String(20), default="")
     tcn: Mapped[str] = mapped_column(String(40), default="")
+    # common.v1 Charges in the stored form of services.runtime.proto_json.
     charges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
@@ -50,19 +63,21 @@ class Transaction(CjisBase):
     __tablename__ = "transactions"
 
     tcn: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tot: Mapped[str] = mapped_column(String(8))
+    # CAR or CPI
+    tot: Mapped[MessageType] = mapped_column(StrEnumType(MessageType, 8))
     ori: Mapped[str] = mapped_column(String(9))
     sid: Mapped[str] = mapped_column(String(20), default="")
     booking_number: Mapped[str] = mapped_column(String(40))
     fbi_number: Mapped[str] = mapped_column(String(12), default="")
+    # The messages of the transaction in the stored form of services.runtime.proto_json:
+    # common.v1 Descriptors, Charges, and IDENT's Idr and LESC's Iar once they come.
     descriptors: Mapped[dict[str, Any]] = mapped_column(JSON)
     charges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    # sre_sent (no interoperability) | ident_pending | iaq_pending | answered | refused
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[TransactionStatus] = mapped_column(StrEnumType(TransactionStatus, 16))
     identification: Mapped[str] = mapped_column(String(1), default="")
-    idr: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    idr: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     iaq_case_id: Mapped[str] = mapped_column(String(40), default="")
-    iar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    iar: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -51,7 +51,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
             request,
             has_envelope=request.HasField("envelope"),
             peer=routes.SIB,
-            handler=lambda s: self._mf.process_car(s, request),
+            handler=lambda s: self._mf.take_car(s, request),
         )
 
     @grpc_edge
@@ -61,7 +61,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
             request,
             has_envelope=request.HasField("envelope"),
             peer=routes.SIB,
-            handler=lambda s: self._mf.process_cpi(s, request),
+            handler=lambda s: self._mf.take_cpi(s, request),
         )
 
     @grpc_edge
@@ -73,7 +73,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
             request,
             has_envelope=request.HasField("envelope"),
             peer=routes.IDENT,
-            handler=lambda s: self._mf.process_idr(s, request),
+            handler=lambda s: self._mf.take_idr(s, request),
         )
 
     @grpc_edge
@@ -85,7 +85,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
             request,
             has_envelope=request.HasField("envelope"),
             peer=routes.LESC,
-            handler=lambda s: self._mf.process_iaq_ack(s, request),
+            handler=lambda s: self._mf.take_iaq_ack(s, request),
         )
 
     @grpc_edge
@@ -97,7 +97,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
             request,
             has_envelope=request.HasField("envelope"),
             peer=routes.LESC,
-            handler=lambda s: self._mf.process_iar(s, request),
+            handler=lambda s: self._mf.take_iar(s, request),
         )
 
     @grpc_edge

@@ -19,11 +19,44 @@ import httpx
 from services.cli.launcher import LocalFederation
 from services.cli.report import compute, counts_online
 from services.runtime import routes
+from services.runtime.envelope import MessageType
+from services.runtime.journal import JournalKey, counts_from_json
+from services.runtime.models import Direction, OutboxStatus, Outcome
+from services.sib.models import FINISHED, BookingStatus
 from services.world.seeding import seed_world
 from services.world.world import World, booking_payload, build_world
 
-FINAL_STATUSES = ("answered", "refused")
 Progress = Callable[[str, int, int], None]
+
+
+def _delivered(tot: MessageType) -> JournalKey:
+    return JournalKey(Direction.SENT, tot, Outcome.DELIVERED)
+
+
+def _processed(tot: MessageType) -> JournalKey:
+    return JournalKey(Direction.RECEIVED, tot, Outcome.PROCESSED)
+
+
+# The journal counters a demo's message counts are made of, by service.
+JOURNAL_COUNTS: dict[str, dict[str, JournalKey]] = {
+    routes.SIB: {
+        "car": _delivered(MessageType.CAR),
+        "cpi": _delivered(MessageType.CPI),
+        "sre": _processed(MessageType.SRE),
+        "no_match_idr": _processed(MessageType.NO_MATCH_IDR),
+        "joint_idr_iar": _processed(MessageType.IDR_IAR),
+    },
+    routes.CJIS_IAFIS: {
+        "iaq_acknowledged": _processed(MessageType.IAQ_ACK),
+        "iar": _processed(MessageType.IAR),
+    },
+    routes.LESC: {"iaq": _processed(MessageType.IAQ)},
+}
+
+
+def finished_count(by_status: dict[str, int]) -> int:
+    """How many bookings of a summary's `by_status` are finished."""
+    return sum(n for status, n in by_status.items() if status in FINISHED)
 
 
 @dataclass(frozen=True)
@@ -93,13 +126,20 @@ async def submit_bookings(
     return [t for t in tcns if t], refused
 
 
-async def _outbox_totals(client: httpx.AsyncClient, fed: LocalFederation) -> dict[str, int]:
-    totals = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
+async def _outbox_totals(
+    client: httpx.AsyncClient, fed: LocalFederation
+) -> dict[OutboxStatus, int]:
+    totals = dict.fromkeys(OutboxStatus, 0)
     for svc in fed.services.values():
         stats = (await client.get(f"{svc.http_url}/v1/outbox")).json()
         for key in totals:
             totals[key] += int(stats.get(key, 0))
     return totals
+
+
+def _idle(totals: dict[OutboxStatus, int]) -> bool:
+    """True when no outbox holds a message still to deliver."""
+    return totals[OutboxStatus.PENDING] == 0 and totals[OutboxStatus.INFLIGHT] == 0
 
 
 async def _wait_quiet(
@@ -112,14 +152,14 @@ async def _wait_quiet(
     """Waits until every booking is final and no outbox holds work, twice in a row."""
     sib = fed.services[routes.SIB].http_url
     deadline = time.monotonic() + timeout_s
-    previous: dict[str, int] | None = None
+    previous: dict[OutboxStatus, int] | None = None
     while time.monotonic() < deadline:
         fed.check_running("during the demo")
         summary = (await client.get(f"{sib}/v1/bookings-summary")).json()
-        final = sum(summary["by_status"].get(s, 0) for s in FINAL_STATUSES)
+        final = finished_count(summary["by_status"])
         progress("answer", final, expected)
         totals = await _outbox_totals(client, fed)
-        quiet = final >= expected and totals["pending"] == 0 and totals["inflight"] == 0
+        quiet = final >= expected and _idle(totals)
         if quiet and previous == totals:
             return
         previous = totals if quiet else None
@@ -180,54 +220,54 @@ async def _wait_cases_closed(
         summary = (await client.get(f"{ice}/v1/cases-summary")).json()
         progress("cases", summary["cases"] - summary["open"], summary["cases"])
         totals = await _outbox_totals(client, fed)
-        if summary["open"] == 0 and totals["pending"] == 0 and totals["inflight"] == 0:
+        if summary["open"] == 0 and _idle(totals):
             return
         await asyncio.sleep(0.2)
     raise TimeoutError(f"removal cases still open after {timeout_s:g}s")
-
-
-def _count(counts: dict[str, int], key: str) -> int:
-    return int(counts.get(key, 0))
 
 
 async def _collect(
     client: httpx.AsyncClient, fed: LocalFederation, tcns: list[str]
 ) -> dict[str, Any]:
     journals = {
-        name: (await client.get(f"{svc.http_url}/v1/journal-counts")).json()
+        name: counts_from_json((await client.get(f"{svc.http_url}/v1/journal-counts")).json())
         for name, svc in fed.services.items()
+    }
+    counted = {
+        label: journals[name].get(key, 0)
+        for name, keys in JOURNAL_COUNTS.items()
+        for label, key in keys.items()
     }
     sib_url = fed.services[routes.SIB].http_url
     ident_url = fed.services[routes.IDENT].http_url
     summary = (await client.get(f"{sib_url}/v1/bookings-summary")).json()
     ident = (await client.get(f"{ident_url}/v1/stats")).json()
     outbox = await _outbox_totals(client, fed)
-    sib, cjis, lesc = journals[routes.SIB], journals[routes.CJIS_IAFIS], journals[routes.LESC]
-    final = sum(summary["by_status"].get(s, 0) for s in FINAL_STATUSES)
-    refused = summary["by_status"].get("refused", 0)
+    final = finished_count(summary["by_status"])
+    refused = summary["by_status"].get(BookingStatus.REFUSED, 0)
     return {
         "bookings": summary["bookings"],
-        "car": _count(sib, "sent:CAR:delivered"),
-        "cpi": _count(sib, "sent:CPI:delivered"),
-        "sre": _count(sib, "received:SRE:processed"),
+        "car": counted["car"],
+        "cpi": counted["cpi"],
+        "sre": counted["sre"],
         "ident_searches": ident["searches"],
         "ident_matches": ident["matches"],
-        "no_match_idr": _count(sib, "received:NO-MATCH-IDR:processed"),
-        "iaq": _count(lesc, "received:IAQ:processed"),
-        "iaq_acknowledged": _count(cjis, "received:IAQ-ACK:processed"),
-        "iar": _count(cjis, "received:IAR:processed"),
-        "joint_idr_iar": _count(sib, "received:IDR/IAR:processed"),
+        "no_match_idr": counted["no_match_idr"],
+        "iaq": counted["iaq"],
+        "iaq_acknowledged": counted["iaq_acknowledged"],
+        "iar": counted["iar"],
+        "joint_idr_iar": counted["joint_idr_iar"],
         "relayed_to_lea": summary["relayed_to_lea"],
         "not_relayed": summary["not_relayed"],
         "detainers": summary["detainers"],
-        "errors": refused + outbox["dead"],
-        "dead_letters": outbox["dead"],
+        "errors": refused + outbox[OutboxStatus.DEAD],
+        "dead_letters": outbox[OutboxStatus.DEAD],
         "unanswered": max(0, len(tcns) - final),
         # Where the unanswered bookings stand (for example awaiting_fbi_number, submitted).
         "unanswered_by_status": {
             status: n
             for status, n in summary["by_status"].items()
-            if status not in FINAL_STATUSES and n
+            if status not in FINISHED and n
         },
         "latency_ms": summary["latency_ms"],
         "sample_tcn": tcns[0] if tcns else "",

@@ -19,26 +19,13 @@ from typing import Any
 
 import httpx
 
-from services.cli.demo import FINAL_STATUSES, Progress, consistency, submit_bookings
+from services.cli.demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings
 from services.runtime import routes
+from services.runtime.journal import counts_from_json
+from services.runtime.models import OutboxStatus
+from services.sib.models import FINISHED, BookingStatus
 from services.world.seeding import seed_world
 from services.world.world import build_world
-
-# Journal counters ("direction:TOT:outcome") the summary is made of, by service.
-JOURNAL_KEYS: dict[str, dict[str, str]] = {
-    routes.SIB: {
-        "car": "sent:CAR:delivered",
-        "cpi": "sent:CPI:delivered",
-        "sre": "received:SRE:processed",
-        "no_match_idr": "received:NO-MATCH-IDR:processed",
-        "joint_idr_iar": "received:IDR/IAR:processed",
-    },
-    routes.CJIS_IAFIS: {
-        "iaq_acknowledged": "received:IAQ-ACK:processed",
-        "iar": "received:IAR:processed",
-    },
-    routes.LESC: {"iaq": "received:IAQ:processed"},
-}
 
 
 @dataclass
@@ -95,24 +82,25 @@ def _delta(before: dict[str, Any], after: dict[str, Any], urls: dict[str, str]) 
         if name not in before["unreachable"] and name not in after["unreachable"]
     ]
     result: dict[str, Any] = {"counted_services": reachable}
-    for name, keys in JOURNAL_KEYS.items():
+    for name, keys in JOURNAL_COUNTS.items():
         for label, key in keys.items():
             if name in reachable:
-                was = int(before[f"journal:{name}"].get(key, 0))
-                result[label] = int(after[f"journal:{name}"].get(key, 0)) - was
+                was = counts_from_json(before[f"journal:{name}"]).get(key, 0)
+                result[label] = counts_from_json(after[f"journal:{name}"]).get(key, 0) - was
             else:
                 result[label] = None
     if routes.IDENT in reachable:
-        for label, key in (("ident_searches", "searches"), ("ident_matches", "matches")):
-            result[label] = int(after["ident"][key]) - int(before["ident"][key])
+        for label, stat in (("ident_searches", "searches"), ("ident_matches", "matches")):
+            result[label] = int(after["ident"][stat]) - int(before["ident"][stat])
     else:
         result["ident_searches"] = result["ident_matches"] = None
     b, a = before["summary"], after["summary"]
     result["relayed_to_lea"] = a["relayed_to_lea"] - b["relayed_to_lea"]
     result["not_relayed"] = a["not_relayed"] - b["not_relayed"]
     result["detainers"] = {k: a["detainers"][k] - b["detainers"].get(k, 0) for k in a["detainers"]}
-    dead_before = sum(int(before[f"outbox:{n}"].get("dead", 0)) for n in reachable)
-    dead_after = sum(int(after[f"outbox:{n}"].get("dead", 0)) for n in reachable)
+    dead = OutboxStatus.DEAD
+    dead_before = sum(int(before[f"outbox:{n}"].get(dead, 0)) for n in reachable)
+    dead_after = sum(int(after[f"outbox:{n}"].get(dead, 0)) for n in reachable)
     result["dead_letters"] = dead_after - dead_before
     return result
 
@@ -124,7 +112,7 @@ async def _outboxes_busy(client: httpx.AsyncClient, urls: dict[str, str]) -> int
             stats = await _get_json(client, f"{url}/v1/outbox")
         except httpx.HTTPError:
             continue
-        busy += int(stats.get("pending", 0)) + int(stats.get("inflight", 0))
+        busy += int(stats.get(OutboxStatus.PENDING, 0)) + int(stats.get(OutboxStatus.INFLIGHT, 0))
     return busy
 
 
@@ -150,7 +138,7 @@ async def wait_answered(
 
     while waiting and time.monotonic() < deadline:
         await asyncio.gather(*(look(tcn) for tcn in waiting))
-        waiting = [t for t in waiting if views[t]["status"] not in FINAL_STATUSES]
+        waiting = [t for t in waiting if views[t]["status"] not in FINISHED]
         progress("answer", len(tcns) - len(waiting), len(tcns))
         if waiting:
             await asyncio.sleep(0.2)
@@ -196,11 +184,11 @@ async def run_remote_demo(
     latencies = sorted(
         _latency_ms(views[t]) for t in tcns if t in views and views[t].get("completed_at")
     )
-    refused = statuses.count("refused")
-    unanswered = [t for t, s in zip(tcns, statuses, strict=True) if s not in FINAL_STATUSES]
+    refused = statuses.count(BookingStatus.REFUSED)
+    unanswered = [t for t, s in zip(tcns, statuses, strict=True) if s not in FINISHED]
     result.update(
         bookings=len(tcns),
-        answered=statuses.count("answered"),
+        answered=statuses.count(BookingStatus.ANSWERED),
         refused=refused,
         unanswered=len(unanswered),
         unanswered_tcns=unanswered[:10],

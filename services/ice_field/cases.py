@@ -6,32 +6,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+from services.ice_field.models import CaseState
 from services.runtime.errors import FailedPrecondition
-
-DETAINER_ISSUED: Final = "detainer_issued"
-RELEASE_NOTICED: Final = "release_noticed"
-IN_CUSTODY: Final = "in_custody"
-ATD: Final = "alternatives_to_detention"
-IN_PROCEEDINGS: Final = "in_proceedings"
-FINAL_ORDER: Final = "final_order"
-TRAVEL_DOCUMENT: Final = "travel_document"
-REMOVED: Final = "removed"
-LAPSED: Final = "lapsed"
-RELIEF_GRANTED: Final = "relief_granted"
 
 # Which state may follow which. A stipulated order goes straight from custody (or ATD) to a
 # final order, where no relief is available; a detainer the hold runs out on is lapsed.
-TRANSITIONS: Final[dict[str, frozenset[str]]] = {
-    DETAINER_ISSUED: frozenset({RELEASE_NOTICED, LAPSED}),
-    RELEASE_NOTICED: frozenset({IN_CUSTODY, ATD, LAPSED}),
-    IN_CUSTODY: frozenset({IN_PROCEEDINGS, FINAL_ORDER}),
-    ATD: frozenset({IN_PROCEEDINGS, FINAL_ORDER}),
-    IN_PROCEEDINGS: frozenset({FINAL_ORDER, RELIEF_GRANTED}),
-    FINAL_ORDER: frozenset({TRAVEL_DOCUMENT}),
-    TRAVEL_DOCUMENT: frozenset({REMOVED}),
-    REMOVED: frozenset(),
-    LAPSED: frozenset(),
-    RELIEF_GRANTED: frozenset(),
+TRANSITIONS: Final[dict[CaseState, frozenset[CaseState]]] = {
+    CaseState.DETAINER_ISSUED: frozenset({CaseState.RELEASE_NOTICED, CaseState.LAPSED}),
+    CaseState.RELEASE_NOTICED: frozenset({CaseState.IN_CUSTODY, CaseState.ATD, CaseState.LAPSED}),
+    CaseState.IN_CUSTODY: frozenset({CaseState.IN_PROCEEDINGS, CaseState.FINAL_ORDER}),
+    CaseState.ATD: frozenset({CaseState.IN_PROCEEDINGS, CaseState.FINAL_ORDER}),
+    CaseState.IN_PROCEEDINGS: frozenset({CaseState.FINAL_ORDER, CaseState.RELIEF_GRANTED}),
+    CaseState.FINAL_ORDER: frozenset({CaseState.TRAVEL_DOCUMENT}),
+    CaseState.TRAVEL_DOCUMENT: frozenset({CaseState.REMOVED}),
+    CaseState.REMOVED: frozenset(),
+    CaseState.LAPSED: frozenset(),
+    CaseState.RELIEF_GRANTED: frozenset(),
 }
 TERMINAL: Final = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
@@ -44,8 +34,8 @@ class IllegalTransition(FailedPrecondition):
 class Transition:
     """One step of a case, with its time and why."""
 
-    from_state: str
-    to_state: str
+    from_state: CaseState
+    to_state: CaseState
     at: datetime
     reason: str = ""
 
@@ -55,30 +45,32 @@ class CaseFile:
     """A removal case's current state and every transition it took."""
 
     case_id: str
-    state: str = DETAINER_ISSUED
+    state: CaseState = CaseState.DETAINER_ISSUED
     history: list[Transition] = field(default_factory=list)
 
     def move(self, to_state: str, at: datetime, reason: str = "") -> Transition:
         """Moves the case on, or refuses an illegal transition with the reason."""
-        check_transition(self.case_id, self.state, to_state)
+        target = check_transition(self.case_id, self.state, to_state)
         if self.history and at < self.history[-1].at:
             raise IllegalTransition(
                 f"case {self.case_id}: a transition at {at.isoformat()} is earlier than the "
                 f"last one ({self.history[-1].at.isoformat()})"
             )
-        step = Transition(self.state, to_state, at, reason)
+        step = Transition(self.state, target, at, reason)
         self.history.append(step)
-        self.state = to_state
+        self.state = target
         return step
 
 
-def check_transition(case_id: str, from_state: str, to_state: str) -> None:
-    """Refuses a transition the state machine does not allow."""
-    if to_state not in TRANSITIONS:
+def check_transition(case_id: str, from_state: CaseState, to_state: str) -> CaseState:
+    """Refuses a transition the state machine does not allow; returns the state moved to."""
+    if to_state not in set(CaseState):
         raise IllegalTransition(f"case {case_id}: unknown state {to_state!r}")
+    target = CaseState(to_state)
     allowed = TRANSITIONS.get(from_state, frozenset())
-    if to_state not in allowed:
+    if target not in allowed:
         options = ", ".join(sorted(allowed)) or "none: the case is closed"
         raise IllegalTransition(
-            f"case {case_id} is {from_state}; it cannot become {to_state} (allowed: {options})"
+            f"case {case_id} is {from_state}; it cannot become {target} (allowed: {options})"
         )
+    return target

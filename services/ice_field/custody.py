@@ -10,9 +10,8 @@ again, and for removal grounds that show a prior order was not obeyed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-FlightRisk = Literal["low", "high"]
+from services.ice_field.models import FlightRisk
 
 
 @dataclass(frozen=True)
@@ -26,15 +25,15 @@ class CustodyPolicy:
     def flight_risk(self, removal_ground: str, *, reentry_after_removal: bool) -> FlightRisk:
         """High after a removal or a disobeyed order; low otherwise."""
         if reentry_after_removal or removal_ground in self.high_risk_grounds:
-            return "high"
-        return "low"
+            return FlightRisk.HIGH
+        return FlightRisk.LOW
 
     def atd_eligible(
-        self, *, prior_conviction_level: int, current_charge_level: int, flight_risk: str
+        self, *, prior_conviction_level: int, current_charge_level: int, flight_risk: FlightRisk
     ) -> bool:
         """Non-criminal, not charged at Level 1 (by default), and a low flight risk."""
         return (
             prior_conviction_level == 0
             and current_charge_level in self.atd_charge_levels
-            and flight_risk == "low"
+            and flight_risk == FlightRisk.LOW
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scfed.common.v1 import common_pb2
+from services.ice_field.models import DecisionAction
 
 Discretion = Literal["detain", "decline"]
 
@@ -28,7 +29,7 @@ class DiscretionPolicy:
 class Decision:
     """The field office's answer to one IAR."""
 
-    action: Literal["detainer", "declined", "no_action"]
+    action: DecisionAction
     level: int  # 1..3, or 0 when no level applies
     basis: common_pb2.DetainerBasis.ValueType
 
@@ -44,12 +45,14 @@ def decide(iar: common_pb2.Iar, policy: DiscretionPolicy) -> Decision:
     levels = [x for x in (current, prior) if x is not None]
     level = min(levels, default=3)
     if not iar.removable:
-        return Decision("no_action", min(levels, default=0), common_pb2.DETAINER_BASIS_UNSPECIFIED)
+        return Decision(
+            DecisionAction.NO_ACTION, min(levels, default=0), common_pb2.DETAINER_BASIS_UNSPECIFIED
+        )
     if prior == 1:
-        return Decision("detainer", 1, common_pb2.DETAINER_BASIS_PRIOR_LEVEL_1)
+        return Decision(DecisionAction.DETAINER, 1, common_pb2.DETAINER_BASIS_PRIOR_LEVEL_1)
     if current == 1:
-        return Decision("detainer", 1, common_pb2.DETAINER_BASIS_LEVEL_1)
+        return Decision(DecisionAction.DETAINER, 1, common_pb2.DETAINER_BASIS_LEVEL_1)
     choice = policy.level_2 if level == 2 else policy.level_3
     if choice == "detain":
-        return Decision("detainer", level, common_pb2.DETAINER_BASIS_DISCRETION)
-    return Decision("declined", level, common_pb2.DETAINER_BASIS_UNSPECIFIED)
+        return Decision(DecisionAction.DETAINER, level, common_pb2.DETAINER_BASIS_DISCRETION)
+    return Decision(DecisionAction.DECLINED, level, common_pb2.DETAINER_BASIS_UNSPECIFIED)

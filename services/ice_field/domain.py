@@ -19,7 +19,9 @@ from services.ice_field.custody import CustodyPolicy
 from services.ice_field.decision import Decision, DiscretionPolicy, decide
 from services.ice_field.holidays import add_business_hours
 from services.ice_field.models import (
+    CaseState,
     CaseStepRecord,
+    DecisionAction,
     DecisionRecord,
     DetainerRecord,
     FacilityRecord,
@@ -28,13 +30,15 @@ from services.ice_field.models import (
 from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
-from services.runtime.envelope import check_ori, make_envelope
+from services.runtime.envelope import MessageType, make_envelope
 from services.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
+from services.runtime.formats import STATE_CODE_PATTERN
+from services.runtime.validation import check_ori
 
 _LEVEL_ENUM = {
     1: common_pb2.OFFENSE_LEVEL_1,
@@ -49,6 +53,7 @@ NO_RELIEF_GROUNDS = frozenset({"FINAL-ORDER", "REINSTATEMENT"})
 # A release notice further than this from now is a mistake, not a plan.
 MAX_RELEASE_OFFSET = timedelta(days=5 * 366)
 REFERRAL = "re-entry after removal: referred for prosecution (8 U.S.C. 1326)"
+FACILITY_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -82,14 +87,14 @@ class FieldOperations:
         if not office.states:
             raise InvalidArgument("a field office needs at least one state in its area")
         for state in office.states:
-            if not re.fullmatch(r"[A-Z]{2}", state):
+            if not STATE_CODE_PATTERN.fullmatch(state):
                 raise InvalidArgument(f"state codes are two letters A-Z, got {state!r}")
         listed = list(office.facilities) or [
             pb.Facility(facility_id=f"{office.ori}-MAIN", name="beds", beds=office.bed_capacity)
         ]
         ids = [f.facility_id for f in listed]
         for facility in listed:
-            if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", facility.facility_id):
+            if not FACILITY_ID.fullmatch(facility.facility_id):
                 raise InvalidArgument(
                     "facility_id must be 1 to 40 letters, digits, '.', '_' or '-', "
                     f"got {facility.facility_id!r}"
@@ -164,7 +169,7 @@ class FieldOperations:
         reentry = bool(copy.iar.fin) and (
             await session.scalar(
                 select(DetainerRecord.detainer_id).where(
-                    DetainerRecord.fin == copy.iar.fin, DetainerRecord.state == cases.REMOVED
+                    DetainerRecord.fin == copy.iar.fin, DetainerRecord.state == CaseState.REMOVED
                 )
             )
             is not None
@@ -186,7 +191,7 @@ class FieldOperations:
             )
         )
         flag = f"; {REFERRAL}" if reentry else ""
-        if decision.action != "detainer":
+        if decision.action != DecisionAction.DETAINER:
             return f"{decision.action} level {decision.level} by {office.ori}{flag}"
         issued_at = Timestamp()
         issued_at.FromDatetime(now)
@@ -214,7 +219,7 @@ class FieldOperations:
             fin=copy.iar.fin,
             level=decision.level,
             removal_ground=copy.iar.removal_ground,
-            state=cases.DETAINER_ISSUED,
+            state=CaseState.DETAINER_ISSUED,
             issued_at=now,
             reentry_after_removal=reentry,
             body=detainer.SerializeToString(),
@@ -226,12 +231,14 @@ class FieldOperations:
         )
         session.add(row)
         await session.flush()
-        self._step(session, row, "", cases.DETAINER_ISSUED, now, decision_reason(decision) + flag)
+        self._step(
+            session, row, None, CaseState.DETAINER_ISSUED, now, decision_reason(decision) + flag
+        )
         message = sib_pb2.DetainerMessage(
             envelope=make_envelope(
                 clock=self.clock,
                 sender=routes.ICE_FIELD,
-                tot="I-247",
+                tot=MessageType.I247,
                 tcr=tcn,
                 ori=office.ori,
                 dai=lea_ori,
@@ -270,7 +277,7 @@ class FieldOperations:
         self._move(
             session,
             row,
-            cases.RELEASE_NOTICED,
+            CaseState.RELEASE_NOTICED,
             self.clock.now(),
             f"release at {release_at.isoformat()}; hold until {hold_until.isoformat()}",
         )
@@ -304,7 +311,7 @@ class FieldOperations:
         )
         for step in steps:
             item = record.history.add(
-                from_state=step.from_state, to_state=step.to_state, reason=step.reason
+                from_state=step.from_state or "", to_state=step.to_state, reason=step.reason
             )
             item.at.FromDatetime(step.at)
         return record
@@ -313,8 +320,8 @@ class FieldOperations:
         self,
         session: AsyncSession,
         row: DetainerRecord,
-        from_state: str,
-        to_state: str,
+        from_state: CaseState | None,
+        to_state: CaseState,
         at: datetime,
         reason: str,
     ) -> None:
@@ -332,24 +339,24 @@ class FieldOperations:
         self, session: AsyncSession, row: DetainerRecord, to_state: str, at: datetime, reason: str
     ) -> None:
         """Moves a case on, refusing a transition the state machine does not allow."""
-        cases.check_transition(row.detainer_id, row.state, to_state)
-        self._step(session, row, row.state, to_state, at, reason)
-        row.state = to_state
-        if to_state == cases.IN_CUSTODY:
+        target = cases.check_transition(row.detainer_id, row.state, to_state)
+        self._step(session, row, row.state, target, at, reason)
+        row.state = target
+        if target == CaseState.IN_CUSTODY:
             row.custody_started_at = at
-        elif to_state in cases.TERMINAL and row.custody_started_at is not None:
+        elif target in cases.TERMINAL and row.custody_started_at is not None:
             row.custody_ended_at = at  # removed or released: the bed is free again
-        row.next_action_at = None if to_state in cases.TERMINAL else self._after(to_state, at)
+        row.next_action_at = None if target in cases.TERMINAL else self._after(target, at)
 
-    def _after(self, state: str, at: datetime) -> datetime | None:
+    def _after(self, state: CaseState, at: datetime) -> datetime | None:
         """When the field office acts next on a case that just entered `state`."""
         t = self.timing
         delays = {
-            cases.IN_CUSTODY: t.charging,
-            cases.ATD: t.charging,
-            cases.IN_PROCEEDINGS: t.hearing,
-            cases.FINAL_ORDER: t.travel_document,
-            cases.TRAVEL_DOCUMENT: t.removal,
+            CaseState.IN_CUSTODY: t.charging,
+            CaseState.ATD: t.charging,
+            CaseState.IN_PROCEEDINGS: t.hearing,
+            CaseState.FINAL_ORDER: t.travel_document,
+            CaseState.TRAVEL_DOCUMENT: t.removal,
         }
         delay = delays.get(state)
         return None if delay is None else at + delay
@@ -393,29 +400,29 @@ class FieldOperations:
         for row in rows:
             at = row.next_action_at
             assert at is not None
-            if row.state == cases.RELEASE_NOTICED:
+            if row.state == CaseState.RELEASE_NOTICED:
                 await self._take_custody(session, row, at)
-            elif row.state in (cases.IN_CUSTODY, cases.ATD):
+            elif row.state in (CaseState.IN_CUSTODY, CaseState.ATD):
                 if row.removal_ground in NO_RELIEF_GROUNDS:
                     reason = f"stipulated order: no relief available ({row.removal_ground})"
-                    self._move(session, row, cases.FINAL_ORDER, at, reason)
+                    self._move(session, row, CaseState.FINAL_ORDER, at, reason)
                 else:
                     self._move(
-                        session, row, cases.IN_PROCEEDINGS, at, "notice to appear; VTC hearing"
+                        session, row, CaseState.IN_PROCEEDINGS, at, "notice to appear; VTC hearing"
                     )
-            elif row.state == cases.IN_PROCEEDINGS:
-                self._move(session, row, cases.FINAL_ORDER, at, "order of removal")
-            elif row.state == cases.FINAL_ORDER:
-                self._move(session, row, cases.TRAVEL_DOCUMENT, at, "travel document issued")
-            elif row.state == cases.TRAVEL_DOCUMENT:
-                self._move(session, row, cases.REMOVED, at, "removed")
+            elif row.state == CaseState.IN_PROCEEDINGS:
+                self._move(session, row, CaseState.FINAL_ORDER, at, "order of removal")
+            elif row.state == CaseState.FINAL_ORDER:
+                self._move(session, row, CaseState.TRAVEL_DOCUMENT, at, "travel document issued")
+            elif row.state == CaseState.TRAVEL_DOCUMENT:
+                self._move(session, row, CaseState.REMOVED, at, "removed")
             await session.flush()
         return len(rows)
 
     async def _take_custody(self, session: AsyncSession, row: DetainerRecord, at: datetime) -> None:
         hold_until = row.hold_until or at
         if at > hold_until:
-            self._move(session, row, cases.LAPSED, hold_until, "hold expired before pickup")
+            self._move(session, row, CaseState.LAPSED, hold_until, "hold expired before pickup")
             return
         row.atd_eligible = self.custody.atd_eligible(
             prior_conviction_level=row.prior_conviction_level,
@@ -433,7 +440,7 @@ class FieldOperations:
             )
             if int(supervised or 0) < office.atd_slots:
                 row.on_atd = True
-                self._move(session, row, cases.ATD, at, "no conviction, low flight risk: ATD")
+                self._move(session, row, CaseState.ATD, at, "no conviction, low flight risk: ATD")
                 return
         # The office's facilities are locked in a fixed order, so two replicas placing people
         # at once never give the last bed twice.
@@ -446,11 +453,11 @@ class FieldOperations:
         for facility in facilities:
             if await self._occupied_beds(session, facility.facility_id) < facility.beds:
                 row.facility_id = facility.facility_id
-                self._move(session, row, cases.IN_CUSTODY, at, f"bed at {facility.facility_id}")
+                self._move(session, row, CaseState.IN_CUSTODY, at, f"bed at {facility.facility_id}")
                 return
         retry = at + self.timing.bed_retry
         if retry > hold_until:
-            self._move(session, row, cases.LAPSED, hold_until, "no bed before the hold expired")
+            self._move(session, row, CaseState.LAPSED, hold_until, "no bed before the hold expired")
         else:
             row.next_action_at = retry
 

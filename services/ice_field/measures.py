@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ice_field import cases
-from services.ice_field.models import CaseStepRecord, DetainerRecord, FacilityRecord
+from services.ice_field.models import CaseState, CaseStepRecord, DetainerRecord, FacilityRecord
 
 
 async def counts(session: AsyncSession, since: datetime | None = None) -> dict[str, float]:
@@ -25,7 +24,7 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
     window: list[ColumnElement[bool]] = [] if since is None else [CaseStepRecord.at >= since]
     criminal = DetainerRecord.prior_conviction_level > 0
 
-    async def steps(to_states: tuple[str, ...], *where: ColumnElement[bool]) -> int:
+    async def steps(to_states: tuple[CaseState, ...], *where: ColumnElement[bool]) -> int:
         query = (
             select(func.count())
             .select_from(CaseStepRecord)
@@ -34,7 +33,7 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
         )
         return int(await session.scalar(query) or 0)
 
-    arrests = (cases.IN_CUSTODY, cases.ATD)
+    arrests = (CaseState.IN_CUSTODY, CaseState.ATD)
     stays = (
         await session.execute(
             select(DetainerRecord.custody_started_at, DetainerRecord.custody_ended_at).where(
@@ -63,11 +62,11 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
             arrests, DetainerRecord.prior_conviction_level == 1
         ),
         "atd_eligible_arrests": await steps(arrests, DetainerRecord.atd_eligible.is_(True)),
-        "atd_placements": await steps((cases.ATD,)),
-        "removals": await steps((cases.REMOVED,)),
-        "criminal_alien_removals": await steps((cases.REMOVED,), criminal),
+        "atd_placements": await steps((CaseState.ATD,)),
+        "removals": await steps((CaseState.REMOVED,)),
+        "criminal_alien_removals": await steps((CaseState.REMOVED,), criminal),
         "level_1_criminal_alien_removals": await steps(
-            (cases.REMOVED,), DetainerRecord.prior_conviction_level == 1
+            (CaseState.REMOVED,), DetainerRecord.prior_conviction_level == 1
         ),
         "criminal_custody_stays_ended": len(days),
         "criminal_custody_days_total": round(sum(days), 3),
@@ -78,7 +77,7 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
         "beds_occupied_by_criminal_aliens": await detainers(*held, criminal),
         "criminal_alien_bed_days": criminal_bed_days,
         "bed_days_available": bed_days,
-        "lapsed": await steps((cases.LAPSED,)),
+        "lapsed": await steps((CaseState.LAPSED,)),
     }
 
 

@@ -3,11 +3,44 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import UtcDateTime
+from services.runtime.db import StrEnumType, UtcDateTime
+
+
+class CaseState(StrEnum):
+    """The states of a removal case, from detainer to removal (see cases.TRANSITIONS)."""
+
+    DETAINER_ISSUED = "detainer_issued"
+    RELEASE_NOTICED = "release_noticed"
+    IN_CUSTODY = "in_custody"
+    ATD = "alternatives_to_detention"
+    IN_PROCEEDINGS = "in_proceedings"
+    FINAL_ORDER = "final_order"
+    TRAVEL_DOCUMENT = "travel_document"
+    REMOVED = "removed"
+    LAPSED = "lapsed"
+    RELIEF_GRANTED = "relief_granted"
+
+
+class DecisionAction(StrEnum):
+    """What a field office did with an IAR."""
+
+    DETAINER = "detainer"
+    # Removable, but the office's discretion policy declines Level 2 or 3.
+    DECLINED = "declined"
+    # Not removable.
+    NO_ACTION = "no_action"
+
+
+class FlightRisk(StrEnum):
+    """A subject's flight risk, as the custody policy judges it."""
+
+    LOW = "low"
+    HIGH = "high"
 
 
 class IceFieldBase(DeclarativeBase):
@@ -47,8 +80,7 @@ class DecisionRecord(IceFieldBase):
     tcn: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(40))
     field_office: Mapped[str] = mapped_column(String(9))
-    # detainer | declined (discretion) | no_action (not removable)
-    action: Mapped[str] = mapped_column(String(16))
+    action: Mapped[DecisionAction] = mapped_column(StrEnumType(DecisionAction, 16))
     level: Mapped[int] = mapped_column(Integer)
     basis: Mapped[str] = mapped_column(String(32), default="")
     fin: Mapped[str] = mapped_column(String(16), default="")
@@ -73,7 +105,7 @@ class DetainerRecord(IceFieldBase):
     fin: Mapped[str] = mapped_column(String(16), default="", index=True)
     level: Mapped[int] = mapped_column(Integer)
     removal_ground: Mapped[str] = mapped_column(String(40), default="")
-    state: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[CaseState] = mapped_column(StrEnumType(CaseState, 32), index=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     release_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     hold_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -84,7 +116,9 @@ class DetainerRecord(IceFieldBase):
     # Criminal history from the IAR: a convicted ("criminal") alien has a prior conviction level.
     current_charge_level: Mapped[int] = mapped_column(Integer, default=0)
     prior_conviction_level: Mapped[int] = mapped_column(Integer, default=0)
-    flight_risk: Mapped[str] = mapped_column(String(8), default="low")
+    flight_risk: Mapped[FlightRisk] = mapped_column(
+        StrEnumType(FlightRisk, 8), default=FlightRisk.LOW
+    )
     # The facility whose bed the subject holds while in custody.
     facility_id: Mapped[str] = mapped_column(String(40), default="", index=True)
     custody_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -101,7 +135,10 @@ class CaseStepRecord(IceFieldBase):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     detainer_id: Mapped[str] = mapped_column(ForeignKey("detainers.detainer_id"), index=True)
-    from_state: Mapped[str] = mapped_column(String(32))
-    to_state: Mapped[str] = mapped_column(String(32))
+    # None for the first step, stored as "".
+    from_state: Mapped[CaseState | None] = mapped_column(
+        StrEnumType(CaseState, 32, empty_is_none=True), nullable=False
+    )
+    to_state: Mapped[CaseState] = mapped_column(StrEnumType(CaseState, 32))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str] = mapped_column(String(200), default="")

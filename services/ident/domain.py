@@ -24,9 +24,9 @@ from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
 from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
-from services.runtime.envelope import make_envelope
+from services.runtime.envelope import MessageType, make_envelope
 from services.runtime.errors import InvalidArgument, NotFound
-from services.runtime.records import check_descriptors
+from services.runtime.validation import check_descriptors
 
 DEFAULT_CANDIDATES = 10
 MAX_CANDIDATES = 100
@@ -293,7 +293,7 @@ class IdentGallery(StoredGallery):
             envelope=make_envelope(
                 clock=self.clock,
                 sender=routes.IDENT,
-                tot="IDR",
+                tot=MessageType.IDR,
                 tcr=tcr,
                 ori=request.envelope.ori,
                 dai=routes.CJIS_ORI,

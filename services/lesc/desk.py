@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from services.lesc.determination import Determination
-
-Route = Literal["automated", "analyst", "vtc"]
+from services.lesc.models import Route
 
 
 @dataclass(frozen=True)
@@ -66,11 +64,11 @@ class DeskPolicy:
     def route(self, determination: Determination, match_score: float) -> Route:
         """The path an IAQ takes."""
         if determination.status == "UNSPECIFIED" or match_score < self.vtc_below_score:
-            return "vtc"
+            return Route.VTC
         if determination.confidence == "high" and match_score >= self.auto_min_score:
-            return "automated"
-        return "analyst"
+            return Route.AUTOMATED
+        return Route.ANALYST
 
     def handling(self, route: Route) -> timedelta:
         """How long a case holds an analyst."""
-        return self.vtc_time if route == "vtc" else self.analyst_time
+        return self.vtc_time if route == Route.VTC else self.analyst_time

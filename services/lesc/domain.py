@@ -16,14 +16,14 @@ from scfed.ice_field.v1 import ice_field_pb2
 from scfed.lesc.v1 import lesc_pb2
 from services.lesc.desk import DeskPolicy, Shift, analysts_on_duty
 from services.lesc.determination import ClassifiedCharge, StatusRule, determine
-from services.lesc.models import CaseRecord
+from services.lesc.models import CaseRecord, CaseState, Route
 from services.lesc.offense_levels import InvalidNcicCode, OffenseTable
 from services.runtime import routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
-from services.runtime.envelope import make_envelope
+from services.runtime.envelope import MessageType, make_envelope
 from services.runtime.errors import AlreadyExists, InvalidArgument
-from services.runtime.records import check_charges
+from services.runtime.validation import check_charges
 
 _LEVELS = {
     None: common_pb2.OFFENSE_LEVEL_NONE,
@@ -61,7 +61,7 @@ class StatusDeterminationCenter:
     policy: DeskPolicy = field(default_factory=DeskPolicy)
     shifts: tuple[Shift, ...] = (Shift(0, 1),)
 
-    def _envelope(self, tot: str, tcr: str, ori: str, dai: str) -> common_pb2.Envelope:
+    def _envelope(self, tot: MessageType, tcr: str, ori: str, dai: str) -> common_pb2.Envelope:
         return make_envelope(
             clock=self.clock,
             sender=routes.LESC,
@@ -131,18 +131,19 @@ class StatusDeterminationCenter:
             booking_number=iaq.booking_number,
             nam=iaq.descriptors.nam,
             route=route,
-            state="queued",
+            state=CaseState.QUEUED,
             received_at=now,
             due_at=now + self.policy.target,
         )
         session.add(row)
         ack = cjis_iafis_pb2.IaqAcknowledgement(
-            envelope=self._envelope("IAQ-ACK", tcr, ori, routes.CJIS_ORI), case_id=case_id
+            envelope=self._envelope(MessageType.IAQ_ACK, tcr, ori, routes.CJIS_ORI),
+            case_id=case_id,
         )
         self.outbox.add(
             session, peer=routes.CJIS_IAFIS, method=routes.CJIS_ACKNOWLEDGE_IAQ, message=ack
         )
-        if route == "automated":
+        if route == Route.AUTOMATED:
             self._answer(session, row, now)
         return (
             f"{case_id} {found.status} removable={found.removable} "
@@ -154,17 +155,17 @@ class StatusDeterminationCenter:
         iar = common_pb2.Iar.FromString(row.iar)
         iar.determined_at.FromDatetime(at)
         row.iar = iar.SerializeToString()
-        row.state = "answered"
+        row.state = CaseState.ANSWERED
         row.answered_at = at
         row.late = at > row.due_at
         answer = cjis_iafis_pb2.IarMessage(
-            envelope=self._envelope("IAR", row.tcn, row.ori, routes.CJIS_ORI), iar=iar
+            envelope=self._envelope(MessageType.IAR, row.tcn, row.ori, routes.CJIS_ORI), iar=iar
         )
         self.outbox.add(
             session, peer=routes.CJIS_IAFIS, method=routes.CJIS_DELIVER_IAR, message=answer
         )
         copy = ice_field_pb2.IarCopy(
-            envelope=self._envelope("IAR-COPY", row.tcn, row.ori, ""),
+            envelope=self._envelope(MessageType.IAR_COPY, row.tcn, row.ori, ""),
             iar=iar,
             booking_number=row.booking_number,
             nam=row.nam,
@@ -178,7 +179,7 @@ class StatusDeterminationCenter:
         done = list(
             await session.scalars(
                 select(CaseRecord)
-                .where(CaseRecord.state == "in_work", CaseRecord.work_until <= now)
+                .where(CaseRecord.state == CaseState.IN_WORK, CaseRecord.work_until <= now)
                 .order_by(CaseRecord.work_until)
                 .with_for_update(skip_locked=True)
             )
@@ -187,14 +188,16 @@ class StatusDeterminationCenter:
             assert row.work_until is not None
             self._answer(session, row, row.work_until)
         # The count autoflushes, so the cases just answered no longer hold an analyst.
-        busy = await session.scalar(select(func.count()).where(CaseRecord.state == "in_work"))
+        busy = await session.scalar(
+            select(func.count()).where(CaseRecord.state == CaseState.IN_WORK)
+        )
         free = analysts_on_duty(self.shifts, now) - int(busy or 0)
         started: list[CaseRecord] = []
         if free > 0:
             started = list(
                 await session.scalars(
                     select(CaseRecord)
-                    .where(CaseRecord.state == "queued")
+                    .where(CaseRecord.state == CaseState.QUEUED)
                     .order_by(
                         case((CaseRecord.priority == 0, 9), else_=CaseRecord.priority),
                         CaseRecord.received_at,
@@ -205,8 +208,8 @@ class StatusDeterminationCenter:
                 )
             )
             for row in started:
-                row.state = "in_work"
-                row.work_until = now + self.policy.handling(row.route)  # type: ignore[arg-type]
+                row.state = CaseState.IN_WORK
+                row.work_until = now + self.policy.handling(row.route)
         return len(done) + len(started)
 
     async def cases_for(self, session: AsyncSession, tcn: str) -> list[dict[str, object]]:

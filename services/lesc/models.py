@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import UtcDateTime
+from services.runtime.db import StrEnumType, UtcDateTime
+
+
+class Route(StrEnum):
+    """The path an IAQ takes through the desk (see desk.DeskPolicy.route)."""
+
+    AUTOMATED = "automated"
+    ANALYST = "analyst"
+    VTC = "vtc"
+
+
+class CaseState(StrEnum):
+    """Where a case stands: queued -> in_work -> answered (automated cases are answered at
+    receipt)."""
+
+    QUEUED = "queued"
+    IN_WORK = "in_work"
+    ANSWERED = "answered"
 
 
 class LescBase(DeclarativeBase):
@@ -35,10 +53,8 @@ class CaseRecord(LescBase):
     iar: Mapped[bytes] = mapped_column(LargeBinary)
     booking_number: Mapped[str] = mapped_column(String(40), default="")
     nam: Mapped[str] = mapped_column(String(80), default="")
-    # automated | analyst | vtc
-    route: Mapped[str] = mapped_column(String(12))
-    # queued -> in_work -> answered (automated cases are answered at receipt)
-    state: Mapped[str] = mapped_column(String(12), index=True)
+    route: Mapped[Route] = mapped_column(StrEnumType(Route, 12))
+    state: Mapped[CaseState] = mapped_column(StrEnumType(CaseState, 12), index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     work_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from services.runtime.formats import NCIC_CODE_PATTERN
+
 TABLE_NAMES: tuple[str, ...] = ("moa", "strategic-plan")
 DEFAULT_TABLE = "moa"
 
@@ -52,7 +54,6 @@ _ROW_KEYS = frozenset(
     {"name", "printed", "level", "codes", "sentence_rule", "unknown_sentence_category"}
 )
 # [0-9], not \d: \d also matches non-ASCII digits such as Arabic-Indic ones.
-_CODE = re.compile(r"[0-9]{4}")
 _RANGE = re.compile(r"([0-9]{4})(?:-([0-9]{4}))?")
 
 
@@ -182,7 +183,7 @@ class OffenseTable:
 
     def classify(self, code: str, *, sentence_days: int | None = None) -> Classification:
         """Classify an NCIC code, with the sentence in days when known (it matters for drugs)."""
-        if not isinstance(code, str) or _CODE.fullmatch(code) is None:
+        if not isinstance(code, str) or NCIC_CODE_PATTERN.fullmatch(code) is None:
             raise InvalidNcicCode(code)
         if sentence_days is not None and sentence_days < 0:
             raise ValueError(f"sentence_days must be zero or more, got {sentence_days}")

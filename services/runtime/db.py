@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, String, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -39,6 +40,42 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Marks a stored naive UTC value as UTC."""
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[E]):
+    """A StrEnum stored as its plain string value in a VARCHAR, so stored rows read the same as
+    the bare strings written before; a value outside the enum is refused on write and on read.
+
+    With `empty_is_none`, None is stored as "" (for a column where "" always meant "none").
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int, *, empty_is_none: bool = False) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.empty_is_none = empty_is_none
+
+    @property
+    def python_type(self) -> type[E]:
+        """The enum the column holds."""
+        return self.enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        """The member's string value; a string that is no member is refused."""
+        if value is None:
+            return "" if self.empty_is_none else None
+        return str(self.enum(value).value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        """The member a stored string names."""
+        if value is None or (self.empty_is_none and value == ""):
+            return None
+        return self.enum(value)
 
 
 class Database:

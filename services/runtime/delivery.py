@@ -30,7 +30,7 @@ from services.runtime import journal
 from services.runtime.db import Database
 from services.runtime.envelope import check_envelope
 from services.runtime.errors import DomainError
-from services.runtime.models import InboxMessage, OutboxMessage
+from services.runtime.models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Outbox:
                 tot=envelope.tot,
                 tcn=envelope.tcr or envelope.tcn,
                 payload=message.SerializeToString(),
-                status="pending",
+                status=OutboxStatus.PENDING,
                 attempts=0,
                 created_at=now,
                 next_attempt_at=now,
@@ -196,8 +196,8 @@ class Outbox:
             rows = await session.execute(
                 select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
             )
-            counts = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
-            counts.update({status: int(n) for status, n in rows})
+            counts = {str(status): 0 for status in OutboxStatus}
+            counts.update({str(status): int(n) for status, n in rows})
             return counts
 
     async def dead_letters(self, limit: int = 100) -> list[OutboxMessage]:
@@ -205,7 +205,7 @@ class Outbox:
         async with self._db.session() as session:
             rows = await session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == "dead")
+                .where(OutboxMessage.status == OutboxStatus.DEAD)
                 .order_by(OutboxMessage.id.desc())
                 .limit(limit)
             )
@@ -214,12 +214,11 @@ class Outbox:
     async def requeue_dead(self) -> int:
         """Puts every dead letter back in the queue for a fresh set of attempts."""
         async with self._db.session() as session:
-            rows = list(
-                await session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead"))
-            )
+            dead = OutboxMessage.status == OutboxStatus.DEAD
+            rows = list(await session.scalars(select(OutboxMessage).where(dead)))
             now = _utcnow()
             for row in rows:
-                row.status = "pending"
+                row.status = OutboxStatus.PENDING
                 row.attempts = 0
                 row.next_attempt_at = now
         self.notify()
@@ -261,8 +260,14 @@ class Outbox:
         lease = timedelta(seconds=self._policy.deadline_s * 2 + 5)
         async with self._db.session() as session:
             due = or_(
-                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                and_(OutboxMessage.status == "inflight", OutboxMessage.lease_until < now),
+                and_(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.next_attempt_at <= now,
+                ),
+                and_(
+                    OutboxMessage.status == OutboxStatus.INFLIGHT,
+                    OutboxMessage.lease_until < now,
+                ),
             )
             rows = list(
                 await session.scalars(
@@ -274,7 +279,7 @@ class Outbox:
                 )
             )
             for row in rows:
-                row.status = "inflight"
+                row.status = OutboxStatus.INFLIGHT
                 row.lease_until = now + lease
                 row.attempts += 1
             return rows
@@ -286,7 +291,9 @@ class Outbox:
     @staticmethod
     async def _min_due(session: AsyncSession) -> datetime | None:
         return await session.scalar(
-            select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == "pending")
+            select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.status == OutboxStatus.PENDING
+            )
         )
 
     def _channel(self, peer: str) -> grpc.aio.Channel | None:
@@ -341,21 +348,22 @@ class Outbox:
         async with self._db.session() as session:
             for claimed, outcome in outcomes:
                 row = await session.get(OutboxMessage, claimed.id, with_for_update=True)
-                if row is None or row.status != "inflight":
+                if row is None or row.status != OutboxStatus.INFLIGHT:
                     continue
                 row.lease_until = None
                 if outcome is None:
                     self.delivered_here += 1
-                    row.status = "delivered"
+                    row.status = OutboxStatus.DELIVERED
                     row.delivered_at = now
                     row.last_error = None
-                    self._journal(session, row, "delivered", f"after {row.attempts} attempt(s)")
+                    attempts = f"after {row.attempts} attempt(s)"
+                    self._journal(session, row, Outcome.DELIVERED, attempts)
                     continue
                 row.last_error = claimed.last_error or str(outcome)
                 permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
                 if permanent or row.attempts >= self._policy.max_attempts:
-                    row.status = "dead"
-                    self._journal(session, row, "dead", row.last_error or "")
+                    row.status = OutboxStatus.DEAD
+                    self._journal(session, row, Outcome.DEAD, row.last_error or "")
                     hook = self._dead_hooks.get(row.tot)
                     if hook is not None:
                         await hook(session, row)
@@ -368,14 +376,14 @@ class Outbox:
                         row.last_error,
                     )
                 else:
-                    row.status = "pending"
+                    row.status = OutboxStatus.PENDING
                     row.next_attempt_at = now + timedelta(
                         seconds=self._policy.delay_after(row.attempts)
                     )
             return await self._min_due(session)
 
     def _journal(
-        self, session: AsyncSession, row: OutboxMessage, outcome: str, detail: str = ""
+        self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, detail: str = ""
     ) -> None:
         # Stamped with the time the message was written, so a trace reads in causal order.
         journal.record(
@@ -383,7 +391,7 @@ class Outbox:
             message_id=row.message_id,
             tcn=row.tcn,
             tot=row.tot,
-            direction=journal.SENT,
+            direction=Direction.SENT,
             peer=row.peer,
             outcome=outcome,
             detail=detail,
@@ -435,16 +443,16 @@ class Inbox:
                 result = await session.execute(insert)
                 duplicate = result.rowcount == 0  # type: ignore[attr-defined]
                 if duplicate:
-                    outcome, detail = "duplicate", ""
+                    outcome, detail = Outcome.DUPLICATE, ""
                 else:
                     detail = await handler(session) or ""
-                    outcome = "processed"
+                    outcome = Outcome.PROCESSED
                 journal.record(
                     session,
                     message_id=envelope.message_id,
                     tcn=tcn,
                     tot=envelope.tot,
-                    direction=journal.RECEIVED,
+                    direction=Direction.RECEIVED,
                     peer=peer,
                     outcome=outcome,
                     detail=detail,
@@ -457,9 +465,9 @@ class Inbox:
                     message_id=envelope.message_id,
                     tcn=tcn,
                     tot=envelope.tot,
-                    direction=journal.RECEIVED,
+                    direction=Direction.RECEIVED,
                     peer=peer,
-                    outcome="refused",
+                    outcome=Outcome.REFUSED,
                     detail=f"{exc.status}: {exc.message}",
                 )
             raise

@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
-import re
 import uuid
+from enum import StrEnum
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from scfed.common.v1 import common_pb2
 from services.runtime.clock import Clock
 from services.runtime.errors import InvalidArgument
+from services.runtime.validation import check_ori
 
-ORI_PATTERN = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
+
+class MessageType(StrEnum):
+    """The type of transaction (TOT) of a message, as its envelope and journal carry it."""
+
+    # An LEA's booking, as the SIB journals its receipt.
+    BOOKING = "BOOKING"
+    # Criminal Answer Required: an arrest submission with prints.
+    CAR = "CAR"
+    # Criminal Print Ident: an NFF state's subsequent arrest, without prints.
+    CPI = "CPI"
+    # Submission Results - Electronic: identification and rap sheet.
+    SRE = "SRE"
+    # Error response to a refused submission.
+    ERRT = "ERRT"
+    # CJIS's interoperability search of IDENT, and IDENT's answer.
+    IDENT_SEARCH = "IDENT-SEARCH"
+    IDR = "IDR"
+    # The SIB's copy of a no-match IDR.
+    NO_MATCH_IDR = "NO-MATCH-IDR"
+    # Immigration Alien Query to LESC, its acknowledgement, and the Immigration Alien Response.
+    IAQ = "IAQ"
+    IAQ_ACK = "IAQ-ACK"
+    IAR = "IAR"
+    # LESC's copy of the IAR to the field office.
+    IAR_COPY = "IAR-COPY"
+    # The joint IDR/IAR to the SIB.
+    IDR_IAR = "IDR/IAR"
+    # The I-247 immigration detainer.
+    I247 = "I-247"
+    # An LEA's release notice for a subject under detainer.
+    RELEASE = "RELEASE"
 
 
 def new_message_id() -> str:
@@ -28,7 +59,7 @@ def make_envelope(
     *,
     clock: Clock,
     sender: str,
-    tot: str,
+    tot: MessageType,
     tcr: str,
     ori: str,
     dai: str = "",
@@ -49,16 +80,6 @@ def make_envelope(
         sent_at=sent_at,
         sender=sender,
     )
-
-
-def check_ori(ori: str, *, field: str = "ori") -> str:
-    """Refuses an ORI that is not nine characters, two letters of state then [A-Z0-9]."""
-    if not ORI_PATTERN.fullmatch(ori):
-        raise InvalidArgument(
-            f"{field} must be nine characters: a two-letter state code then 7 of [A-Z0-9], "
-            f"got {ori!r}"
-        )
-    return ori
 
 
 def check_envelope(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -11,10 +13,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 from services.runtime.db import Database
-from services.runtime.models import JournalRecord
+from services.runtime.models import Direction, JournalRecord, Outcome
 
-SENT = "sent"
-RECEIVED = "received"
+
+class JournalKey(NamedTuple):
+    """What journal counts are keyed by; written "direction:TOT:outcome" on the wire.
+
+    The TOT is a plain string because a peer's message is journaled with whatever TOT its
+    envelope carries; readers name it with a MessageType member.
+    """
+
+    direction: Direction
+    tot: str
+    outcome: Outcome
+
+    def __str__(self) -> str:
+        return f"{self.direction}:{self.tot}:{self.outcome}"
+
+    @classmethod
+    def parse(cls, text: str) -> JournalKey:
+        """The key written "direction:TOT:outcome"; ValueError when it is not one."""
+        direction, _, rest = text.partition(":")
+        tot, _, outcome = rest.rpartition(":")
+        if not tot:
+            raise ValueError(f"not a journal key (direction:TOT:outcome): {text!r}")
+        return cls(Direction(direction), tot, Outcome(outcome))
+
+
+def counts_from_json(data: Mapping[str, int]) -> dict[JournalKey, int]:
+    """Journal counts as the HTTP edge serves them, keyed by JournalKey again."""
+    return {JournalKey.parse(key): int(n) for key, n in data.items()}
+
+
+def counts_to_json(data: Mapping[JournalKey, int]) -> dict[str, int]:
+    """Journal counts keyed "direction:TOT:outcome", as the HTTP edge serves them."""
+    return {str(key): n for key, n in data.items()}
 
 
 def record(
@@ -23,9 +56,9 @@ def record(
     message_id: str,
     tcn: str,
     tot: str,
-    direction: str,
+    direction: Direction,
     peer: str,
-    outcome: str,
+    outcome: Outcome,
     detail: str = "",
     at: datetime | None = None,
 ) -> None:
@@ -53,8 +86,8 @@ async def entries_for(db: Database, tcn: str) -> list[JournalRecord]:
         return list(rows)
 
 
-async def counts(db: Database) -> dict[str, int]:
-    """Counts of entries keyed "direction:TOT:outcome"."""
+async def counts(db: Database) -> dict[JournalKey, int]:
+    """Counts of entries by direction, TOT and outcome."""
     async with db.session() as session:
         rows = await session.execute(
             select(
@@ -64,7 +97,7 @@ async def counts(db: Database) -> dict[str, int]:
                 func.count(),
             ).group_by(JournalRecord.direction, JournalRecord.tot, JournalRecord.outcome)
         )
-        return {f"{d}:{t}:{o}": int(n) for d, t, o, n in rows}
+        return {JournalKey(d, t, o): int(n) for d, t, o, n in rows}
 
 
 def to_proto(entry: JournalRecord, service: str) -> common_pb2.JournalEntry:

@@ -3,11 +3,44 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import UtcDateTime
+from services.runtime.db import StrEnumType, UtcDateTime
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbox message stands: pending -> inflight -> delivered | pending (retry) | dead."""
+
+    PENDING = "pending"
+    INFLIGHT = "inflight"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class Direction(StrEnum):
+    """Whether a journaled message was sent or received."""
+
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+class Outcome(StrEnum):
+    """What became of a journaled message."""
+
+    # Received: handled once, a repeat of a handled message id, or refused with a domain error.
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+    # Sent: acknowledged by the peer, or given up on (the dead-letter state).
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    # The SIB's agency edge: a booking taken from an LEA, a response put (or not) in its inbox.
+    ACCEPTED = "accepted"
+    RELAYED = "relayed"
+    NOT_RELAYED = "not_relayed"
 
 
 class RuntimeBase(DeclarativeBase):
@@ -23,11 +56,13 @@ class OutboxMessage(RuntimeBase):
     message_id: Mapped[str] = mapped_column(String(36), unique=True)
     peer: Mapped[str] = mapped_column(String(32))
     method: Mapped[str] = mapped_column(String(128))
+    # The TOT of the message's envelope (a plain string: the transport does not read it).
     tot: Mapped[str] = mapped_column(String(16))
     tcn: Mapped[str] = mapped_column(String(40), index=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    # pending -> inflight -> delivered | pending (retry) | dead
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[OutboxStatus] = mapped_column(
+        StrEnumType(OutboxStatus, 16), default=OutboxStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -44,6 +79,7 @@ class InboxMessage(RuntimeBase):
     __tablename__ = "inbox"
 
     message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # As the peer's envelope carried it: a peer may send a TOT this federation does not know.
     tot: Mapped[str] = mapped_column(String(16))
     tcn: Mapped[str] = mapped_column(String(40))
     peer: Mapped[str] = mapped_column(String(32))
@@ -58,11 +94,12 @@ class JournalRecord(RuntimeBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(36))
     tcn: Mapped[str] = mapped_column(String(40), index=True)
+    # As the envelope carried it (see InboxMessage.tot); usually a MessageType.
     tot: Mapped[str] = mapped_column(String(16))
-    direction: Mapped[str] = mapped_column(String(8))
+    direction: Mapped[Direction] = mapped_column(StrEnumType(Direction, 8))
     peer: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[Outcome] = mapped_column(StrEnumType(Outcome, 16))
     detail: Mapped[str] = mapped_column(Text, default="")
 
 

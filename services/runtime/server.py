@@ -311,7 +311,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     @app.get("/v1/journal-counts", tags=["journal"])
     async def journal_counts() -> dict[str, int]:
         """Counts of journal entries keyed "direction:TOT:outcome"."""
-        return await journal.counts(runtime.db)
+        return journal.counts_to_json(await journal.counts(runtime.db))
 
     @app.get("/v1/outbox", tags=["delivery"])
     async def outbox_stats() -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,13 +9,14 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
-from services.runtime.records import to_plain
+from services.runtime.envelope import MessageType
+from services.runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
+from services.runtime.proto_json import to_json
 from services.runtime.server import Runtime
-from services.sib import views
+from services.sib import queries
 from services.sib.domain import BookingSubmission, StateBureau
+from services.sib.models import BookingStatus
 
-ORI = r"^[A-Z]{2}[A-Z0-9]{7}$"
-YYYYMMDD = r"^[0-9]{8}$"
 PROFILING_FIELDS = frozenset({"rac", "race", "eth", "ethnicity"})
 
 
@@ -49,7 +49,7 @@ class DescriptorsIn(_Strict):
     """Type-2 descriptors: only those the flow needs."""
 
     nam: str = Field(min_length=1, max_length=80, description="SURNAME,GIVEN")
-    dob: str = Field(default="", pattern=r"^([0-9]{8})?$")
+    dob: str = Field(default="", pattern=f"^({YYYYMMDD})?$")
     sex: Literal["M", "F", "X", "U", ""] = ""
     pob: str = Field(default="", max_length=8)
 
@@ -57,7 +57,7 @@ class DescriptorsIn(_Strict):
 class ChargeIn(_Strict):
     """A current charge with its NCIC code."""
 
-    ncic_code: str = Field(pattern=r"^[0-9]{4}$")
+    ncic_code: str = Field(pattern=anchored(NCIC_CODE))
     literal: str = Field(default="", max_length=120)
     disposition: Literal["charged", "convicted", "dismissed", "acquitted"] = "charged"
     # A century at most; the contract carries it as uint32.
@@ -67,9 +67,9 @@ class ChargeIn(_Strict):
 class BookingIn(_Strict):
     """A booking submitted by an LEA: prints, descriptors and charges."""
 
-    ori: str = Field(pattern=ORI, description="Nine-character ORI of the booking agency")
+    ori: str = Field(pattern=anchored(ORI), description="Nine-character ORI of the booking agency")
     booking_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
-    doa: str | None = Field(default=None, pattern=YYYYMMDD, description="Date of arrest")
+    doa: str | None = Field(default=None, pattern=anchored(YYYYMMDD), description="Date of arrest")
     descriptors: DescriptorsIn
     fingers: list[FingerIn] = Field(min_length=1, max_length=10)
     charges: list[ChargeIn] = Field(min_length=1, max_length=20)
@@ -79,8 +79,8 @@ class BookingAccepted(BaseModel):
     """The SIB's receipt for a booking."""
 
     tcn: str
-    transaction: Literal["CAR", "CPI"]
-    status: str
+    transaction: Literal[MessageType.CAR, MessageType.CPI]
+    status: BookingStatus
     sid: str
     duplicate: bool = False
 
@@ -88,7 +88,7 @@ class BookingAccepted(BaseModel):
 class ReleaseNoticeIn(_Strict):
     """An LEA's notice that a subject under detainer will be released."""
 
-    ori: str = Field(pattern=ORI)
+    ori: str = Field(pattern=anchored(ORI))
     detainer_id: str = Field(min_length=1, max_length=40)
     release_at: datetime | None = Field(
         default=None, description="When the LEA releases the subject; no offset means UTC"
@@ -103,6 +103,13 @@ class ReleaseNoticeIn(_Strict):
         return value
 
 
+class ReleaseForwarded(BaseModel):
+    """The SIB's receipt for a release notice it forwarded to the ICE field office."""
+
+    message_id: str
+    status: Literal["forwarded"] = "forwarded"
+
+
 _STATUS = {
     "present": common_pb2.FINGER_STATUS_PRESENT,
     "amputated": common_pb2.FINGER_STATUS_AMPUTATED,
@@ -110,7 +117,8 @@ _STATUS = {
 }
 
 
-def _submission(body: BookingIn, doa: str) -> BookingSubmission:
+def to_submission(body: BookingIn, doa: str) -> BookingSubmission:
+    """The booking in the federation's own messages: the one place the LEAs' format is read."""
     fingers = [
         common_pb2.FingerCapture(
             position=f.position,
@@ -129,21 +137,13 @@ def _submission(body: BookingIn, doa: str) -> BookingSubmission:
         )
         for c in body.charges
     ]
-    request = body.model_dump(mode="json", exclude={"fingers"})
-    request["doa"] = doa
-    tenprint = common_pb2.Tenprint(fingers=fingers)
-    # The prints are not stored with the booking, but a resubmission must carry the same ones.
-    request["fingers_sha256"] = hashlib.sha256(
-        tenprint.SerializeToString(deterministic=True)
-    ).hexdigest()
     return BookingSubmission(
         ori=body.ori,
         booking_number=body.booking_number,
         doa=doa,
         descriptors=common_pb2.Descriptors(**body.descriptors.model_dump()),
-        tenprint=tenprint,
+        tenprint=common_pb2.Tenprint(fingers=fingers),
         charges=charges,
-        request=request,
     )
 
 
@@ -155,7 +155,7 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
     async def submit_booking(body: BookingIn, response: Response) -> BookingAccepted:
         """Submits a booking; answers 202 with the TCN (200 for an identical resubmission)."""
         doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
-        submission = _submission(body, doa)
+        submission = to_submission(body, doa)
         async with bureau.enrollments.transaction(), runtime.db.session() as session:
             receipt = await bureau.submit_booking(session, submission)
         runtime.outbox.notify()
@@ -170,51 +170,51 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
         )
 
     @router.get("/bookings/{tcn}")
-    async def get_booking(tcn: str) -> dict[str, Any]:
+    async def get_booking(tcn: str) -> queries.BookingView:
         """A booking's status and every response received for it."""
         async with runtime.db.session() as session:
-            return await views.booking_view(session, tcn)
+            return await queries.booking_view(session, tcn)
 
     @router.get("/bookings")
     async def list_bookings(
         status: Annotated[str | None, Query(max_length=24)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[queries.BookingSummary]:
         """A page of bookings, oldest first, optionally by status."""
         async with runtime.db.session() as session:
-            return await views.bookings(session, status=status, limit=limit, offset=offset)
+            return await queries.bookings(session, status=status, limit=limit, offset=offset)
 
     @router.get("/bookings-summary")
-    async def bookings_summary() -> dict[str, Any]:
+    async def bookings_summary() -> queries.BookingsSummary:
         """Counts by status and transaction, relay, detainers by level, latency."""
         async with runtime.db.session() as session:
-            return await views.summary(session)
+            return await queries.summary(session)
 
     @router.get("/agencies/{ori}/messages")
     async def agency_inbox(
         ori: str,
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[queries.ResponseView]:
         """The LEA's inbox: relayed responses and detainers, after a message id."""
         async with runtime.db.session() as session:
-            return await views.inbox(session, ori, after=after, limit=limit)
+            return await queries.inbox(session, ori, after=after, limit=limit)
 
     @router.post("/release-notices", status_code=202)
-    async def release_notice(body: ReleaseNoticeIn) -> dict[str, str]:
+    async def release_notice(body: ReleaseNoticeIn) -> ReleaseForwarded:
         """Tells the ICE field office that a subject under detainer will be released."""
         async with runtime.db.session() as session:
             message_id = await bureau.release_notice(
                 session, ori=body.ori, detainer_id=body.detainer_id, release_at=body.release_at
             )
         runtime.outbox.notify()
-        return {"message_id": message_id, "status": "forwarded"}
+        return ReleaseForwarded(message_id=message_id)
 
     @router.get("/states")
     async def list_states() -> list[dict[str, object]]:
         """The states served, with NFF, relay and MOA status as of now."""
         async with runtime.db.session() as session:
-            return [to_plain(s) for s in await bureau.states(session)]
+            return [to_json(s) for s in await bureau.states(session)]
 
     return router

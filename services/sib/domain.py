@@ -6,7 +6,7 @@ send, and relays it to the LEA unless the state lacks the technical capability.
 
 from __future__ import annotations
 
-import re
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,14 +26,22 @@ from services.biometrics.template import TenprintTemplate, tenprint_from_proto
 from services.runtime import journal, routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
-from services.runtime.envelope import check_ori, make_envelope, new_tcn
+from services.runtime.envelope import MessageType, make_envelope, new_tcn
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.runtime.models import OutboxMessage
-from services.runtime.records import check_charges, check_date, check_descriptors, to_plain
-from services.sib.models import AgencyRecord, Booking, ResponseRecord, StateRecord, StateSubject
+from services.runtime.formats import STATE_CODE_PATTERN
+from services.runtime.models import Direction, OutboxMessage, Outcome
+from services.runtime.proto_json import from_json, list_from_json, list_to_json, to_json
+from services.runtime.validation import check_charges, check_date, check_descriptors, check_ori
+from services.sib.models import (
+    AgencyRecord,
+    Booking,
+    BookingStatus,
+    ResponseRecord,
+    StateRecord,
+    StateSubject,
+)
 
 MOA_NOTICE_PERIOD = timedelta(days=30)
-INTEROPERABILITY_KINDS = ("NO-MATCH-IDR", "IDR/IAR")
 
 
 def moa_in_effect(state: StateRecord, now: datetime) -> bool:
@@ -62,7 +70,7 @@ def state_to_proto(row: StateRecord) -> pb.State:
 
 @dataclass(frozen=True)
 class BookingSubmission:
-    """A booking as an LEA submits it."""
+    """A booking as an LEA submits it, in the federation's own messages."""
 
     ori: str
     booking_number: str
@@ -70,7 +78,20 @@ class BookingSubmission:
     descriptors: common_pb2.Descriptors
     tenprint: common_pb2.Tenprint
     charges: Sequence[common_pb2.Charge]
-    request: dict[str, Any]
+
+    def prints_sha256(self) -> str:
+        """A digest of the prints, so a resubmission can be held to the same ones."""
+        wire = self.tenprint.SerializeToString(deterministic=True)
+        return hashlib.sha256(wire).hexdigest()
+
+    def same_as(self, booking: Booking) -> bool:
+        """True when `booking` was accepted with exactly this content."""
+        return (
+            booking.doa == self.doa
+            and booking.prints_sha256 == self.prints_sha256()
+            and from_json(booking.descriptors, common_pb2.Descriptors) == self.descriptors
+            and list_from_json(booking.charges, common_pb2.Charge) == list(self.charges)
+        )
 
 
 @dataclass(frozen=True)
@@ -78,8 +99,8 @@ class BookingReceipt:
     """What the SIB answers to a submitted booking."""
 
     tcn: str
-    transaction: str
-    status: str
+    transaction: MessageType
+    status: BookingStatus
     sid: str
     duplicate: bool = False
 
@@ -115,7 +136,7 @@ class StateBureau:
 
     async def register_state(self, session: AsyncSession, state: pb.State) -> pb.State:
         """Creates or replaces a state."""
-        if not re.fullmatch(r"[A-Z]{2}", state.code):
+        if not STATE_CODE_PATTERN.fullmatch(state.code):
             raise InvalidArgument(f"state code must be two letters A-Z, got {state.code!r}")
         if state.moa_status == pb.MOA_STATUS_UNSPECIFIED:
             raise InvalidArgument("moa_status is required")
@@ -220,7 +241,7 @@ class StateBureau:
             )
         )
         if existing is not None:
-            if existing.request != submission.request:
+            if not submission.same_as(existing):
                 raise AlreadyExists(
                     f"booking {submission.booking_number} of {submission.ori} was already "
                     f"submitted with other content as TCN {existing.tcn}"
@@ -252,7 +273,7 @@ class StateBureau:
             subsequent = False
         else:
             subsequent = True
-        tot = "CPI" if state.nff and subsequent else "CAR"
+        tot = MessageType.CPI if state.nff and subsequent else MessageType.CAR
         interop = moa_in_effect(state, now) and agency.activated
         booking = Booking(
             tcn=new_tcn(state.code),
@@ -260,15 +281,18 @@ class StateBureau:
             booking_number=submission.booking_number,
             sid=subject.sid,
             tot=tot,
-            request=submission.request,
-            status="submitted",
+            descriptors=to_json(submission.descriptors),
+            charges=list_to_json(submission.charges),
+            doa=submission.doa,
+            prints_sha256=submission.prints_sha256(),
+            status=BookingStatus.SUBMITTED,
             expects_idr=interop,
             accepted_at=now,
         )
         session.add(booking)
-        if tot == "CPI" and not subject.fbi_number:
+        if tot == MessageType.CPI and not subject.fbi_number:
             # The first arrest's SRE has not come back yet: the CPI waits for the FBI number.
-            booking.status = "awaiting_fbi_number"
+            booking.status = BookingStatus.AWAITING_FBI_NUMBER
         else:
             self._send_submission(
                 session, booking, submission.tenprint, fbi_number=subject.fbi_number
@@ -277,10 +301,10 @@ class StateBureau:
             session,
             message_id=booking.tcn,
             tcn=booking.tcn,
-            tot="BOOKING",
-            direction=journal.RECEIVED,
+            tot=MessageType.BOOKING,
+            direction=Direction.RECEIVED,
             peer=f"lea:{submission.ori}",
-            outcome="accepted",
+            outcome=Outcome.ACCEPTED,
             detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}",
             at=received_at,
         )
@@ -294,22 +318,12 @@ class StateBureau:
         *,
         fbi_number: str,
     ) -> None:
-        request = booking.request
+        """The booking's CAR (with prints) or CPI goes into the outbox for CJIS."""
         interop = cjis_iafis_pb2.Interoperability(
             moa_active=booking.expects_idr, jurisdiction_activated=booking.expects_idr
         )
-        descriptors = common_pb2.Descriptors(**request["descriptors"])
-        charges = [
-            common_pb2.Charge(
-                ncic_code=c["ncic_code"],
-                literal=c.get("literal", ""),
-                disposition=common_pb2.Disposition.Value(
-                    "DISPOSITION_" + c.get("disposition", "charged").upper()
-                ),
-                sentence_days=c.get("sentence_days", 0),
-            )
-            for c in request["charges"]
-        ]
+        descriptors = from_json(booking.descriptors, common_pb2.Descriptors)
+        charges = list_from_json(booking.charges, common_pb2.Charge)
         envelope = make_envelope(
             clock=self.clock,
             sender=routes.SIB,
@@ -319,7 +333,7 @@ class StateBureau:
             dai=routes.CJIS_ORI,
         )
         envelope.tcn = booking.tcn
-        if booking.tot == "CAR":
+        if booking.tot == MessageType.CAR:
             assert tenprint is not None, "a CAR carries prints"
             car = cjis_iafis_pb2.Car(
                 envelope=envelope,
@@ -328,7 +342,7 @@ class StateBureau:
                 tenprint=tenprint,
                 charges=charges,
                 booking_number=booking.booking_number,
-                doa=request["doa"],
+                doa=booking.doa,
                 interoperability=interop,
             )
             self.outbox.add(
@@ -342,7 +356,7 @@ class StateBureau:
                 descriptors=descriptors,
                 charges=charges,
                 booking_number=booking.booking_number,
-                doa=request["doa"],
+                doa=booking.doa,
                 interoperability=interop,
             )
             self.outbox.add(
@@ -360,7 +374,7 @@ class StateBureau:
         self,
         session: AsyncSession,
         booking: Booking,
-        kind: str,
+        kind: MessageType,
         body: dict[str, Any],
         *,
         relayed: bool,
@@ -382,16 +396,16 @@ class StateBureau:
             message_id=str(uuid.uuid4()),
             tcn=booking.tcn,
             tot=kind,
-            direction=journal.SENT,
+            direction=Direction.SENT,
             peer=f"lea:{booking.ori}",
-            outcome="relayed" if relayed else "not_relayed",
+            outcome=Outcome.RELAYED if relayed else Outcome.NOT_RELAYED,
         )
 
     def _complete_if_answered(self, booking: Booking) -> None:
-        if booking.status in ("answered", "refused"):
+        if booking.status.finished:
             return
         if booking.sre_received and (booking.idr_received or not booking.expects_idr):
-            booking.status = "answered"
+            booking.status = BookingStatus.ANSWERED
             booking.completed_at = self.clock.now()
 
     async def take_sre(self, session: AsyncSession, message: pb.SreMessage) -> str:
@@ -404,18 +418,21 @@ class StateBureau:
             raise InvalidArgument("fbi_number is required")
         booking = await self._booking(session, message.envelope)
         booking.sre_received = True
-        self._respond(session, booking, "SRE", to_plain(message), relayed=True)
+        self._respond(session, booking, MessageType.SRE, to_json(message), relayed=True)
         subject = await session.get(StateSubject, booking.sid, with_for_update=True)
         released = 0
         if subject is not None and not subject.fbi_number:
             subject.fbi_number = message.fbi_number
             waiting = await session.scalars(
                 select(Booking)
-                .where(Booking.sid == subject.sid, Booking.status == "awaiting_fbi_number")
+                .where(
+                    Booking.sid == subject.sid,
+                    Booking.status == BookingStatus.AWAITING_FBI_NUMBER,
+                )
                 .order_by(Booking.accepted_at)
             )
             for parked in waiting:
-                parked.status = "submitted"
+                parked.status = BookingStatus.SUBMITTED
                 self._send_submission(session, parked, None, fbi_number=subject.fbi_number)
                 released += 1
         self._complete_if_answered(booking)
@@ -428,7 +445,7 @@ class StateBureau:
         if not message.HasField("errt") or not message.errt.reason:
             raise InvalidArgument("errt.reason is required")
         booking = await self._booking(session, message.envelope)
-        self._refuse(session, booking, to_plain(message), message.errt.reason)
+        self._refuse(session, booking, to_json(message), message.errt.reason)
         released = await self._release_parked_as_car(session, booking)
         return f"{message.errt.code}: {message.errt.reason}" + (
             f"; {released} parked CPI sent as CAR" if released else ""
@@ -445,24 +462,27 @@ class StateBureau:
         waiting = list(
             await session.scalars(
                 select(Booking)
-                .where(Booking.sid == subject.sid, Booking.status == "awaiting_fbi_number")
+                .where(
+                    Booking.sid == subject.sid,
+                    Booking.status == BookingStatus.AWAITING_FBI_NUMBER,
+                )
                 .order_by(Booking.accepted_at)
             )
         )
         prints = TenprintTemplate.from_bytes(subject.tenprint).to_proto()
         for parked in waiting:
-            parked.status = "submitted"
-            parked.tot = "CAR"
+            parked.status = BookingStatus.SUBMITTED
+            parked.tot = MessageType.CAR
             self._send_submission(session, parked, prints, fbi_number="")
         return len(waiting)
 
     def _refuse(
         self, session: AsyncSession, booking: Booking, body: dict[str, Any], reason: str
     ) -> None:
-        booking.status = "refused"
+        booking.status = BookingStatus.REFUSED
         booking.error = reason
         booking.completed_at = self.clock.now()
-        self._respond(session, booking, "ERRT", body, relayed=True)
+        self._respond(session, booking, MessageType.ERRT, body, relayed=True)
 
     async def take_interoperability_response(
         self, session: AsyncSession, message: pb.InteroperabilityResponse
@@ -474,9 +494,9 @@ class StateBureau:
         booking = await self._booking(session, message.envelope)
         state = await session.get(StateRecord, booking.ori[:2])
         relayed = bool(state is not None and state.relay_capable)
-        kind = "NO-MATCH-IDR" if which == "no_match" else "IDR/IAR"
+        kind = MessageType.NO_MATCH_IDR if which == "no_match" else MessageType.IDR_IAR
         booking.idr_received = True
-        self._respond(session, booking, kind, to_plain(message), relayed=relayed)
+        self._respond(session, booking, kind, to_json(message), relayed=relayed)
         self._complete_if_answered(booking)
         return f"{kind} {'relayed' if relayed else 'not relayed: SIB lacks relay capability'}"
 
@@ -492,18 +512,23 @@ class StateBureau:
         if booking is None:
             raise NotFound(f"no booking with TCN {detainer.booking_tcn!r}")
         self._respond(
-            session, booking, "I-247", to_plain(message), relayed=True, ref=detainer.detainer_id
+            session,
+            booking,
+            MessageType.I247,
+            to_json(message),
+            relayed=True,
+            ref=detainer.detainer_id,
         )
         return f"{detainer.detainer_id} level {detainer.level}"
 
     async def submission_dead(self, session: AsyncSession, row: OutboxMessage) -> None:
         """A CAR or CPI that CJIS refused for good: the LEA gets an ERRT with the reason."""
         booking = await session.get(Booking, row.tcn, with_for_update=True)
-        if booking is None or booking.status in ("answered", "refused"):
+        if booking is None or booking.status.finished:
             return
         reason = f"CJIS did not accept the {row.tot}: {row.last_error}"
-        body = {"errt": {"refused_tcn": booking.tcn, "code": "DELIVERY_FAILED", "reason": reason}}
-        self._refuse(session, booking, body, reason)
+        errt = common_pb2.Errt(refused_tcn=booking.tcn, code="DELIVERY_FAILED", reason=reason)
+        self._refuse(session, booking, to_json(pb.ErrtMessage(errt=errt)), reason)
         await self._release_parked_as_car(session, booking)
 
     async def release_notice(
@@ -516,7 +541,7 @@ class StateBureau:
         response = await session.scalar(
             select(ResponseRecord).where(
                 ResponseRecord.ori == ori,
-                ResponseRecord.kind == "I-247",
+                ResponseRecord.kind == MessageType.I247,
                 ResponseRecord.ref == detainer_id,
             )
         )
@@ -527,7 +552,7 @@ class StateBureau:
         envelope = make_envelope(
             clock=self.clock,
             sender=routes.SIB,
-            tot="RELEASE",
+            tot=MessageType.RELEASE,
             tcr=response.tcn,
             ori=ori,
             dai=str(response.body["detainer"].get("field_office", "")),

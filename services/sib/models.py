@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import UtcDateTime
+from services.runtime.db import StrEnumType, UtcDateTime
+from services.runtime.envelope import MessageType
+
+
+class BookingStatus(StrEnum):
+    """Where a booking's transaction stands: awaiting_fbi_number -> submitted -> answered |
+    refused. A CPI waits for the FBI number its first arrest's SRE brings."""
+
+    AWAITING_FBI_NUMBER = "awaiting_fbi_number"
+    SUBMITTED = "submitted"
+    ANSWERED = "answered"
+    REFUSED = "refused"
+
+    @property
+    def finished(self) -> bool:
+        """True once nothing more will come for the booking."""
+        return self in FINISHED
+
+
+# The statuses a booking ends in.
+FINISHED: Final = frozenset({BookingStatus.ANSWERED, BookingStatus.REFUSED})
+# The responses that answer the interoperability search, relayed to the LEA or not.
+INTEROPERABILITY_RESPONSES: Final = frozenset({MessageType.NO_MATCH_IDR, MessageType.IDR_IAR})
 
 
 class SibBase(DeclarativeBase):
@@ -62,11 +85,15 @@ class Booking(SibBase):
     booking_number: Mapped[str] = mapped_column(String(40))
     sid: Mapped[str] = mapped_column(String(20))
     # CAR or CPI
-    tot: Mapped[str] = mapped_column(String(8))
-    # The request body as accepted (race and ethnicity never stored: they never get here).
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # awaiting_fbi_number -> submitted -> answered | refused
-    status: Mapped[str] = mapped_column(String(24))
+    tot: Mapped[MessageType] = mapped_column(StrEnumType(MessageType, 8))
+    # The booking as accepted, in the stored form of services.runtime.proto_json: the
+    # common.v1 Descriptors and Charges (race and ethnicity never stored: they never get here).
+    descriptors: Mapped[dict[str, Any]] = mapped_column(JSON)
+    charges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    doa: Mapped[str] = mapped_column(String(8))
+    # The prints are not stored with the booking, but a resubmission must carry the same ones.
+    prints_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[BookingStatus] = mapped_column(StrEnumType(BookingStatus, 24))
     expects_idr: Mapped[bool] = mapped_column(Boolean)
     sre_received: Mapped[bool] = mapped_column(Boolean, default=False)
     idr_received: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -88,9 +115,11 @@ class ResponseRecord(SibBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tcn: Mapped[str] = mapped_column(String(40), index=True)
     ori: Mapped[str] = mapped_column(String(9), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    # SRE, ERRT, NO-MATCH-IDR, IDR/IAR or I-247
+    kind: Mapped[MessageType] = mapped_column(StrEnumType(MessageType, 16))
     # The detainer id of an I-247, so an LEA's release notice can name it.
     ref: Mapped[str] = mapped_column(String(40), default="", index=True)
     relayed: Mapped[bool] = mapped_column(Boolean)
+    # The message as received, in the stored form of services.runtime.proto_json.
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)

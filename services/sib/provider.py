@@ -12,6 +12,7 @@ from scfed.common.v1 import common_pb2
 from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
 from services.runtime import routes
+from services.runtime.envelope import MessageType
 from services.runtime.server import Runtime, grpc_edge
 from services.sib import measures
 from services.sib.api import build_router
@@ -116,8 +117,8 @@ class SibProvider:
         )
         async with runtime.db.session() as session:
             await self.bureau.load(session)
-        runtime.outbox.on_dead_letter("CAR", self.bureau.submission_dead)
-        runtime.outbox.on_dead_letter("CPI", self.bureau.submission_dead)
+        runtime.outbox.on_dead_letter(MessageType.CAR, self.bureau.submission_dead)
+        runtime.outbox.on_dead_letter(MessageType.CPI, self.bureau.submission_dead)
 
     def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
         """Adds the StateIdentificationBureau servicer."""

@@ -45,10 +45,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scfed.common.v1 import common_pb2
+from services.runtime.formats import NCIC_CODE_PATTERN, ORI_PATTERN, YYYYMMDD_PATTERN
 from services.world.tenprints import SyntheticFingerprints
-
-ORI_PATTERN = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
-_YMD = re.compile(r"[0-9]{8}")
 
 MOA_STATUSES: tuple[str, ...] = ("ACTIVE", "SUSPENDED", "NOT_SIGNED", "TERMINATION_NOTICED")
 DISPOSITIONS: tuple[str, ...] = ("CHARGED", "CONVICTED", "DISMISSED", "ACQUITTED")
@@ -101,7 +99,7 @@ def _check_ori(ori: str, what: str) -> None:
 
 
 def _check_date(value: str, what: str) -> None:
-    if not _YMD.fullmatch(value):
+    if not YYYYMMDD_PATTERN.fullmatch(value):
         raise ValueError(f"{what} must be YYYYMMDD, got {value!r}")
 
 
@@ -199,7 +197,7 @@ class ChargeSpec:
     sentence_days: int
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[0-9]{4}", self.ncic_code):
+        if not NCIC_CODE_PATTERN.fullmatch(self.ncic_code):
             raise ValueError(f"NCIC code must be four digits, got {self.ncic_code!r}")
         if self.disposition not in DISPOSITIONS:
             raise ValueError(f"disposition must be one of {DISPOSITIONS}, got {self.disposition!r}")

@@ -15,7 +15,7 @@ import pytest
 
 from scfed.ice_field.v1 import ice_field_pb2 as ice
 from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
-from services.ice_field import cases
+from services.ice_field.models import CaseState
 from services.runtime.clock import ManualClock
 from tests.federation import DatabaseChoice, running_federation
 from tests.scenario import Scenario, scenario_in
@@ -84,27 +84,27 @@ async def test_a_level_1_case_runs_from_detainer_to_removal_and_a_return_is_flag
     released = datetime(2009, 11, 9, 12, 0, tzinfo=UTC)  # Monday; Wednesday is Veterans Day
     clock.advance(released - clock.now())
     await _release(s, detainer_id, released)
-    noticed = await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    noticed = await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     assert noticed.hold_until.ToDatetime(tzinfo=UTC) == datetime(2009, 11, 12, 12, tzinfo=UTC)
 
     for delta, state in [
-        (timedelta(hours=4), cases.IN_CUSTODY),
-        (timedelta(days=1), cases.IN_PROCEEDINGS),
-        (timedelta(days=30), cases.FINAL_ORDER),
-        (timedelta(days=14), cases.TRAVEL_DOCUMENT),
-        (timedelta(days=7), cases.REMOVED),
+        (timedelta(hours=4), CaseState.IN_CUSTODY),
+        (timedelta(days=1), CaseState.IN_PROCEEDINGS),
+        (timedelta(days=30), CaseState.FINAL_ORDER),
+        (timedelta(days=14), CaseState.TRAVEL_DOCUMENT),
+        (timedelta(days=7), CaseState.REMOVED),
     ]:
         clock.advance(delta)
         record = await _reaches(s, detainer_id, state)
     steps = [(h.to_state, h.at.ToDatetime(tzinfo=UTC)) for h in record.history]
     assert steps == [
-        (cases.DETAINER_ISSUED, steps[0][1]),
-        (cases.RELEASE_NOTICED, released),
-        (cases.IN_CUSTODY, released + timedelta(hours=4)),
-        (cases.IN_PROCEEDINGS, released + timedelta(hours=4, days=1)),
-        (cases.FINAL_ORDER, released + timedelta(hours=4, days=31)),
-        (cases.TRAVEL_DOCUMENT, released + timedelta(hours=4, days=45)),
-        (cases.REMOVED, released + timedelta(hours=4, days=52)),
+        (CaseState.DETAINER_ISSUED, steps[0][1]),
+        (CaseState.RELEASE_NOTICED, released),
+        (CaseState.IN_CUSTODY, released + timedelta(hours=4)),
+        (CaseState.IN_PROCEEDINGS, released + timedelta(hours=4, days=1)),
+        (CaseState.FINAL_ORDER, released + timedelta(hours=4, days=31)),
+        (CaseState.TRAVEL_DOCUMENT, released + timedelta(hours=4, days=45)),
+        (CaseState.REMOVED, released + timedelta(hours=4, days=52)),
     ]
 
     again = await s.book(subject, CA, ("1201",))
@@ -127,12 +127,12 @@ async def test_an_lea_dates_its_release_notice_ahead_in_the_field_offices_served
 
     release = now + timedelta(days=10)  # the end of a local sentence, ten days out
     await _release(s, detainer_id, release)
-    noticed = await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    noticed = await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     assert noticed.release_at.ToDatetime(tzinfo=UTC) == release
     clock.advance(timedelta(days=9))
-    assert (await _detainer(s, detainer_id)).state == cases.RELEASE_NOTICED, "not yet released"
+    assert (await _detainer(s, detainer_id)).state == CaseState.RELEASE_NOTICED, "not yet released"
     clock.advance(timedelta(days=1, hours=4))
-    record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
+    record = await _reaches(s, detainer_id, CaseState.IN_CUSTODY)
     assert record.history[-1].at.ToDatetime(tzinfo=UTC) == release + timedelta(hours=4)
 
 
@@ -147,15 +147,15 @@ async def test_a_hold_lapses_after_48_business_hours_without_a_bed(
     _, _, detainer_id = await _booked_with_detainer(s, "VISA_OVERSTAY", ("0901",))
     clock.advance(BEFORE_THANKSGIVING - clock.now())
     await _release(s, detainer_id, BEFORE_THANKSGIVING)
-    noticed = await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    noticed = await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     # Wed 12h, Thanksgiving skipped, Fri 24h, the weekend skipped, Mon 12h.
     hold_until = datetime(2009, 11, 30, 12, 0, tzinfo=UTC)
     assert noticed.hold_until.ToDatetime(tzinfo=UTC) == hold_until
     clock.advance(timedelta(days=3))
     record = await _detainer(s, detainer_id)
-    assert record.state == cases.RELEASE_NOTICED, "still within the hold"
+    assert record.state == CaseState.RELEASE_NOTICED, "still within the hold"
     clock.advance(timedelta(days=3))
-    record = await _reaches(s, detainer_id, cases.LAPSED)
+    record = await _reaches(s, detainer_id, CaseState.LAPSED)
     assert record.history[-1].at.ToDatetime(tzinfo=UTC) == hold_until
     assert record.history[-1].reason == "no bed before the hold expired"
 
@@ -166,9 +166,9 @@ async def test_a_non_criminal_low_risk_case_goes_to_atd(
     s, clock = stepped
     _, _, detainer_id = await _booked_with_detainer(s, "VISA_OVERSTAY", ("7399",))
     await _release(s, detainer_id, clock.now())
-    await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     clock.advance(timedelta(hours=4))
-    record = await _reaches(s, detainer_id, cases.ATD)
+    record = await _reaches(s, detainer_id, CaseState.ATD)
     assert record.flight_risk == "low" and record.facility_id == ""
     assert record.history[-1].reason == "no conviction, low flight risk: ATD"
 
@@ -185,14 +185,14 @@ async def test_a_convicted_alien_is_never_put_on_atd(
         (await s.detainers_for(tcn, CA, expect=1))[0]["body"]["detainer"]["detainer_id"]
     )
     await _release(s, detainer_id, clock.now())
-    await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     clock.advance(timedelta(hours=4))
-    record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
+    record = await _reaches(s, detainer_id, CaseState.IN_CUSTODY)
     assert record.flight_risk == "low" and record.facility_id.startswith("CAICE0100-")
 
     # A day in a bed, up to the hearing: one criminal-alien bed-day out of a day of every bed.
     clock.advance(timedelta(days=1))
-    await _reaches(s, detainer_id, cases.IN_PROCEEDINGS)
+    await _reaches(s, detainer_id, CaseState.IN_PROCEEDINGS)
     measures = await _measures(s)
     assert measures["criminal_alien_bed_days"] == 1.0
     assert measures["bed_days_available"] == measures["beds"] > 0
@@ -204,14 +204,14 @@ async def test_a_prior_final_order_is_a_flight_risk_held_in_a_bed_to_a_stipulate
     s, clock = stepped
     _, _, detainer_id = await _booked_with_detainer(s, "FINAL_ORDER_OF_REMOVAL", ("7399",))
     await _release(s, detainer_id, clock.now())
-    await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+    await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     clock.advance(timedelta(hours=4))
-    record = await _reaches(s, detainer_id, cases.IN_CUSTODY)
+    record = await _reaches(s, detainer_id, CaseState.IN_CUSTODY)
     assert record.flight_risk == "high" and record.facility_id.startswith("CAICE0100-")
     clock.advance(timedelta(days=1))
-    record = await _reaches(s, detainer_id, cases.FINAL_ORDER)
+    record = await _reaches(s, detainer_id, CaseState.FINAL_ORDER)
     assert record.history[-1].reason.startswith("stipulated order")
-    assert cases.IN_PROCEEDINGS not in [h.to_state for h in record.history]
+    assert CaseState.IN_PROCEEDINGS not in [h.to_state for h in record.history]
 
 
 async def test_beds_are_given_facility_by_facility_and_free_again_after_removal(
@@ -235,28 +235,28 @@ async def test_beds_are_given_facility_by_facility_and_free_again_after_removal(
     for detainer_id in ids:
         await _release(s, detainer_id, clock.now())
     for detainer_id in ids:
-        await _reaches(s, detainer_id, cases.RELEASE_NOTICED)
+        await _reaches(s, detainer_id, CaseState.RELEASE_NOTICED)
     clock.advance(timedelta(hours=4))
 
     async def placed() -> bool:
         states = [(await _detainer(s, i)).state for i in ids]
-        return states.count(cases.IN_CUSTODY) == 2
+        return states.count(CaseState.IN_CUSTODY) == 2
 
     await eventually(placed, what="two of three cases in custody")
     records = {i: await _detainer(s, i) for i in ids}
-    held = [r for r in records.values() if r.state == cases.IN_CUSTODY]
+    held = [r for r in records.values() if r.state == CaseState.IN_CUSTODY]
     assert sorted(r.facility_id for r in held) == ["CA-A", "CA-B"]
-    (waiting,) = [i for i, r in records.items() if r.state == cases.RELEASE_NOTICED]
+    (waiting,) = [i for i, r in records.items() if r.state == CaseState.RELEASE_NOTICED]
     measures = await _measures(s)
     assert measures["beds_occupied"] == 2
     assert measures["atd_eligible_arrests"] == 2 and measures["atd_placements"] == 0
 
     clock.advance(timedelta(days=6))  # past the 48 business-hour hold: the third one lapses
-    lapsed = await _reaches(s, waiting, cases.LAPSED)
+    lapsed = await _reaches(s, waiting, CaseState.LAPSED)
     assert lapsed.history[-1].reason == "no bed before the hold expired"
     clock.advance(timedelta(days=60))
     for detainer_id in set(ids) - {waiting}:
-        await _reaches(s, detainer_id, cases.REMOVED)
+        await _reaches(s, detainer_id, CaseState.REMOVED)
     measures = await _measures(s)
     assert measures["beds_occupied"] == 0 and measures["removals"] == 2
     assert measures["criminal_alien_removals"] == 0 and measures["lapsed"] == 1
@@ -280,7 +280,7 @@ async def test_illegal_transitions_are_refused_and_change_nothing(
     _, _, detainer_id = await _booked_with_detainer(s, "VISA_OVERSTAY", ("1201",))
     async with grpc.aio.insecure_channel(s.fed.addresses()["ice_field"]) as channel:
         stub = ice_grpc.IceFieldStub(channel)
-        for to_state in (cases.REMOVED, cases.IN_CUSTODY, "vacation"):
+        for to_state in (CaseState.REMOVED, CaseState.IN_CUSTODY, "vacation"):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.AdvanceCase(
                     ice.AdvanceCaseRequest(detainer_id=detainer_id, to_state=to_state)
@@ -289,16 +289,16 @@ async def test_illegal_transitions_are_refused_and_change_nothing(
             assert detainer_id in (caught.value.details() or "")
         lapsed = await stub.AdvanceCase(
             ice.AdvanceCaseRequest(
-                detainer_id=detainer_id, to_state=cases.LAPSED, reason="LEA released"
+                detainer_id=detainer_id, to_state=CaseState.LAPSED, reason="LEA released"
             )
         )
-        assert lapsed.state == cases.LAPSED and lapsed.history[-1].reason == "LEA released"
+        assert lapsed.state == CaseState.LAPSED and lapsed.history[-1].reason == "LEA released"
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.NotifyRelease(
                 ice.ReleaseNotice(envelope=_envelope(detainer_id), detainer_id=detainer_id)
             )
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert (await _detainer(s, detainer_id)).state == cases.LAPSED
+    assert (await _detainer(s, detainer_id)).state == CaseState.LAPSED
 
 
 def _envelope(detainer_id: str) -> Any:

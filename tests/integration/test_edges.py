@@ -38,6 +38,9 @@ from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc as sib_grpc
 from services.biometrics.params import TEMPLATE_DIM
 from services.runtime import routes
+from services.runtime.envelope import MessageType
+from services.runtime.journal import JournalKey, counts_from_json
+from services.runtime.models import Direction, Outcome
 from services.world.seeding import register_jurisdictions, seed_world
 from services.world.world import (
     AgencySpec,
@@ -1282,8 +1285,10 @@ async def _snapshot(edges: Edges) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for name in edges.fed.hosts:
         state[f"{name} outbox"] = await edges.http(name, "/v1/outbox")
-        counts = await edges.http(name, "/v1/journal-counts")
-        state[f"{name} journal"] = {k: v for k, v in counts.items() if not k.endswith(":refused")}
+        counts = counts_from_json(await edges.http(name, "/v1/journal-counts"))
+        state[f"{name} journal"] = {
+            k: v for k, v in counts.items() if k.outcome != Outcome.REFUSED
+        }
     state["sib bookings"] = await _bookings(edges.client)
     state["sib states"] = (await edges.client.get("/v1/states")).json()
     info = await edges.stub(routes.IDENT).Info(ident.InfoRequest())
@@ -1335,8 +1340,8 @@ async def test_a_refused_message_is_journaled_as_refused_with_the_reason(running
     no_envelope = sib.SreMessage(identification="I", fbi_number="1234567AB")
     with pytest.raises(grpc.aio.AioRpcError):
         await sib_only.stub(routes.SIB).DeliverSre(no_envelope, timeout=10)
-    counts = await sib_only.http(routes.SIB, "/v1/journal-counts")
-    assert counts == {"received:SRE:refused": 1}
+    counts = counts_from_json(await sib_only.http(routes.SIB, "/v1/journal-counts"))
+    assert counts == {JournalKey(Direction.RECEIVED, MessageType.SRE, Outcome.REFUSED): 1}
 
 
 async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
@@ -1457,13 +1462,14 @@ async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
     detainers = await _detainers(edges, tcn)
     assert len(detainers) == 1, detainers
     detainer_id = detainers[0]["body"]["detainer"]["detainer_id"]
-    counts = await edges.http(routes.ICE_FIELD, "/v1/journal-counts")
-    assert {k: v for k, v in counts.items() if k.startswith("received:IAR-COPY")} == {
-        "received:IAR-COPY:refused": 2,
-        "received:IAR-COPY:processed": 1,
-        "received:IAR-COPY:duplicate": 1,
+    counts = counts_from_json(await edges.http(routes.ICE_FIELD, "/v1/journal-counts"))
+    copy_tot = MessageType.IAR_COPY
+    assert {k: v for k, v in counts.items() if k.tot == copy_tot} == {
+        JournalKey(Direction.RECEIVED, copy_tot, Outcome.REFUSED): 2,
+        JournalKey(Direction.RECEIVED, copy_tot, Outcome.PROCESSED): 1,
+        JournalKey(Direction.RECEIVED, copy_tot, Outcome.DUPLICATE): 1,
     }
-    assert counts["sent:I-247:delivered"] == 1
+    assert counts[JournalKey(Direction.SENT, MessageType.I247, Outcome.DELIVERED)] == 1
 
     # A release notice from an agency other than the detainer's is refused; the case stays.
     with pytest.raises(grpc.aio.AioRpcError) as caught:

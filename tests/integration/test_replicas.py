@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData
 
-from services.cli.demo import FINAL_STATUSES, submit_bookings
+from services.cli.demo import submit_bookings
 from services.cli.launcher import LocalFederation
 from services.cli.remote import wait_answered
 from services.runtime import routes
@@ -29,6 +29,7 @@ from services.runtime.clock import AcceleratedClock
 from services.runtime.clock_epoch import share_epoch
 from services.runtime.db import Database
 from services.runtime.models import RuntimeBase
+from services.sib.models import FINISHED
 from services.world.seeding import seed_world
 from services.world.world import build_world
 from tests.federation import POSTGRES_URL
@@ -117,7 +118,7 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
             assert refused_at_edge == []
             assert len(tcns) == BOOKINGS
             views = await wait_answered(client, tcns, timeout_s=90)
-            unanswered = [t for t in tcns if views[t]["status"] not in FINAL_STATUSES]
+            unanswered = [t for t in tcns if views[t]["status"] not in FINISHED]
             assert unanswered == [], {t: views[t]["status"] for t in unanswered}
             urls = [svc.http_url for svc in fed.processes()]
             await eventually(lambda: outboxes_idle(client, urls), what="every outbox to drain")

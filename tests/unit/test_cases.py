@@ -8,6 +8,7 @@ import pytest
 
 from services.ice_field import cases
 from services.ice_field.holidays import add_business_hours, federal_holidays, is_business_day
+from services.ice_field.models import CaseState
 
 
 def test_federal_holidays_with_observed_dates() -> None:
@@ -53,16 +54,16 @@ def test_a_case_runs_from_detainer_to_removal_with_a_time_on_every_step() -> Non
     t0 = datetime(2009, 10, 1, tzinfo=UTC)
     case = cases.CaseFile("C1")
     path = [
-        cases.RELEASE_NOTICED,
-        cases.IN_CUSTODY,
-        cases.IN_PROCEEDINGS,
-        cases.FINAL_ORDER,
-        cases.TRAVEL_DOCUMENT,
-        cases.REMOVED,
+        CaseState.RELEASE_NOTICED,
+        CaseState.IN_CUSTODY,
+        CaseState.IN_PROCEEDINGS,
+        CaseState.FINAL_ORDER,
+        CaseState.TRAVEL_DOCUMENT,
+        CaseState.REMOVED,
     ]
     for i, state in enumerate(path):
         case.move(state, t0 + timedelta(days=i))
-    assert case.state == cases.REMOVED
+    assert case.state == CaseState.REMOVED
     assert [t.to_state for t in case.history] == path
     assert [t.at for t in case.history] == sorted(t.at for t in case.history)
 
@@ -70,18 +71,18 @@ def test_a_case_runs_from_detainer_to_removal_with_a_time_on_every_step() -> Non
 def test_a_stipulated_order_skips_the_hearing() -> None:
     case = cases.CaseFile("C2")
     t0 = datetime(2009, 10, 1, tzinfo=UTC)
-    case.move(cases.RELEASE_NOTICED, t0)
-    case.move(cases.ATD, t0)
-    case.move(cases.FINAL_ORDER, t0 + timedelta(days=3), "stipulated order")
+    case.move(CaseState.RELEASE_NOTICED, t0)
+    case.move(CaseState.ATD, t0)
+    case.move(CaseState.FINAL_ORDER, t0 + timedelta(days=3), "stipulated order")
     assert case.history[-1].reason == "stipulated order"
 
 
 @pytest.mark.parametrize(
     ("steps", "bad"),
     [
-        ([], cases.REMOVED),
-        ([cases.RELEASE_NOTICED], cases.FINAL_ORDER),
-        ([cases.LAPSED], cases.RELEASE_NOTICED),
+        ([], CaseState.REMOVED),
+        ([CaseState.RELEASE_NOTICED], CaseState.FINAL_ORDER),
+        ([CaseState.LAPSED], CaseState.RELEASE_NOTICED),
         ([], "vacation"),
     ],
 )
@@ -92,24 +93,24 @@ def test_illegal_transitions_are_refused_with_the_reason(steps: list[str], bad: 
         case.move(state, t0)
     with pytest.raises(cases.IllegalTransition, match="C3"):
         case.move(bad, t0)
-    assert case.state == (steps[-1] if steps else cases.DETAINER_ISSUED)
+    assert case.state == (steps[-1] if steps else CaseState.DETAINER_ISSUED)
 
 
 def test_time_never_runs_backwards_in_a_case() -> None:
     case = cases.CaseFile("C4")
     t0 = datetime(2009, 10, 1, tzinfo=UTC)
-    case.move(cases.RELEASE_NOTICED, t0)
+    case.move(CaseState.RELEASE_NOTICED, t0)
     with pytest.raises(cases.IllegalTransition, match="earlier"):
-        case.move(cases.IN_CUSTODY, t0 - timedelta(hours=1))
+        case.move(CaseState.IN_CUSTODY, t0 - timedelta(hours=1))
 
 
 def test_every_state_is_reachable_and_terminal_states_are_final() -> None:
-    reachable = {cases.DETAINER_ISSUED}
-    frontier = [cases.DETAINER_ISSUED]
+    reachable = {CaseState.DETAINER_ISSUED}
+    frontier = [CaseState.DETAINER_ISSUED]
     while frontier:
         for nxt in cases.TRANSITIONS[frontier.pop()]:
             if nxt not in reachable:
                 reachable.add(nxt)
                 frontier.append(nxt)
     assert reachable == set(cases.TRANSITIONS)
-    assert {cases.REMOVED, cases.LAPSED, cases.RELIEF_GRANTED} == cases.TERMINAL
+    assert {CaseState.REMOVED, CaseState.LAPSED, CaseState.RELIEF_GRANTED} == cases.TERMINAL

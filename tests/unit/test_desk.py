@@ -8,6 +8,7 @@ import pytest
 
 from services.lesc.desk import DeskPolicy, analysts_on_duty, parse_shifts
 from services.lesc.determination import Determination
+from services.lesc.models import Route
 
 
 def _found(status: str, confidence: str) -> Determination:
@@ -32,7 +33,7 @@ def test_a_weak_biometric_record_or_no_status_needs_a_vtc_interview() -> None:
     policy = DeskPolicy()
     assert policy.route(_found("VISA_OVERSTAY", "high"), 0.58) == "vtc"
     assert policy.route(_found("UNSPECIFIED", "low"), 0.95) == "vtc"
-    assert policy.handling("vtc") > policy.handling("analyst")
+    assert policy.handling(Route.VTC) > policy.handling(Route.ANALYST)
 
 
 def test_analysts_on_duty_follow_the_shifts_across_midnight() -> None:

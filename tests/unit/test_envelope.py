@@ -9,8 +9,9 @@ import pytest
 
 from scfed.common.v1 import common_pb2
 from services.runtime.clock import ManualClock
-from services.runtime.envelope import check_envelope, check_ori, make_envelope
+from services.runtime.envelope import MessageType, check_envelope, make_envelope
 from services.runtime.errors import InvalidArgument
+from services.runtime.validation import check_ori
 
 BOOKED_AT = datetime(2009, 10, 27, 14, 30, 15, tzinfo=UTC)
 LEA = "CA0190000"
@@ -19,7 +20,7 @@ LEA = "CA0190000"
 def _envelope(**changes: object) -> common_pb2.Envelope:
     """A valid follow-on envelope, with some fields changed."""
     envelope = make_envelope(
-        clock=ManualClock(BOOKED_AT), sender="sib", tot="SRE", tcr="SIBBOOKING1", ori=LEA
+        clock=ManualClock(BOOKED_AT), sender="sib", tot=MessageType.SRE, tcr="SIBBOOKING1", ori=LEA
     )
     for name, value in changes.items():
         setattr(envelope, name, value)
@@ -29,13 +30,19 @@ def _envelope(**changes: object) -> common_pb2.Envelope:
 def test_a_new_envelope_carries_what_it_was_given_and_the_clocks_time() -> None:
     clock = ManualClock(BOOKED_AT)
     envelope = make_envelope(
-        clock=clock, sender="lesc", tot="IAR", tcr="SIB0001", ori=LEA, dai="DCFBIWAZ0", pry=2
+        clock=clock,
+        sender="lesc",
+        tot=MessageType.IAR,
+        tcr="SIB0001",
+        ori=LEA,
+        dai="DCFBIWAZ0",
+        pry=2,
     )
     assert (envelope.sender, envelope.tot, envelope.tcr) == ("lesc", "IAR", "SIB0001")
     assert (envelope.ori, envelope.dai, envelope.pry) == (LEA, "DCFBIWAZ0", 2)
     assert envelope.sent_at.ToDatetime(tzinfo=UTC) == BOOKED_AT
     clock.advance(timedelta(minutes=5))
-    later = make_envelope(clock=clock, sender="lesc", tot="IAR", tcr="SIB0001", ori=LEA)
+    later = make_envelope(clock=clock, sender="lesc", tot=MessageType.IAR, tcr="SIB0001", ori=LEA)
     assert later.sent_at.ToDatetime(tzinfo=UTC) == BOOKED_AT + timedelta(minutes=5)
 
 
@@ -56,13 +63,13 @@ def test_every_new_envelope_has_a_fresh_uuid_message_id_and_tcn() -> None:
 
 def test_the_tcn_carries_the_senders_prefix_unless_one_is_given() -> None:
     clock = ManualClock(BOOKED_AT)
-    default = make_envelope(clock=clock, sender="ice_field", tot="DET", tcr="T", ori=LEA)
+    default = make_envelope(clock=clock, sender="ice_field", tot=MessageType.I247, tcr="T", ori=LEA)
     assert default.tcn.startswith("ICE")
     suffix = default.tcn.removeprefix("ICE")
     assert len(suffix) == 16 and suffix == suffix.upper()
     int(suffix, 16)
     chosen = make_envelope(
-        clock=clock, sender="lesc", tot="IAR", tcr="T", ori=LEA, tcn_prefix="LESC"
+        clock=clock, sender="lesc", tot=MessageType.IAR, tcr="T", ori=LEA, tcn_prefix="LESC"
     )
     assert chosen.tcn.startswith("LESC") and len(chosen.tcn) == 20
 
