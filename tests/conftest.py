@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.runtime import routes
+from services.federation import Agency
 from tests.federation import POSTGRES_URL, DatabaseChoice, Federation, running_federation
 
 _postgres_state: dict[str, bool] = {}
@@ -30,7 +30,7 @@ async def _postgres_reachable() -> bool:
 async def _drop_schemas(db: DatabaseChoice) -> None:
     conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
     try:
-        for service in routes.SERVICES:
+        for service in Agency:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{db.schema(service)}" CASCADE')
     finally:
         await conn.close()

@@ -19,7 +19,8 @@ from scfed.ident.v1 import ident_pb2
 from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
 from services.cjis_iafis.models import ArrestCycleRecord, Subject, Transaction
-from services.runtime import routes
+from services.federation import Agency
+from services.runtime import message_routes
 from services.runtime.biometric_store import BiometricStore, StoredGallery
 from services.runtime.biometrics import (
     BiometricEngine,
@@ -41,7 +42,7 @@ from services.runtime.records import (
     to_plain,
 )
 
-SENDER = routes.CJIS_IAFIS
+SENDER = Agency.CJIS_IAFIS
 
 
 def new_fbi_number() -> str:
@@ -219,7 +220,7 @@ class CriminalMasterFile(StoredGallery):
             envelope=self._envelope("ERRT", envelope.tcn, envelope.ori),
             errt=common_pb2.Errt(refused_tcn=envelope.tcn, code=code, reason=reason),
         )
-        self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_ERRT, message=errt)
+        self.outbox.add(session, route=message_routes.SIB_DELIVER_ERRT, message=errt)
 
     def _envelope(self, tot: str, tcr: str, ori: str, *, dai: str = "") -> common_pb2.Envelope:
         return make_envelope(
@@ -277,14 +278,14 @@ class CriminalMasterFile(StoredGallery):
             sid=sid,
             history=await self._history(session, fbi_number),
         )
-        self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_SRE, message=sre)
+        self.outbox.add(session, route=message_routes.SIB_DELIVER_SRE, message=sre)
         if ident_probe is not None:
             search = ident_pb2.IdentSearch(
-                envelope=self._envelope("IDENT-SEARCH", tcn, envelope.ori, dai=routes.IDENT_ORI),
+                envelope=self._envelope("IDENT-SEARCH", tcn, envelope.ori, dai=Agency.IDENT.ori),
                 tenprint=ident_probe.to_proto(),
                 fbi_number=fbi_number,
             )
-            self.outbox.add(session, peer=routes.IDENT, method=routes.IDENT_SEARCH, message=search)
+            self.outbox.add(session, route=message_routes.IDENT_SEARCH, message=search)
 
     async def _transaction(self, session: AsyncSession, tcr: str) -> Transaction:
         txn = await session.get(Transaction, tcr, with_for_update=True)
@@ -311,7 +312,7 @@ class CriminalMasterFile(StoredGallery):
                 no_match=sib_pb2.NoMatchIdr(idr=idr),
             )
             self.outbox.add(
-                session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
+                session, route=message_routes.SIB_DELIVER_RESPONSE, message=response
             )
             return "no match"
         txn.status = "iaq_pending"
@@ -320,7 +321,7 @@ class CriminalMasterFile(StoredGallery):
             fbi_number=txn.fbi_number, cycles=[c for c in history.cycles if c.tcn != txn.tcn]
         )
         iaq = lesc_pb2.Iaq(
-            envelope=self._envelope("IAQ", txn.tcn, txn.ori, dai=routes.LESC_ORI),
+            envelope=self._envelope("IAQ", txn.tcn, txn.ori, dai=Agency.LESC.ori),
             pur="C",
             descriptors=descriptors_from_plain(txn.descriptors),
             cus="Y",
@@ -332,7 +333,7 @@ class CriminalMasterFile(StoredGallery):
             idr=idr,
             history=prior,
         )
-        self.outbox.add(session, peer=routes.LESC, method=routes.LESC_SUBMIT_IAQ, message=iaq)
+        self.outbox.add(session, route=message_routes.LESC_SUBMIT_IAQ, message=iaq)
         return f"match FIN {idr.fin}"
 
     async def process_iaq_ack(self, session: AsyncSession, message: pb.IaqAcknowledgement) -> str:
@@ -360,7 +361,7 @@ class CriminalMasterFile(StoredGallery):
             joint=sib_pb2.JointIdrIar(idr=common_pb2.Idr.FromString(txn.idr), iar=message.iar),
         )
         self.outbox.add(
-            session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
+            session, route=message_routes.SIB_DELIVER_RESPONSE, message=response
         )
         return f"IAR case {message.iar.case_id}"
 

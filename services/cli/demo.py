@@ -18,7 +18,7 @@ import httpx
 
 from services.cli.launcher import LocalFederation
 from services.cli.report import compute, counts_online
-from services.runtime import routes
+from services.federation import Agency
 from services.world.seeding import seed_world
 from services.world.world import World, booking_payload, build_world
 
@@ -110,7 +110,7 @@ async def _wait_quiet(
     progress: Progress,
 ) -> None:
     """Waits until every booking is final and no outbox holds work, twice in a row."""
-    sib = fed.services[routes.SIB].http_url
+    sib = fed.services[Agency.SIB].http_url
     deadline = time.monotonic() + timeout_s
     previous: dict[str, int] | None = None
     while time.monotonic() < deadline:
@@ -173,7 +173,7 @@ async def _wait_cases_closed(
     client: httpx.AsyncClient, fed: LocalFederation, timeout_s: float, progress: Progress
 ) -> None:
     """Waits until every removal case has ended (removed, lapsed or relief) and all is quiet."""
-    ice = fed.services[routes.ICE_FIELD].http_url
+    ice = fed.services[Agency.ICE_FIELD].http_url
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         fed.check_running("during the demo")
@@ -197,12 +197,12 @@ async def _collect(
         name: (await client.get(f"{svc.http_url}/v1/journal-counts")).json()
         for name, svc in fed.services.items()
     }
-    sib_url = fed.services[routes.SIB].http_url
-    ident_url = fed.services[routes.IDENT].http_url
+    sib_url = fed.services[Agency.SIB].http_url
+    ident_url = fed.services[Agency.IDENT].http_url
     summary = (await client.get(f"{sib_url}/v1/bookings-summary")).json()
     ident = (await client.get(f"{ident_url}/v1/stats")).json()
     outbox = await _outbox_totals(client, fed)
-    sib, cjis, lesc = journals[routes.SIB], journals[routes.CJIS_IAFIS], journals[routes.LESC]
+    sib, cjis, lesc = journals[Agency.SIB], journals[Agency.CJIS_IAFIS], journals[Agency.LESC]
     final = sum(summary["by_status"].get(s, 0) for s in FINAL_STATUSES)
     refused = summary["by_status"].get("refused", 0)
     return {
@@ -253,7 +253,7 @@ def consistency(result: dict[str, Any]) -> list[str]:
 async def _drop_schemas(database_url: str, prefix: str) -> None:
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        for name in routes.SERVICES:
+        for name in Agency:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE')
     finally:
         await conn.close()
@@ -271,7 +271,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         data_dir=data_dir,
         database_url=options.database_url,
         schema_prefix=prefix,
-        speeds={routes.ICE_FIELD: options.case_speed},
+        speeds={Agency.ICE_FIELD: options.case_speed},
         extra_env=world.lesc_staffing.settings(),
     )
     fed.start()
@@ -282,7 +282,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         progress("seed", 1, 1)
         limits = httpx.Limits(max_connections=options.concurrency * 2)
         async with httpx.AsyncClient(
-            base_url=fed.services[routes.SIB].http_url, timeout=60.0, limits=limits
+            base_url=fed.services[Agency.SIB].http_url, timeout=60.0, limits=limits
         ) as client:
             started = time.monotonic()
             tcns, refused_at_edge = await submit_bookings(
@@ -292,7 +292,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)
             result["releases"] = 0
-            ice = fed.services[routes.ICE_FIELD].http_url
+            ice = fed.services[Agency.ICE_FIELD].http_url
             if options.removals:
                 result["releases"] = await _notice_releases(client, world, ice, progress)
                 await _wait_cases_closed(client, fed, options.timeout_s, progress)

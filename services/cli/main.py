@@ -1,4 +1,9 @@
-"""The `scfed` command line."""
+"""The `scfed` command line.
+
+Each command imports what it needs when it runs: gRPC, SQLAlchemy, FastAPI and numpy cost
+about a second of CPU to import, and `scfed --help` or `scfed classify` need none of them
+(`scfed bench startup` measures it; a test keeps them out of the module's imports).
+"""
 
 from __future__ import annotations
 
@@ -11,31 +16,19 @@ import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import grpc
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from services.cjis_iafis.config import CjisSettings
-from services.cli.demo import DemoOptions, run_demo
-from services.cli.demo import Progress as DemoProgress
-from services.cli.launcher import LocalFederation
-from services.cli.remote import RemoteDemoOptions, run_remote_demo, trace_http
-from services.cli.report import compute, counts_offline, counts_online, format_value
-from services.cli.trace import trace_offline, trace_online
-from services.ice_field.config import IceFieldSettings
-from services.ident.config import IdentSettings
-from services.lesc.config import LescSettings
+from services.federation import Agency, parse_agency
 from services.lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
-from services.runtime import routes
-from services.runtime.config import ServiceSettings
-from services.sib.config import SibSettings
-from services.world.seeding import seed_world
-from services.world.world import build_world
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from services.cli.demo import Progress as DemoProgress
+    from services.cli.remote import RemoteDemoOptions
 
 app = typer.Typer(
     name="scfed",
@@ -58,6 +51,10 @@ DatabaseUrl = Annotated[
 
 
 def _check_database_url(url: str | None) -> str | None:
+    from pydantic import ValidationError
+
+    from services.runtime.config import ServiceSettings
+
     if url is None:
         return None
     try:
@@ -96,17 +93,31 @@ def _parse_addresses(given: list[str]) -> dict[str, str]:
     """gRPC addresses: NAME=HOST:PORT options over the environment's and the defaults."""
     addresses = _addresses()
     for item in given:
-        name, sep, address = item.partition("=")
-        name = name.strip().replace("-", "_")
-        host, colon, port = address.rpartition(":")
-        if not sep or name not in routes.SERVICES or not colon or not host or not port.isdigit():
-            raise typer.BadParameter(
-                f"expected NAME=HOST:PORT with NAME one of {', '.join(routes.SERVICES)}, "
-                f"got {item!r}",
-                param_hint="--addr",
-            )
-        addresses[name] = address
+        agency, address = _agency_option(item, "NAME=HOST:PORT", "--addr", _is_host_port)
+        addresses[agency] = address
     return addresses
+
+
+def _is_host_port(value: str) -> bool:
+    host, colon, port = value.rpartition(":")
+    return bool(colon and host and port.isdigit())
+
+
+def _agency_option(
+    item: str, form: str, param_hint: str, valid: Callable[[str], bool]
+) -> tuple[Agency, str]:
+    """An option's NAME=VALUE, NAME an agency and VALUE valid; BadParameter otherwise."""
+    name, sep, value = item.partition("=")
+    try:
+        agency = parse_agency(name)
+    except ValueError:
+        agency = None
+    if agency is None or not sep or not valid(value):
+        raise typer.BadParameter(
+            f"expected {form} with NAME one of {', '.join(Agency)}, got {item!r}",
+            param_hint=param_hint,
+        )
+    return agency, value
 
 
 MESSAGE_COUNTS = (
@@ -134,6 +145,14 @@ T = TypeVar("T")
 
 def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_json: bool) -> T:
     """Runs a demo with a progress bar per stage on stderr (gone afterwards with --json)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -154,6 +173,8 @@ def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_jso
 
 def _counts_table(title: str, result: dict[str, Any], keys: tuple[str, ...]) -> Table:
     """A demo's counts, detainers by level, latency and rate as a table."""
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -169,6 +190,10 @@ def _counts_table(title: str, result: dict[str, Any], keys: tuple[str, ...]) -> 
 
 
 def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
+    import grpc
+
+    from services.cli.remote import run_remote_demo
+
     try:
         result = _with_progress(lambda progress: run_remote_demo(options, progress), as_json)
     except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
@@ -214,6 +239,13 @@ def up(
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
 ) -> None:
     """Run the five services as separate processes on loopback until interrupted."""
+    import grpc
+    from rich.table import Table
+
+    from services.cli.launcher import LocalFederation
+    from services.world.seeding import seed_world
+    from services.world.world import build_world
+
     url = _check_database_url(database_url)
     fed = LocalFederation(
         data_dir=data_dir,
@@ -267,6 +299,11 @@ def seed(
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
 ) -> None:
     """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports)."""
+    import grpc
+
+    from services.world.seeding import seed_world
+    from services.world.world import build_world
+
     try:
         counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
     except grpc.aio.AioRpcError as exc:
@@ -276,6 +313,7 @@ def seed(
 
 
 def _print_summary(result: dict[str, Any]) -> None:
+    """A local demo's counts, cases and database as a table, and how to trace a booking."""
     title = f"scfed demo: {result['bookings']} bookings, seed {result['seed']}"
     table = _counts_table(title, result, ("bookings", *MESSAGE_COUNTS, "errors", "unanswered"))
     table.add_row("release notices", str(result["releases"]))
@@ -332,10 +370,13 @@ def demo(
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
     that already runs instead (no removal cases)."""
+    from services.cli.demo import DemoOptions, run_demo
+    from services.cli.remote import RemoteDemoOptions
+
     if sib_url is not None:
         remote = RemoteDemoOptions(
             sib_url=_check_http_url(sib_url),
-            urls={k: v for k, v in _http_urls(url or []).items() if k != routes.SIB},
+            urls={k: v for k, v in _http_urls(url or []).items() if k != Agency.SIB},
             addresses=_parse_addresses(addr or []),
             bookings=bookings,
             seed=seed,
@@ -387,21 +428,23 @@ def trace(
 ) -> None:
     """Show one booking's messages in order across all services (with --sib-url, from the
     HTTP edges of a running federation)."""
+    from rich.table import Table
+
+    from services.cli.offline import OfflineDatabases
+    from services.cli.remote import trace_http
+    from services.cli.trace import trace_offline, trace_online
+
     try:
         if sib_url is not None:
-            urls = {**_http_urls(url or []), routes.SIB: _check_http_url(sib_url)}
+            urls = {**_http_urls(url or []), Agency.SIB: _check_http_url(sib_url)}
             entries, unreachable = asyncio.run(trace_http(tcn, urls))
             if unreachable:
                 err.print(f"not reached (left out of the trace): {', '.join(unreachable)}")
         elif data_dir is not None or database_url:
-            entries = asyncio.run(
-                trace_offline(
-                    tcn,
-                    data_dir=data_dir,
-                    database_url=_check_database_url(database_url),
-                    schema_prefix=schema_prefix,
-                )
+            databases = OfflineDatabases(
+                data_dir, _check_database_url(database_url), schema_prefix
             )
+            entries = asyncio.run(trace_offline(tcn, databases))
         else:
             entries = asyncio.run(trace_online(tcn, _addresses()))
     except (RuntimeError, FileNotFoundError) as exc:
@@ -432,51 +475,32 @@ def trace(
 def _addresses() -> dict[str, str]:
     """gRPC addresses of a running federation: SCFED_<SERVICE>_ADDR, else each service's
     own host and port settings (SCFED_<SERVICE>_GRPC_PORT, default 50051..50055)."""
-    classes: dict[str, type[ServiceSettings]] = {
-        routes.SIB: SibSettings,
-        routes.CJIS_IAFIS: CjisSettings,
-        routes.IDENT: IdentSettings,
-        routes.LESC: LescSettings,
-        routes.ICE_FIELD: IceFieldSettings,
-    }
-    addresses = {}
-    for name, cls in classes.items():
-        explicit = os.environ.get(f"SCFED_{name.upper()}_ADDR")
+    addresses: dict[str, str] = {}
+    for agency in Agency:
+        explicit = os.environ.get(agency.profile.address_variable)
         if explicit:
-            addresses[name] = explicit
+            addresses[agency] = explicit
         else:
-            settings = cls()
-            addresses[name] = f"{settings.grpc_host}:{settings.grpc_port}"
+            settings = agency.profile.settings_class()()
+            addresses[agency] = f"{settings.grpc_host}:{settings.grpc_port}"
     return addresses
 
 
 def _http_urls(given: list[str]) -> dict[str, str]:
     """HTTP edges of a running federation: NAME=URL options, else each service's own
     SCFED_<SERVICE>_HTTP_HOST and SCFED_<SERVICE>_HTTP_PORT (default 8081..8085)."""
-    classes: dict[str, type[ServiceSettings]] = {
-        routes.SIB: SibSettings,
-        routes.CJIS_IAFIS: CjisSettings,
-        routes.IDENT: IdentSettings,
-        routes.LESC: LescSettings,
-        routes.ICE_FIELD: IceFieldSettings,
-    }
-    urls = {}
-    for name, cls in classes.items():
-        settings = cls()
+    urls: dict[str, str] = {}
+    for agency in Agency:
+        settings = agency.profile.settings_class()()
         host = (
             "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "[::]") else settings.grpc_host
         )
-        urls[name] = f"http://{host}:{settings.http_port}"
+        urls[agency] = f"http://{host}:{settings.http_port}"
     for item in given:
-        name, sep, url = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in classes or not url.startswith(("http://", "https://")):
-            raise typer.BadParameter(
-                f"expected NAME=http://host:port with NAME one of {', '.join(classes)}, "
-                f"got {item!r}",
-                param_hint="--url",
-            )
-        urls[name] = url
+        agency, url = _agency_option(
+            item, "NAME=http://host:port", "--url", lambda v: v.startswith(("http://", "https://"))
+        )
+        urls[agency] = url
     return urls
 
 
@@ -495,6 +519,10 @@ def _parse_since(value: str | None) -> datetime | None:
 
 def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan measures") -> None:
     """The measures as a table, each with its definition."""
+    from rich.table import Table
+
+    from services.cli.report import format_value
+
     table = Table(title=title, show_lines=True)
     table.add_column("goal")
     table.add_column("measure")
@@ -525,17 +553,16 @@ def report(
     ] = None,
 ) -> None:
     """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
+    from services.cli.offline import OfflineDatabases
+    from services.cli.report import compute, counts_offline, counts_online
+
     when = _parse_since(since)
     try:
         if data_dir is not None or database_url:
-            counts = asyncio.run(
-                counts_offline(
-                    data_dir=data_dir,
-                    database_url=_check_database_url(database_url),
-                    schema_prefix=schema_prefix,
-                    since=when,
-                )
+            databases = OfflineDatabases(
+                data_dir, _check_database_url(database_url), schema_prefix
             )
+            counts = asyncio.run(counts_offline(databases, when))
         else:
             counts = asyncio.run(counts_online(_http_urls(url or []), when))
     except (RuntimeError, FileNotFoundError, ValueError) as exc:

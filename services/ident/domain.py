@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
+from services.federation import Agency
 from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
-from services.runtime import routes
+from services.runtime import message_routes
 from services.runtime.biometric_store import BiometricStore, StoredGallery
 from services.runtime.biometrics import (
     COARSE_PER_FINGER,
@@ -300,16 +301,16 @@ class IdentGallery(StoredGallery):
         message = cjis_iafis_pb2.IdrMessage(
             envelope=make_envelope(
                 clock=self.clock,
-                sender=routes.IDENT,
+                sender=Agency.IDENT,
                 tot="IDR",
                 tcr=tcr,
                 ori=request.envelope.ori,
-                dai=routes.CJIS_ORI,
+                dai=Agency.CJIS_IAFIS.ori,
                 tcn_prefix="IDT",
             ),
             idr=idr,
         )
         self.outbox.add(
-            session, peer=routes.CJIS_IAFIS, method=routes.CJIS_DELIVER_IDR, message=message
+            session, route=message_routes.CJIS_DELIVER_IDR, message=message
         )
         return f"match {idr.fin} score {idr.score:.3f}" if idr.match else "no match"

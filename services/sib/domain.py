@@ -20,7 +20,8 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.sib.v1 import sib_pb2 as pb
-from services.runtime import journal, routes
+from services.federation import Agency
+from services.runtime import journal, message_routes
 from services.runtime.biometrics import (
     BiometricEngine,
     StagedEnrollments,
@@ -316,11 +317,11 @@ class StateBureau:
         ]
         envelope = make_envelope(
             clock=self.clock,
-            sender=routes.SIB,
+            sender=Agency.SIB,
             tot=booking.tot,
             tcr="",
             ori=booking.ori,
-            dai=routes.CJIS_ORI,
+            dai=Agency.CJIS_IAFIS.ori,
         )
         envelope.tcn = booking.tcn
         if booking.tot == "CAR":
@@ -336,7 +337,7 @@ class StateBureau:
                 interoperability=interop,
             )
             self.outbox.add(
-                session, peer=routes.CJIS_IAFIS, method=routes.CJIS_SUBMIT_CAR, message=car
+                session, route=message_routes.CJIS_SUBMIT_CAR, message=car
             )
         else:
             cpi = cjis_iafis_pb2.Cpi(
@@ -350,7 +351,7 @@ class StateBureau:
                 interoperability=interop,
             )
             self.outbox.add(
-                session, peer=routes.CJIS_IAFIS, method=routes.CJIS_SUBMIT_CPI, message=cpi
+                session, route=message_routes.CJIS_SUBMIT_CPI, message=cpi
             )
 
     async def _booking(self, session: AsyncSession, envelope: common_pb2.Envelope) -> Booking:
@@ -530,7 +531,7 @@ class StateBureau:
             release_at = release_at.replace(tzinfo=UTC)  # a time without an offset is UTC
         envelope = make_envelope(
             clock=self.clock,
-            sender=routes.SIB,
+            sender=Agency.SIB,
             tot="RELEASE",
             tcr=response.tcn,
             ori=ori,
@@ -542,6 +543,6 @@ class StateBureau:
             # agency time may run ahead of the SIB's.
             notice.release_at.FromDatetime(release_at)
         self.outbox.add(
-            session, peer=routes.ICE_FIELD, method=routes.ICE_NOTIFY_RELEASE, message=notice
+            session, route=message_routes.ICE_NOTIFY_RELEASE, message=notice
         )
         return envelope.message_id

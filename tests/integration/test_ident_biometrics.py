@@ -18,8 +18,8 @@ import pytest
 from scfed.common.v1 import common_pb2 as common
 from scfed.ident.v1 import ident_pb2 as ident
 from scfed.ident.v1 import ident_pb2_grpc as ident_grpc
+from services.federation import Agency
 from services.ident.provider import IdentProvider
-from services.runtime import routes
 from services.runtime.biometric_store import MANIFEST_FILE
 from services.runtime.biometrics import INDEX_FILE, TEMPLATE_DIM
 from services.runtime.server import ServiceHost
@@ -46,7 +46,7 @@ class Ident:
     async def start(self) -> None:
         """Starts (or restarts) the host and connects."""
         self.host = make_host(
-            routes.IDENT, self.db, index_dir=self.index_dir, index_save_every=2, **self.settings
+            Agency.IDENT, self.db, index_dir=self.index_dir, index_save_every=2, **self.settings
         )
         await self.host.start()
         channel = grpc.aio.insecure_channel(self.host.grpc_address)
