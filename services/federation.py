@@ -156,6 +156,4 @@ def parse_agency(name: str) -> Agency:
     try:
         return Agency(name.strip().replace("-", "_"))
     except ValueError:
-        raise ValueError(
-            f"unknown agency {name!r}; one of {', '.join(Agency)}"
-        ) from None
+        raise ValueError(f"unknown agency {name!r}; one of {', '.join(Agency)}") from None

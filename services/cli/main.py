@@ -7,7 +7,7 @@ about a second of CPU to import, and `scfed --help` or `scfed classify` need non
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import os
 import signal
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from services.federation import Agency, parse_agency
 from services.lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
     from services.cli.demo import Progress as DemoProgress
@@ -36,8 +36,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
+
+
+# Consoles are made on first use: importing rich's console is a tenth of `classify --json`.
+@functools.cache
+def err() -> Console:
+    """The console for errors and progress (stderr)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@functools.cache
+def out() -> Console:
+    """The console for results (stdout)."""
+    from rich.console import Console
+
+    return Console()
+
 
 DatabaseUrl = Annotated[
     str | None,
@@ -145,6 +161,8 @@ T = TypeVar("T")
 
 def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_json: bool) -> T:
     """Runs a demo with a progress bar per stage on stderr (gone afterwards with --json)."""
+    import asyncio
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -158,7 +176,7 @@ def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_jso
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err(),
         transient=as_json,
     ) as bars:
         tasks: dict[str, Any] = {}
@@ -197,7 +215,7 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
     try:
         result = _with_progress(lambda progress: run_remote_demo(options, progress), as_json)
     except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
-        err.print(f"[red]demo failed:[/red] {exc}")
+        err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
@@ -205,16 +223,16 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
         keys = ("bookings", "answered", "refused", "unanswered", *MESSAGE_COUNTS)
         title = f"scfed demo against {options.sib_url}: this run's counts"
         table = _counts_table(title, result, (*keys, "dead_letters", "errors"))
-        out.print(table)
-        out.print(f"removal cases: {result['removals']}")
+        out().print(table)
+        out().print(f"removal cases: {result['removals']}")
         if result.get("unreachable"):
-            out.print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
+            out().print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
         if result["sample_tcn"]:
-            out.print(
+            out().print(
                 f"trace a booking: scfed trace {result['sample_tcn']} --sib-url {options.sib_url}"
             )
     if result["problems"]:
-        err.print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
+        err().print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
     if result["problems"] or result["unanswered"]:
         raise typer.Exit(1)
 
@@ -239,6 +257,8 @@ def up(
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
 ) -> None:
     """Run the five services as separate processes on loopback until interrupted."""
+    import asyncio
+
     import grpc
     from rich.table import Table
 
@@ -271,26 +291,26 @@ def up(
             if seed is not None and not stopping:
                 world = build_world(seed, world_size)
                 counts = asyncio.run(seed_world(world, fed.addresses()))
-                out.print(f"seeded world {seed}: {counts}")
+                out().print(f"seeded world {seed}: {counts}")
         except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
-            err.print(f"[red]federation did not start:[/red] {exc}")
+            err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
         table = Table(title="scfed federation")
         for column in ("service", "gRPC", "HTTP", "log"):
             table.add_column(column)
         for name, svc in fed.services.items():
             table.add_row(name, svc.grpc_address, svc.http_url, str(svc.log_path))
-        out.print(table)
-        out.print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
+        out().print(table)
+        out().print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
         while not stopping:
             exited = fed.exited()
             if exited:
-                err.print(f"[red]service exited:[/red] {', '.join(exited)}")
+                err().print(f"[red]service exited:[/red] {', '.join(exited)}")
                 raise typer.Exit(1)
             time.sleep(0.5)
     finally:
         fed.stop()
-    out.print("federation stopped")
+    out().print("federation stopped")
 
 
 @app.command()
@@ -299,6 +319,8 @@ def seed(
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
 ) -> None:
     """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports)."""
+    import asyncio
+
     import grpc
 
     from services.world.seeding import seed_world
@@ -307,9 +329,9 @@ def seed(
     try:
         counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
     except grpc.aio.AioRpcError as exc:
-        err.print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
+        err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
-    out.print(f"seeded world {seed}: {counts}")
+    out().print(f"seeded world {seed}: {counts}")
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -320,11 +342,11 @@ def _print_summary(result: dict[str, Any]) -> None:
     for state, n in sorted(result["cases"]["by_state"].items()):
         table.add_row(f"cases {state}", str(n))
     table.add_row("database", result["database"])
-    out.print(table)
+    out().print(table)
     if result["problems"]:
-        err.print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
+        err().print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
     if result["data_dir"] and result["sample_tcn"]:
-        out.print(
+        out().print(
             f"trace a booking: scfed trace {result['sample_tcn']} --data-dir {result['data_dir']}"
         )
 
@@ -401,7 +423,7 @@ def demo(
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
     except (RuntimeError, TimeoutError, ValueError) as exc:
-        err.print(f"[red]demo failed:[/red] {exc}")
+        err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
@@ -428,6 +450,8 @@ def trace(
 ) -> None:
     """Show one booking's messages in order across all services (with --sib-url, from the
     HTTP edges of a running federation)."""
+    import asyncio
+
     from rich.table import Table
 
     from services.cli.offline import OfflineDatabases
@@ -439,7 +463,7 @@ def trace(
             urls = {**_http_urls(url or []), Agency.SIB: _check_http_url(sib_url)}
             entries, unreachable = asyncio.run(trace_http(tcn, urls))
             if unreachable:
-                err.print(f"not reached (left out of the trace): {', '.join(unreachable)}")
+                err().print(f"not reached (left out of the trace): {', '.join(unreachable)}")
         elif data_dir is not None or database_url:
             databases = OfflineDatabases(
                 data_dir, _check_database_url(database_url), schema_prefix
@@ -448,10 +472,10 @@ def trace(
         else:
             entries = asyncio.run(trace_online(tcn, _addresses()))
     except (RuntimeError, FileNotFoundError) as exc:
-        err.print(f"[red]trace failed:[/red] {exc}")
+        err().print(f"[red]trace failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if not entries:
-        err.print(f"no journal entry mentions TCN {tcn}")
+        err().print(f"no journal entry mentions TCN {tcn}")
         raise typer.Exit(1)
     if as_json:
         sys.stdout.write(json.dumps(entries) + "\n")
@@ -469,7 +493,7 @@ def trace(
             e["outcome"],
             e["detail"],
         )
-    out.print(table)
+    out().print(table)
 
 
 def _addresses() -> dict[str, str]:
@@ -530,7 +554,7 @@ def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan mea
     table.add_column("definition")
     for row in rows:
         table.add_row(row["goal"], row["measure"], format_value(row), row["definition"])
-    out.print(table)
+    out().print(table)
 
 
 @app.command()
@@ -553,6 +577,8 @@ def report(
     ] = None,
 ) -> None:
     """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
+    import asyncio
+
     from services.cli.offline import OfflineDatabases
     from services.cli.report import compute, counts_offline, counts_online
 
@@ -566,7 +592,7 @@ def report(
         else:
             counts = asyncio.run(counts_online(_http_urls(url or []), when))
     except (RuntimeError, FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]report failed:[/red] {exc}")
+        err().print(f"[red]report failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     rows = compute(counts)
     if as_json:
@@ -592,12 +618,12 @@ def classify(
     try:
         result = load_table(table).classify(code, sentence_days=sentence_days)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict()) + "\n")
     else:
-        out.print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
+        out().print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
 
 
 bench_app = typer.Typer(
@@ -617,6 +643,29 @@ def _emit_report(
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write((json.dumps(report) if as_json else render(report)) + "\n")
+
+
+@bench_app.command("startup")
+def bench_startup(
+    runs: Annotated[int, typer.Option(min=1, help="Fresh interpreters per command.")] = 10,
+    command: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A command line to time, without 'scfed' (repeat the option; default: "
+            "'--help' and 'classify 1313 --json')."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+) -> None:
+    """What commands cost before they do anything: CPU and wall time in fresh interpreters."""
+    from services.cli.startup_bench import DEFAULT_COMMANDS, render_startup, run_startup_bench
+
+    try:
+        report = run_startup_bench(command or DEFAULT_COMMANDS, runs=runs)
+    except RuntimeError as exc:
+        err().print(f"[red]bench failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _emit_report(report, render_startup, as_json=as_json, json_out=None)
 
 
 @bench_app.command("biometrics")

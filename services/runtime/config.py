@@ -14,10 +14,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.federation import FEDERATION_PREFIX
 from services.runtime.biometrics import DEFAULT_THRESHOLD, IndexParams
 from services.runtime.clock import clock_from_spec
-
-FEDERATION_PREFIX = "SCFED_"
 
 
 class ServiceSettings(BaseSettings):

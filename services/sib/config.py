@@ -7,18 +7,21 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.federation import Agency
 from services.runtime.biometrics import DEFAULT_THRESHOLD
 from services.runtime.config import ServiceSettings
+
+PROFILE = Agency.SIB.profile
 
 
 class SibSettings(ServiceSettings):
     """Settings of the SIB service."""
 
-    model_config = SettingsConfigDict(env_prefix="SCFED_SIB_", extra="ignore")
-    service_name: ClassVar[str] = "sib"
+    model_config = SettingsConfigDict(env_prefix=PROFILE.env_prefix, extra="ignore")
+    service_name: ClassVar[str] = PROFILE.agency
 
-    grpc_port: int = Field(default=50051, ge=0, le=65535)
-    http_port: int = Field(default=8081, ge=0, le=65535)
-    cjis_iafis_addr: str = "127.0.0.1:50052"
-    ice_field_addr: str = "127.0.0.1:50055"
+    grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
+    http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
+    cjis_iafis_addr: str = Agency.CJIS_IAFIS.profile.default_address
+    ice_field_addr: str = Agency.ICE_FIELD.profile.default_address
     match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)
