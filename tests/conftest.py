@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime import routes
+from services.federation import Agency
 from tests.federation import DatabaseChoice, Federation, running_federation
 from tests.support import drop_schemas, postgres_or_skip
 
@@ -20,7 +20,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         await postgres_or_skip()
     yield choice
     if choice.kind == "postgres":
-        await drop_schemas(choice.schema(service) for service in routes.SERVICES)
+        await drop_schemas(choice.schema(service) for service in tuple(Agency))
 
 
 @pytest.fixture

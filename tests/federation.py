@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.cjis_iafis.config import CjisSettings
-from services.cjis_iafis.provider import CjisProvider
-from services.ice_field.config import IceFieldSettings
-from services.ice_field.provider import IceFieldProvider
-from services.ident.config import IdentSettings
-from services.ident.provider import IdentProvider
-from services.lesc.config import LescSettings
-from services.lesc.provider import LescProvider
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.clock import Clock
 from services.runtime.config import ServiceSettings
-from services.runtime.server import ServiceHost, ServiceProvider
-from services.sib.config import SibSettings
-from services.sib.provider import SibProvider
-
-PROVIDERS: dict[str, tuple[type[ServiceSettings], Callable[[Any], ServiceProvider]]] = {
-    routes.SIB: (SibSettings, SibProvider),
-    routes.CJIS_IAFIS: (CjisSettings, CjisProvider),
-    routes.IDENT: (IdentSettings, IdentProvider),
-    routes.LESC: (LescSettings, LescProvider),
-    routes.ICE_FIELD: (IceFieldSettings, IceFieldProvider),
-}
+from services.runtime.server import ServiceHost
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -56,7 +38,7 @@ class DatabaseChoice:
 
 def make_settings(service: str, db: DatabaseChoice, **overrides: Any) -> ServiceSettings:
     """Settings for one service on loopback port 0 with fast retries."""
-    settings_cls, _ = PROVIDERS[service]
+    settings_cls = Agency(service).profile.settings_class()
     values: dict[str, Any] = {
         "grpc_port": 0,
         "http_port": 0,
@@ -71,7 +53,7 @@ def make_settings(service: str, db: DatabaseChoice, **overrides: Any) -> Service
         # LESC's analysts work instantly unless a test steps time through their handling.
         **(
             {"analyst_minutes": 0, "vtc_minutes": 0, "desk_poll_s": 0.02}
-            if service == "lesc"
+            if service == Agency.LESC
             else {}
         ),
         **overrides,
@@ -84,7 +66,7 @@ def make_host(
 ) -> ServiceHost:
     """A host for one service (not started)."""
     settings = make_settings(service, db, **overrides)
-    _, provider_cls = PROVIDERS[service]
+    provider_cls = Agency(service).profile.provider_class()
     return ServiceHost(provider_cls(settings), settings, clock=clock)
 
 
@@ -120,7 +102,7 @@ class Federation:
     @property
     def sib_url(self) -> str:
         """Base URL of the SIB's agency edge."""
-        return self.hosts[routes.SIB].http_url
+        return self.hosts[Agency.SIB].http_url
 
     async def stop(self) -> None:
         """Stops every host that runs."""
@@ -135,8 +117,8 @@ async def running_federation(
 ) -> AsyncIterator[Federation]:
     """Starts the five services (settings per service in `overrides`, a "clock" key included),
     wires them, and stops them afterwards."""
-    hosts = {}
-    for name in routes.SERVICES:
+    hosts: dict[str, ServiceHost] = {}
+    for name in Agency:
         settings = dict(overrides.get(name, {}))
         clock = settings.pop("clock", None)
         hosts[name] = make_host(name, db, clock=clock, **settings)

@@ -9,16 +9,19 @@ from pydantic_settings import SettingsConfigDict
 
 # The module, not the class: a service config module holds exactly one settings class.
 from services.biometrics import config
+from services.federation import Agency
+
+PROFILE = Agency.CJIS_IAFIS.profile
 
 
 class CjisSettings(config.GallerySettings):
     """Settings of the CJIS/IAFIS service."""
 
-    model_config = SettingsConfigDict(env_prefix="SCFED_CJIS_IAFIS_", extra="ignore")
-    service_name: ClassVar[str] = "cjis_iafis"
+    model_config = SettingsConfigDict(env_prefix=PROFILE.env_prefix, extra="ignore")
+    service_name: ClassVar[str] = PROFILE.agency
 
-    grpc_port: int = Field(default=50052, ge=0, le=65535)
-    http_port: int = Field(default=8082, ge=0, le=65535)
-    sib_addr: str = "127.0.0.1:50051"
-    ident_addr: str = "127.0.0.1:50053"
-    lesc_addr: str = "127.0.0.1:50054"
+    grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
+    http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
+    sib_addr: str = Agency.SIB.profile.default_address
+    ident_addr: str = Agency.IDENT.profile.default_address
+    lesc_addr: str = Agency.LESC.profile.default_address

@@ -28,7 +28,8 @@ from services.cjis_iafis.models import (
     Transaction,
     TransactionStatus,
 )
-from services.runtime import routes
+from services.federation import Agency
+from services.runtime import message_routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import MessageType, make_envelope
@@ -36,7 +37,7 @@ from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from services.runtime.proto_json import from_json, list_from_json, list_to_json, to_json
 from services.runtime.validation import check_charges, check_date, check_descriptors, check_ori
 
-SENDER = routes.CJIS_IAFIS
+SENDER = Agency.CJIS_IAFIS
 
 
 def new_fbi_number() -> str:
@@ -214,7 +215,7 @@ class CriminalMasterFile(StoredGallery):
             envelope=self._envelope(MessageType.ERRT, envelope.tcn, envelope.ori),
             errt=common_pb2.Errt(refused_tcn=envelope.tcn, code=code, reason=reason),
         )
-        self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_ERRT, message=errt)
+        self.outbox.add(session, route=message_routes.SIB_DELIVER_ERRT, message=errt)
 
     def _envelope(
         self, tot: MessageType, tcr: str, ori: str, *, dai: str = ""
@@ -278,16 +279,16 @@ class CriminalMasterFile(StoredGallery):
             sid=sid,
             history=await self._history(session, fbi_number),
         )
-        self.outbox.add(session, peer=routes.SIB, method=routes.SIB_DELIVER_SRE, message=sre)
+        self.outbox.add(session, route=message_routes.SIB_DELIVER_SRE, message=sre)
         if ident_probe is not None:
             search = ident_pb2.IdentSearch(
                 envelope=self._envelope(
-                    MessageType.IDENT_SEARCH, tcn, envelope.ori, dai=routes.IDENT_ORI
+                    MessageType.IDENT_SEARCH, tcn, envelope.ori, dai=Agency.IDENT.ori
                 ),
                 tenprint=ident_probe.to_proto(),
                 fbi_number=fbi_number,
             )
-            self.outbox.add(session, peer=routes.IDENT, method=routes.IDENT_SEARCH, message=search)
+            self.outbox.add(session, route=message_routes.IDENT_SEARCH, message=search)
 
     async def _transaction(self, session: AsyncSession, tcr: str) -> Transaction:
         txn = await session.get(Transaction, tcr, with_for_update=True)
@@ -314,7 +315,7 @@ class CriminalMasterFile(StoredGallery):
                 no_match=sib_pb2.NoMatchIdr(idr=idr),
             )
             self.outbox.add(
-                session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
+                session, route=message_routes.SIB_DELIVER_RESPONSE, message=response
             )
             return "no match"
         txn.status = TransactionStatus.IAQ_PENDING
@@ -323,7 +324,7 @@ class CriminalMasterFile(StoredGallery):
             fbi_number=txn.fbi_number, cycles=[c for c in history.cycles if c.tcn != txn.tcn]
         )
         iaq = lesc_pb2.Iaq(
-            envelope=self._envelope(MessageType.IAQ, txn.tcn, txn.ori, dai=routes.LESC_ORI),
+            envelope=self._envelope(MessageType.IAQ, txn.tcn, txn.ori, dai=Agency.LESC.ori),
             pur="C",
             descriptors=from_json(txn.descriptors, common_pb2.Descriptors),
             cus="Y",
@@ -335,7 +336,7 @@ class CriminalMasterFile(StoredGallery):
             idr=idr,
             history=prior,
         )
-        self.outbox.add(session, peer=routes.LESC, method=routes.LESC_SUBMIT_IAQ, message=iaq)
+        self.outbox.add(session, route=message_routes.LESC_SUBMIT_IAQ, message=iaq)
         return f"match FIN {idr.fin}"
 
     async def take_iaq_ack(self, session: AsyncSession, message: pb.IaqAcknowledgement) -> str:
@@ -363,7 +364,7 @@ class CriminalMasterFile(StoredGallery):
             joint=sib_pb2.JointIdrIar(idr=from_json(txn.idr, common_pb2.Idr), iar=message.iar),
         )
         self.outbox.add(
-            session, peer=routes.SIB, method=routes.SIB_DELIVER_RESPONSE, message=response
+            session, route=message_routes.SIB_DELIVER_RESPONSE, message=response
         )
         return f"IAR case {message.iar.case_id}"
 

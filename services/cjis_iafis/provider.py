@@ -16,8 +16,8 @@ from services.biometrics.store import BiometricStore
 from services.cjis_iafis.config import CjisSettings
 from services.cjis_iafis.domain import CriminalMasterFile
 from services.cjis_iafis.models import CjisBase, biometric_changes
-from services.runtime import routes
-from services.runtime.delivery import EnvelopedMessage
+from services.federation import Agency
+from services.runtime.message_routes import EnvelopedMessage
 from services.runtime.server import Runtime, grpc_edge
 
 
@@ -50,7 +50,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         return await self._receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.SIB,
+            peer=Agency.SIB,
             handler=lambda s: self._mf.take_car(s, request),
         )
 
@@ -60,7 +60,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         return await self._receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.SIB,
+            peer=Agency.SIB,
             handler=lambda s: self._mf.take_cpi(s, request),
         )
 
@@ -72,7 +72,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.IDENT,
+            peer=Agency.IDENT,
             handler=lambda s: self._mf.take_idr(s, request),
         )
 
@@ -84,7 +84,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.LESC,
+            peer=Agency.LESC,
             handler=lambda s: self._mf.take_iaq_ack(s, request),
         )
 
@@ -96,7 +96,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.LESC,
+            peer=Agency.LESC,
             handler=lambda s: self._mf.take_iar(s, request),
         )
 
@@ -121,7 +121,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
 class CjisProvider:
     """Runs the CJIS/IAFIS service in the shared host."""
 
-    name = routes.CJIS_IAFIS
+    name = Agency.CJIS_IAFIS
     metadatas: Sequence[MetaData] = (CjisBase.metadata,)
 
     def __init__(self, settings: CjisSettings) -> None:

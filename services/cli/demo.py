@@ -18,7 +18,7 @@ import httpx
 
 from services.cli.launcher import LocalFederation
 from services.cli.report import compute, counts_online
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.envelope import MessageType
 from services.runtime.journal import JournalKey, counts_from_json
 from services.runtime.models import Direction, OutboxStatus, Outcome
@@ -39,18 +39,18 @@ def _processed(tot: MessageType) -> JournalKey:
 
 # The journal counters a demo's message counts are made of, by service.
 JOURNAL_COUNTS: dict[str, dict[str, JournalKey]] = {
-    routes.SIB: {
+    Agency.SIB: {
         "car": _delivered(MessageType.CAR),
         "cpi": _delivered(MessageType.CPI),
         "sre": _processed(MessageType.SRE),
         "no_match_idr": _processed(MessageType.NO_MATCH_IDR),
         "joint_idr_iar": _processed(MessageType.IDR_IAR),
     },
-    routes.CJIS_IAFIS: {
+    Agency.CJIS_IAFIS: {
         "iaq_acknowledged": _processed(MessageType.IAQ_ACK),
         "iar": _processed(MessageType.IAR),
     },
-    routes.LESC: {"iaq": _processed(MessageType.IAQ)},
+    Agency.LESC: {"iaq": _processed(MessageType.IAQ)},
 }
 
 
@@ -150,7 +150,7 @@ async def _wait_quiet(
     progress: Progress,
 ) -> None:
     """Waits until every booking is final and no outbox holds work, twice in a row."""
-    sib = fed.services[routes.SIB].http_url
+    sib = fed.services[Agency.SIB].http_url
     deadline = time.monotonic() + timeout_s
     previous: dict[OutboxStatus, int] | None = None
     while time.monotonic() < deadline:
@@ -213,7 +213,7 @@ async def _wait_cases_closed(
     client: httpx.AsyncClient, fed: LocalFederation, timeout_s: float, progress: Progress
 ) -> None:
     """Waits until every removal case has ended (removed, lapsed or relief) and all is quiet."""
-    ice = fed.services[routes.ICE_FIELD].http_url
+    ice = fed.services[Agency.ICE_FIELD].http_url
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         fed.check_running("during the demo")
@@ -238,8 +238,8 @@ async def _collect(
         for name, keys in JOURNAL_COUNTS.items()
         for label, key in keys.items()
     }
-    sib_url = fed.services[routes.SIB].http_url
-    ident_url = fed.services[routes.IDENT].http_url
+    sib_url = fed.services[Agency.SIB].http_url
+    ident_url = fed.services[Agency.IDENT].http_url
     summary = (await client.get(f"{sib_url}/v1/bookings-summary")).json()
     ident = (await client.get(f"{ident_url}/v1/stats")).json()
     outbox = await _outbox_totals(client, fed)
@@ -293,7 +293,7 @@ def consistency(result: dict[str, Any]) -> list[str]:
 async def _drop_schemas(database_url: str, prefix: str) -> None:
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        for name in routes.SERVICES:
+        for name in Agency:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE')
     finally:
         await conn.close()
@@ -311,7 +311,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         data_dir=data_dir,
         database_url=options.database_url,
         schema_prefix=prefix,
-        speeds={routes.ICE_FIELD: options.case_speed},
+        speeds={Agency.ICE_FIELD: options.case_speed},
         extra_env=world.lesc_staffing.settings(),
     )
     fed.start()
@@ -322,7 +322,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         progress("seed", 1, 1)
         limits = httpx.Limits(max_connections=options.concurrency * 2)
         async with httpx.AsyncClient(
-            base_url=fed.services[routes.SIB].http_url, timeout=60.0, limits=limits
+            base_url=fed.services[Agency.SIB].http_url, timeout=60.0, limits=limits
         ) as client:
             started = time.monotonic()
             tcns, refused_at_edge = await submit_bookings(
@@ -332,7 +332,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)
             result["releases"] = 0
-            ice = fed.services[routes.ICE_FIELD].http_url
+            ice = fed.services[Agency.ICE_FIELD].http_url
             if options.removals:
                 result["releases"] = await _notice_releases(client, world, ice, progress)
                 await _wait_cases_closed(client, fed, options.timeout_s, progress)

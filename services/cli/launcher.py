@@ -14,15 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from services.runtime import routes
-
-DEFAULT_PORTS: dict[str, tuple[int, int]] = {
-    routes.SIB: (50051, 8081),
-    routes.CJIS_IAFIS: (50052, 8082),
-    routes.IDENT: (50053, 8083),
-    routes.LESC: (50054, 8084),
-    routes.ICE_FIELD: (50055, 8085),
-}
+from services.federation import Agency
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -72,13 +64,13 @@ class LocalFederation:
     # clock (1 = real time), so a demo sees IARs and removals in seconds, not hours.
     agency_speed: float = 3600.0
     # Per-service speed instead of agency_speed (for example a faster clock for ice_field).
-    speeds: dict[str, float] = field(default_factory=dict)
+    speeds: dict[Agency, float] = field(default_factory=dict)
     fixed_ports: bool = False
     port_offset: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     # Processes per service (default 1). More than one needs PostgreSQL: the replicas share
     # the service's schema, and each peer's outbox sends to them in turn.
-    replicas: dict[str, int] = field(default_factory=dict)
+    replicas: dict[Agency, int] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     # Every process of every service; services[name] is the first of replicas_of[name].
     replicas_of: dict[str, list[ServiceProcess]] = field(default_factory=dict)
@@ -88,11 +80,12 @@ class LocalFederation:
             raise ValueError("more than one replica of a service needs a PostgreSQL database")
         if any(n > 1 for n in self.replicas.values()) and self.fixed_ports:
             raise ValueError("replicas need free ports, not the fixed default ports")
-        for name in routes.SERVICES:
+        for name in Agency:
             processes = []
             for replica in range(1, self.replicas.get(name, 1) + 1):
                 if self.fixed_ports:
-                    grpc_port, http_port = (p + self.port_offset for p in DEFAULT_PORTS[name])
+                    grpc_port = name.profile.grpc_port + self.port_offset
+                    http_port = name.profile.http_port + self.port_offset
                 else:
                     grpc_port, http_port = free_port(), free_port()
                 processes.append(ServiceProcess(name, grpc_port, http_port, replica=replica))
@@ -117,7 +110,9 @@ class LocalFederation:
     def environment(self, name: str, replica: int = 1) -> dict[str, str]:
         """The environment one service (one of its replicas) is started with."""
         svc = self.replicas_of[name][replica - 1]
-        prefix = f"SCFED_{name.upper()}_"
+        agency = Agency(name)
+        profile = agency.profile
+        prefix = profile.env_prefix
         env = {
             **os.environ,
             "SCFED_DATA_DIR": str(self.data_dir),
@@ -125,11 +120,14 @@ class LocalFederation:
             f"{prefix}GRPC_PORT": str(svc.grpc_port),
             f"{prefix}HTTP_PORT": str(svc.http_port),
             "PYTHONUNBUFFERED": "1",
-            **{f"SCFED_{peer.upper()}_ADDR": a for peer, a in self.peer_addresses().items()},
+            **{
+                Agency(peer).profile.address_variable: a
+                for peer, a in self.peer_addresses().items()
+            },
             **self.extra_env,
         }
-        speed = self.speeds.get(name, self.agency_speed)
-        if speed != 1 and name in (routes.LESC, routes.ICE_FIELD):
+        speed = self.speeds.get(agency, self.agency_speed)
+        if speed != 1 and profile.works_on_agency_time:
             env[f"{prefix}CLOCK"] = f"accelerated:{speed:g}"
         if self.database_url:
             env["SCFED_DATABASE_URL"] = self.database_url
@@ -146,7 +144,7 @@ class LocalFederation:
             svc.log_path = logs / f"{name}{suffix}.log"
             with svc.log_path.open("ab") as log:
                 svc.process = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}"],
+                    [sys.executable, "-m", Agency(name).profile.module],
                     env=self.environment(name, svc.replica),
                     stdout=log,
                     stderr=subprocess.STDOUT,

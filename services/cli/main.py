@@ -1,8 +1,13 @@
-"""The `scfed` command line."""
+"""The `scfed` command line.
+
+Each command imports what it needs when it runs: gRPC, SQLAlchemy, FastAPI and numpy cost
+about a second of CPU to import, and `scfed --help` or `scfed classify` need none of them
+(`scfed bench startup` measures it; a test keeps them out of the module's imports).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import os
 import signal
@@ -11,31 +16,19 @@ import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import grpc
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from services.cjis_iafis.config import CjisSettings
-from services.cli.demo import DemoOptions, run_demo
-from services.cli.demo import Progress as DemoProgress
-from services.cli.launcher import LocalFederation
-from services.cli.remote import RemoteDemoOptions, run_remote_demo, trace_http
-from services.cli.report import compute, counts_offline, counts_online, format_value
-from services.cli.trace import trace_offline, trace_online
-from services.ice_field.config import IceFieldSettings
-from services.ident.config import IdentSettings
-from services.lesc.config import LescSettings
+from services.federation import Agency, parse_agency
 from services.lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
-from services.runtime import routes
-from services.runtime.config import ServiceSettings
-from services.sib.config import SibSettings
-from services.world.seeding import seed_world
-from services.world.world import build_world
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from services.cli.demo import Progress as DemoProgress
+    from services.cli.remote import RemoteDemoOptions
 
 app = typer.Typer(
     name="scfed",
@@ -43,8 +36,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
+
+
+# Consoles are made on first use: importing rich's console is a tenth of `classify --json`.
+@functools.cache
+def err() -> Console:
+    """The console for errors and progress (stderr)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@functools.cache
+def out() -> Console:
+    """The console for results (stdout)."""
+    from rich.console import Console
+
+    return Console()
+
 
 DatabaseUrl = Annotated[
     str | None,
@@ -58,6 +67,10 @@ DatabaseUrl = Annotated[
 
 
 def _check_database_url(url: str | None) -> str | None:
+    from pydantic import ValidationError
+
+    from services.runtime.config import ServiceSettings
+
     if url is None:
         return None
     try:
@@ -96,17 +109,31 @@ def _parse_addresses(given: list[str]) -> dict[str, str]:
     """gRPC addresses: NAME=HOST:PORT options over the environment's and the defaults."""
     addresses = _addresses()
     for item in given:
-        name, sep, address = item.partition("=")
-        name = name.strip().replace("-", "_")
-        host, colon, port = address.rpartition(":")
-        if not sep or name not in routes.SERVICES or not colon or not host or not port.isdigit():
-            raise typer.BadParameter(
-                f"expected NAME=HOST:PORT with NAME one of {', '.join(routes.SERVICES)}, "
-                f"got {item!r}",
-                param_hint="--addr",
-            )
-        addresses[name] = address
+        agency, address = _agency_option(item, "NAME=HOST:PORT", "--addr", _is_host_port)
+        addresses[agency] = address
     return addresses
+
+
+def _is_host_port(value: str) -> bool:
+    host, colon, port = value.rpartition(":")
+    return bool(colon and host and port.isdigit())
+
+
+def _agency_option(
+    item: str, form: str, param_hint: str, valid: Callable[[str], bool]
+) -> tuple[Agency, str]:
+    """An option's NAME=VALUE, NAME an agency and VALUE valid; BadParameter otherwise."""
+    name, sep, value = item.partition("=")
+    try:
+        agency = parse_agency(name)
+    except ValueError:
+        agency = None
+    if agency is None or not sep or not valid(value):
+        raise typer.BadParameter(
+            f"expected {form} with NAME one of {', '.join(Agency)}, got {item!r}",
+            param_hint=param_hint,
+        )
+    return agency, value
 
 
 MESSAGE_COUNTS = (
@@ -134,12 +161,22 @@ T = TypeVar("T")
 
 def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_json: bool) -> T:
     """Runs a demo with a progress bar per stage on stderr (gone afterwards with --json)."""
+    import asyncio
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err(),
         transient=as_json,
     ) as bars:
         tasks: dict[str, Any] = {}
@@ -154,6 +191,8 @@ def _with_progress(run: Callable[[DemoProgress], Coroutine[Any, Any, T]], as_jso
 
 def _counts_table(title: str, result: dict[str, Any], keys: tuple[str, ...]) -> Table:
     """A demo's counts, detainers by level, latency and rate as a table."""
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -169,10 +208,14 @@ def _counts_table(title: str, result: dict[str, Any], keys: tuple[str, ...]) -> 
 
 
 def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
+    import grpc
+
+    from services.cli.remote import run_remote_demo
+
     try:
         result = _with_progress(lambda progress: run_remote_demo(options, progress), as_json)
     except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
-        err.print(f"[red]demo failed:[/red] {exc}")
+        err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
@@ -180,16 +223,16 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
         keys = ("bookings", "answered", "refused", "unanswered", *MESSAGE_COUNTS)
         title = f"scfed demo against {options.sib_url}: this run's counts"
         table = _counts_table(title, result, (*keys, "dead_letters", "errors"))
-        out.print(table)
-        out.print(f"removal cases: {result['removals']}")
+        out().print(table)
+        out().print(f"removal cases: {result['removals']}")
         if result.get("unreachable"):
-            out.print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
+            out().print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
         if result["sample_tcn"]:
-            out.print(
+            out().print(
                 f"trace a booking: scfed trace {result['sample_tcn']} --sib-url {options.sib_url}"
             )
     if result["problems"]:
-        err.print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
+        err().print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
     if result["problems"] or result["unanswered"]:
         raise typer.Exit(1)
 
@@ -214,6 +257,15 @@ def up(
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
 ) -> None:
     """Run the five services as separate processes on loopback until interrupted."""
+    import asyncio
+
+    import grpc
+    from rich.table import Table
+
+    from services.cli.launcher import LocalFederation
+    from services.world.seeding import seed_world
+    from services.world.world import build_world
+
     url = _check_database_url(database_url)
     fed = LocalFederation(
         data_dir=data_dir,
@@ -239,26 +291,26 @@ def up(
             if seed is not None and not stopping:
                 world = build_world(seed, world_size)
                 counts = asyncio.run(seed_world(world, fed.addresses()))
-                out.print(f"seeded world {seed}: {counts}")
+                out().print(f"seeded world {seed}: {counts}")
         except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
-            err.print(f"[red]federation did not start:[/red] {exc}")
+            err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
         table = Table(title="scfed federation")
         for column in ("service", "gRPC", "HTTP", "log"):
             table.add_column(column)
         for name, svc in fed.services.items():
             table.add_row(name, svc.grpc_address, svc.http_url, str(svc.log_path))
-        out.print(table)
-        out.print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
+        out().print(table)
+        out().print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
         while not stopping:
             exited = fed.exited()
             if exited:
-                err.print(f"[red]service exited:[/red] {', '.join(exited)}")
+                err().print(f"[red]service exited:[/red] {', '.join(exited)}")
                 raise typer.Exit(1)
             time.sleep(0.5)
     finally:
         fed.stop()
-    out.print("federation stopped")
+    out().print("federation stopped")
 
 
 @app.command()
@@ -267,26 +319,34 @@ def seed(
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
 ) -> None:
     """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports)."""
+    import asyncio
+
+    import grpc
+
+    from services.world.seeding import seed_world
+    from services.world.world import build_world
+
     try:
         counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
     except grpc.aio.AioRpcError as exc:
-        err.print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
+        err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
-    out.print(f"seeded world {seed}: {counts}")
+    out().print(f"seeded world {seed}: {counts}")
 
 
 def _print_summary(result: dict[str, Any]) -> None:
+    """A local demo's counts, cases and database as a table, and how to trace a booking."""
     title = f"scfed demo: {result['bookings']} bookings, seed {result['seed']}"
     table = _counts_table(title, result, ("bookings", *MESSAGE_COUNTS, "errors", "unanswered"))
     table.add_row("release notices", str(result["releases"]))
     for state, n in sorted(result["cases"]["by_state"].items()):
         table.add_row(f"cases {state}", str(n))
     table.add_row("database", result["database"])
-    out.print(table)
+    out().print(table)
     if result["problems"]:
-        err.print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
+        err().print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
     if result["data_dir"] and result["sample_tcn"]:
-        out.print(
+        out().print(
             f"trace a booking: scfed trace {result['sample_tcn']} --data-dir {result['data_dir']}"
         )
 
@@ -332,10 +392,13 @@ def demo(
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
     that already runs instead (no removal cases)."""
+    from services.cli.demo import DemoOptions, run_demo
+    from services.cli.remote import RemoteDemoOptions
+
     if sib_url is not None:
         remote = RemoteDemoOptions(
             sib_url=_check_http_url(sib_url),
-            urls={k: v for k, v in _http_urls(url or []).items() if k != routes.SIB},
+            urls={k: v for k, v in _http_urls(url or []).items() if k != Agency.SIB},
             addresses=_parse_addresses(addr or []),
             bookings=bookings,
             seed=seed,
@@ -360,7 +423,7 @@ def demo(
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
     except (RuntimeError, TimeoutError, ValueError) as exc:
-        err.print(f"[red]demo failed:[/red] {exc}")
+        err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
@@ -387,28 +450,32 @@ def trace(
 ) -> None:
     """Show one booking's messages in order across all services (with --sib-url, from the
     HTTP edges of a running federation)."""
+    import asyncio
+
+    from rich.table import Table
+
+    from services.cli.offline import OfflineDatabases
+    from services.cli.remote import trace_http
+    from services.cli.trace import trace_offline, trace_online
+
     try:
         if sib_url is not None:
-            urls = {**_http_urls(url or []), routes.SIB: _check_http_url(sib_url)}
+            urls = {**_http_urls(url or []), Agency.SIB: _check_http_url(sib_url)}
             entries, unreachable = asyncio.run(trace_http(tcn, urls))
             if unreachable:
-                err.print(f"not reached (left out of the trace): {', '.join(unreachable)}")
+                err().print(f"not reached (left out of the trace): {', '.join(unreachable)}")
         elif data_dir is not None or database_url:
-            entries = asyncio.run(
-                trace_offline(
-                    tcn,
-                    data_dir=data_dir,
-                    database_url=_check_database_url(database_url),
-                    schema_prefix=schema_prefix,
-                )
+            databases = OfflineDatabases(
+                data_dir, _check_database_url(database_url), schema_prefix
             )
+            entries = asyncio.run(trace_offline(tcn, databases))
         else:
             entries = asyncio.run(trace_online(tcn, _addresses()))
     except (RuntimeError, FileNotFoundError) as exc:
-        err.print(f"[red]trace failed:[/red] {exc}")
+        err().print(f"[red]trace failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if not entries:
-        err.print(f"no journal entry mentions TCN {tcn}")
+        err().print(f"no journal entry mentions TCN {tcn}")
         raise typer.Exit(1)
     if as_json:
         sys.stdout.write(json.dumps(entries) + "\n")
@@ -426,57 +493,38 @@ def trace(
             e["outcome"],
             e["detail"],
         )
-    out.print(table)
+    out().print(table)
 
 
 def _addresses() -> dict[str, str]:
     """gRPC addresses of a running federation: SCFED_<SERVICE>_ADDR, else each service's
     own host and port settings (SCFED_<SERVICE>_GRPC_PORT, default 50051..50055)."""
-    classes: dict[str, type[ServiceSettings]] = {
-        routes.SIB: SibSettings,
-        routes.CJIS_IAFIS: CjisSettings,
-        routes.IDENT: IdentSettings,
-        routes.LESC: LescSettings,
-        routes.ICE_FIELD: IceFieldSettings,
-    }
-    addresses = {}
-    for name, cls in classes.items():
-        explicit = os.environ.get(f"SCFED_{name.upper()}_ADDR")
+    addresses: dict[str, str] = {}
+    for agency in Agency:
+        explicit = os.environ.get(agency.profile.address_variable)
         if explicit:
-            addresses[name] = explicit
+            addresses[agency] = explicit
         else:
-            settings = cls()
-            addresses[name] = f"{settings.grpc_host}:{settings.grpc_port}"
+            settings = agency.profile.settings_class()()
+            addresses[agency] = f"{settings.grpc_host}:{settings.grpc_port}"
     return addresses
 
 
 def _http_urls(given: list[str]) -> dict[str, str]:
     """HTTP edges of a running federation: NAME=URL options, else each service's own
     SCFED_<SERVICE>_HTTP_HOST and SCFED_<SERVICE>_HTTP_PORT (default 8081..8085)."""
-    classes: dict[str, type[ServiceSettings]] = {
-        routes.SIB: SibSettings,
-        routes.CJIS_IAFIS: CjisSettings,
-        routes.IDENT: IdentSettings,
-        routes.LESC: LescSettings,
-        routes.ICE_FIELD: IceFieldSettings,
-    }
-    urls = {}
-    for name, cls in classes.items():
-        settings = cls()
+    urls: dict[str, str] = {}
+    for agency in Agency:
+        settings = agency.profile.settings_class()()
         host = (
             "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "[::]") else settings.grpc_host
         )
-        urls[name] = f"http://{host}:{settings.http_port}"
+        urls[agency] = f"http://{host}:{settings.http_port}"
     for item in given:
-        name, sep, url = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in classes or not url.startswith(("http://", "https://")):
-            raise typer.BadParameter(
-                f"expected NAME=http://host:port with NAME one of {', '.join(classes)}, "
-                f"got {item!r}",
-                param_hint="--url",
-            )
-        urls[name] = url
+        agency, url = _agency_option(
+            item, "NAME=http://host:port", "--url", lambda v: v.startswith(("http://", "https://"))
+        )
+        urls[agency] = url
     return urls
 
 
@@ -495,6 +543,10 @@ def _parse_since(value: str | None) -> datetime | None:
 
 def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan measures") -> None:
     """The measures as a table, each with its definition."""
+    from rich.table import Table
+
+    from services.cli.report import format_value
+
     table = Table(title=title, show_lines=True)
     table.add_column("goal")
     table.add_column("measure")
@@ -502,7 +554,7 @@ def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan mea
     table.add_column("definition")
     for row in rows:
         table.add_row(row["goal"], row["measure"], format_value(row), row["definition"])
-    out.print(table)
+    out().print(table)
 
 
 @app.command()
@@ -525,21 +577,22 @@ def report(
     ] = None,
 ) -> None:
     """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
+    import asyncio
+
+    from services.cli.offline import OfflineDatabases
+    from services.cli.report import compute, counts_offline, counts_online
+
     when = _parse_since(since)
     try:
         if data_dir is not None or database_url:
-            counts = asyncio.run(
-                counts_offline(
-                    data_dir=data_dir,
-                    database_url=_check_database_url(database_url),
-                    schema_prefix=schema_prefix,
-                    since=when,
-                )
+            databases = OfflineDatabases(
+                data_dir, _check_database_url(database_url), schema_prefix
             )
+            counts = asyncio.run(counts_offline(databases, when))
         else:
             counts = asyncio.run(counts_online(_http_urls(url or []), when))
     except (RuntimeError, FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]report failed:[/red] {exc}")
+        err().print(f"[red]report failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     rows = compute(counts)
     if as_json:
@@ -565,12 +618,12 @@ def classify(
     try:
         result = load_table(table).classify(code, sentence_days=sentence_days)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict()) + "\n")
     else:
-        out.print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
+        out().print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
 
 
 bench_app = typer.Typer(
@@ -590,6 +643,29 @@ def _emit_report(
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write((json.dumps(report) if as_json else render(report)) + "\n")
+
+
+@bench_app.command("startup")
+def bench_startup(
+    runs: Annotated[int, typer.Option(min=1, help="Fresh interpreters per command.")] = 10,
+    command: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A command line to time, without 'scfed' (repeat the option; default: "
+            "'--help' and 'classify 1313 --json')."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+) -> None:
+    """What commands cost before they do anything: CPU and wall time in fresh interpreters."""
+    from services.cli.startup_bench import DEFAULT_COMMANDS, render_startup, run_startup_bench
+
+    try:
+        report = run_startup_bench(command or DEFAULT_COMMANDS, runs=runs)
+    except RuntimeError as exc:
+        err().print(f"[red]bench failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _emit_report(report, render_startup, as_json=as_json, json_out=None)
 
 
 @bench_app.command("biometrics")

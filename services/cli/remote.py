@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from services.cli.demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.journal import counts_from_json
 from services.runtime.models import OutboxStatus
 from services.sib.models import FINISHED, BookingStatus
@@ -63,12 +63,12 @@ async def _snapshot(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str
         try:
             snap[f"journal:{name}"] = await _get_json(client, f"{url}/v1/journal-counts")
             snap[f"outbox:{name}"] = await _get_json(client, f"{url}/v1/outbox")
-            if name == routes.SIB:
+            if name == Agency.SIB:
                 snap["summary"] = await _get_json(client, f"{url}/v1/bookings-summary")
-            if name == routes.IDENT:
+            if name == Agency.IDENT:
                 snap["ident"] = await _get_json(client, f"{url}/v1/stats")
         except httpx.HTTPError as exc:
-            if name == routes.SIB:
+            if name == Agency.SIB:
                 raise RuntimeError(f"the SIB's edge at {url} does not answer: {exc}") from exc
             snap["unreachable"].append(name)
     return snap
@@ -89,7 +89,7 @@ def _delta(before: dict[str, Any], after: dict[str, Any], urls: dict[str, str]) 
                 result[label] = counts_from_json(after[f"journal:{name}"]).get(key, 0) - was
             else:
                 result[label] = None
-    if routes.IDENT in reachable:
+    if Agency.IDENT in reachable:
         for label, stat in (("ident_searches", "searches"), ("ident_matches", "matches")):
             result[label] = int(after["ident"][stat]) - int(before["ident"][stat])
     else:
@@ -151,15 +151,15 @@ async def run_remote_demo(
     """Drives `options.bookings` bookings through a running federation; returns its summary."""
     if options.bookings < 1:
         raise ValueError("--bookings must be at least 1")
-    urls = {**options.urls, routes.SIB: options.sib_url.rstrip("/")}
+    urls = {**options.urls, Agency.SIB: options.sib_url.rstrip("/")}
     world = build_world(options.seed, options.bookings, rebook_gap=max(32, 2 * options.concurrency))
     limits = httpx.Limits(max_connections=options.concurrency * 2)
-    async with httpx.AsyncClient(base_url=urls[routes.SIB], timeout=60.0, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=urls[Agency.SIB], timeout=60.0, limits=limits) as client:
         ready = await client.get("/readyz")
         if ready.status_code != 200:
-            raise RuntimeError(f"the SIB at {urls[routes.SIB]} is not ready: {ready.text[:200]}")
+            raise RuntimeError(f"the SIB at {urls[Agency.SIB]} is not ready: {ready.text[:200]}")
         if options.seed_world:
-            missing = [n for n in routes.SERVICES if n not in options.addresses]
+            missing = [n for n in Agency if n not in options.addresses]
             if missing:
                 raise ValueError(f"seeding needs the gRPC address of {', '.join(missing)}")
             progress("seed", 0, 1)
@@ -207,12 +207,12 @@ async def run_remote_demo(
         tcns=tcns,
         removals="not run: removal cases need the field offices' fast clock (local demo only)",
     )
-    complete = all(n in result["counted_services"] for n in routes.SERVICES)
+    complete = all(n in result["counted_services"] for n in Agency)
     # Refusals at the edge never became a CAR or CPI: the message counts leave them out.
     flow = {**result, "errors": refused + (result["dead_letters"] or 0)}
     result["problems"] = consistency(flow) if complete else []
     if not complete:
-        result["unreachable"] = [n for n in routes.SERVICES if n not in result["counted_services"]]
+        result["unreachable"] = [n for n in Agency if n not in result["counted_services"]]
     return result
 
 

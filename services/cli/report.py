@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.cli.offline import OfflineDatabases
+from services.federation import Agency
 from services.ice_field import measures as ice_field_measures
 from services.lesc import measures as lesc_measures
-from services.runtime import routes
 from services.runtime.db import Database
 from services.sib import measures as sib_measures
 
@@ -27,10 +27,10 @@ Counts = Mapping[str, Mapping[str, float]]
 CountFunction = Callable[[AsyncSession, datetime | None], Awaitable[dict[str, float]]]
 
 # The services whose records the measures read, and how each counts them.
-SOURCES: dict[str, CountFunction] = {
-    routes.SIB: sib_measures.counts,
-    routes.LESC: lesc_measures.counts,
-    routes.ICE_FIELD: ice_field_measures.counts,
+SOURCES: dict[Agency, CountFunction] = {
+    Agency.SIB: sib_measures.counts,
+    Agency.LESC: lesc_measures.counts,
+    Agency.ICE_FIELD: ice_field_measures.counts,
 }
 
 
@@ -48,7 +48,7 @@ class Measure:
 
 
 def _ice(name: str) -> tuple[str, str]:
-    return (routes.ICE_FIELD, name)
+    return (Agency.ICE_FIELD, name)
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -61,8 +61,8 @@ MEASURES: tuple[Measure, ...] = (
         "person is charged with a crime, so the bookings stand for the criminal population the "
         "federation sees.",
         "%",
-        (routes.SIB, "bookings_checked_against_ident"),
-        (routes.SIB, "bookings"),
+        (Agency.SIB, "bookings_checked_against_ident"),
+        (Agency.SIB, "bookings"),
     ),
     Measure(
         "aliens_identified",
@@ -70,7 +70,7 @@ MEASURES: tuple[Measure, ...] = (
         "Number of charged or convicted aliens identified through integrated record checks",
         "IAQs on which LESC found an immigration status other than citizen.",
         "count",
-        (routes.LESC, "aliens_identified"),
+        (Agency.LESC, "aliens_identified"),
     ),
     Measure(
         "level_1_aliens_identified",
@@ -80,7 +80,7 @@ MEASURES: tuple[Measure, ...] = (
         "Those of the aliens identified whose current charges or prior convictions include a "
         "Level 1 offense (Appendix A table of the deployment).",
         "count",
-        (routes.LESC, "level_1_aliens_identified"),
+        (Agency.LESC, "level_1_aliens_identified"),
     ),
     Measure(
         "timely_responses_pct",
@@ -89,8 +89,8 @@ MEASURES: tuple[Measure, ...] = (
         "Interoperability answers in time (no-match IDRs, which CJIS returns at once, and IARs "
         "LESC answered within its answer target) as a percent of all no-match IDRs and IARs.",
         "%",
-        (routes.SIB, "timely_answers"),
-        (routes.SIB, "interoperability_answers"),
+        (Agency.SIB, "timely_answers"),
+        (Agency.SIB, "interoperability_answers"),
     ),
     Measure(
         "criminal_alien_arrests_pct",
@@ -170,13 +170,13 @@ MEASURES: tuple[Measure, ...] = (
 
 def _derived(counts: Counts) -> dict[str, dict[str, float]]:
     """Counts that combine two services: timely answers need the SIB's and LESC's."""
-    sib = dict(counts.get(routes.SIB, {}))
-    lesc = counts.get(routes.LESC, {})
+    sib = dict(counts.get(Agency.SIB, {}))
+    lesc = counts.get(Agency.LESC, {})
     sib["interoperability_answers"] = sib.get("no_match_idr", 0) + lesc.get("iar", 0)
     sib["timely_answers"] = (
         sib.get("no_match_idr", 0) + lesc.get("iar", 0) - lesc.get("iar_late", 0)
     )
-    return {**{k: dict(v) for k, v in counts.items()}, routes.SIB: sib}
+    return {**{k: dict(v) for k, v in counts.items()}, Agency.SIB: sib}
 
 
 def compute(counts: Counts) -> list[dict[str, Any]]:
@@ -234,30 +234,16 @@ async def counts_online(
 
 
 async def counts_offline(
-    *,
-    data_dir: Path | None,
-    database_url: str | None,
-    schema_prefix: str,
-    since: datetime | None = None,
+    databases: OfflineDatabases, since: datetime | None = None
 ) -> dict[str, dict[str, float]]:
     """Reads the counts straight from the services' databases (the federation may be stopped)."""
-    result: dict[str, dict[str, float]] = {}
-    for name, count in SOURCES.items():
-        if database_url:
-            db = Database(database_url, schema=f"{schema_prefix}_{name}")
-        else:
-            assert data_dir is not None
-            path = data_dir / f"{name}.db"
-            if not path.exists():
-                raise FileNotFoundError(f"no database for {name} at {path}")
-            db = Database(f"sqlite+aiosqlite:///{path}")
-        await db.connect([])
-        try:
-            async with db.session() as session:
-                result[name] = await count(session, since)
-        finally:
-            await db.dispose()
-    return result
+
+    async def count(agency: Agency, db: Database) -> dict[str, float]:
+        async with db.session() as session:
+            return await SOURCES[agency](session, since)
+
+    per_agency = await databases.read_each(SOURCES, count)
+    return {agency: counts for agency, counts in per_agency.items()}
 
 
 def format_value(row: Mapping[str, Any]) -> str:

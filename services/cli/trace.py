@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 import grpc
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
-from services.runtime import journal, routes
+from services.cli.offline import OfflineDatabases
+from services.federation import Agency
+from services.runtime import journal
 from services.runtime.db import Database
 
 
@@ -40,34 +41,24 @@ async def trace_online(tcn: str, addresses: dict[str, str]) -> list[dict[str, An
     return sorted(entries, key=lambda e: e["at"])
 
 
-async def trace_offline(
-    tcn: str, *, data_dir: Path | None, database_url: str | None, schema_prefix: str
-) -> list[dict[str, Any]]:
+async def trace_offline(tcn: str, databases: OfflineDatabases) -> list[dict[str, Any]]:
     """Reads `tcn`'s journal entries straight from the services' databases."""
-    entries: list[dict[str, Any]] = []
-    for name in routes.SERVICES:
-        if database_url:
-            db = Database(database_url, schema=f"{schema_prefix}_{name}")
-        else:
-            assert data_dir is not None
-            path = data_dir / f"{name}.db"
-            if not path.exists():
-                raise FileNotFoundError(f"no database for {name} at {path}")
-            db = Database(f"sqlite+aiosqlite:///{path}")
-        await db.connect([])
-        try:
-            for e in await journal.entries_for(db, tcn):
-                entries.append(
-                    {
-                        "service": name,
-                        "at": e.at.isoformat(),
-                        "direction": e.direction,
-                        "tot": e.tot,
-                        "peer": e.peer,
-                        "outcome": e.outcome,
-                        "detail": e.detail,
-                    }
-                )
-        finally:
-            await db.dispose()
-    return sorted(entries, key=lambda e: e["at"])
+
+    async def entries_of(agency: Agency, db: Database) -> list[dict[str, Any]]:
+        return [
+            {
+                "service": agency,
+                "at": e.at.isoformat(),
+                "direction": e.direction,
+                "tot": e.tot,
+                "peer": e.peer,
+                "outcome": e.outcome,
+                "detail": e.detail,
+            }
+            for e in await journal.entries_for(db, tcn)
+        ]
+
+    per_agency = await databases.read_each(Agency, entries_of)
+    return sorted(
+        (e for entries in per_agency.values() for e in entries), key=lambda e: e["at"]
+    )

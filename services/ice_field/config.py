@@ -7,18 +7,21 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.federation import Agency
 from services.runtime.config import ServiceSettings
+
+PROFILE = Agency.ICE_FIELD.profile
 
 
 class IceFieldSettings(ServiceSettings):
     """Settings of the ICE field office service."""
 
-    model_config = SettingsConfigDict(env_prefix="SCFED_ICE_FIELD_", extra="ignore")
-    service_name: ClassVar[str] = "ice_field"
+    model_config = SettingsConfigDict(env_prefix=PROFILE.env_prefix, extra="ignore")
+    service_name: ClassVar[str] = PROFILE.agency
 
-    grpc_port: int = Field(default=50055, ge=0, le=65535)
-    http_port: int = Field(default=8085, ge=0, le=65535)
-    sib_addr: str = "127.0.0.1:50051"
+    grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
+    http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
+    sib_addr: str = Agency.SIB.profile.default_address
     # MOA section III.B.iii: Levels 2 and 3 are at the field office's discretion.
     discretion_level_2: Literal["detain", "decline"] = "detain"
     discretion_level_3: Literal["detain", "decline"] = "decline"

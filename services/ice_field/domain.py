@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.sib.v1 import sib_pb2
+from services.federation import Agency
 from services.ice_field import cases
 from services.ice_field.custody import CustodyPolicy
 from services.ice_field.decision import Decision, DiscretionPolicy, decide
@@ -27,7 +28,7 @@ from services.ice_field.models import (
     FacilityRecord,
     FieldOfficeRecord,
 )
-from services.runtime import routes
+from services.runtime import message_routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import MessageType, make_envelope
@@ -237,7 +238,7 @@ class FieldOperations:
         message = sib_pb2.DetainerMessage(
             envelope=make_envelope(
                 clock=self.clock,
-                sender=routes.ICE_FIELD,
+                sender=Agency.ICE_FIELD,
                 tot=MessageType.I247,
                 tcr=tcn,
                 ori=office.ori,
@@ -248,7 +249,7 @@ class FieldOperations:
             detainer=detainer,
         )
         self.outbox.add(
-            session, peer=routes.SIB, method=routes.SIB_DELIVER_DETAINER, message=message
+            session, route=message_routes.SIB_DELIVER_DETAINER, message=message
         )
         return f"detainer {detainer.detainer_id} level {decision.level} by {office.ori}{flag}"
 

@@ -15,13 +15,13 @@ from sqlalchemy import MetaData
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
+from services.federation import Agency
 from services.ice_field import measures
 from services.ice_field.config import IceFieldSettings
 from services.ice_field.custody import CustodyPolicy
 from services.ice_field.decision import DiscretionPolicy
 from services.ice_field.domain import CaseTiming, FieldOperations, case_summary
 from services.ice_field.models import IceFieldBase
-from services.runtime import routes
 from services.runtime.server import Runtime, grpc_edge
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class IceFieldServicer(pb_grpc.IceFieldServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.LESC,
+            peer=Agency.LESC,
             handler=lambda s: self._ops.take_iar(s, request),
         )
 
@@ -54,7 +54,7 @@ class IceFieldServicer(pb_grpc.IceFieldServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.SIB,
+            peer=Agency.SIB,
             handler=lambda s: self._ops.notify_release(s, request),
         )
 
@@ -88,7 +88,7 @@ class IceFieldServicer(pb_grpc.IceFieldServicer):
 class IceFieldProvider:
     """Runs the ICE field office service in the shared host."""
 
-    name = routes.ICE_FIELD
+    name = Agency.ICE_FIELD
     measure_counts = staticmethod(measures.counts)
     metadatas: Sequence[MetaData] = (IceFieldBase.metadata,)
 

@@ -9,14 +9,17 @@ from pydantic_settings import SettingsConfigDict
 
 # The module, not the class: a service config module holds exactly one settings class.
 from services.biometrics import config
+from services.federation import Agency
+
+PROFILE = Agency.IDENT.profile
 
 
 class IdentSettings(config.GallerySettings):
     """Settings of the IDENT service."""
 
-    model_config = SettingsConfigDict(env_prefix="SCFED_IDENT_", extra="ignore")
-    service_name: ClassVar[str] = "ident"
+    model_config = SettingsConfigDict(env_prefix=PROFILE.env_prefix, extra="ignore")
+    service_name: ClassVar[str] = PROFILE.agency
 
-    grpc_port: int = Field(default=50053, ge=0, le=65535)
-    http_port: int = Field(default=8083, ge=0, le=65535)
-    cjis_iafis_addr: str = "127.0.0.1:50052"
+    grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
+    http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
+    cjis_iafis_addr: str = Agency.CJIS_IAFIS.profile.default_address

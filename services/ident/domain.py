@@ -20,8 +20,9 @@ from services.biometrics.params import COARSE_PER_FINGER, DEFAULT_FPIR, FINGERS,
 from services.biometrics.scoring import Candidate, match_score
 from services.biometrics.store import BiometricStore, StoredGallery
 from services.biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
+from services.federation import Agency
 from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
-from services.runtime import routes
+from services.runtime import message_routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import MessageType, make_envelope
@@ -292,16 +293,16 @@ class IdentGallery(StoredGallery):
         message = cjis_iafis_pb2.IdrMessage(
             envelope=make_envelope(
                 clock=self.clock,
-                sender=routes.IDENT,
+                sender=Agency.IDENT,
                 tot=MessageType.IDR,
                 tcr=tcr,
                 ori=request.envelope.ori,
-                dai=routes.CJIS_ORI,
+                dai=Agency.CJIS_IAFIS.ori,
                 tcn_prefix="IDT",
             ),
             idr=idr,
         )
         self.outbox.add(
-            session, peer=routes.CJIS_IAFIS, method=routes.CJIS_DELIVER_IDR, message=message
+            session, route=message_routes.CJIS_DELIVER_IDR, message=message
         )
         return f"match {idr.fin} score {idr.score:.3f}" if idr.match else "no match"

@@ -12,10 +12,10 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
 from services.biometrics.store import BiometricStore
+from services.federation import Agency
 from services.ident.config import IdentSettings
 from services.ident.domain import IdentGallery
 from services.ident.models import IdentBase, biometric_changes
-from services.runtime import routes
 from services.runtime.errors import InvalidArgument
 from services.runtime.server import Runtime, grpc_edge
 
@@ -35,7 +35,7 @@ class IdentServicer(pb_grpc.IdentServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.CJIS_IAFIS,
+            peer=Agency.CJIS_IAFIS,
             handler=lambda s: self._gallery.search(s, request),
         )
 
@@ -94,7 +94,7 @@ class IdentServicer(pb_grpc.IdentServicer):
 class IdentProvider:
     """Runs the IDENT service in the shared host."""
 
-    name = routes.IDENT
+    name = Agency.IDENT
     metadatas: Sequence[MetaData] = (IdentBase.metadata,)
 
     def __init__(self, settings: IdentSettings) -> None:

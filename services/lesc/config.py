@@ -7,21 +7,24 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.federation import Agency
 from services.lesc.desk import parse_shifts
 from services.lesc.offense_levels import TABLE_NAMES, load_table
 from services.runtime.config import ServiceSettings
+
+PROFILE = Agency.LESC.profile
 
 
 class LescSettings(ServiceSettings):
     """Settings of the LESC service."""
 
-    model_config = SettingsConfigDict(env_prefix="SCFED_LESC_", extra="ignore")
-    service_name: ClassVar[str] = "lesc"
+    model_config = SettingsConfigDict(env_prefix=PROFILE.env_prefix, extra="ignore")
+    service_name: ClassVar[str] = PROFILE.agency
 
-    grpc_port: int = Field(default=50054, ge=0, le=65535)
-    http_port: int = Field(default=8084, ge=0, le=65535)
-    cjis_iafis_addr: str = "127.0.0.1:50052"
-    ice_field_addr: str = "127.0.0.1:50055"
+    grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
+    http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
+    cjis_iafis_addr: str = Agency.CJIS_IAFIS.profile.default_address
+    ice_field_addr: str = Agency.ICE_FIELD.profile.default_address
     # Which Appendix A table classifies offenses in this deployment: "moa", "strategic-plan",
     # or a path to a deployment's own .toml table in the same format.
     offense_table: str = "moa"

@@ -14,11 +14,12 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.lesc.v1 import lesc_pb2
+from services.federation import Agency
 from services.lesc.desk import DeskPolicy, Shift, analysts_on_duty
 from services.lesc.determination import ClassifiedCharge, StatusRule, determine
 from services.lesc.models import CaseRecord, CaseState, Route
 from services.lesc.offense_levels import InvalidNcicCode, OffenseTable
-from services.runtime import routes
+from services.runtime import message_routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import MessageType, make_envelope
@@ -64,7 +65,7 @@ class StatusDeterminationCenter:
     def _envelope(self, tot: MessageType, tcr: str, ori: str, dai: str) -> common_pb2.Envelope:
         return make_envelope(
             clock=self.clock,
-            sender=routes.LESC,
+            sender=Agency.LESC,
             tot=tot,
             tcr=tcr,
             ori=ori,
@@ -137,11 +138,11 @@ class StatusDeterminationCenter:
         )
         session.add(row)
         ack = cjis_iafis_pb2.IaqAcknowledgement(
-            envelope=self._envelope(MessageType.IAQ_ACK, tcr, ori, routes.CJIS_ORI),
+            envelope=self._envelope(MessageType.IAQ_ACK, tcr, ori, Agency.CJIS_IAFIS.ori),
             case_id=case_id,
         )
         self.outbox.add(
-            session, peer=routes.CJIS_IAFIS, method=routes.CJIS_ACKNOWLEDGE_IAQ, message=ack
+            session, route=message_routes.CJIS_ACKNOWLEDGE_IAQ, message=ack
         )
         if route == Route.AUTOMATED:
             self._answer(session, row, now)
@@ -159,10 +160,11 @@ class StatusDeterminationCenter:
         row.answered_at = at
         row.late = at > row.due_at
         answer = cjis_iafis_pb2.IarMessage(
-            envelope=self._envelope(MessageType.IAR, row.tcn, row.ori, routes.CJIS_ORI), iar=iar
+            envelope=self._envelope(MessageType.IAR, row.tcn, row.ori, Agency.CJIS_IAFIS.ori),
+            iar=iar,
         )
         self.outbox.add(
-            session, peer=routes.CJIS_IAFIS, method=routes.CJIS_DELIVER_IAR, message=answer
+            session, route=message_routes.CJIS_DELIVER_IAR, message=answer
         )
         copy = ice_field_pb2.IarCopy(
             envelope=self._envelope(MessageType.IAR_COPY, row.tcn, row.ori, ""),
@@ -170,7 +172,7 @@ class StatusDeterminationCenter:
             booking_number=row.booking_number,
             nam=row.nam,
         )
-        self.outbox.add(session, peer=routes.ICE_FIELD, method=routes.ICE_DELIVER_IAR, message=copy)
+        self.outbox.add(session, route=message_routes.ICE_DELIVER_IAR, message=copy)
 
     async def work(self, session: AsyncSession) -> int:
         """Finishes the cases whose handling time is over and starts queued ones on free

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from scfed.common.v1 import common_pb2
 from scfed.lesc.v1 import lesc_pb2 as pb
 from scfed.lesc.v1 import lesc_pb2_grpc as pb_grpc
+from services.federation import Agency
 from services.lesc import measures
 from services.lesc.config import LescSettings
 from services.lesc.desk import DeskPolicy, parse_shifts
@@ -23,7 +24,6 @@ from services.lesc.determination import default_status_rules
 from services.lesc.domain import StatusDeterminationCenter
 from services.lesc.models import LescBase
 from services.lesc.offense_levels import load_table
-from services.runtime import routes
 from services.runtime.server import Runtime, grpc_edge
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class LescServicer(pb_grpc.LescServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.CJIS_IAFIS,
+            peer=Agency.CJIS_IAFIS,
             handler=lambda s: self._center.take_iaq(s, request),
         )
 
@@ -50,7 +50,7 @@ class LescServicer(pb_grpc.LescServicer):
 class LescProvider:
     """Runs the LESC service in the shared host."""
 
-    name = routes.LESC
+    name = Agency.LESC
     measure_counts = staticmethod(measures.counts)
     metadatas: Sequence[MetaData] = (LescBase.metadata,)
 

@@ -14,9 +14,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.federation import FEDERATION_PREFIX
 from services.runtime.clock import clock_from_spec
-
-FEDERATION_PREFIX = "SCFED_"
 
 
 class ServiceSettings(BaseSettings):

@@ -19,7 +19,6 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import grpc
 from sqlalchemy import and_, func, or_, select
@@ -30,6 +29,7 @@ from services.runtime import journal
 from services.runtime.db import Database
 from services.runtime.envelope import check_envelope
 from services.runtime.errors import DomainError
+from services.runtime.message_routes import EnvelopedMessage, RequestT, Route
 from services.runtime.models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
 
 log = logging.getLogger(__name__)
@@ -47,19 +47,6 @@ PERMANENT_CODES = frozenset(
         grpc.StatusCode.UNAUTHENTICATED,
     }
 )
-
-
-class EnvelopedMessage(Protocol):
-    """A protobuf message whose first field is the common envelope."""
-
-    @property
-    def envelope(self) -> common_pb2.Envelope:
-        """The message's envelope."""
-        ...
-
-    def SerializeToString(self, *, deterministic: bool = ...) -> bytes:
-        """The message's wire form."""
-        ...
 
 
 DeadLetterHook = Callable[[AsyncSession, OutboxMessage], Awaitable[None]]
@@ -140,18 +127,25 @@ class Outbox:
         self,
         session: AsyncSession,
         *,
-        peer: str,
-        method: str,
-        message: EnvelopedMessage,
+        route: Route[RequestT],
+        message: RequestT,
     ) -> None:
-        """Writes `message` for `peer` into the outbox, inside the caller's transaction."""
+        """Writes `message` for `route`'s peer into the outbox, inside the caller's transaction.
+
+        Raises TypeError when `message` is not the route's request class (which mypy also
+        refuses), so a message never waits in the outbox for a method that cannot take it.
+        """
+        if type(message) is not route.request:
+            raise TypeError(
+                f"{route.path} takes {route.request.__name__}, not {type(message).__name__}"
+            )
         envelope = message.envelope
         now = _utcnow()
         session.add(
             OutboxMessage(
                 message_id=envelope.message_id,
-                peer=peer,
-                method=method,
+                peer=route.peer,
+                method=route.path,
                 tot=envelope.tot,
                 tcn=envelope.tcr or envelope.tcn,
                 payload=message.SerializeToString(),

@@ -28,6 +28,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
+from services.federation import Agency
 from services.runtime import journal
 from services.runtime.clock import AcceleratedClock, Clock, clock_from_spec
 from services.runtime.clock_epoch import share_epoch
@@ -54,7 +55,7 @@ class Runtime:
 class ServiceProvider(Protocol):
     """One emulated agency, as the host runs it (the shape of a LocalStack provider)."""
 
-    name: str
+    name: Agency
     metadatas: Sequence[MetaData]
 
     def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:

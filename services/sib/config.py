@@ -9,15 +9,18 @@ from pydantic_settings import SettingsConfigDict
 
 # The module, not the class: a service config module holds exactly one settings class.
 from services.biometrics import config
+from services.federation import Agency
+
+PROFILE = Agency.SIB.profile
 
 
 class SibSettings(config.MatchSettings):
     """Settings of the SIB service."""
 
-    model_config = SettingsConfigDict(env_prefix="SCFED_SIB_", extra="ignore")
-    service_name: ClassVar[str] = "sib"
+    model_config = SettingsConfigDict(env_prefix=PROFILE.env_prefix, extra="ignore")
+    service_name: ClassVar[str] = PROFILE.agency
 
-    grpc_port: int = Field(default=50051, ge=0, le=65535)
-    http_port: int = Field(default=8081, ge=0, le=65535)
-    cjis_iafis_addr: str = "127.0.0.1:50052"
-    ice_field_addr: str = "127.0.0.1:50055"
+    grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
+    http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
+    cjis_iafis_addr: str = Agency.CJIS_IAFIS.profile.default_address
+    ice_field_addr: str = Agency.ICE_FIELD.profile.default_address

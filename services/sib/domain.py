@@ -23,7 +23,8 @@ from scfed.sib.v1 import sib_pb2 as pb
 from services.biometrics.engine import BiometricEngine, load_gallery
 from services.biometrics.enrollment import StagedEnrollments
 from services.biometrics.template import TenprintTemplate, tenprint_from_proto
-from services.runtime import journal, routes
+from services.federation import Agency
+from services.runtime import journal, message_routes
 from services.runtime.clock import Clock
 from services.runtime.delivery import Outbox
 from services.runtime.envelope import MessageType, make_envelope, new_tcn
@@ -326,11 +327,11 @@ class StateBureau:
         charges = list_from_json(booking.charges, common_pb2.Charge)
         envelope = make_envelope(
             clock=self.clock,
-            sender=routes.SIB,
+            sender=Agency.SIB,
             tot=booking.tot,
             tcr="",
             ori=booking.ori,
-            dai=routes.CJIS_ORI,
+            dai=Agency.CJIS_IAFIS.ori,
         )
         envelope.tcn = booking.tcn
         if booking.tot == MessageType.CAR:
@@ -346,7 +347,7 @@ class StateBureau:
                 interoperability=interop,
             )
             self.outbox.add(
-                session, peer=routes.CJIS_IAFIS, method=routes.CJIS_SUBMIT_CAR, message=car
+                session, route=message_routes.CJIS_SUBMIT_CAR, message=car
             )
         else:
             cpi = cjis_iafis_pb2.Cpi(
@@ -360,7 +361,7 @@ class StateBureau:
                 interoperability=interop,
             )
             self.outbox.add(
-                session, peer=routes.CJIS_IAFIS, method=routes.CJIS_SUBMIT_CPI, message=cpi
+                session, route=message_routes.CJIS_SUBMIT_CPI, message=cpi
             )
 
     async def _booking(self, session: AsyncSession, envelope: common_pb2.Envelope) -> Booking:
@@ -551,7 +552,7 @@ class StateBureau:
             release_at = release_at.replace(tzinfo=UTC)  # a time without an offset is UTC
         envelope = make_envelope(
             clock=self.clock,
-            sender=routes.SIB,
+            sender=Agency.SIB,
             tot=MessageType.RELEASE,
             tcr=response.tcn,
             ori=ori,
@@ -563,6 +564,6 @@ class StateBureau:
             # agency time may run ahead of the SIB's.
             notice.release_at.FromDatetime(release_at)
         self.outbox.add(
-            session, peer=routes.ICE_FIELD, method=routes.ICE_NOTIFY_RELEASE, message=notice
+            session, route=message_routes.ICE_NOTIFY_RELEASE, message=notice
         )
         return envelope.message_id

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData
 from scfed.common.v1 import common_pb2
 from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.envelope import MessageType
 from services.runtime.server import Runtime, grpc_edge
 from services.sib import measures
@@ -36,7 +36,7 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.CJIS_IAFIS,
+            peer=Agency.CJIS_IAFIS,
             handler=lambda s: self._bureau.take_sre(s, request),
         )
 
@@ -48,7 +48,7 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.CJIS_IAFIS,
+            peer=Agency.CJIS_IAFIS,
             handler=lambda s: self._bureau.take_errt(s, request),
         )
 
@@ -60,7 +60,7 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.CJIS_IAFIS,
+            peer=Agency.CJIS_IAFIS,
             handler=lambda s: self._bureau.take_interoperability_response(s, request),
         )
 
@@ -72,7 +72,7 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         return await self._rt.inbox.receive(
             request,
             has_envelope=request.HasField("envelope"),
-            peer=routes.ICE_FIELD,
+            peer=Agency.ICE_FIELD,
             handler=lambda s: self._bureau.take_detainer(s, request),
         )
 
@@ -102,7 +102,7 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
 class SibProvider:
     """Runs the SIB service in the shared host."""
 
-    name = routes.SIB
+    name = Agency.SIB
     measure_counts = staticmethod(measures.counts)
     metadatas: Sequence[MetaData] = (SibBase.metadata,)
 

@@ -15,6 +15,7 @@ from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2, ice_field_pb2_grpc
 from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
+from services.federation import Agency
 from services.world.world import AgencySpec, ChargeSpec, Person, StateSpec, World
 
 BATCH = 100
@@ -128,10 +129,10 @@ async def register_jurisdictions(
 async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
     """Registers states, agencies and field offices, and fills IAFIS and IDENT."""
     async with (
-        grpc.aio.insecure_channel(addresses["sib"]) as sib_channel,
-        grpc.aio.insecure_channel(addresses["ice_field"]) as ice_channel,
-        grpc.aio.insecure_channel(addresses["cjis_iafis"]) as cjis_channel,
-        grpc.aio.insecure_channel(addresses["ident"]) as ident_channel,
+        grpc.aio.insecure_channel(addresses[Agency.SIB]) as sib_channel,
+        grpc.aio.insecure_channel(addresses[Agency.ICE_FIELD]) as ice_channel,
+        grpc.aio.insecure_channel(addresses[Agency.CJIS_IAFIS]) as cjis_channel,
+        grpc.aio.insecure_channel(addresses[Agency.IDENT]) as ident_channel,
     ):
         sib = sib_pb2_grpc.StateIdentificationBureauStub(sib_channel)
         await register_jurisdictions(sib, world.states, world.agencies)

@@ -22,8 +22,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.cli.launcher import DEFAULT_PORTS
-from services.runtime import routes
+from services.federation import Agency
 from tests.deploy import engine as engines
 from tests.deploy.compose import ComposeProject
 
@@ -32,13 +31,8 @@ pytestmark = pytest.mark.smoke
 ROOT = Path(__file__).resolve().parents[2]
 PG = "postgresql://postgres@127.0.0.1:5432"
 BOOKINGS = 50
-SERVICE_NAMES = {
-    "sib": routes.SIB,
-    "cjis-iafis": routes.CJIS_IAFIS,
-    "ident": routes.IDENT,
-    "lesc": routes.LESC,
-    "ice-field": routes.ICE_FIELD,
-}
+# Compose names services as DNS does (cjis-iafis); the registry as Python does (cjis_iafis).
+SERVICE_NAMES = {agency.replace("_", "-"): agency for agency in Agency}
 
 
 async def _fresh_databases() -> None:
@@ -119,10 +113,10 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
 
         urls: list[str] = []
         addrs: list[str] = []
-        for name, (grpc_port, http_port) in DEFAULT_PORTS.items():
-            addrs += ["--addr", f"{name}=127.0.0.1:{grpc_port}"]
-            if name != routes.SIB:
-                urls += ["--url", f"{name}=http://127.0.0.1:{http_port}"]
+        for name in Agency:
+            addrs += ["--addr", f"{name}=127.0.0.1:{name.profile.grpc_port}"]
+            if name != Agency.SIB:
+                urls += ["--url", f"{name}=http://127.0.0.1:{name.profile.http_port}"]
         driven = time.monotonic()
         demo = _scfed(
             "demo",
@@ -153,7 +147,7 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
         )
         assert trace.returncode == 0, trace.stderr[-2000:]
         entries = json.loads(trace.stdout)
-        assert {routes.SIB, routes.CJIS_IAFIS, routes.IDENT} <= {e["service"] for e in entries}
+        assert {Agency.SIB, Agency.CJIS_IAFIS, Agency.IDENT} <= {e["service"] for e in entries}
         assert ("received", "SRE") in {(e["direction"], e["tot"]) for e in entries}
         trace_line = f"trace {result['sample_tcn']}: " + " ".join(
             f"{e['service']}:{e['direction']}:{e['tot']}" for e in entries

@@ -23,6 +23,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from services import federation
 from services.runtime.config import ServiceSettings
 from tests.deploy.compose import compose_env, interpolate, load_compose, merge_compose
 
@@ -42,12 +43,10 @@ class Agency:
     http_port: int
 
 
+# Keyed by the deployed name (cjis-iafis); module and ports come from the federation's registry.
 AGENCIES = {
-    "sib": Agency("sib", 50051, 8081),
-    "cjis-iafis": Agency("cjis_iafis", 50052, 8082),
-    "ident": Agency("ident", 50053, 8083),
-    "lesc": Agency("lesc", 50054, 8084),
-    "ice-field": Agency("ice_field", 50055, 8085),
+    agency.replace("_", "-"): Agency(agency, agency.profile.grpc_port, agency.profile.http_port)
+    for agency in federation.Agency
 }
 # Each keeps an in-memory biometric index of its own: exactly one replica, never autoscaled.
 SINGLE_REPLICA = {"sib", "cjis-iafis", "ident"}

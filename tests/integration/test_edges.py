@@ -37,7 +37,7 @@ from scfed.lesc.v1 import lesc_pb2_grpc as lesc_grpc
 from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc as sib_grpc
 from services.biometrics.params import TEMPLATE_DIM
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.envelope import MessageType
 from services.runtime.journal import JournalKey, counts_from_json
 from services.runtime.models import Direction, Outcome
@@ -62,11 +62,11 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 FAILED = grpc.StatusCode.FAILED_PRECONDITION
 EXISTS = grpc.StatusCode.ALREADY_EXISTS
 STUBS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
-    routes.SIB: sib_grpc.StateIdentificationBureauStub,
-    routes.CJIS_IAFIS: cjis_grpc.CjisIafisStub,
-    routes.IDENT: ident_grpc.IdentStub,
-    routes.LESC: lesc_grpc.LescStub,
-    routes.ICE_FIELD: ice_grpc.IceFieldStub,
+    Agency.SIB: sib_grpc.StateIdentificationBureauStub,
+    Agency.CJIS_IAFIS: cjis_grpc.CjisIafisStub,
+    Agency.IDENT: ident_grpc.IdentStub,
+    Agency.LESC: lesc_grpc.LescStub,
+    Agency.ICE_FIELD: ice_grpc.IceFieldStub,
 }
 
 
@@ -125,7 +125,7 @@ class Edges:
 
 async def _connect(fed: Federation, stack: AsyncExitStack) -> Edges:
     """A client for the SIB's agency edge (if it runs) and a channel to every running service."""
-    base_url = fed.sib_url if routes.SIB in fed.hosts else ""
+    base_url = fed.sib_url if Agency.SIB in fed.hosts else ""
     client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
     channels = {
         name: await stack.enter_async_context(grpc.aio.insecure_channel(address))
@@ -136,11 +136,11 @@ async def _connect(fed: Federation, stack: AsyncExitStack) -> Edges:
 
 async def _register_jurisdictions(edges: Edges, world: World) -> None:
     """The world's states and agencies at the SIB, and its field offices at ICE, if they run."""
-    if routes.SIB in edges.fed.hosts:
-        await register_jurisdictions(edges.stub(routes.SIB), world.states, world.agencies)
-    if routes.ICE_FIELD in edges.fed.hosts:
+    if Agency.SIB in edges.fed.hosts:
+        await register_jurisdictions(edges.stub(Agency.SIB), world.states, world.agencies)
+    if Agency.ICE_FIELD in edges.fed.hosts:
         for office in world.field_offices:
-            await edges.stub(routes.ICE_FIELD).RegisterFieldOffice(
+            await edges.stub(Agency.ICE_FIELD).RegisterFieldOffice(
                 ice.FieldOffice(ori=office.ori, name=office.name, states=list(office.states))
             )
 
@@ -264,7 +264,7 @@ async def _bookings(client: httpx.AsyncClient) -> list[tuple[str, str, str, str]
     return [(b["tcn"], b["ori"], b["booking_number"], b["sid"]) for b in r.json()]
 
 
-async def _outbox_total(edges: Edges, service: str = routes.SIB) -> int:
+async def _outbox_total(edges: Edges, service: str = Agency.SIB) -> int:
     """Every message a service ever wrote to its outbox, whatever its state now."""
     return sum((await edges.http(service, "/v1/outbox")).values())
 
@@ -307,7 +307,7 @@ async def test_bad_bookings_get_422_naming_the_problem_and_leave_the_stored_book
 async def test_a_resubmitted_booking_is_a_duplicate_and_a_changed_one_names_the_existing_tcn(
     running: Start,
 ) -> None:
-    sib_only = await running(routes.SIB)
+    sib_only = await running(Agency.SIB)
     world = _world()
     plain = _plain_booking(world)
     body = booking_payload(world, plain)
@@ -338,7 +338,7 @@ async def test_a_resubmitted_booking_is_a_duplicate_and_a_changed_one_names_the_
 async def test_unknown_resources_get_404_and_bad_notices_or_page_queries_422_naming_them(
     running: Start,
 ) -> None:
-    sib_only = await running(routes.SIB)
+    sib_only = await running(Agency.SIB)
     client = sib_only.client
     r = await client.get("/v1/bookings/UNKNOWN")
     assert r.status_code == 404 and "UNKNOWN" in _reason(r), r.text
@@ -498,12 +498,12 @@ def _enveloped() -> list[tuple[str, str, Message]]:
     """One well-formed message for every RPC that takes an envelope."""
     return [
         (
-            routes.SIB,
+            Agency.SIB,
             "DeliverSre",
             sib.SreMessage(envelope=_envelope("SRE"), identification="I", fbi_number="1234567AB"),
         ),
         (
-            routes.SIB,
+            Agency.SIB,
             "DeliverErrt",
             sib.ErrtMessage(
                 envelope=_envelope("ERRT"),
@@ -511,14 +511,14 @@ def _enveloped() -> list[tuple[str, str, Message]]:
             ),
         ),
         (
-            routes.SIB,
+            Agency.SIB,
             "DeliverInteroperabilityResponse",
             sib.InteroperabilityResponse(
                 envelope=_envelope("NO-MATCH-IDR"), no_match=sib.NoMatchIdr(idr=common.Idr())
             ),
         ),
         (
-            routes.SIB,
+            Agency.SIB,
             "DeliverDetainer",
             sib.DetainerMessage(
                 envelope=_envelope("I-247"),
@@ -527,28 +527,28 @@ def _enveloped() -> list[tuple[str, str, Message]]:
                 ),
             ),
         ),
-        (routes.CJIS_IAFIS, "SubmitCar", _car()),
-        (routes.CJIS_IAFIS, "SubmitCpi", _cpi()),
+        (Agency.CJIS_IAFIS, "SubmitCar", _car()),
+        (Agency.CJIS_IAFIS, "SubmitCpi", _cpi()),
         (
-            routes.CJIS_IAFIS,
+            Agency.CJIS_IAFIS,
             "DeliverIdr",
             cjis.IdrMessage(envelope=_envelope("IDR"), idr=common.Idr(match=False)),
         ),
         (
-            routes.CJIS_IAFIS,
+            Agency.CJIS_IAFIS,
             "AcknowledgeIaq",
             cjis.IaqAcknowledgement(envelope=_envelope("IAQ-ACK"), case_id="LESCEDGE0001"),
         ),
-        (routes.CJIS_IAFIS, "DeliverIar", cjis.IarMessage(envelope=_envelope("IAR"), iar=_iar())),
-        (routes.IDENT, "Search", _search()),
-        (routes.LESC, "SubmitIaq", _iaq()),
+        (Agency.CJIS_IAFIS, "DeliverIar", cjis.IarMessage(envelope=_envelope("IAR"), iar=_iar())),
+        (Agency.IDENT, "Search", _search()),
+        (Agency.LESC, "SubmitIaq", _iaq()),
         (
-            routes.ICE_FIELD,
+            Agency.ICE_FIELD,
             "NotifyRelease",
             ice.ReleaseNotice(envelope=_envelope("RELEASE"), detainer_id="I247-EDGE"),
         ),
         (
-            routes.ICE_FIELD,
+            Agency.ICE_FIELD,
             "DeliverIar",
             ice.IarCopy(envelope=_envelope("IAR-COPY"), iar=_iar(), nam="DOE,JOHN"),
         ),
@@ -566,7 +566,7 @@ BAD_ENVELOPES: list[tuple[str, Callable[[common.Envelope], None] | None, str]] =
 
 
 # The CAR and CPI open a transaction under their own TCN; every other message names it as TCR.
-OPENING = frozenset({(routes.CJIS_IAFIS, "SubmitCar"), (routes.CJIS_IAFIS, "SubmitCpi")})
+OPENING = frozenset({(Agency.CJIS_IAFIS, "SubmitCar"), (Agency.CJIS_IAFIS, "SubmitCpi")})
 
 
 def _no_tcr(envelope: common.Envelope) -> None:
@@ -602,11 +602,11 @@ def _envelope_refusals() -> list[Refusal]:
 def _content_refusals() -> list[Refusal]:
     """Bad content behind a good envelope, and bad configuration and look-ups."""
     sib_, cjis_, ident_, lesc_, ice_ = (
-        routes.SIB,
-        routes.CJIS_IAFIS,
-        routes.IDENT,
-        routes.LESC,
-        routes.ICE_FIELD,
+        Agency.SIB,
+        Agency.CJIS_IAFIS,
+        Agency.IDENT,
+        Agency.LESC,
+        Agency.ICE_FIELD,
     )
     nan = [float("nan")] * TEMPLATE_DIM
     inf = [float("inf")] + [0.5] * (TEMPLATE_DIM - 1)
@@ -1291,7 +1291,7 @@ async def _snapshot(edges: Edges) -> dict[str, Any]:
         }
     state["sib bookings"] = await _bookings(edges.client)
     state["sib states"] = (await edges.client.get("/v1/states")).json()
-    info = await edges.stub(routes.IDENT).Info(ident.InfoRequest())
+    info = await edges.stub(Agency.IDENT).Info(ident.InfoRequest())
     state["ident gallery"] = info.gallery_size
     return state
 
@@ -1319,36 +1319,36 @@ async def test_every_rpc_refuses_bad_input_with_its_documented_status_and_the_re
 
 
 async def test_a_refused_message_is_journaled_as_refused_with_the_reason(running: Start) -> None:
-    sib_only = await running(routes.SIB)
+    sib_only = await running(Agency.SIB)
     tcr = "TCR-EDGE-JOURNAL"
     sre = sib.SreMessage(
         envelope=_envelope("SRE", tcr=tcr), identification="I", fbi_number="1234567AB"
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await sib_only.stub(routes.SIB).DeliverSre(sre, timeout=10)
+        await sib_only.stub(Agency.SIB).DeliverSre(sre, timeout=10)
     assert caught.value.code() == NOT_FOUND
 
-    entries = await sib_only.http(routes.SIB, f"/v1/journal/{tcr}")
+    entries = await sib_only.http(Agency.SIB, f"/v1/journal/{tcr}")
     assert [(e["direction"], e["tot"], e["outcome"]) for e in entries] == [
         ("received", "SRE", "refused")
     ]
     assert entries[0]["message_id"] == sre.envelope.message_id
     assert "NOT_FOUND" in entries[0]["detail"] and tcr in entries[0]["detail"]
-    page = await sib_only.journal_stub(routes.SIB).GetJournal(common.JournalQuery(tcn=tcr))
-    assert [(e.outcome, e.service) for e in page.entries] == [("refused", routes.SIB)]
+    page = await sib_only.journal_stub(Agency.SIB).GetJournal(common.JournalQuery(tcn=tcr))
+    assert [(e.outcome, e.service) for e in page.entries] == [("refused", Agency.SIB)]
     # A message refused for its envelope cannot be filed under a booking: it leaves no entry.
     no_envelope = sib.SreMessage(identification="I", fbi_number="1234567AB")
     with pytest.raises(grpc.aio.AioRpcError):
-        await sib_only.stub(routes.SIB).DeliverSre(no_envelope, timeout=10)
-    counts = counts_from_json(await sib_only.http(routes.SIB, "/v1/journal-counts"))
+        await sib_only.stub(Agency.SIB).DeliverSre(no_envelope, timeout=10)
+    counts = counts_from_json(await sib_only.http(Agency.SIB, "/v1/journal-counts"))
     assert counts == {JournalKey(Direction.RECEIVED, MessageType.SRE, Outcome.REFUSED): 1}
 
 
 async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
-    galleries = await running(routes.IDENT, routes.CJIS_IAFIS)
+    galleries = await running(Agency.IDENT, Agency.CJIS_IAFIS)
     world = _world()
     capture = world.enrollment_capture(world.person(_plain_booking(world).person_id))
-    identities = galleries.stub(routes.IDENT)
+    identities = galleries.stub(Agency.IDENT)
     size = (await identities.Info(ident.InfoRequest())).gallery_size
     good = ident.NewEncounter(
         descriptors=NAM,
@@ -1366,7 +1366,7 @@ async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
     assert alone.enrollments[0].new_identity is True
     assert (await identities.Info(ident.InfoRequest())).gallery_size == size + 1
 
-    master_file = galleries.stub(routes.CJIS_IAFIS)
+    master_file = galleries.stub(Agency.CJIS_IAFIS)
     cycle = common.ArrestCycle(ori=CA, doa="20050101", charges=[_charge("1201")])
     first = cjis.CriminalRecord(
         descriptors=NAM, tenprint=capture, cycles=[cycle], fbi_number="1234567EG"
@@ -1402,7 +1402,7 @@ async def _booked_in_oregon(edges: Edges) -> tuple[str, ice.IarCopy]:
         "OR", "Oregon", nff=False, relay_capable=True, moa_status="ACTIVE", sib_ori="ORSIB0000"
     )
     multnomah = AgencySpec(OREGON_LEA, "Multnomah", "OR", activated=True)
-    await register_jurisdictions(edges.stub(routes.SIB), [oregon], [multnomah])
+    await register_jurisdictions(edges.stub(Agency.SIB), [oregon], [multnomah])
     world = _world()
     body = booking_payload(world, _plain_booking(world))
     body.update(ori=OREGON_LEA, booking_number="OR-EDGE-1")
@@ -1420,14 +1420,14 @@ async def _booked_in_oregon(edges: Edges) -> tuple[str, ice.IarCopy]:
 
 async def _cover_oregon(edges: Edges) -> None:
     """A field office for Oregon."""
-    await edges.stub(routes.ICE_FIELD).RegisterFieldOffice(
+    await edges.stub(Agency.ICE_FIELD).RegisterFieldOffice(
         ice.FieldOffice(ori="ORICE0100", name="Portland", states=["OR"], bed_capacity=10)
     )
 
 
 async def _detainers(edges: Edges, tcn: str) -> list[dict[str, Any]]:
     """The I-247s in the Oregon LEA's inbox for a booking, once ICE has sent all it will."""
-    await edges.quiet(routes.ICE_FIELD)
+    await edges.quiet(Agency.ICE_FIELD)
     r = await edges.client.get(f"/v1/agencies/{OREGON_LEA}/messages")
     assert r.status_code == 200, r.text
     return [m for m in r.json() if m["kind"] == "I-247" and m["tcn"] == tcn]
@@ -1436,9 +1436,9 @@ async def _detainers(edges: Edges, tcn: str) -> list[dict[str, Any]]:
 async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
     running: Start,
 ) -> None:
-    edges = await running(routes.SIB, routes.ICE_FIELD)
+    edges = await running(Agency.SIB, Agency.ICE_FIELD)
     tcn, iar_copy = await _booked_in_oregon(edges)
-    field = edges.stub(routes.ICE_FIELD)
+    field = edges.stub(Agency.ICE_FIELD)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await field.DeliverIar(iar_copy, timeout=10)
     assert caught.value.code() == FAILED
@@ -1462,7 +1462,7 @@ async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
     detainers = await _detainers(edges, tcn)
     assert len(detainers) == 1, detainers
     detainer_id = detainers[0]["body"]["detainer"]["detainer_id"]
-    counts = counts_from_json(await edges.http(routes.ICE_FIELD, "/v1/journal-counts"))
+    counts = counts_from_json(await edges.http(Agency.ICE_FIELD, "/v1/journal-counts"))
     copy_tot = MessageType.IAR_COPY
     assert {k: v for k, v in counts.items() if k.tot == copy_tot} == {
         JournalKey(Direction.RECEIVED, copy_tot, Outcome.REFUSED): 2,
@@ -1503,7 +1503,7 @@ async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
 
 
 async def test_a_release_time_without_offset_is_not_a_500(running: Start) -> None:
-    sib_only = await running(routes.SIB)
+    sib_only = await running(Agency.SIB)
     notice = {"ori": CA, "detainer_id": "I247-UNKNOWN", "release_at": "2030-01-01T00:00:00"}
     r = await sib_only.client.post("/v1/release-notices", json=notice)
     # Read as UTC (as before release times were bounded), the detainer is unknown; or refused

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from scfed.common.v1 import common_pb2
 from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
 from services.cli.trace import trace_online
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.models import OutboxMessage
 from services.world.seeding import register_jurisdictions, seed_world
 from services.world.world import AGENCIES, STATES, booking_payload, build_world
@@ -113,7 +113,7 @@ async def test_unknown_person_gets_a_no_match_idr_and_no_iaq(scenario: Scenario)
     assert _response(view, "SRE")["body"]["identification"] == "N"
     no_match = _response(view, "NO-MATCH-IDR")
     assert no_match["relayed"] is True and no_match["body"]["no_match"]["idr"] == {}
-    assert await _journal(scenario.fed, routes.LESC, tcn) == []
+    assert await _journal(scenario.fed, Agency.LESC, tcn) == []
 
 
 async def test_naturalized_citizen_matches_but_is_not_removable(scenario: Scenario) -> None:
@@ -148,14 +148,14 @@ async def test_cpi_waits_for_the_fbi_number_of_the_first_arrest(
     scenario: Scenario, db: DatabaseChoice
 ) -> None:
     fed = scenario.fed
-    await fed.hosts[routes.CJIS_IAFIS].stop()
+    await fed.hosts[Agency.CJIS_IAFIS].stop()
     subject = scenario.subject()
     first_tcn = await scenario.book(subject, TX)
     second_tcn = await scenario.book(subject, TX)
     parked = (await scenario.client.get(f"/v1/bookings/{second_tcn}")).json()
     assert parked["status"] == "awaiting_fbi_number" and parked["transaction"] == "CPI"
 
-    await fed.restart(routes.CJIS_IAFIS, db)
+    await fed.restart(Agency.CJIS_IAFIS, db)
     first, second = await scenario.final(first_tcn), await scenario.final(second_tcn)
     assert first["status"] == second["status"] == "answered"
     assert (
@@ -169,7 +169,7 @@ async def test_suspended_moa_gets_criminal_history_processing_only(scenario: Sce
     await scenario.in_ident(subject, "ENTRY_WITHOUT_INSPECTION")
     view = await scenario.final(await scenario.book(subject, AZ, ("1201",)))
     assert view["expects_idr"] is False and response_kinds(view) == ["SRE"]
-    assert await _journal(scenario.fed, routes.IDENT, view["tcn"]) == []
+    assert await _journal(scenario.fed, Agency.IDENT, view["tcn"]) == []
 
 
 async def test_moa_suspended_and_resumed_at_runtime_switches_ident_searches(
@@ -250,13 +250,13 @@ async def test_message_sent_while_receiver_is_down_is_processed_once_after_resta
     scenario: Scenario, db: DatabaseChoice
 ) -> None:
     fed = scenario.fed
-    await fed.hosts[routes.LESC].stop()
+    await fed.hosts[Agency.LESC].stop()
     subject = scenario.subject()
     await scenario.in_ident(subject, "VISA_OVERSTAY")
     tcn = await scenario.book(subject, CA)
 
     async def iaq_retrying() -> bool:
-        async with fed.hosts[routes.CJIS_IAFIS].runtime.db.session() as session:
+        async with fed.hosts[Agency.CJIS_IAFIS].runtime.db.session() as session:
             attempts = await session.scalar(
                 select(OutboxMessage.attempts).where(
                     OutboxMessage.tot == "IAQ", OutboxMessage.tcn == tcn
@@ -268,19 +268,19 @@ async def test_message_sent_while_receiver_is_down_is_processed_once_after_resta
     pending = (await scenario.client.get(f"/v1/bookings/{tcn}")).json()
     assert pending["status"] == "submitted" and "IDR/IAR" not in response_kinds(pending)
 
-    await fed.restart(routes.LESC, db)
+    await fed.restart(Agency.LESC, db)
     view = await scenario.final(tcn)
     assert "IDR/IAR" in response_kinds(view)
     await scenario.quiet()
-    lesc = [e for e in await _journal(fed, routes.LESC, tcn) if e["direction"] == "received"]
+    lesc = [e for e in await _journal(fed, Agency.LESC, tcn) if e["direction"] == "received"]
     assert [(e["tot"], e["outcome"]) for e in lesc] == [("IAQ", "processed")]
 
 
 async def test_undeliverable_car_is_dead_lettered_and_the_lea_gets_an_errt(
     db: DatabaseChoice,
 ) -> None:
-    sib = make_host(routes.SIB, db, outbox_max_attempts=2, cjis_iafis_addr="127.0.0.1:9")
-    fed = Federation(hosts={routes.SIB: sib})
+    sib = make_host(Agency.SIB, db, outbox_max_attempts=2, cjis_iafis_addr="127.0.0.1:9")
+    fed = Federation(hosts={Agency.SIB: sib})
     await sib.start()
     try:
         async with httpx.AsyncClient(base_url=sib.http_url) as client:
@@ -329,7 +329,7 @@ async def test_a_cpi_booked_while_the_sre_is_being_taken_is_not_left_parked(
     if db.kind != "postgres":
         pytest.skip("SQLite serialises every transaction: there is no race to lose")
     fed = scenario.fed
-    await fed.hosts[routes.CJIS_IAFIS].stop()
+    await fed.hosts[Agency.CJIS_IAFIS].stop()
     subject = scenario.subject()
     first = (await scenario.client.get(f"/v1/bookings/{await scenario.book(subject, TX)}")).json()
 
@@ -339,7 +339,7 @@ async def test_a_cpi_booked_while_the_sre_is_being_taken_is_not_left_parked(
     try:
         tx = sre.transaction()
         await tx.start()
-        table = f'"{db.schema(routes.SIB)}".state_subjects'
+        table = f'"{db.schema(Agency.SIB)}".state_subjects'
         await sre.execute(f"SELECT 1 FROM {table} WHERE sid = $1 FOR UPDATE", first["sid"])
         await sre.execute(
             f"UPDATE {table} SET fbi_number = 'FBI-RACE' WHERE sid = $1", first["sid"]
@@ -366,11 +366,11 @@ async def test_a_parked_cpi_goes_as_a_car_when_the_first_arrest_is_refused(
 ) -> None:
     """No FBI number will ever come for a refused first arrest: the CPI must not wait forever."""
     fed = scenario.fed
-    await fed.hosts[routes.CJIS_IAFIS].stop()
+    await fed.hosts[Agency.CJIS_IAFIS].stop()
     subject = scenario.subject()
     first_tcn = await scenario.book(subject, TX)
     second_tcn = await scenario.book(subject, TX)
-    async with grpc.aio.insecure_channel(fed.addresses()[routes.SIB]) as channel:
+    async with grpc.aio.insecure_channel(fed.addresses()[Agency.SIB]) as channel:
         errt = sib_pb2.ErrtMessage(
             envelope=common_pb2.Envelope(
                 message_id=str(uuid.uuid4()),
@@ -379,13 +379,13 @@ async def test_a_parked_cpi_goes_as_a_car_when_the_first_arrest_is_refused(
                 tcr=first_tcn,
                 ori=TX,
                 pry=5,
-                sender=routes.CJIS_IAFIS,
+                sender=Agency.CJIS_IAFIS,
             ),
             errt=common_pb2.Errt(refused_tcn=first_tcn, code="E0001", reason="prints unusable"),
         )
         await sib_pb2_grpc.StateIdentificationBureauStub(channel).DeliverErrt(errt)
 
-    await fed.restart(routes.CJIS_IAFIS, db)
+    await fed.restart(Agency.CJIS_IAFIS, db)
     first, second = await scenario.final(first_tcn), await scenario.final(second_tcn)
     assert first["status"] == "refused"
     assert second["status"] == "answered" and second["transaction"] == "CAR"

@@ -21,8 +21,8 @@ from scfed.ident.v1 import ident_pb2_grpc as ident_grpc
 from services.biometrics.engine import INDEX_FILE
 from services.biometrics.params import TEMPLATE_DIM
 from services.biometrics.store import MANIFEST_FILE
+from services.federation import Agency
 from services.ident.provider import IdentProvider
-from services.runtime import routes
 from services.runtime.server import ServiceHost
 from services.world.tenprints import SyntheticFingerprints
 from tests.federation import DatabaseChoice, make_host
@@ -47,7 +47,7 @@ class Ident:
     async def start(self) -> None:
         """Starts (or restarts) the host and connects."""
         self.host = make_host(
-            routes.IDENT, self.db, index_dir=self.index_dir, index_save_every=2, **self.settings
+            Agency.IDENT, self.db, index_dir=self.index_dir, index_save_every=2, **self.settings
         )
         await self.host.start()
         channel = grpc.aio.insecure_channel(self.host.grpc_address)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.clock import ManualClock
 from tests.federation import DatabaseChoice, running_federation
 from tests.scenario import Scenario, scenario_in
@@ -40,7 +40,7 @@ async def _case(s: Scenario, tcn: str, state: str) -> dict[str, Any]:
     async def reached() -> bool:
         nonlocal found
         async with httpx.AsyncClient() as client:
-            url = f"{s.fed.hosts[routes.LESC].http_url}/v1/cases"
+            url = f"{s.fed.hosts[Agency.LESC].http_url}/v1/cases"
             cases = (await client.get(url, params={"tcn": tcn})).json()
         found = cases[0] if cases else {}
         return bool(found) and found["state"] == state
@@ -80,7 +80,7 @@ async def test_analyst_cases_wait_for_an_analyst_and_late_answers_still_go(
 
     async def one_working_one_queued() -> bool:
         async with httpx.AsyncClient() as client:
-            url = f"{s.fed.hosts[routes.LESC].http_url}/v1/cases"
+            url = f"{s.fed.hosts[Agency.LESC].http_url}/v1/cases"
             for tcn in booked:
                 found = (await client.get(url, params={"tcn": tcn})).json()
                 states[tcn] = found[0] if found else {}
@@ -119,7 +119,7 @@ async def test_a_finished_case_frees_exactly_one_analyst(
 
     async def states() -> list[str]:
         async with httpx.AsyncClient() as client:
-            url = f"{s.fed.hosts[routes.LESC].http_url}/v1/cases"
+            url = f"{s.fed.hosts[Agency.LESC].http_url}/v1/cases"
             found = [(await client.get(url, params={"tcn": t})).json() for t in booked]
         return sorted(f[0]["state"] if f else "" for f in found)
 

@@ -8,12 +8,16 @@ from pathlib import Path
 import grpc
 
 from scfed.common.v1 import common_pb2
+from scfed.lesc.v1 import lesc_pb2
+from services.federation import Agency
+from services.runtime import message_routes
 from services.runtime.db import Database
 from services.runtime.delivery import Outbox, RetryPolicy
 from services.runtime.models import RuntimeBase
 from tests.support import eventually
 
-METHOD = "/test.Peer/Deliver"
+# A real route, served by a stand-in peer that takes the raw bytes.
+ROUTE = message_routes.LESC_SUBMIT_IAQ
 
 
 async def _peer(delay: float, seen: list[str]) -> tuple[grpc.aio.Server, str]:
@@ -22,8 +26,9 @@ async def _peer(delay: float, seen: list[str]) -> tuple[grpc.aio.Server, str]:
         await asyncio.sleep(delay)
         return common_pb2.Ack(message_id="m-1").SerializeToString()
 
+    service, _, method = ROUTE.path.removeprefix("/").partition("/")
     handler = grpc.method_handlers_generic_handler(
-        "test.Peer", {"Deliver": grpc.unary_unary_rpc_method_handler(deliver)}
+        service, {method: grpc.unary_unary_rpc_method_handler(deliver)}
     )
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))
@@ -44,7 +49,7 @@ async def test_moving_a_peer_mid_call_neither_kills_the_worker_nor_loses_the_mes
     outbox = Outbox(
         db,
         service="test",
-        peers={"peer": slow_addr},
+        peers={Agency.LESC: slow_addr},
         policy=RetryPolicy(base_delay_s=0.02, max_delay_s=0.1, deadline_s=5.0),
         poll_s=0.05,
     )
@@ -52,13 +57,14 @@ async def test_moving_a_peer_mid_call_neither_kills_the_worker_nor_loses_the_mes
         async with db.session() as session:
             outbox.add(
                 session,
-                peer="peer",
-                method=METHOD,
-                message=_Enveloped(common_pb2.Envelope(message_id="m-1", tot="T", tcn="T1")),
+                route=ROUTE,
+                message=lesc_pb2.Iaq(
+                    envelope=common_pb2.Envelope(message_id="m-1", tot="IAQ", tcn="T1")
+                ),
             )
         outbox.start()
         await eventually(lambda: _true(bool(slow_calls)), what="the slow call to start")
-        outbox.set_peer("peer", fast_addr)
+        outbox.set_peer(Agency.LESC, fast_addr)
         await eventually(lambda: _delivered(outbox), timeout=15, what="the message to be delivered")
         assert outbox.running
     finally:
@@ -66,16 +72,6 @@ async def test_moving_a_peer_mid_call_neither_kills_the_worker_nor_loses_the_mes
         await slow.stop(None)
         await fast.stop(None)
         await db.dispose()
-
-
-class _Enveloped:
-    """A minimal message carrying an envelope, as the outbox expects."""
-
-    def __init__(self, envelope: common_pb2.Envelope) -> None:
-        self.envelope = envelope
-
-    def SerializeToString(self, *, deterministic: bool = False) -> bytes:
-        return self.envelope.SerializeToString()
 
 
 async def _true(value: bool) -> bool:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.runtime import routes
+from services.federation import Agency
 from tests.federation import DatabaseChoice, Federation, running_federation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ async def _scfed(*args: str, timeout: float = 240) -> tuple[int, str, str]:
 def _edges(fed: Federation) -> list[str]:
     args = ["--sib-url", fed.sib_url]
     for name, host in fed.hosts.items():
-        if name != routes.SIB:
+        if name != Agency.SIB:
             args += ["--url", f"{name}={host.http_url}"]
     return args
 
@@ -62,7 +62,7 @@ async def test_remote_demo_answers_every_booking_and_counts_only_its_own_run(
         assert first["bookings"] == 30
         assert first["unanswered"] == 0
         assert first["problems"] == []
-        assert set(first["counted_services"]) == set(routes.SERVICES)
+        assert set(first["counted_services"]) == set(Agency)
         assert first["car"] + first["cpi"] == 30 - first["refused"]
         assert first["ident_matches"] > 0  # the seeded world has IDENT encounters to find
         assert "not run" in first["removals"]
@@ -86,7 +86,7 @@ async def test_remote_trace_shows_the_booking_path_across_services(db: DatabaseC
         assert code == 0, err[-2000:]
         entries = json.loads(out)
         services = {e["service"] for e in entries}
-        assert {routes.SIB, routes.CJIS_IAFIS} <= services
+        assert {Agency.SIB, Agency.CJIS_IAFIS} <= services
         assert ("sent", "CAR") in {(e["direction"], e["tot"]) for e in entries} or (
             "sent",
             "CPI",
@@ -99,7 +99,7 @@ async def test_remote_trace_shows_the_booking_path_across_services(db: DatabaseC
             "trace", tcn, "--sib-url", fed.sib_url, "--url", "lesc=http://127.0.0.1:9", "--json"
         )
         assert code == 0, err[-2000:]
-        assert {e["service"] for e in json.loads(out)} >= {routes.SIB}
+        assert {e["service"] for e in json.loads(out)} >= {Agency.SIB}
         assert "lesc" in err
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import MetaData
 from services.cli.demo import submit_bookings
 from services.cli.launcher import LocalFederation
 from services.cli.remote import wait_answered
-from services.runtime import routes
+from services.federation import Agency
 from services.runtime.clock import AcceleratedClock
 from services.runtime.clock_epoch import share_epoch
 from services.runtime.db import Database
@@ -38,7 +38,7 @@ from tests.support import drop_schemas, eventually, outboxes_idle, postgres_reac
 pytestmark = pytest.mark.postgres
 
 BOOKINGS = 60
-REPLICAS = {routes.LESC: 2, routes.ICE_FIELD: 2}
+REPLICAS = {Agency.LESC: 2, Agency.ICE_FIELD: 2}
 PG = POSTGRES_URL.replace("+asyncpg", "")
 
 
@@ -54,11 +54,11 @@ async def schema_prefix(postgres: None) -> AsyncIterator[str]:
     """A fresh schema prefix, and its schemas dropped afterwards."""
     prefix = f"r{uuid.uuid4().hex[:8]}"
     yield prefix
-    await drop_schemas(f"{prefix}_{name}" for name in routes.SERVICES)
+    await drop_schemas(f"{prefix}_{name}" for name in tuple(Agency))
 
 
 async def test_replicas_starting_together_create_the_schema_once(schema_prefix: str) -> None:
-    schema = f"{schema_prefix}_{routes.LESC}"
+    schema = f"{schema_prefix}_{Agency.LESC}"
     databases = [Database(POSTGRES_URL, schema=schema) for _ in range(6)]
     try:
         await asyncio.gather(*(db.connect([RuntimeBase.metadata]) for db in databases))
@@ -69,7 +69,7 @@ async def test_replicas_starting_together_create_the_schema_once(schema_prefix: 
 
 
 async def test_replicas_share_one_accelerated_agency_clock(schema_prefix: str) -> None:
-    db = Database(POSTGRES_URL, schema=f"{schema_prefix}_{routes.ICE_FIELD}")
+    db = Database(POSTGRES_URL, schema=f"{schema_prefix}_{Agency.ICE_FIELD}")
     await db.connect([RuntimeBase.metadata, MetaData()])
     try:
         first = AcceleratedClock(3600.0)
@@ -112,7 +112,7 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
         await fed.wait_ready(timeout=60)
         await seed_world(world, fed.addresses())
         async with httpx.AsyncClient(
-            base_url=fed.services[routes.SIB].http_url, timeout=60.0
+            base_url=fed.services[Agency.SIB].http_url, timeout=60.0
         ) as client:
             tcns, refused_at_edge = await submit_bookings(client, world, 16, lambda *_: None)
             assert refused_at_edge == []
@@ -137,8 +137,8 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
             share = shares[(name, replica)]
             assert share["received_processed"] > 0, (name, replica, share)
         assert len({shares[(name, r)]["pid"] for r in range(1, count + 1)}) == count
-    assert sum(shares[(routes.LESC, r)]["delivered"] for r in (1, 2)) > 0
-    assert all(shares[(routes.LESC, r)]["delivered"] > 0 for r in (1, 2))
+    assert sum(shares[(Agency.LESC, r)]["delivered"] for r in (1, 2)) > 0
+    assert all(shares[(Agency.LESC, r)]["delivered"] > 0 for r in (1, 2))
 
     conn = await asyncpg.connect(PG)
     try:
@@ -146,7 +146,7 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
         async def rows(service: str, query: str) -> list[asyncpg.Record]:
             return list(await conn.fetch(query.replace("S.", f'"{schema_prefix}_{service}".')))
 
-        for name in routes.SERVICES:
+        for name in Agency:
             # Processed once: no message id journaled as processed twice, and the inbox (its
             # primary key is the message id) holds exactly the processed ones.
             twice = await rows(
@@ -167,25 +167,25 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
             assert {r["status"] for r in statuses} <= {"delivered"}, (name, statuses)
         # Every message sent was received and processed by its peer, exactly once.
         sent = 0
-        for name in routes.SERVICES:
+        for name in Agency:
             sent += (await rows(name, "SELECT count(*) AS n FROM S.outbox"))[0]["n"]
         received = 0
-        for name in routes.SERVICES:
+        for name in Agency:
             received += (await rows(name, "SELECT count(*) AS n FROM S.inbox"))[0]["n"]
         assert received == sent
 
         # The field offices' detainers: one per I-247 the SIB received, one per IAR copy
         # decided for detention, none twice.
-        detainers = await rows(routes.ICE_FIELD, "SELECT count(*) AS n FROM S.detainers")
-        i247 = await rows(routes.SIB, "SELECT count(*) AS n FROM S.responses WHERE kind = 'I-247'")
+        detainers = await rows(Agency.ICE_FIELD, "SELECT count(*) AS n FROM S.detainers")
+        i247 = await rows(Agency.SIB, "SELECT count(*) AS n FROM S.responses WHERE kind = 'I-247'")
         assert detainers[0]["n"] == i247[0]["n"] == sum(summary["detainers"].values())
         assert detainers[0]["n"] > 0
         iaqs = await rows(
-            routes.LESC,
+            Agency.LESC,
             "SELECT count(*) AS n FROM S.journal WHERE tot = 'IAQ' AND outcome = 'processed'",
         )
         iar_copies = await rows(
-            routes.ICE_FIELD,
+            Agency.ICE_FIELD,
             "SELECT count(*) AS n FROM S.journal WHERE direction = 'received' "
             "AND outcome = 'processed' AND tot LIKE 'IAR%'",
         )

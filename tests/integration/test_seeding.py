@@ -7,7 +7,7 @@ import grpc
 import httpx
 
 from scfed.sib.v1 import sib_pb2_grpc
-from services.runtime import routes
+from services.federation import Agency
 from services.world.seeding import register_jurisdictions
 from services.world.world import AGENCIES, STATES, booking_payload, build_world
 from tests.federation import DatabaseChoice, make_host
@@ -17,7 +17,7 @@ async def test_registered_states_and_agencies_decide_which_bookings_expect_an_id
     db: DatabaseChoice,
 ) -> None:
     # The SIB runs alone: what it sends to CJIS stays queued.
-    sib = make_host(routes.SIB, db, cjis_iafis_addr="127.0.0.1:9")
+    sib = make_host(Agency.SIB, db, cjis_iafis_addr="127.0.0.1:9")
     await sib.start()
     try:
         async with grpc.aio.insecure_channel(sib.grpc_address) as channel:
