@@ -470,9 +470,10 @@ class Inbox:
         handler: MessageHandler[Received],
         follow_on: bool = True,
     ) -> common_pb2.Ack:
-        """An RPC's `message` from `peer`, received as `receive` does: `handler(session, message)`.
+        """Receives an RPC's `message` from `peer` once, processed by `handler(session, message)`.
 
-        The one call every inbox RPC makes: a message sent without its envelope is refused.
+        Every inbox RPC makes this one call. A message sent without its envelope is refused;
+        repeats, refusals and rollback are as in `receive`.
         """
         return await self.receive(
             message,
