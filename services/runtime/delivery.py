@@ -13,12 +13,12 @@ duplicate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, TypeVar
 
 import grpc
 from sqlalchemy import and_, func, or_, select
@@ -31,6 +31,7 @@ from services.runtime.envelope import check_envelope
 from services.runtime.errors import DomainError
 from services.runtime.message_routes import EnvelopedMessage, RequestT, Route
 from services.runtime.models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
+from services.runtime.periodic import AT_ONCE, PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,16 @@ PERMANENT_CODES = frozenset(
     }
 )
 
+
+class ReceivedMessage(EnvelopedMessage, Protocol):
+    """An enveloped message as an RPC receives it: it tells whether the envelope was sent."""
+
+    def HasField(self, field_name: Literal["envelope"], /) -> bool:
+        """True when the sender set the field."""
+        ...
+
+
+Received = TypeVar("Received", bound=ReceivedMessage)
 
 DeadLetterHook = Callable[[AsyncSession, OutboxMessage], Awaitable[None]]
 
@@ -95,8 +106,7 @@ class Outbox:
         self._policy = policy
         self._batch = batch
         self._poll_s = poll_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._worker = PeriodicTask(f"{service}-outbox", self._deliver_round, poll_s=poll_s)
         # A peer's address may list several replicas ("h1:p1,h2:p2"): one channel each, used
         # in turn, so every replica of the peer gets a share of the messages.
         self._channels: dict[str, list[grpc.aio.Channel]] = {}
@@ -158,25 +168,20 @@ class Outbox:
 
     def notify(self) -> None:
         """Wakes the worker: something was committed to the outbox."""
-        self._wake.set()
+        self._worker.notify()
 
     def start(self) -> None:
         """Starts the delivery worker."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox")
+        self._worker.start()
 
     @property
     def running(self) -> bool:
         """True while the worker is alive."""
-        return self._task is not None and not self._task.done()
+        return self._worker.running
 
     async def stop(self) -> None:
         """Stops the worker and closes peer channels; undelivered messages stay pending."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
         for channels in self._channels.values():
             for channel in channels:
                 await channel.close()
@@ -218,28 +223,14 @@ class Outbox:
         self.notify()
         return len(rows)
 
-    async def _run(self) -> None:
-        while True:
-            # Cleared before the round, so a notify() during the round is not lost.
-            self._wake.clear()
-            try:
-                delivered, next_due = await self.run_once()
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                log.warning("%s outbox: a delivery round was cancelled; going on", self._service)
-                delivered, next_due = 0, None
-            except Exception:
-                log.exception("%s outbox: delivery round failed", self._service)
-                delivered, next_due = 0, None
-            if delivered >= self._batch:
-                continue
-            wait = self._poll_s
-            if next_due is not None:
-                wait = max(0.0, min(wait, (next_due - _utcnow()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+    async def _deliver_round(self) -> float | None:
+        """One round of the worker; returns the pause until the next (None: the poll interval)."""
+        delivered, next_due = await self.run_once()
+        if delivered >= self._batch:
+            return AT_ONCE
+        if next_due is None:
+            return None
+        return max(0.0, min(self._poll_s, (next_due - _utcnow()).total_seconds()))
 
     async def run_once(self) -> tuple[int, datetime | None]:
         """Delivers one batch of due messages; returns how many were tried and the next due."""
@@ -394,6 +385,8 @@ class Outbox:
 
 
 Handler = Callable[[AsyncSession], Awaitable[str | None]]
+# The domain's handler of one received message type, with the message as its second argument.
+MessageHandler = Callable[[AsyncSession, Received], Awaitable[str | None]]
 
 
 class Inbox:
@@ -471,3 +464,24 @@ class Inbox:
             self.processed_here += 1
             self._outbox.notify()
         return common_pb2.Ack(message_id=envelope.message_id, duplicate=duplicate)
+
+    async def take(
+        self,
+        message: Received,
+        *,
+        peer: str,
+        handler: MessageHandler[Received],
+        follow_on: bool = True,
+    ) -> common_pb2.Ack:
+        """Receives an RPC's `message` from `peer` once, processed by `handler(session, message)`.
+
+        Every inbox RPC makes this one call. A message sent without its envelope is refused;
+        repeats, refusals and rollback are as in `receive`.
+        """
+        return await self.receive(
+            message,
+            has_envelope=message.HasField("envelope"),
+            peer=peer,
+            handler=lambda session: handler(session, message),
+            follow_on=follow_on,
+        )

@@ -1,4 +1,4 @@
-"""The SIB provider: gRPC edge for responses and configuration, HTTP edge for the LEAs."""
+"""The SIB provider: wiring and lifecycle of the bureau, its gRPC edge and its HTTP edge."""
 
 from __future__ import annotations
 
@@ -8,95 +8,17 @@ import grpc
 from fastapi import APIRouter
 from sqlalchemy import MetaData
 
-from scfed.common.v1 import common_pb2
 from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
 from services.federation import Agency
 from services.runtime.envelope import MessageType
-from services.runtime.server import Runtime, grpc_edge
+from services.runtime.server import Runtime
 from services.sib import measures
 from services.sib.api import build_router
 from services.sib.config import SibSettings
 from services.sib.domain import StateBureau
 from services.sib.models import SibBase
-
-
-class SibServicer(pb_grpc.StateIdentificationBureauServicer):
-    """Translates SIB RPCs to the bureau and back."""
-
-    def __init__(self, runtime: Runtime, bureau: StateBureau) -> None:
-        self._rt = runtime
-        self._bureau = bureau
-
-    @grpc_edge
-    async def DeliverSre(
-        self, request: pb.SreMessage, context: grpc.aio.ServicerContext
-    ) -> common_pb2.Ack:
-        """SRE from CJIS."""
-        return await self._rt.inbox.receive(
-            request,
-            has_envelope=request.HasField("envelope"),
-            peer=Agency.CJIS_IAFIS,
-            handler=lambda s: self._bureau.take_sre(s, request),
-        )
-
-    @grpc_edge
-    async def DeliverErrt(
-        self, request: pb.ErrtMessage, context: grpc.aio.ServicerContext
-    ) -> common_pb2.Ack:
-        """ERRT from CJIS."""
-        return await self._rt.inbox.receive(
-            request,
-            has_envelope=request.HasField("envelope"),
-            peer=Agency.CJIS_IAFIS,
-            handler=lambda s: self._bureau.take_errt(s, request),
-        )
-
-    @grpc_edge
-    async def DeliverInteroperabilityResponse(
-        self, request: pb.InteroperabilityResponse, context: grpc.aio.ServicerContext
-    ) -> common_pb2.Ack:
-        """No-match IDR or joint IDR/IAR from CJIS."""
-        return await self._rt.inbox.receive(
-            request,
-            has_envelope=request.HasField("envelope"),
-            peer=Agency.CJIS_IAFIS,
-            handler=lambda s: self._bureau.take_interoperability_response(s, request),
-        )
-
-    @grpc_edge
-    async def DeliverDetainer(
-        self, request: pb.DetainerMessage, context: grpc.aio.ServicerContext
-    ) -> common_pb2.Ack:
-        """I-247 detainer from an ICE field office."""
-        return await self._rt.inbox.receive(
-            request,
-            has_envelope=request.HasField("envelope"),
-            peer=Agency.ICE_FIELD,
-            handler=lambda s: self._bureau.take_detainer(s, request),
-        )
-
-    @grpc_edge
-    async def RegisterState(self, request: pb.State, context: grpc.aio.ServicerContext) -> pb.State:
-        """Creates or replaces a state."""
-        async with self._rt.db.session() as session:
-            return await self._bureau.register_state(session, request)
-
-    @grpc_edge
-    async def RegisterAgency(
-        self, request: pb.Agency, context: grpc.aio.ServicerContext
-    ) -> pb.Agency:
-        """Creates or replaces an agency."""
-        async with self._rt.db.session() as session:
-            return await self._bureau.register_agency(session, request)
-
-    @grpc_edge
-    async def SetMoaStatus(
-        self, request: pb.SetMoaStatusRequest, context: grpc.aio.ServicerContext
-    ) -> pb.State:
-        """Changes a state's MOA status."""
-        async with self._rt.db.session() as session:
-            return await self._bureau.set_moa_status(session, request)
+from services.sib.servicer import SibServicer
 
 
 class SibProvider:

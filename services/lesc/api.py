@@ -1,0 +1,25 @@
+"""LESC's HTTP edge: the desk's case view (FastAPI)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.lesc.domain import StatusDeterminationCenter
+from services.runtime.server import Runtime
+
+
+def build_router(runtime: Runtime, center: StatusDeterminationCenter) -> APIRouter:
+    """The desk's case view."""
+    router = APIRouter(prefix="/v1", tags=["lesc"])
+
+    @router.get("/cases")
+    async def cases(
+        tcn: Annotated[str, Query(min_length=1, max_length=40)],
+    ) -> list[dict[str, object]]:
+        """The LESC cases of one booking: route, state, due and answer times, lateness."""
+        async with runtime.db.session() as session:
+            return await center.cases_for(session, tcn)
+
+    return router
