@@ -1,6 +1,6 @@
 # One image for all five agencies; the command picks the service:
 #   docker build -t scfed:local .
-#   docker run scfed:local services.ident        # or sib, cjis_iafis, lesc, ice_field
+#   docker run scfed:local scfed.services.ident        # or sib, cjis_iafis, lesc, ice_field
 # BASE_IMAGE must be a Debian-based CPython 3.11+ image (apt-get in the builder, useradd in the
 # final stage), the same in both stages so the venv's interpreter path exists at run time. A
 # plain Debian with python3 and python3-venv will do (the smoke test builds from one made with
@@ -70,4 +70,4 @@ EXPOSE 50051 50052 50053 50054 50055 8081 8082 8083 8084 8085
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "/opt/scfed/healthcheck.py"]
 ENTRYPOINT ["python", "-m"]
-CMD ["services.sib"]
+CMD ["scfed.services.sib"]

@@ -15,9 +15,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from services.runtime.config import ServiceSettings
-    from services.runtime.server import ServiceProvider
+    from .runtime.config import ServiceSettings
+    from .runtime.server import ServiceProvider
 
+# The import package the services live in: "services" in a checkout, "scfed.services" once
+# installed (pyproject.toml maps the folder there so that the wheel owns no top-level name
+# but its own). Code inside the package imports relatively and works under either.
+PACKAGE: Final = __name__.rpartition(".")[0]
 FEDERATION_PREFIX: Final = "SCFED_"
 LOOPBACK: Final = "127.0.0.1"
 
@@ -83,7 +87,7 @@ class AgencyProfile:
     @property
     def module(self) -> str:
         """The package run as ``python -m <module>``."""
-        return f"services.{self.agency}"
+        return f"{PACKAGE}.{self.agency}"
 
     def settings_class(self) -> type[ServiceSettings]:
         """The agency's settings class (imports its config module)."""
@@ -106,31 +110,31 @@ PROFILES: Final[dict[Agency, AgencyProfile]] = {
     for profile in (
         AgencyProfile(
             Agency.SIB,
-            settings_path="services.sib.config:SibSettings",
-            provider_path="services.sib.provider:SibProvider",
+            settings_path=f"{PACKAGE}.sib.config:SibSettings",
+            provider_path=f"{PACKAGE}.sib.provider:SibProvider",
             grpc_port=50051,
             http_port=8081,
         ),
         AgencyProfile(
             Agency.CJIS_IAFIS,
-            settings_path="services.cjis_iafis.config:CjisSettings",
-            provider_path="services.cjis_iafis.provider:CjisProvider",
+            settings_path=f"{PACKAGE}.cjis_iafis.config:CjisSettings",
+            provider_path=f"{PACKAGE}.cjis_iafis.provider:CjisProvider",
             grpc_port=50052,
             http_port=8082,
             ori="WVFBI0000",
         ),
         AgencyProfile(
             Agency.IDENT,
-            settings_path="services.ident.config:IdentSettings",
-            provider_path="services.ident.provider:IdentProvider",
+            settings_path=f"{PACKAGE}.ident.config:IdentSettings",
+            provider_path=f"{PACKAGE}.ident.provider:IdentProvider",
             grpc_port=50053,
             http_port=8083,
             ori="DCDHS0000",
         ),
         AgencyProfile(
             Agency.LESC,
-            settings_path="services.lesc.config:LescSettings",
-            provider_path="services.lesc.provider:LescProvider",
+            settings_path=f"{PACKAGE}.lesc.config:LescSettings",
+            provider_path=f"{PACKAGE}.lesc.provider:LescProvider",
             grpc_port=50054,
             http_port=8084,
             ori="VTICE0900",
@@ -138,8 +142,8 @@ PROFILES: Final[dict[Agency, AgencyProfile]] = {
         ),
         AgencyProfile(
             Agency.ICE_FIELD,
-            settings_path="services.ice_field.config:IceFieldSettings",
-            provider_path="services.ice_field.provider:IceFieldProvider",
+            settings_path=f"{PACKAGE}.ice_field.config:IceFieldSettings",
+            provider_path=f"{PACKAGE}.ice_field.provider:IceFieldProvider",
             grpc_port=50055,
             http_port=8085,
             works_on_agency_time=True,

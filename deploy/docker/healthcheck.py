@@ -25,12 +25,21 @@ ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
 def service_from_cmdline(cmdline: bytes) -> str | None:
-    """The service named by a ``services.<name>`` argument of a NUL-separated command line."""
+    """The service named by a ``scfed.services.<name>`` argument of a NUL-separated command line."""
     for arg in cmdline.decode(errors="replace").split("\0"):
-        name = arg.removeprefix("services.")
-        if name != arg and name in DEFAULT_HTTP_PORTS:
+        name = service_module_name(arg)
+        if name in DEFAULT_HTTP_PORTS:
             return name
     return None
+
+
+def service_module_name(arg: str) -> str:
+    """``lesc`` from ``scfed.services.lesc`` (the installed package) or ``services.lesc`` (a
+    checkout); anything else unchanged."""
+    for prefix in ("scfed.services.", "services."):
+        if arg.startswith(prefix):
+            return arg.removeprefix(prefix)
+    return arg
 
 
 def readyz_url(service: str, env: dict[str, str]) -> str:
@@ -48,7 +57,7 @@ def readyz_url(service: str, env: dict[str, str]) -> str:
 def main(argv: list[str]) -> int:
     """Checks readiness once; returns the exit status."""
     if argv:
-        service: str | None = argv[0].removeprefix("services.")
+        service: str | None = service_module_name(argv[0])
     else:
         try:
             service = service_from_cmdline(Path("/proc/1/cmdline").read_bytes())

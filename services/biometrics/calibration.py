@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.biometrics.params import DEFAULT_OPERATING_POINTS
-from services.biometrics.template import FloatArray
+from .params import DEFAULT_OPERATING_POINTS
+from .template import FloatArray
 
 
 @dataclass(frozen=True)

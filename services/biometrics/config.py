@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.biometrics.params import DEFAULT_THRESHOLD, IndexParams
-from services.runtime.config import ServiceSettings
+from ..runtime.config import ServiceSettings
+from .params import DEFAULT_THRESHOLD, IndexParams
 
 
 class MatchSettings(ServiceSettings):

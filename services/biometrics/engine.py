@@ -19,8 +19,8 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
-from services.biometrics.calibration import threshold_for_fpir
-from services.biometrics.params import (
+from .calibration import threshold_for_fpir
+from .params import (
     CENTRE_SAMPLE,
     COARSE_PER_FINGER,
     DEFAULT_THRESHOLD,
@@ -28,14 +28,14 @@ from services.biometrics.params import (
     TEMPLATE_DIM,
     IndexParams,
 )
-from services.biometrics.scoring import (
+from .scoring import (
     Candidate,
     coarse_centre,
     coarse_vectors,
     fused_scores,
     rank_proposals,
 )
-from services.biometrics.template import (
+from .template import (
     BoolArray,
     FloatArray,
     TenprintBatch,

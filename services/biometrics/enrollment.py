@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from services.biometrics.engine import BiometricEngine
-from services.biometrics.template import TenprintTemplate
+from .engine import BiometricEngine
+from .template import TenprintTemplate
 
 
 @dataclass

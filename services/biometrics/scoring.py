@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.biometrics.params import COARSE_PER_FINGER, FINGERS
-from services.biometrics.template import BoolArray, FloatArray, TenprintBatch, TenprintTemplate
+from .params import COARSE_PER_FINGER, FINGERS
+from .template import BoolArray, FloatArray, TenprintBatch, TenprintTemplate
 
 # Probes rescored together (bounds the memory of the gathered candidate templates).
 RESCORE_CHUNK = 64

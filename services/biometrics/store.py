@@ -27,13 +27,13 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.biometrics.changes import OP_DELETE, OP_ENROLL
-from services.biometrics.config import GallerySettings
-from services.biometrics.engine import BiometricEngine, file_sha256, load_gallery
-from services.biometrics.enrollment import StagedEnrollments
-from services.biometrics.params import COARSE_VERSION, MODEL_VERSION
-from services.biometrics.template import TenprintTemplate
-from services.runtime.db import Database
+from ..runtime.db import Database
+from .changes import OP_DELETE, OP_ENROLL
+from .config import GallerySettings
+from .engine import BiometricEngine, file_sha256, load_gallery
+from .enrollment import StagedEnrollments
+from .params import COARSE_VERSION, MODEL_VERSION
+from .template import TenprintTemplate
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from scfed.common.v1 import common_pb2
-from services.biometrics.params import FINGERS, TEMPLATE_DIM
-from services.runtime.errors import InvalidArgument
+
+from ..runtime.errors import InvalidArgument
+from .params import FINGERS, TEMPLATE_DIM
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]

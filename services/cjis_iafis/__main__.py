@@ -1,8 +1,8 @@
 """`python -m services.cjis_iafis` runs the CJIS/IAFIS service alone."""
 
-from services.cjis_iafis.config import CjisSettings
-from services.cjis_iafis.provider import CjisProvider
-from services.runtime.server import run_service
+from ..runtime.server import run_service
+from .config import CjisSettings
+from .provider import CjisProvider
 
 if __name__ == "__main__":
     run_service(CjisProvider, CjisSettings)

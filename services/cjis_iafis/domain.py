@@ -18,24 +18,25 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2
 from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
-from services.biometrics.engine import BiometricEngine
-from services.biometrics.enrollment import StagedEnrollments
-from services.biometrics.store import BiometricStore, StoredGallery
-from services.biometrics.template import TenprintTemplate, tenprint_from_proto
-from services.cjis_iafis.models import (
+
+from ..biometrics.engine import BiometricEngine
+from ..biometrics.enrollment import StagedEnrollments
+from ..biometrics.store import BiometricStore, StoredGallery
+from ..biometrics.template import TenprintTemplate, tenprint_from_proto
+from ..federation import Agency
+from ..runtime import message_routes
+from ..runtime.clock import Clock
+from ..runtime.delivery import Outbox
+from ..runtime.envelope import MessageType, make_envelope
+from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
+from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
+from .models import (
     ArrestCycleRecord,
     Subject,
     Transaction,
     TransactionStatus,
 )
-from services.federation import Agency
-from services.runtime import message_routes
-from services.runtime.clock import Clock
-from services.runtime.delivery import Outbox
-from services.runtime.envelope import MessageType, make_envelope
-from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from services.runtime.proto_json import from_json, list_from_json, list_to_json, to_json
-from services.runtime.validation import check_charges, check_date, check_descriptors, check_ori
 
 SENDER = Agency.CJIS_IAFIS
 

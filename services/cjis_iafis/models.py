@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.biometrics.changes import biometric_changes_table
-from services.runtime.db import StrEnumType, UtcDateTime
-from services.runtime.envelope import MessageType
+from ..biometrics.changes import biometric_changes_table
+from ..runtime.db import StrEnumType, UtcDateTime
+from ..runtime.envelope import MessageType
 
 
 class TransactionStatus(StrEnum):

@@ -10,13 +10,14 @@ from sqlalchemy import MetaData
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as pb
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc as pb_grpc
-from services.biometrics.store import BiometricStore
-from services.cjis_iafis.config import CjisSettings
-from services.cjis_iafis.domain import CriminalMasterFile
-from services.cjis_iafis.models import CjisBase, biometric_changes
-from services.cjis_iafis.servicer import CjisServicer
-from services.federation import Agency
-from services.runtime.server import Runtime
+
+from ..biometrics.store import BiometricStore
+from ..federation import Agency
+from ..runtime.server import Runtime
+from .config import CjisSettings
+from .domain import CriminalMasterFile
+from .models import CjisBase, biometric_changes
+from .servicer import CjisServicer
 
 
 class CjisProvider:

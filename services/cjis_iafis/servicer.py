@@ -7,10 +7,11 @@ import grpc
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as pb
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc as pb_grpc
 from scfed.common.v1 import common_pb2
-from services.cjis_iafis.domain import CriminalMasterFile
-from services.federation import Agency
-from services.runtime.delivery import MessageHandler, Received
-from services.runtime.server import Runtime, grpc_edge
+
+from ..federation import Agency
+from ..runtime.delivery import MessageHandler, Received
+from ..runtime.server import Runtime, grpc_edge
+from .domain import CriminalMasterFile
 
 
 class CjisServicer(pb_grpc.CjisIafisServicer):

@@ -16,15 +16,15 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.cli.launcher import LocalFederation
-from services.cli.report import compute, counts_online
-from services.federation import Agency
-from services.runtime.envelope import MessageType
-from services.runtime.journal import JournalKey, counts_from_json
-from services.runtime.models import Direction, OutboxStatus, Outcome
-from services.sib.models import FINISHED, BookingStatus
-from services.world.seeding import seed_world
-from services.world.world import World, booking_payload, build_world
+from ..federation import Agency
+from ..runtime.envelope import MessageType
+from ..runtime.journal import JournalKey, counts_from_json
+from ..runtime.models import Direction, OutboxStatus, Outcome
+from ..sib.models import FINISHED, BookingStatus
+from ..world.seeding import seed_world
+from ..world.world import World, booking_payload, build_world
+from .launcher import LocalFederation
+from .report import compute, counts_online
 
 Progress = Callable[[str, int, int], None]
 

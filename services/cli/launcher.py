@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from services.federation import Agency
+from ..federation import Agency
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from services.federation import Agency, parse_agency
-from services.lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
+from ..federation import Agency, parse_agency
+from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from services.cli.demo import Progress as DemoProgress
-    from services.cli.remote import RemoteDemoOptions
+    from .demo import Progress as DemoProgress
+    from .remote import RemoteDemoOptions
 
 app = typer.Typer(
     name="scfed",
@@ -69,7 +69,7 @@ DatabaseUrl = Annotated[
 def _check_database_url(url: str | None) -> str | None:
     from pydantic import ValidationError
 
-    from services.runtime.config import ServiceSettings
+    from ..runtime.config import ServiceSettings
 
     if url is None:
         return None
@@ -210,7 +210,7 @@ def _counts_table(title: str, result: dict[str, Any], keys: tuple[str, ...]) -> 
 def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
     import grpc
 
-    from services.cli.remote import run_remote_demo
+    from .remote import run_remote_demo
 
     try:
         result = _with_progress(lambda progress: run_remote_demo(options, progress), as_json)
@@ -262,9 +262,9 @@ def up(
     import grpc
     from rich.table import Table
 
-    from services.cli.launcher import LocalFederation
-    from services.world.seeding import seed_world
-    from services.world.world import build_world
+    from ..world.seeding import seed_world
+    from ..world.world import build_world
+    from .launcher import LocalFederation
 
     url = _check_database_url(database_url)
     fed = LocalFederation(
@@ -323,8 +323,8 @@ def seed(
 
     import grpc
 
-    from services.world.seeding import seed_world
-    from services.world.world import build_world
+    from ..world.seeding import seed_world
+    from ..world.world import build_world
 
     try:
         counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
@@ -392,8 +392,8 @@ def demo(
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
     that already runs instead (no removal cases)."""
-    from services.cli.demo import DemoOptions, run_demo
-    from services.cli.remote import RemoteDemoOptions
+    from .demo import DemoOptions, run_demo
+    from .remote import RemoteDemoOptions
 
     if sib_url is not None:
         remote = RemoteDemoOptions(
@@ -454,9 +454,9 @@ def trace(
 
     from rich.table import Table
 
-    from services.cli.offline import OfflineDatabases
-    from services.cli.remote import trace_http
-    from services.cli.trace import trace_offline, trace_online
+    from .offline import OfflineDatabases
+    from .remote import trace_http
+    from .trace import trace_offline, trace_online
 
     try:
         if sib_url is not None:
@@ -545,7 +545,7 @@ def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan mea
     """The measures as a table, each with its definition."""
     from rich.table import Table
 
-    from services.cli.report import format_value
+    from .report import format_value
 
     table = Table(title=title, show_lines=True)
     table.add_column("goal")
@@ -579,8 +579,8 @@ def report(
     """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
     import asyncio
 
-    from services.cli.offline import OfflineDatabases
-    from services.cli.report import compute, counts_offline, counts_online
+    from .offline import OfflineDatabases
+    from .report import compute, counts_offline, counts_online
 
     when = _parse_since(since)
     try:
@@ -658,7 +658,7 @@ def bench_startup(
     as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
 ) -> None:
     """What commands cost before they do anything: CPU and wall time in fresh interpreters."""
-    from services.cli.startup_bench import DEFAULT_COMMANDS, render_startup, run_startup_bench
+    from .startup_bench import DEFAULT_COMMANDS, render_startup, run_startup_bench
 
     try:
         report = run_startup_bench(command or DEFAULT_COMMANDS, runs=runs)
@@ -688,8 +688,8 @@ def bench_biometrics(
     rescore: Annotated[int | None, typer.Option(min=1, help="Proposals rescored exactly.")] = None,
 ) -> None:
     """Tenprint identification: accuracy, latency, throughput, size, beside exact and faiss."""
-    from services.biometrics.bench.report import render_text, run_biometrics_bench
-    from services.biometrics.params import IndexParams
+    from ..biometrics.bench.report import render_text, run_biometrics_bench
+    from ..biometrics.params import IndexParams
 
     base = IndexParams()
     params = IndexParams(
@@ -724,8 +724,8 @@ def bench_sweep(
     ] = None,
 ) -> None:
     """HNSW parameters by measurement: mates missed and search time for each M and ef."""
-    from services.biometrics.bench.sweep import render_sweep, run_index_sweep
-    from services.biometrics.params import IndexParams
+    from ..biometrics.bench.sweep import render_sweep, run_index_sweep
+    from ..biometrics.params import IndexParams
 
     base = IndexParams()
     report = run_index_sweep(

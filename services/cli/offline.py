@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from services.federation import Agency
-from services.runtime.db import Database
+from ..federation import Agency
+from ..runtime.db import Database
 
 T = TypeVar("T")
 

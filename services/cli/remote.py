@@ -19,13 +19,13 @@ from typing import Any
 
 import httpx
 
-from services.cli.demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings
-from services.federation import Agency
-from services.runtime.journal import counts_from_json
-from services.runtime.models import OutboxStatus
-from services.sib.models import FINISHED, BookingStatus
-from services.world.seeding import seed_world
-from services.world.world import build_world
+from ..federation import Agency
+from ..runtime.journal import counts_from_json
+from ..runtime.models import OutboxStatus
+from ..sib.models import FINISHED, BookingStatus
+from ..world.seeding import seed_world
+from ..world.world import build_world
+from .demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings
 
 
 @dataclass

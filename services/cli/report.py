@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.cli.offline import OfflineDatabases
-from services.federation import Agency
-from services.ice_field import measures as ice_field_measures
-from services.lesc import measures as lesc_measures
-from services.runtime.db import Database
-from services.sib import measures as sib_measures
+from ..federation import Agency
+from ..ice_field import measures as ice_field_measures
+from ..lesc import measures as lesc_measures
+from ..runtime.db import Database
+from ..sib import measures as sib_measures
+from .offline import OfflineDatabases
 
 Counts = Mapping[str, Mapping[str, float]]
 CountFunction = Callable[[AsyncSession, datetime | None], Awaitable[dict[str, float]]]

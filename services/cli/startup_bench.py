@@ -1,6 +1,6 @@
 """`scfed bench startup`: what a command costs before it does anything, in fresh interpreters.
 
-Each command line runs `runs` times as ``python -m services.cli.main <args>``, one process at
+Each command line runs `runs` times as ``python -m <package>.cli.main <args>``, one process at
 a time, so the interpreter's start, every import the command makes and its own work are all
 counted. CPU is the child's user and system time (from the resource usage of waited-for
 children), wall is the time from spawn to exit.
@@ -16,6 +16,8 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from ..federation import PACKAGE
 
 DEFAULT_COMMANDS: tuple[str, ...] = ("--help", "classify 1313 --json")
 
@@ -33,7 +35,7 @@ def time_command(args: Sequence[str]) -> tuple[float, float]:
     cpu_before = _children_cpu_s()
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
+        [sys.executable, "-m", f"{PACKAGE}.cli.main", *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         check=False,

@@ -8,10 +8,11 @@ from typing import Any
 import grpc
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
-from services.cli.offline import OfflineDatabases
-from services.federation import Agency
-from services.runtime import journal
-from services.runtime.db import Database
+
+from ..federation import Agency
+from ..runtime import journal
+from ..runtime.db import Database
+from .offline import OfflineDatabases
 
 
 async def trace_online(tcn: str, addresses: dict[str, str]) -> list[dict[str, Any]]:

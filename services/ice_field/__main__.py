@@ -1,8 +1,8 @@
 """`python -m services.ice_field` runs the ICE field office service alone."""
 
-from services.ice_field.config import IceFieldSettings
-from services.ice_field.provider import IceFieldProvider
-from services.runtime.server import run_service
+from ..runtime.server import run_service
+from .config import IceFieldSettings
+from .provider import IceFieldProvider
 
 if __name__ == "__main__":
     run_service(IceFieldProvider, IceFieldSettings)

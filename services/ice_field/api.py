@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.ice_field.domain import case_summary
-from services.runtime.server import Runtime
+from ..runtime.server import Runtime
+from .domain import case_summary
 
 
 def build_router(runtime: Runtime) -> APIRouter:

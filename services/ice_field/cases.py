@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from services.ice_field.models import CaseState
-from services.runtime.errors import FailedPrecondition
+from ..runtime.errors import FailedPrecondition
+from .models import CaseState
 
 # Which state may follow which. A stipulated order goes straight from custody (or ATD) to a
 # final order, where no relief is available; a detainer the hold runs out on is lapsed.

@@ -7,8 +7,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.federation import Agency
-from services.runtime.config import ServiceSettings
+from ..federation import Agency
+from ..runtime.config import ServiceSettings
 
 PROFILE = Agency.ICE_FIELD.profile
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.ice_field.models import FlightRisk
+from .models import FlightRisk
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scfed.common.v1 import common_pb2
-from services.ice_field.models import DecisionAction
+
+from .models import DecisionAction
 
 Discretion = Literal["detain", "decline"]
 

@@ -14,12 +14,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.sib.v1 import sib_pb2
-from services.federation import Agency
-from services.ice_field import cases
-from services.ice_field.custody import CustodyPolicy
-from services.ice_field.decision import Decision, DiscretionPolicy, decide
-from services.ice_field.holidays import add_business_hours
-from services.ice_field.models import (
+
+from ..federation import Agency
+from ..runtime import message_routes
+from ..runtime.clock import Clock
+from ..runtime.delivery import Outbox
+from ..runtime.envelope import MessageType, make_envelope
+from ..runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from ..runtime.formats import STATE_CODE_PATTERN
+from ..runtime.validation import check_ori
+from . import cases
+from .custody import CustodyPolicy
+from .decision import Decision, DiscretionPolicy, decide
+from .holidays import add_business_hours
+from .models import (
     CaseState,
     CaseStepRecord,
     DecisionAction,
@@ -28,18 +41,6 @@ from services.ice_field.models import (
     FacilityRecord,
     FieldOfficeRecord,
 )
-from services.runtime import message_routes
-from services.runtime.clock import Clock
-from services.runtime.delivery import Outbox
-from services.runtime.envelope import MessageType, make_envelope
-from services.runtime.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
-from services.runtime.formats import STATE_CODE_PATTERN
-from services.runtime.validation import check_ori
 
 _LEVEL_ENUM = {
     1: common_pb2.OFFENSE_LEVEL_1,

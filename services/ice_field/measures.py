@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ice_field.models import CaseState, CaseStepRecord, DetainerRecord, FacilityRecord
+from .models import CaseState, CaseStepRecord, DetainerRecord, FacilityRecord
 
 
 async def counts(session: AsyncSession, since: datetime | None = None) -> dict[str, float]:

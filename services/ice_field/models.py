@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import StrEnumType, UtcDateTime
+from ..runtime.db import StrEnumType, UtcDateTime
 
 
 class CaseState(StrEnum):

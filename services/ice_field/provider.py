@@ -11,17 +11,18 @@ from sqlalchemy import MetaData
 
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.ice_field import measures
-from services.ice_field.api import build_router
-from services.ice_field.config import IceFieldSettings
-from services.ice_field.custody import CustodyPolicy
-from services.ice_field.decision import DiscretionPolicy
-from services.ice_field.domain import CaseTiming, FieldOperations
-from services.ice_field.models import IceFieldBase
-from services.ice_field.servicer import IceFieldServicer
-from services.runtime.periodic import AT_ONCE, PeriodicTask
-from services.runtime.server import Runtime
+
+from ..federation import Agency
+from ..runtime.periodic import AT_ONCE, PeriodicTask
+from ..runtime.server import Runtime
+from . import measures
+from .api import build_router
+from .config import IceFieldSettings
+from .custody import CustodyPolicy
+from .decision import DiscretionPolicy
+from .domain import CaseTiming, FieldOperations
+from .models import IceFieldBase
+from .servicer import IceFieldServicer
 
 
 class IceFieldProvider:

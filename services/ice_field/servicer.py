@@ -7,9 +7,10 @@ import grpc
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.ice_field.domain import FieldOperations
-from services.runtime.server import Runtime, grpc_edge
+
+from ..federation import Agency
+from ..runtime.server import Runtime, grpc_edge
+from .domain import FieldOperations
 
 
 class IceFieldServicer(pb_grpc.IceFieldServicer):

@@ -1,8 +1,8 @@
 """`python -m services.ident` runs the IDENT service alone."""
 
-from services.ident.config import IdentSettings
-from services.ident.provider import IdentProvider
-from services.runtime.server import run_service
+from ..runtime.server import run_service
+from .config import IdentSettings
+from .provider import IdentProvider
 
 if __name__ == "__main__":
     run_service(IdentProvider, IdentSettings)

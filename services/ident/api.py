@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.ident.domain import IdentGallery
-from services.runtime.server import Runtime
+from ..runtime.server import Runtime
+from .domain import IdentGallery
 
 
 def build_router(runtime: Runtime, gallery: IdentGallery) -> APIRouter:

@@ -8,8 +8,8 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 # The module, not the class: a service config module holds exactly one settings class.
-from services.biometrics import config
-from services.federation import Agency
+from ..biometrics import config
+from ..federation import Agency
 
 PROFILE = Agency.IDENT.profile
 

@@ -13,21 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
-from services.biometrics.calibration import threshold_for_fpir
-from services.biometrics.engine import BiometricEngine
-from services.biometrics.enrollment import StagedEnrollments
-from services.biometrics.params import COARSE_PER_FINGER, DEFAULT_FPIR, FINGERS, MODEL_VERSION
-from services.biometrics.scoring import Candidate, match_score
-from services.biometrics.store import BiometricStore, StoredGallery
-from services.biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
-from services.federation import Agency
-from services.ident.models import EncounterRecord, IdentityRecord, SearchRecord
-from services.runtime import message_routes
-from services.runtime.clock import Clock
-from services.runtime.delivery import Outbox
-from services.runtime.envelope import MessageType, make_envelope
-from services.runtime.errors import InvalidArgument, NotFound
-from services.runtime.validation import check_descriptors
+
+from ..biometrics.calibration import threshold_for_fpir
+from ..biometrics.engine import BiometricEngine
+from ..biometrics.enrollment import StagedEnrollments
+from ..biometrics.params import COARSE_PER_FINGER, DEFAULT_FPIR, FINGERS, MODEL_VERSION
+from ..biometrics.scoring import Candidate, match_score
+from ..biometrics.store import BiometricStore, StoredGallery
+from ..biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
+from ..federation import Agency
+from ..runtime import message_routes
+from ..runtime.clock import Clock
+from ..runtime.delivery import Outbox
+from ..runtime.envelope import MessageType, make_envelope
+from ..runtime.errors import InvalidArgument, NotFound
+from ..runtime.validation import check_descriptors
+from .models import EncounterRecord, IdentityRecord, SearchRecord
 
 DEFAULT_CANDIDATES = 10
 MAX_CANDIDATES = 100

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.biometrics.changes import biometric_changes_table
-from services.runtime.db import UtcDateTime
+from ..biometrics.changes import biometric_changes_table
+from ..runtime.db import UtcDateTime
 
 
 class IdentBase(DeclarativeBase):

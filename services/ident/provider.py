@@ -10,14 +10,15 @@ from sqlalchemy import MetaData
 
 from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
-from services.biometrics.store import BiometricStore
-from services.federation import Agency
-from services.ident.api import build_router
-from services.ident.config import IdentSettings
-from services.ident.domain import IdentGallery
-from services.ident.models import IdentBase, biometric_changes
-from services.ident.servicer import IdentServicer
-from services.runtime.server import Runtime
+
+from ..biometrics.store import BiometricStore
+from ..federation import Agency
+from ..runtime.server import Runtime
+from .api import build_router
+from .config import IdentSettings
+from .domain import IdentGallery
+from .models import IdentBase, biometric_changes
+from .servicer import IdentServicer
 
 
 class IdentProvider:

@@ -7,10 +7,11 @@ import grpc
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.ident.domain import IdentGallery
-from services.runtime.errors import InvalidArgument
-from services.runtime.server import Runtime, grpc_edge
+
+from ..federation import Agency
+from ..runtime.errors import InvalidArgument
+from ..runtime.server import Runtime, grpc_edge
+from .domain import IdentGallery
 
 
 class IdentServicer(pb_grpc.IdentServicer):

@@ -1,8 +1,8 @@
 """`python -m services.lesc` runs the LESC service alone."""
 
-from services.lesc.config import LescSettings
-from services.lesc.provider import LescProvider
-from services.runtime.server import run_service
+from ..runtime.server import run_service
+from .config import LescSettings
+from .provider import LescProvider
 
 if __name__ == "__main__":
     run_service(LescProvider, LescSettings)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.lesc.domain import StatusDeterminationCenter
-from services.runtime.server import Runtime
+from ..runtime.server import Runtime
+from .domain import StatusDeterminationCenter
 
 
 def build_router(runtime: Runtime, center: StatusDeterminationCenter) -> APIRouter:

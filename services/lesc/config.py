@@ -7,10 +7,10 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.federation import Agency
-from services.lesc.desk import parse_shifts
-from services.lesc.offense_levels import TABLE_NAMES, load_table
-from services.runtime.config import ServiceSettings
+from ..federation import Agency
+from ..runtime.config import ServiceSettings
+from .desk import parse_shifts
+from .offense_levels import TABLE_NAMES, load_table
 
 PROFILE = Agency.LESC.profile
 

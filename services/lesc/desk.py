@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.lesc.determination import Determination
-from services.lesc.models import Route
+from .determination import Determination
+from .models import Route
 
 
 @dataclass(frozen=True)

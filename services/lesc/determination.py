@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 from scfed.common.v1 import common_pb2
-from services.lesc.offense_levels import Classification, OffenseTable
+
+from .offense_levels import Classification, OffenseTable
 
 REMOVABLE_MODES = frozenset({"always", "never", "if_convicted"})
 
@@ -71,7 +72,7 @@ def parse_status_rules(document: Mapping[str, object]) -> dict[str, StatusRule]:
 @functools.cache
 def default_status_rules() -> dict[str, StatusRule]:
     """The status rules shipped with scfed."""
-    text = resources.files("services.lesc").joinpath("data/status_rules.toml").read_text()
+    text = resources.files(__package__ or __name__).joinpath("data/status_rules.toml").read_text()
     return parse_status_rules(tomllib.loads(text))
 
 

@@ -14,17 +14,18 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.lesc.v1 import lesc_pb2
-from services.federation import Agency
-from services.lesc.desk import DeskPolicy, Shift, analysts_on_duty
-from services.lesc.determination import ClassifiedCharge, StatusRule, determine
-from services.lesc.models import CaseRecord, CaseState, Route
-from services.lesc.offense_levels import InvalidNcicCode, OffenseTable
-from services.runtime import message_routes
-from services.runtime.clock import Clock
-from services.runtime.delivery import Outbox
-from services.runtime.envelope import MessageType, make_envelope
-from services.runtime.errors import AlreadyExists, InvalidArgument
-from services.runtime.validation import check_charges
+
+from ..federation import Agency
+from ..runtime import message_routes
+from ..runtime.clock import Clock
+from ..runtime.delivery import Outbox
+from ..runtime.envelope import MessageType, make_envelope
+from ..runtime.errors import AlreadyExists, InvalidArgument
+from ..runtime.validation import check_charges
+from .desk import DeskPolicy, Shift, analysts_on_duty
+from .determination import ClassifiedCharge, StatusRule, determine
+from .models import CaseRecord, CaseState, Route
+from .offense_levels import InvalidNcicCode, OffenseTable
 
 _LEVELS = {
     None: common_pb2.OFFENSE_LEVEL_NONE,

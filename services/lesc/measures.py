@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.lesc.models import CaseRecord
+from .models import CaseRecord
 
 CITIZEN_STATUSES = ("NATURALIZED_CITIZEN", "UNSPECIFIED", "")
 

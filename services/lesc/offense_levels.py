@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from services.runtime.formats import NCIC_CODE_PATTERN
+from ..runtime.formats import NCIC_CODE_PATTERN
 
 TABLE_NAMES: tuple[str, ...] = ("moa", "strategic-plan")
 DEFAULT_TABLE = "moa"

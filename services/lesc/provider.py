@@ -11,18 +11,19 @@ from sqlalchemy import MetaData
 
 from scfed.lesc.v1 import lesc_pb2 as pb
 from scfed.lesc.v1 import lesc_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.lesc import measures
-from services.lesc.api import build_router
-from services.lesc.config import LescSettings
-from services.lesc.desk import DeskPolicy, parse_shifts
-from services.lesc.determination import default_status_rules
-from services.lesc.domain import StatusDeterminationCenter
-from services.lesc.models import LescBase
-from services.lesc.offense_levels import load_table
-from services.lesc.servicer import LescServicer
-from services.runtime.periodic import AT_ONCE, PeriodicTask
-from services.runtime.server import Runtime
+
+from ..federation import Agency
+from ..runtime.periodic import AT_ONCE, PeriodicTask
+from ..runtime.server import Runtime
+from . import measures
+from .api import build_router
+from .config import LescSettings
+from .desk import DeskPolicy, parse_shifts
+from .determination import default_status_rules
+from .domain import StatusDeterminationCenter
+from .models import LescBase
+from .offense_levels import load_table
+from .servicer import LescServicer
 
 
 class LescProvider:

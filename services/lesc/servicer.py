@@ -7,9 +7,10 @@ import grpc
 from scfed.common.v1 import common_pb2
 from scfed.lesc.v1 import lesc_pb2 as pb
 from scfed.lesc.v1 import lesc_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.lesc.domain import StatusDeterminationCenter
-from services.runtime.server import Runtime, grpc_edge
+
+from ..federation import Agency
+from ..runtime.server import Runtime, grpc_edge
+from .domain import StatusDeterminationCenter
 
 
 class LescServicer(pb_grpc.LescServicer):

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from services.runtime.clock import AcceleratedClock
-from services.runtime.db import Database
-from services.runtime.models import ClockEpoch
+from .clock import AcceleratedClock
+from .db import Database
+from .models import ClockEpoch
 
 log = logging.getLogger(__name__)
 

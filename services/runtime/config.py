@@ -14,8 +14,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from services.federation import FEDERATION_PREFIX
-from services.runtime.clock import clock_from_spec
+from ..federation import FEDERATION_PREFIX
+from .clock import clock_from_spec
 
 
 class ServiceSettings(BaseSettings):

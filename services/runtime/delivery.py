@@ -25,13 +25,14 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2
-from services.runtime import journal
-from services.runtime.db import Database
-from services.runtime.envelope import check_envelope
-from services.runtime.errors import DomainError
-from services.runtime.message_routes import EnvelopedMessage, RequestT, Route
-from services.runtime.models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
-from services.runtime.periodic import AT_ONCE, PeriodicTask
+
+from . import journal
+from .db import Database
+from .envelope import check_envelope
+from .errors import DomainError
+from .message_routes import EnvelopedMessage, RequestT, Route
+from .models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
+from .periodic import AT_ONCE, PeriodicTask
 
 log = logging.getLogger(__name__)
 

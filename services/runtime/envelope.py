@@ -8,9 +8,10 @@ from enum import StrEnum
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from scfed.common.v1 import common_pb2
-from services.runtime.clock import Clock
-from services.runtime.errors import InvalidArgument
-from services.runtime.validation import check_ori
+
+from .clock import Clock
+from .errors import InvalidArgument
+from .validation import check_ori
 
 
 class MessageType(StrEnum):

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
-from services.runtime.db import Database
-from services.runtime.models import Direction, JournalRecord, Outcome
+
+from .db import Database
+from .models import Direction, JournalRecord, Outcome
 
 
 class JournalKey(NamedTuple):

@@ -19,7 +19,8 @@ from scfed.ice_field.v1 import ice_field_pb2
 from scfed.ident.v1 import ident_pb2
 from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
-from services.federation import Agency
+
+from ..federation import Agency
 
 
 class EnvelopedMessage(Protocol):

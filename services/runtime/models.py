@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import StrEnumType, UtcDateTime
+from .db import StrEnumType, UtcDateTime
 
 
 class OutboxStatus(StrEnum):

@@ -28,15 +28,16 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
-from services.federation import Agency
-from services.runtime import journal
-from services.runtime.clock import AcceleratedClock, Clock, clock_from_spec
-from services.runtime.clock_epoch import share_epoch
-from services.runtime.config import ServiceSettings
-from services.runtime.db import Database
-from services.runtime.delivery import Inbox, Outbox, RetryPolicy
-from services.runtime.errors import DomainError
-from services.runtime.models import RuntimeBase
+
+from ..federation import Agency
+from . import journal
+from .clock import AcceleratedClock, Clock, clock_from_spec
+from .clock_epoch import share_epoch
+from .config import ServiceSettings
+from .db import Database
+from .delivery import Inbox, Outbox, RetryPolicy
+from .errors import DomainError
+from .models import RuntimeBase
 
 log = logging.getLogger(__name__)
 

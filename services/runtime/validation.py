@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scfed.common.v1 import common_pb2
-from services.runtime.errors import InvalidArgument
-from services.runtime.formats import (
+
+from .errors import InvalidArgument
+from .formats import (
     NCIC_CODE_PATTERN,
     ORI_PATTERN,
     YYYYMMDD_PATTERN,

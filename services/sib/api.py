@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
-from services.runtime.envelope import MessageType
-from services.runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
-from services.runtime.proto_json import to_json
-from services.runtime.server import Runtime
-from services.sib import queries
-from services.sib.domain import BookingSubmission, StateBureau
-from services.sib.models import BookingStatus
+
+from ..runtime.envelope import MessageType
+from ..runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
+from ..runtime.proto_json import to_json
+from ..runtime.server import Runtime
+from . import queries
+from .domain import BookingSubmission, StateBureau
+from .models import BookingStatus
 
 PROFILING_FIELDS = frozenset({"rac", "race", "eth", "ethnicity"})
 

@@ -20,20 +20,21 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2
 from scfed.sib.v1 import sib_pb2 as pb
-from services.biometrics.engine import BiometricEngine, load_gallery
-from services.biometrics.enrollment import StagedEnrollments
-from services.biometrics.template import TenprintTemplate, tenprint_from_proto
-from services.federation import Agency
-from services.runtime import journal, message_routes
-from services.runtime.clock import Clock
-from services.runtime.delivery import Outbox
-from services.runtime.envelope import MessageType, make_envelope, new_tcn
-from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.runtime.formats import STATE_CODE_PATTERN
-from services.runtime.models import Direction, OutboxMessage, Outcome
-from services.runtime.proto_json import from_json, list_from_json, list_to_json, to_json
-from services.runtime.validation import check_charges, check_date, check_descriptors, check_ori
-from services.sib.models import (
+
+from ..biometrics.engine import BiometricEngine, load_gallery
+from ..biometrics.enrollment import StagedEnrollments
+from ..biometrics.template import TenprintTemplate, tenprint_from_proto
+from ..federation import Agency
+from ..runtime import journal, message_routes
+from ..runtime.clock import Clock
+from ..runtime.delivery import Outbox
+from ..runtime.envelope import MessageType, make_envelope, new_tcn
+from ..runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..runtime.formats import STATE_CODE_PATTERN
+from ..runtime.models import Direction, OutboxMessage, Outcome
+from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
+from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
+from .models import (
     AgencyRecord,
     Booking,
     BookingStatus,

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sib.models import Booking, ResponseRecord
+from .models import Booking, ResponseRecord
 
 
 async def counts(session: AsyncSession, since: datetime | None = None) -> dict[str, float]:

@@ -9,8 +9,8 @@ from typing import Any, Final
 from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import StrEnumType, UtcDateTime
-from services.runtime.envelope import MessageType
+from ..runtime.db import StrEnumType, UtcDateTime
+from ..runtime.envelope import MessageType
 
 
 class BookingStatus(StrEnum):

@@ -10,15 +10,16 @@ from sqlalchemy import MetaData
 
 from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.runtime.envelope import MessageType
-from services.runtime.server import Runtime
-from services.sib import measures
-from services.sib.api import build_router
-from services.sib.config import SibSettings
-from services.sib.domain import StateBureau
-from services.sib.models import SibBase
-from services.sib.servicer import SibServicer
+
+from ..federation import Agency
+from ..runtime.envelope import MessageType
+from ..runtime.server import Runtime
+from . import measures
+from .api import build_router
+from .config import SibSettings
+from .domain import StateBureau
+from .models import SibBase
+from .servicer import SibServicer
 
 
 class SibProvider:

@@ -9,9 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.runtime.envelope import MessageType
-from services.runtime.errors import NotFound
-from services.sib.models import (
+from ..runtime.envelope import MessageType
+from ..runtime.errors import NotFound
+from .models import (
     INTEROPERABILITY_RESPONSES,
     AgencyRecord,
     Booking,

@@ -7,9 +7,10 @@ import grpc
 from scfed.common.v1 import common_pb2
 from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
-from services.federation import Agency
-from services.runtime.server import Runtime, grpc_edge
-from services.sib.domain import StateBureau
+
+from ..federation import Agency
+from ..runtime.server import Runtime, grpc_edge
+from .domain import StateBureau
 
 
 class SibServicer(pb_grpc.StateIdentificationBureauServicer):

@@ -15,8 +15,9 @@ from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2, ice_field_pb2_grpc
 from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
-from services.federation import Agency
-from services.world.world import AgencySpec, ChargeSpec, Person, StateSpec, World
+
+from ..federation import Agency
+from .world import AgencySpec, ChargeSpec, Person, StateSpec, World
 
 BATCH = 100
 T = TypeVar("T")

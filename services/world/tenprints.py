@@ -34,8 +34,9 @@ import numpy as np
 import numpy.typing as npt
 
 from scfed.common.v1 import common_pb2
-from services.biometrics.params import FINGERS, TEMPLATE_DIM
-from services.biometrics.template import TenprintBatch
+
+from ..biometrics.params import FINGERS, TEMPLATE_DIM
+from ..biometrics.template import TenprintBatch
 
 DEFAULT_MODEL_SEED = 2009
 # Singular values of the mixing matrix, geometrically from the first to the last.

@@ -45,8 +45,9 @@ import numpy as np
 import numpy.typing as npt
 
 from scfed.common.v1 import common_pb2
-from services.runtime.formats import NCIC_CODE_PATTERN, ORI_PATTERN, YYYYMMDD_PATTERN
-from services.world.tenprints import SyntheticFingerprints
+
+from ..runtime.formats import NCIC_CODE_PATTERN, ORI_PATTERN, YYYYMMDD_PATTERN
+from .tenprints import SyntheticFingerprints
 
 MOA_STATUSES: tuple[str, ...] = ("ACTIVE", "SUSPENDED", "NOT_SIGNED", "TERMINATION_NOTICED")
 DISPOSITIONS: tuple[str, ...] = ("CHARGED", "CONVICTED", "DISMISSED", "ACQUITTED")

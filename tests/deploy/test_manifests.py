@@ -244,7 +244,7 @@ def test_every_agency_runs_its_own_module_with_native_grpc_probes(
     for name, workload in agency_workloads(objects).items():
         (container,) = workload["spec"]["template"]["spec"]["containers"]
         agency = AGENCIES[name]
-        assert container["args"] == [f"services.{agency.module}"]
+        assert container["args"] == [f"scfed.services.{agency.module}"]
         assert container_port(workload, "grpc") == ("grpc", agency.grpc_port)
         assert container_port(workload, "http") == ("http", agency.http_port)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -515,7 +515,7 @@ def test_compose_runs_every_agency_from_one_image_next_to_postgres(compose: Obj)
         service = services[name]
         assert service["image"] == "scfed:local"
         assert service["build"] == {"context": ".", "dockerfile": "Dockerfile"}
-        assert service["command"] == [f"services.{agency.module}"]
+        assert service["command"] == [f"scfed.services.{agency.module}"]
     assert services["postgres"]["image"] == "postgres:15"
 
 
@@ -641,7 +641,7 @@ def test_dockerfile_final_stage_runs_a_service_as_a_non_root_user_without_build_
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in final
     assert instructions["USER"] == "10001:10001"
     assert instructions["ENTRYPOINT"] == '["python", "-m"]'
-    assert instructions["CMD"] == '["services.sib"]'
+    assert instructions["CMD"] == '["scfed.services.sib"]'
     env = " ".join(args for op, args in final if op == "ENV")
     for setting in ("SCFED_DATA_DIR=/data", "SCFED_GRPC_HOST=0.0.0.0", "SCFED_HTTP_HOST=0.0.0.0"):
         assert setting in env
@@ -743,7 +743,7 @@ def test_image_healthcheck_follows_the_service_readiness(
 ) -> None:
     port, status = readyz_server
     env = {"SCFED_LESC_HTTP_PORT": str(port), "SCFED_HTTP_HOST": "0.0.0.0"}
-    assert run_healthcheck("services.lesc", env=env).returncode == 0
+    assert run_healthcheck("scfed.services.lesc", env=env).returncode == 0
     status[0] = 503
     answer = run_healthcheck("lesc", env=env)
     assert answer.returncode == 1
@@ -766,7 +766,8 @@ def test_image_healthcheck_finds_the_service_on_the_container_command_line() -> 
     healthcheck = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(healthcheck)
     find = healthcheck.service_from_cmdline
-    assert find(b"python\0-m\0services.ice_field\0") == "ice_field"
-    assert find(b"/sbin/docker-init\0--\0python\0-m\0services.sib\0") == "sib"
-    assert find(b"python\0-m\0services.cli\0") is None
+    assert find(b"python\0-m\0scfed.services.ice_field\0") == "ice_field"
+    assert find(b"/sbin/docker-init\0--\0python\0-m\0scfed.services.sib\0") == "sib"
+    assert find(b"python\0-m\0services.lesc\0") == "lesc"
+    assert find(b"python\0-m\0scfed.services.cli\0") is None
     assert find(b"sh\0") is None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.biometrics.bench.progress import Bars
-from services.biometrics.bench.workload import Labels, Scores
-from services.biometrics.params import FINGERS
-from services.biometrics.template import TenprintBatch
+from ..params import FINGERS
+from ..template import TenprintBatch
+from .progress import Bars
+from .workload import Labels, Scores
 
 # Gallery rows per exact matrix product (bounds the memory of brute force at 1M).
 EXACT_CHUNK = 65_536

@@ -10,11 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.biometrics.bench.progress import Bars
-from services.biometrics.bench.searchers import Results, run_exact, run_faiss, run_ours
-from services.biometrics.bench.workload import Workload, make_workload
-from services.biometrics.calibration import Calibration
-from services.biometrics.params import (
+from ..calibration import Calibration
+from ..params import (
     COARSE_PER_FINGER,
     COARSE_VERSION,
     DEFAULT_FPIR,
@@ -22,7 +19,10 @@ from services.biometrics.params import (
     FINGERS,
     IndexParams,
 )
-from services.biometrics.scoring import fused_scores
+from ..scoring import fused_scores
+from .progress import Bars
+from .searchers import Results, run_exact, run_faiss, run_ours
+from .workload import Workload, make_workload
 
 FPIR_POINTS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from services.biometrics.bench.exact import exact_top1
-from services.biometrics.bench.progress import Bars
-from services.biometrics.bench.workload import Labels, Scores, Workload
-from services.biometrics.engine import BiometricEngine, file_sha256
-from services.biometrics.params import CENTRE_SAMPLE, COARSE_PER_FINGER, FINGERS, IndexParams
-from services.biometrics.scoring import coarse_centre, coarse_vectors, fused_scores, rank_proposals
-from services.biometrics.template import TenprintBatch
+from ..engine import BiometricEngine, file_sha256
+from ..params import CENTRE_SAMPLE, COARSE_PER_FINGER, FINGERS, IndexParams
+from ..scoring import coarse_centre, coarse_vectors, fused_scores, rank_proposals
+from ..template import TenprintBatch
+from .exact import exact_top1
+from .progress import Bars
+from .workload import Labels, Scores, Workload
 
 
 @dataclass

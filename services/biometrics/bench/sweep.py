@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from services.biometrics.bench.exact import exact_top1
-from services.biometrics.bench.progress import Bars
-from services.biometrics.bench.searchers import enrol
-from services.biometrics.bench.workload import make_workload
-from services.biometrics.engine import BiometricEngine
-from services.biometrics.params import COARSE_VERSION, IndexParams
+from ..engine import BiometricEngine
+from ..params import COARSE_VERSION, IndexParams
+from .exact import exact_top1
+from .progress import Bars
+from .searchers import enrol
+from .workload import make_workload
 
 
 def run_index_sweep(

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.biometrics.bench.progress import Bars
-from services.biometrics.params import FINGERS
-from services.biometrics.template import TenprintBatch
-from services.world.tenprints import SyntheticFingerprints
+from ...world.tenprints import SyntheticFingerprints
+from ..params import FINGERS
+from ..template import TenprintBatch
+from .progress import Bars
 
 GENERATE_CHUNK = 50_000
 Labels = npt.NDArray[np.int64]
