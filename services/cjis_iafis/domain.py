@@ -315,9 +315,7 @@ class CriminalMasterFile(StoredGallery):
                 envelope=self._envelope(MessageType.NO_MATCH_IDR, txn.tcn, txn.ori, dai=txn.ori),
                 no_match=sib_pb2.NoMatchIdr(idr=idr),
             )
-            self.outbox.add(
-                session, route=message_routes.SIB_DELIVER_RESPONSE, message=response
-            )
+            self.outbox.add(session, route=message_routes.SIB_DELIVER_RESPONSE, message=response)
             return "no match"
         txn.status = TransactionStatus.IAQ_PENDING
         history = await self._history(session, txn.fbi_number)
@@ -364,9 +362,7 @@ class CriminalMasterFile(StoredGallery):
             envelope=self._envelope(MessageType.IDR_IAR, txn.tcn, txn.ori, dai=txn.ori),
             joint=sib_pb2.JointIdrIar(idr=from_json(txn.idr, common_pb2.Idr), iar=message.iar),
         )
-        self.outbox.add(
-            session, route=message_routes.SIB_DELIVER_RESPONSE, message=response
-        )
+        self.outbox.add(session, route=message_routes.SIB_DELIVER_RESPONSE, message=response)
         return f"IAR case {message.iar.case_id}"
 
     async def enroll_records(

@@ -56,9 +56,7 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
         self, request: pb.IaqAcknowledgement, context: grpc.aio.ServicerContext
     ) -> common_pb2.Ack:
         """IAQ acknowledgement from LESC."""
-        return await self._rt.inbox.take(
-            request, peer=Agency.LESC, handler=self._mf.take_iaq_ack
-        )
+        return await self._rt.inbox.take(request, peer=Agency.LESC, handler=self._mf.take_iaq_ack)
 
     @grpc_edge
     async def DeliverIar(

@@ -265,9 +265,7 @@ async def _collect(
         "unanswered": max(0, len(tcns) - final),
         # Where the unanswered bookings stand (for example awaiting_fbi_number, submitted).
         "unanswered_by_status": {
-            status: n
-            for status, n in summary["by_status"].items()
-            if status not in FINISHED and n
+            status: n for status, n in summary["by_status"].items() if status not in FINISHED and n
         },
         "latency_ms": summary["latency_ms"],
         "sample_tcn": tcns[0] if tcns else "",

@@ -465,9 +465,7 @@ def trace(
             if unreachable:
                 err().print(f"not reached (left out of the trace): {', '.join(unreachable)}")
         elif data_dir is not None or database_url:
-            databases = OfflineDatabases(
-                data_dir, _check_database_url(database_url), schema_prefix
-            )
+            databases = OfflineDatabases(data_dir, _check_database_url(database_url), schema_prefix)
             entries = asyncio.run(trace_offline(tcn, databases))
         else:
             entries = asyncio.run(trace_online(tcn, _addresses()))
@@ -585,9 +583,7 @@ def report(
     when = _parse_since(since)
     try:
         if data_dir is not None or database_url:
-            databases = OfflineDatabases(
-                data_dir, _check_database_url(database_url), schema_prefix
-            )
+            databases = OfflineDatabases(data_dir, _check_database_url(database_url), schema_prefix)
             counts = asyncio.run(counts_offline(databases, when))
         else:
             counts = asyncio.run(counts_online(_http_urls(url or []), when))

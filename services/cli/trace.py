@@ -60,6 +60,4 @@ async def trace_offline(tcn: str, databases: OfflineDatabases) -> list[dict[str,
         ]
 
     per_agency = await databases.read_each(Agency, entries_of)
-    return sorted(
-        (e for entries in per_agency.values() for e in entries), key=lambda e: e["at"]
-    )
+    return sorted((e for entries in per_agency.values() for e in entries), key=lambda e: e["at"])

@@ -249,9 +249,7 @@ class FieldOperations:
             ),
             detainer=detainer,
         )
-        self.outbox.add(
-            session, route=message_routes.SIB_DELIVER_DETAINER, message=message
-        )
+        self.outbox.add(session, route=message_routes.SIB_DELIVER_DETAINER, message=message)
         return f"detainer {detainer.detainer_id} level {decision.level} by {office.ori}{flag}"
 
     async def notify_release(self, session: AsyncSession, notice: pb.ReleaseNotice) -> str:

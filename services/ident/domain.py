@@ -303,7 +303,5 @@ class IdentGallery(StoredGallery):
             ),
             idr=idr,
         )
-        self.outbox.add(
-            session, route=message_routes.CJIS_DELIVER_IDR, message=message
-        )
+        self.outbox.add(session, route=message_routes.CJIS_DELIVER_IDR, message=message)
         return f"match {idr.fin} score {idr.score:.3f}" if idr.match else "no match"

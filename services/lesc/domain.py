@@ -142,9 +142,7 @@ class StatusDeterminationCenter:
             envelope=self._envelope(MessageType.IAQ_ACK, tcr, ori, Agency.CJIS_IAFIS.ori),
             case_id=case_id,
         )
-        self.outbox.add(
-            session, route=message_routes.CJIS_ACKNOWLEDGE_IAQ, message=ack
-        )
+        self.outbox.add(session, route=message_routes.CJIS_ACKNOWLEDGE_IAQ, message=ack)
         if route == Route.AUTOMATED:
             self._answer(session, row, now)
         return (
@@ -164,9 +162,7 @@ class StatusDeterminationCenter:
             envelope=self._envelope(MessageType.IAR, row.tcn, row.ori, Agency.CJIS_IAFIS.ori),
             iar=iar,
         )
-        self.outbox.add(
-            session, route=message_routes.CJIS_DELIVER_IAR, message=answer
-        )
+        self.outbox.add(session, route=message_routes.CJIS_DELIVER_IAR, message=answer)
         copy = ice_field_pb2.IarCopy(
             envelope=self._envelope(MessageType.IAR_COPY, row.tcn, row.ori, ""),
             iar=iar,

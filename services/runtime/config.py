@@ -106,4 +106,3 @@ class ServiceSettings(BaseSettings):
             for name, value in self.model_dump().items()
             if name.endswith("_addr") and value
         }
-

@@ -347,9 +347,7 @@ class StateBureau:
                 doa=booking.doa,
                 interoperability=interop,
             )
-            self.outbox.add(
-                session, route=message_routes.CJIS_SUBMIT_CAR, message=car
-            )
+            self.outbox.add(session, route=message_routes.CJIS_SUBMIT_CAR, message=car)
         else:
             cpi = cjis_iafis_pb2.Cpi(
                 envelope=envelope,
@@ -361,9 +359,7 @@ class StateBureau:
                 doa=booking.doa,
                 interoperability=interop,
             )
-            self.outbox.add(
-                session, route=message_routes.CJIS_SUBMIT_CPI, message=cpi
-            )
+            self.outbox.add(session, route=message_routes.CJIS_SUBMIT_CPI, message=cpi)
 
     async def _booking(self, session: AsyncSession, envelope: common_pb2.Envelope) -> Booking:
         tcn = envelope.tcr or envelope.tcn
@@ -564,7 +560,5 @@ class StateBureau:
             # Without a time the release is now, as the field office's clock reads it: its
             # agency time may run ahead of the SIB's.
             notice.release_at.FromDatetime(release_at)
-        self.outbox.add(
-            session, route=message_routes.ICE_NOTIFY_RELEASE, message=notice
-        )
+        self.outbox.add(session, route=message_routes.ICE_NOTIFY_RELEASE, message=notice)
         return envelope.message_id

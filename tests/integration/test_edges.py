@@ -1286,9 +1286,7 @@ async def _snapshot(edges: Edges) -> dict[str, Any]:
     for name in edges.fed.hosts:
         state[f"{name} outbox"] = await edges.http(name, "/v1/outbox")
         counts = counts_from_json(await edges.http(name, "/v1/journal-counts"))
-        state[f"{name} journal"] = {
-            k: v for k, v in counts.items() if k.outcome != Outcome.REFUSED
-        }
+        state[f"{name} journal"] = {k: v for k, v in counts.items() if k.outcome != Outcome.REFUSED}
     state["sib bookings"] = await _bookings(edges.client)
     state["sib states"] = (await edges.client.get("/v1/states")).json()
     info = await edges.stub(Agency.IDENT).Info(ident.InfoRequest())
