@@ -13,6 +13,7 @@ duplicate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -417,6 +418,14 @@ class Inbox:
         envelope = message.envelope
         tcn = check_envelope(envelope, has_envelope=has_envelope, follow_on=follow_on)
         received_at = _utcnow()
+        record = functools.partial(
+            journal.record,
+            message_id=envelope.message_id,
+            tcn=tcn,
+            tot=envelope.tot,
+            direction=Direction.RECEIVED,
+            peer=peer,
+        )
         try:
             async with self._db.session() as session:
                 insert = self._db.insert_ignoring_conflicts(
@@ -435,29 +444,10 @@ class Inbox:
                 else:
                     detail = await handler(session) or ""
                     outcome = Outcome.PROCESSED
-                journal.record(
-                    session,
-                    message_id=envelope.message_id,
-                    tcn=tcn,
-                    tot=envelope.tot,
-                    direction=Direction.RECEIVED,
-                    peer=peer,
-                    outcome=outcome,
-                    detail=detail,
-                    at=received_at,
-                )
+                record(session, outcome=outcome, detail=detail, at=received_at)
         except DomainError as exc:
             async with self._db.session() as session:
-                journal.record(
-                    session,
-                    message_id=envelope.message_id,
-                    tcn=tcn,
-                    tot=envelope.tot,
-                    direction=Direction.RECEIVED,
-                    peer=peer,
-                    outcome=Outcome.REFUSED,
-                    detail=f"{exc.status}: {exc.message}",
-                )
+                record(session, outcome=Outcome.REFUSED, detail=f"{exc.status}: {exc.message}")
             raise
         if duplicate:
             self.duplicates_here += 1
