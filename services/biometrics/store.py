@@ -20,12 +20,13 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..runtime.db import Database
 from .changes import OP_DELETE, OP_ENROLL
@@ -183,20 +184,31 @@ class BiometricStore:
             await self.save(db)
 
 
+@dataclass(kw_only=True)
 class StoredGallery:
     """The index lifecycle every service's gallery shares, over its `store` and `enrollments`.
 
-    A gallery names its records' key and tenprint columns in `gallery_rows`; starting loads the
-    saved index or rebuilds it from those rows, and the index is saved after commits (every
+    A gallery names its records' key and tenprint columns in `gallery_columns`; starting loads
+    the saved index or rebuilds it from those rows, and the index is saved after commits (every
     `save_every` changes) and at shutdown, always under the enrolment lock.
     """
 
+    gallery_columns: ClassVar[tuple[InstrumentedAttribute[str], InstrumentedAttribute[bytes]]]
+
     store: BiometricStore
-    enrollments: StagedEnrollments
+    enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
+
+    @property
+    def engine(self) -> BiometricEngine:
+        """The store's search engine."""
+        return self.store.engine
 
     async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
-        """Every enrolled record's key and tenprint blob."""
-        raise NotImplementedError
+        """Every enrolled record's key and tenprint blob, in key order (the engine learns its
+        coarse centre from the first rows)."""
+        key, tenprint = self.gallery_columns
+        result = await session.execute(select(key, tenprint).order_by(key))
+        return [(row_key, blob) for row_key, blob in result]
 
     async def start(self, db: Database) -> str:
         """Loads the saved index (replaying later changes) or rebuilds it from the records."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +19,7 @@ from scfed.ident.v1 import ident_pb2
 from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
 
-from ..biometrics.engine import BiometricEngine
-from ..biometrics.enrollment import StagedEnrollments
-from ..biometrics.store import BiometricStore, StoredGallery
+from ..biometrics.store import StoredGallery
 from ..biometrics.template import TenprintTemplate, tenprint_from_proto
 from ..federation import Agency
 from ..runtime import message_routes
@@ -48,22 +46,14 @@ def new_fbi_number() -> str:
     return digits + letters
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CriminalMasterFile(StoredGallery):
     """The master file and the interoperability hub, over one service's database."""
 
-    engine: BiometricEngine
+    gallery_columns = (Subject.fbi_number, Subject.tenprint)
+
     clock: Clock
     outbox: Outbox
-    store: BiometricStore
-    enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
-
-    async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
-        # In key order: the engine learns its coarse centre from the first rows.
-        result = await session.execute(
-            select(Subject.fbi_number, Subject.tenprint).order_by(Subject.fbi_number)
-        )
-        return [(key, blob) for key, blob in result]
 
     async def _add_subject(
         self,

@@ -34,7 +34,7 @@ class CjisProvider:
         """Loads the saved tenprint index, or rebuilds it from the master file."""
         store = BiometricStore.for_settings(self.settings, biometric_changes)
         self.master_file = CriminalMasterFile(
-            engine=store.engine, clock=runtime.clock, outbox=runtime.outbox, store=store
+            clock=runtime.clock, outbox=runtime.outbox, store=store
         )
         await self.master_file.start(runtime.db)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import delete, func, select
@@ -15,11 +15,9 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 
 from ..biometrics.calibration import threshold_for_fpir
-from ..biometrics.engine import BiometricEngine
-from ..biometrics.enrollment import StagedEnrollments
 from ..biometrics.params import COARSE_PER_FINGER, DEFAULT_FPIR, FINGERS, MODEL_VERSION
 from ..biometrics.scoring import Candidate, match_score
-from ..biometrics.store import BiometricStore, StoredGallery
+from ..biometrics.store import StoredGallery
 from ..biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
 from ..federation import Agency
 from ..runtime import message_routes
@@ -39,22 +37,14 @@ def new_fin() -> str:
     return "FIN" + uuid.uuid4().hex[:12].upper()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IdentGallery(StoredGallery):
     """IDENT's identities, their encounters and the biometric index over them."""
 
-    engine: BiometricEngine
+    gallery_columns = (IdentityRecord.fin, IdentityRecord.tenprint)
+
     clock: Clock
     outbox: Outbox
-    store: BiometricStore
-    enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
-
-    async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
-        # In key order: the engine learns its coarse centre from the first rows.
-        result = await session.execute(
-            select(IdentityRecord.fin, IdentityRecord.tenprint).order_by(IdentityRecord.fin)
-        )
-        return [(fin, blob) for fin, blob in result]
 
     def info(self) -> pb.InfoResponse:
         """Template layout, model, gallery size and index parameters."""

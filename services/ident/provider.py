@@ -34,9 +34,7 @@ class IdentProvider:
     async def on_after_init(self, runtime: Runtime) -> None:
         """Loads the saved biometric index, or rebuilds it from the identities on file."""
         store = BiometricStore.for_settings(self.settings, biometric_changes)
-        self.gallery = IdentGallery(
-            engine=store.engine, clock=runtime.clock, outbox=runtime.outbox, store=store
-        )
+        self.gallery = IdentGallery(clock=runtime.clock, outbox=runtime.outbox, store=store)
         await self.gallery.start(runtime.db)
 
     def register_grpc(self, server: grpc.aio.Server, runtime: Runtime) -> Sequence[str]:
