@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -23,7 +24,7 @@ from ..runtime.models import Direction, OutboxStatus, Outcome
 from ..sib.models import FINISHED, BookingStatus
 from ..world.seeding import seed_world
 from ..world.world import World, booking_payload, build_world
-from .launcher import LocalFederation
+from .launcher import LocalFederation, external_agencies
 from .report import compute, counts_online
 
 Progress = Callable[[str, int, int], None]
@@ -301,6 +302,13 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
     """Runs the whole demo and returns its summary."""
     if options.bookings < 1:
         raise ValueError("--bookings must be at least 1")
+    external = external_agencies(os.environ)
+    if external:
+        variables = ", ".join(a.profile.address_variable for a in external)
+        raise ValueError(
+            f"the local demo runs all five agencies itself, but {variables} names an external "
+            "one: unset it, or start the federation with `scfed up` and use --sib-url"
+        )
     world = build_world(options.seed, options.bookings, rebook_gap=max(32, 2 * options.concurrency))
     temporary = options.data_dir is None
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="scfed-demo-"))

@@ -9,12 +9,31 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from ..federation import Agency
+from ..federation import Agency, parse_agency
+
+
+def external_agencies(environ: Mapping[str, str], given: Iterable[str] = ()) -> dict[Agency, str]:
+    """Agencies served by someone else: each federation-wide ``SCFED_<SERVICE>_ADDR`` set in
+    `environ`, then each NAME=HOST:PORT in `given` (which wins). Raises ValueError on a
+    malformed item or an unknown agency."""
+    external = {
+        agency: environ[agency.profile.address_variable]
+        for agency in Agency
+        if environ.get(agency.profile.address_variable)
+    }
+    for item in given:
+        name, sep, address = item.partition("=")
+        host, colon, port = address.rpartition(":")
+        if not (sep and host and colon and port.isdigit()):
+            raise ValueError(f"expected NAME=HOST:PORT, got {item!r}")
+        external[parse_agency(name)] = address
+    return external
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -71,6 +90,9 @@ class LocalFederation:
     # Processes per service (default 1). More than one needs PostgreSQL: the replicas share
     # the service's schema, and each peer's outbox sends to them in turn.
     replicas: dict[Agency, int] = field(default_factory=dict)
+    # Agencies someone else runs (NAME -> its `*_ADDR` value): not started, and every started
+    # service is pointed at them. By default those the environment names federation-wide.
+    external: dict[Agency, str] = field(default_factory=lambda: external_agencies(os.environ))
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     # Every process of every service; services[name] is the first of replicas_of[name].
     replicas_of: dict[str, list[ServiceProcess]] = field(default_factory=dict)
@@ -81,6 +103,8 @@ class LocalFederation:
         if any(n > 1 for n in self.replicas.values()) and self.fixed_ports:
             raise ValueError("replicas need free ports, not the fixed default ports")
         for name in Agency:
+            if name in self.external:
+                continue
             processes = []
             for replica in range(1, self.replicas.get(name, 1) + 1):
                 if self.fixed_ports:
@@ -100,11 +124,18 @@ class LocalFederation:
         """gRPC address of every service (its first replica)."""
         return {name: svc.grpc_address for name, svc in self.services.items()}
 
+    def all_addresses(self) -> dict[str, str]:
+        """gRPC address of every agency: the external ones' and our services' first replicas."""
+        return {**{str(a): v for a, v in self.external.items()}, **self.addresses()}
+
     def peer_addresses(self) -> dict[str, str]:
-        """Every service's replicas as one `*_ADDR` value, comma-separated."""
+        """Every agency's `*_ADDR` value: its replicas comma-separated, or its external address."""
         return {
-            name: ",".join(p.grpc_address for p in processes)
-            for name, processes in self.replicas_of.items()
+            **{str(a): v for a, v in self.external.items()},
+            **{
+                name: ",".join(p.grpc_address for p in processes)
+                for name, processes in self.replicas_of.items()
+            },
         }
 
     def environment(self, name: str, replica: int = 1) -> dict[str, str]:
@@ -219,3 +250,28 @@ class LocalFederation:
         raise RuntimeError(
             f"services exited {during}: {', '.join(self.exited())}\n" + "\n".join(details)
         )
+
+
+async def external_health(external: Mapping[Agency, str], timeout: float = 3.0) -> dict[str, str]:
+    """Why each external agency that does not answer gRPC health SERVING does not (by name).
+
+    Every address of a `*_ADDR` value is asked; an agency missing from the result answered.
+    """
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    problems: dict[str, str] = {}
+    for agency, value in external.items():
+        for address in value.split(","):
+            async with grpc.aio.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+                except grpc.aio.AioRpcError as exc:
+                    problems[agency] = f"{address}: {exc.code().name} {exc.details() or ''}".strip()
+                    break
+            if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                problems[agency] = f"{address}: {status}"
+                break
+    return problems

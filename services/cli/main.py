@@ -7,6 +7,7 @@ about a second of CPU to import, and `scfed --help` or `scfed classify` need non
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..world.seeding import SeedCounts
     from .demo import Progress as DemoProgress
     from .remote import RemoteDemoOptions
 
@@ -255,8 +257,17 @@ def up(
         int | None, typer.Option(help="Seed a synthetic world once the services are ready.")
     ] = None,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
+    external: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=HOST:PORT of an agency someone else runs (repeat the option): it is not "
+            "started and the others are pointed at it. A federation-wide SCFED_<SERVICE>_ADDR "
+            "does the same."
+        ),
+    ] = None,
 ) -> None:
-    """Run the five services as separate processes on loopback until interrupted."""
+    """Run the five services (less any external ones) as separate processes on loopback until
+    interrupted."""
     import asyncio
 
     import grpc
@@ -264,9 +275,13 @@ def up(
 
     from ..world.seeding import seed_world
     from ..world.world import build_world
-    from .launcher import LocalFederation
+    from .launcher import LocalFederation, external_agencies, external_health
 
     url = _check_database_url(database_url)
+    try:
+        externals = external_agencies(os.environ, external or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--external") from exc
     fed = LocalFederation(
         data_dir=data_dir,
         database_url=url,
@@ -274,6 +289,7 @@ def up(
         agency_speed=agency_speed,
         fixed_ports=True,
         port_offset=port_offset,
+        external=externals,
     )
     stopping = False
 
@@ -288,10 +304,13 @@ def up(
     try:
         try:
             asyncio.run(fed.wait_ready())
+            # A warning, not an error: the others' outboxes hold its messages until it answers.
+            for name, problem in asyncio.run(external_health(externals)).items():
+                warning = f"external {name} does not answer gRPC health"
+                err().print(f"[yellow]{warning}:[/yellow] {problem}")
             if seed is not None and not stopping:
                 world = build_world(seed, world_size)
-                counts = asyncio.run(seed_world(world, fed.addresses()))
-                out().print(f"seeded world {seed}: {counts}")
+                _print_seeded(seed, asyncio.run(seed_world(world, fed.all_addresses())))
         except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
             err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -300,6 +319,8 @@ def up(
             table.add_column(column)
         for name, svc in fed.services.items():
             table.add_row(name, svc.grpc_address, svc.http_url, str(svc.log_path))
+        for name, address in externals.items():
+            table.add_row(name, address, "(external)", "(external)")
         out().print(table)
         out().print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
         while not stopping:
@@ -331,7 +352,15 @@ def seed(
     except grpc.aio.AioRpcError as exc:
         err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
-    out().print(f"seeded world {seed}: {counts}")
+    _print_seeded(seed, counts)
+
+
+def _print_seeded(seed: int, counts: SeedCounts) -> None:
+    """What seeding loaded, and each agency it could not seed with the reason."""
+    loaded = {k: v for k, v in dataclasses.asdict(counts).items() if k != "not_seeded"}
+    out().print(f"seeded world {seed}: {loaded}")
+    for name, reason in counts.not_seeded.items():
+        err().print(f"[yellow]not seeded:[/yellow] {name} ({reason})")
 
 
 def _print_summary(result: dict[str, Any]) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -32,6 +32,8 @@ class SeedCounts:
     field_offices: int
     criminal_records: int
     ident_encounters: int
+    # Agencies that did not implement their seeding RPC (NAME -> the status), left unseeded.
+    not_seeded: dict[str, str] = field(default_factory=dict)
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -127,8 +129,27 @@ async def register_jurisdictions(
         )
 
 
+async def _unless_unimplemented(
+    agency: Agency, not_seeded: dict[str, str], load: Callable[[], Awaitable[int]]
+) -> int:
+    """Runs one agency's loading; an agency that does not implement it (an external
+    implementation may leave out the seeding RPCs) is noted in `not_seeded` instead."""
+    try:
+        return await load()
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+            raise
+        not_seeded[agency] = f"UNIMPLEMENTED: {exc.details() or 'no such method'}"
+        return 0
+
+
 async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
-    """Registers states, agencies and field offices, and fills IAFIS and IDENT."""
+    """Registers states, agencies and field offices, and fills IAFIS and IDENT.
+
+    An agency that answers a seeding RPC with UNIMPLEMENTED is left unseeded and named in the
+    counts' `not_seeded`; any other error stops the seeding.
+    """
+    not_seeded: dict[str, str] = {}
     async with (
         grpc.aio.insecure_channel(addresses[Agency.SIB]) as sib_channel,
         grpc.aio.insecure_channel(addresses[Agency.ICE_FIELD]) as ice_channel,
@@ -136,37 +157,60 @@ async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
         grpc.aio.insecure_channel(addresses[Agency.IDENT]) as ident_channel,
     ):
         sib = sib_pb2_grpc.StateIdentificationBureauStub(sib_channel)
-        await register_jurisdictions(sib, world.states, world.agencies)
+
+        async def load_sib() -> int:
+            await register_jurisdictions(sib, world.states, world.agencies)
+            return len(world.states)
+
         ice = ice_field_pb2_grpc.IceFieldStub(ice_channel)
-        for office in world.field_offices:
-            await ice.RegisterFieldOffice(
-                ice_field_pb2.FieldOffice(
-                    ori=office.ori,
-                    name=office.name,
-                    states=list(office.states),
-                    facilities=[
-                        ice_field_pb2.Facility(facility_id=f.facility_id, name=f.name, beds=f.beds)
-                        for f in office.facilities
-                    ],
-                    atd_slots=office.atd_slots,
+
+        async def load_ice_field() -> int:
+            for office in world.field_offices:
+                await ice.RegisterFieldOffice(
+                    ice_field_pb2.FieldOffice(
+                        ori=office.ori,
+                        name=office.name,
+                        states=list(office.states),
+                        facilities=[
+                            ice_field_pb2.Facility(
+                                facility_id=f.facility_id, name=f.name, beds=f.beds
+                            )
+                            for f in office.facilities
+                        ],
+                        atd_slots=office.atd_slots,
+                    )
                 )
-            )
+            return len(world.field_offices)
+
         cjis = cjis_iafis_pb2_grpc.CjisIafisStub(cjis_channel)
-        records = criminal_records(world)
-        for batch in _batches(records, BATCH):
-            await cjis.EnrollCriminalRecords(
-                cjis_iafis_pb2.EnrollCriminalRecordsRequest(records=batch), timeout=120
-            )
+
+        async def load_cjis() -> int:
+            records = criminal_records(world)
+            for batch in _batches(records, BATCH):
+                await cjis.EnrollCriminalRecords(
+                    cjis_iafis_pb2.EnrollCriminalRecordsRequest(records=batch), timeout=120
+                )
+            return len(records)
+
         ident = ident_pb2_grpc.IdentStub(ident_channel)
-        encounters = ident_encounters(world)
-        for chunk in _batches(encounters, BATCH):
-            await ident.EnrollEncounters(
-                ident_pb2.EnrollEncountersRequest(encounters=chunk), timeout=120
-            )
+
+        async def load_ident() -> int:
+            encounters = ident_encounters(world)
+            for chunk in _batches(encounters, BATCH):
+                await ident.EnrollEncounters(
+                    ident_pb2.EnrollEncountersRequest(encounters=chunk), timeout=120
+                )
+            return len(encounters)
+
+        states = await _unless_unimplemented(Agency.SIB, not_seeded, load_sib)
+        offices = await _unless_unimplemented(Agency.ICE_FIELD, not_seeded, load_ice_field)
+        records = await _unless_unimplemented(Agency.CJIS_IAFIS, not_seeded, load_cjis)
+        encounters = await _unless_unimplemented(Agency.IDENT, not_seeded, load_ident)
     return SeedCounts(
-        states=len(world.states),
-        agencies=len(world.agencies),
-        field_offices=len(world.field_offices),
-        criminal_records=len(records),
-        ident_encounters=len(encounters),
+        states=states,
+        agencies=len(world.agencies) if states else 0,
+        field_offices=offices,
+        criminal_records=records,
+        ident_encounters=encounters,
+        not_seeded=not_seeded,
     )
