@@ -3,13 +3,17 @@ with its exit code and the end of its log."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
-from services.cli.launcher import LocalFederation
+from services.cli.demo import DemoOptions, run_demo
+from services.cli.launcher import LocalFederation, external_agencies, external_health, free_port
+from services.federation import Agency
 
 
 def test_check_running_names_the_ended_process_with_its_exit_code_and_log(tmp_path: Path) -> None:
@@ -25,3 +29,67 @@ def test_check_running_names_the_ended_process_with_its_exit_code_and_log(tmp_pa
     message = str(failure.value)
     assert message.startswith("services exited during the demo: lesc")
     assert "lesc#1 exited with code 3" in message and "Traceback: boom" in message
+
+
+def test_a_federation_wide_address_is_honoured_and_its_agency_not_started(
+    tmp_path: Path,
+) -> None:
+    external = external_agencies({"SCFED_IDENT_ADDR": "10.0.0.9:6000", "SCFED_SIB_GRPC_PORT": "1"})
+    assert external == {Agency.IDENT: "10.0.0.9:6000"}
+    fed = LocalFederation(data_dir=tmp_path, external=external)
+    assert Agency.IDENT not in fed.services
+    assert {p.name for p in fed.processes()} == set(Agency) - {Agency.IDENT}
+    for name in fed.services:
+        assert fed.environment(name)["SCFED_IDENT_ADDR"] == "10.0.0.9:6000"
+    assert fed.all_addresses()[Agency.IDENT] == "10.0.0.9:6000"
+
+
+def test_the_launcher_reads_external_agencies_from_its_environment_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCFED_LESC_ADDR", "127.0.0.1:7001")
+    fed = LocalFederation(data_dir=tmp_path)
+    assert fed.external == {Agency.LESC: "127.0.0.1:7001"}
+    assert fed.environment(Agency.SIB)["SCFED_LESC_ADDR"] == "127.0.0.1:7001"
+
+
+def test_an_external_option_wins_over_the_environment() -> None:
+    external = external_agencies(
+        {"SCFED_IDENT_ADDR": "10.0.0.9:6000"}, ["ident=127.0.0.1:7000", "cjis-iafis=h:1"]
+    )
+    assert external == {Agency.IDENT: "127.0.0.1:7000", Agency.CJIS_IAFIS: "h:1"}
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ("ident", "expected NAME=HOST:PORT"),
+        ("ident=127.0.0.1", "expected NAME=HOST:PORT"),
+        ("ident=:50053", "expected NAME=HOST:PORT"),
+        ("fbi=127.0.0.1:1", "unknown agency 'fbi'"),
+    ],
+)
+def test_a_malformed_external_is_refused_with_the_reason(item: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        external_agencies({}, [item])
+
+
+async def test_external_health_names_an_agency_that_serves_no_health() -> None:
+    server = grpc.aio.server()
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        silent = f"127.0.0.1:{port}"
+        problems = await external_health({Agency.IDENT: silent}, timeout=2)
+    finally:
+        await server.stop(0)
+    assert problems[Agency.IDENT].startswith(f"{silent}: UNIMPLEMENTED")
+    down = f"127.0.0.1:{free_port()}"
+    problems = await external_health({Agency.LESC: down}, timeout=1)
+    assert problems[Agency.LESC].startswith(f"{down}: ")
+
+
+def test_the_local_demo_refuses_an_external_agency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCFED_IDENT_ADDR", "127.0.0.1:7000")
+    with pytest.raises(ValueError, match="SCFED_IDENT_ADDR names an external one"):
+        asyncio.run(run_demo(DemoOptions(bookings=1, seed=1)))
