@@ -227,8 +227,14 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
         table = _counts_table(title, result, (*keys, "dead_letters", "errors"))
         out().print(table)
         out().print(f"removal cases: {result['removals']}")
-        if result.get("unreachable"):
+        if result["unreachable"]:
             out().print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
+        if result["external"]:
+            out().print(f"not counted (external, no edge read): {', '.join(result['external'])}")
+        for check in result["unchecked"]:
+            out().print(f"not checked: {check}")
+        for name, reason in result["not_seeded"].items():
+            out().print(f"not seeded: {name} ({reason})")
         if result["sample_tcn"]:
             out().print(
                 f"trace a booking: scfed trace {result['sample_tcn']} --sib-url {options.sib_url}"
@@ -417,6 +423,13 @@ def demo(
             help="With --sib-url: seed the world through the services' gRPC edges first.",
         ),
     ] = True,
+    external: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --sib-url: NAME=HOST:PORT of an agency someone else runs: seeded there "
+            "where it implements the seeding RPCs, its counters not read (repeat the option).",
+        ),
+    ] = None,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -425,10 +438,15 @@ def demo(
     from .remote import RemoteDemoOptions
 
     if sib_url is not None:
+        externals: dict[str, str] = dict(
+            _agency_option(item, "NAME=HOST:PORT", "--external", _is_host_port)
+            for item in external or []
+        )
         remote = RemoteDemoOptions(
             sib_url=_check_http_url(sib_url),
             urls={k: v for k, v in _http_urls(url or []).items() if k != Agency.SIB},
-            addresses=_parse_addresses(addr or []),
+            addresses={**_parse_addresses(addr or []), **externals},
+            external=frozenset(externals),
             bookings=bookings,
             seed=seed,
             seed_world=seed_world_first,
@@ -497,7 +515,9 @@ def trace(
             databases = OfflineDatabases(data_dir, _check_database_url(database_url), schema_prefix)
             entries = asyncio.run(trace_offline(tcn, databases))
         else:
-            entries = asyncio.run(trace_online(tcn, _addresses()))
+            entries, left_out = asyncio.run(trace_online(tcn, _addresses()))
+            for name, why in left_out.items():
+                err().print(f"left out of the trace: {name} ({why})")
     except (RuntimeError, FileNotFoundError) as exc:
         err().print(f"[red]trace failed:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -614,18 +634,22 @@ def report(
         if data_dir is not None or database_url:
             databases = OfflineDatabases(data_dir, _check_database_url(database_url), schema_prefix)
             counts = asyncio.run(counts_offline(databases, when))
+            unreadable: dict[str, str] = {}
         else:
-            counts = asyncio.run(counts_online(_http_urls(url or []), when))
+            counts, unreadable = asyncio.run(counts_online(_http_urls(url or []), when))
     except (RuntimeError, FileNotFoundError, ValueError) as exc:
         err().print(f"[red]report failed:[/red] {exc}")
         raise typer.Exit(1) from exc
-    rows = compute(counts)
+    rows = compute(counts, unreadable)
     if as_json:
+        since_ = when.isoformat() if when else None
         sys.stdout.write(
-            json.dumps({"since": when.isoformat() if when else None, "measures": rows}) + "\n"
+            json.dumps({"since": since_, "measures": rows, "unreadable": unreadable}) + "\n"
         )
     else:
         print_report(rows)
+        for name, why in unreadable.items():
+            err().print(f"not read (its measures left out): {name} ({why})")
 
 
 @app.command()

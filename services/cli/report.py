@@ -8,7 +8,7 @@ stopped); this module turns the counts into the measures and states each one's d
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -179,11 +179,45 @@ def _derived(counts: Counts) -> dict[str, dict[str, float]]:
     return {**{k: dict(v) for k, v in counts.items()}, Agency.SIB: sib}
 
 
-def compute(counts: Counts) -> list[dict[str, Any]]:
-    """Every measure with its definition, value (None when its denominator is 0) and inputs."""
+# Counts made of several services' records (see `_derived`): the services each needs.
+DERIVED_FROM: dict[tuple[str, str], tuple[Agency, ...]] = {
+    (Agency.SIB, "interoperability_answers"): (Agency.SIB, Agency.LESC),
+    (Agency.SIB, "timely_answers"): (Agency.SIB, Agency.LESC),
+}
+
+
+def _sources(m: Measure) -> set[str]:
+    """The services whose records a measure reads."""
+    parts = [m.numerator] if m.denominator is None else [m.numerator, m.denominator]
+    return {str(a) for part in parts for a in DERIVED_FROM.get(part, (part[0],))}
+
+
+def compute(counts: Counts, unreadable: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Every measure with its definition, value (None when its denominator is 0) and inputs.
+
+    A measure that reads a service in `unreadable` (an external agency without our HTTP edge)
+    has no value and names the services in its `unreadable`, rather than counting them as 0.
+    """
     merged = _derived(counts)
-    results = []
+    left_out = set(unreadable)
+    results: list[dict[str, Any]] = []
     for m in MEASURES:
+        missing = sorted(_sources(m) & left_out)
+        if missing:
+            results.append(
+                {
+                    "key": m.key,
+                    "goal": m.goal,
+                    "measure": m.name,
+                    "definition": m.definition,
+                    "unit": m.unit,
+                    "value": None,
+                    "numerator": None,
+                    "denominator": None,
+                    "unreadable": missing,
+                }
+            )
+            continue
         numerator = merged.get(m.numerator[0], {}).get(m.numerator[1], 0)
         value: float | None
         if m.denominator is None:
@@ -214,23 +248,32 @@ def compute(counts: Counts) -> list[dict[str, Any]]:
 
 async def counts_online(
     urls: Mapping[str, str], since: datetime | None = None
-) -> dict[str, dict[str, float]]:
-    """Asks each running service's HTTP edge for its counts."""
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Asks each running service's HTTP edge for its counts; also returns the services whose
+    counts could not be read, with why (no URL, not reached, or no `/v1/measures` there).
+    Raises RuntimeError when none could."""
     params = {} if since is None else {"since": since.isoformat()}
     result: dict[str, dict[str, float]] = {}
+    unreadable: dict[str, str] = {}
     async with httpx.AsyncClient(timeout=30.0) as client:
         for name in SOURCES:
             url = urls.get(name)
             if url is None:
-                raise ValueError(f"the report needs the HTTP URL of {name}")
+                unreadable[name] = "no HTTP edge given"
+                continue
             try:
                 r = await client.get(f"{url.rstrip('/')}/v1/measures", params=params)
             except httpx.HTTPError as exc:
-                raise RuntimeError(f"{name} at {url} did not answer: {exc}") from exc
+                unreadable[name] = f"{url} did not answer: {exc!r}"
+                continue
             if r.status_code != 200:
-                raise RuntimeError(f"{name} at {url}: HTTP {r.status_code} {r.text[:200]}")
+                unreadable[name] = f"{url}: HTTP {r.status_code} {r.text[:200]}"
+                continue
             result[name] = {k: float(v) for k, v in r.json().items()}
-    return result
+    if not result:
+        reasons = "; ".join(f"{name}: {why}" for name, why in unreadable.items())
+        raise RuntimeError(f"no service's counts could be read: {reasons}")
+    return result, unreadable
 
 
 async def counts_offline(
@@ -249,6 +292,8 @@ async def counts_offline(
 def format_value(row: Mapping[str, Any]) -> str:
     """A measure's value as printed: '-' when there is nothing to measure yet."""
     value = row["value"]
+    if row.get("unreadable"):
+        return f"- (not read: {', '.join(row['unreadable'])})"
     if value is None:
         return "- (none yet)"
     if row["unit"] == "%":

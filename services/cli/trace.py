@@ -15,18 +15,26 @@ from ..runtime.db import Database
 from .offline import OfflineDatabases
 
 
-async def trace_online(tcn: str, addresses: dict[str, str]) -> list[dict[str, Any]]:
-    """Asks every running service for its journal entries of `tcn`."""
+async def trace_online(
+    tcn: str, addresses: dict[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Asks every running service for its journal entries of `tcn`.
+
+    Also returns the services left out and why: one that serves no `Journal` (an external
+    implementation need not) answers UNIMPLEMENTED, one that is not there UNAVAILABLE. Raises
+    RuntimeError when no service answered at all.
+    """
     entries: list[dict[str, Any]] = []
+    left_out: dict[str, str] = {}
     for name, address in addresses.items():
         async with grpc.aio.insecure_channel(address) as channel:
             stub = common_pb2_grpc.JournalStub(channel)
             try:
                 page = await stub.GetJournal(common_pb2.JournalQuery(tcn=tcn), timeout=5)
             except grpc.aio.AioRpcError as exc:
-                raise RuntimeError(
-                    f"{name} at {address} did not answer: {exc.code().name} {exc.details()}"
-                ) from exc
+                why = "serves no Journal" if exc.code() == grpc.StatusCode.UNIMPLEMENTED else ""
+                left_out[name] = f"{address}: {exc.code().name} {why or exc.details()}".strip()
+                continue
         for e in page.entries:
             entries.append(
                 {
@@ -39,7 +47,10 @@ async def trace_online(tcn: str, addresses: dict[str, str]) -> list[dict[str, An
                     "detail": e.detail,
                 }
             )
-    return sorted(entries, key=lambda e: e["at"])
+    if addresses and len(left_out) == len(addresses):
+        reasons = "; ".join(f"{name} at {why}" for name, why in left_out.items())
+        raise RuntimeError(f"no service's journal answered: {reasons}")
+    return sorted(entries, key=lambda e: e["at"]), left_out
 
 
 async def trace_offline(tcn: str, databases: OfflineDatabases) -> list[dict[str, Any]]:

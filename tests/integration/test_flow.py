@@ -82,7 +82,8 @@ async def test_trace_shows_every_hop_of_a_match_in_order(scenario: Scenario) -> 
     await scenario.final(tcn)
     await scenario.detainers_for(tcn, CA, expect=1)
     await scenario.quiet()
-    entries = await trace_online(tcn, scenario.fed.addresses())
+    entries, left_out = await trace_online(tcn, scenario.fed.addresses())
+    assert left_out == {}
     received = [(e["service"], e["tot"]) for e in entries if e["direction"] == "received"]
     causal_chain = [
         ("sib", "BOOKING"),

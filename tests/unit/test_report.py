@@ -65,3 +65,15 @@ def test_a_measure_with_nothing_to_measure_has_no_value_rather_than_zero() -> No
     assert values["aliens_identified"] == 0
     row = next(r for r in compute({}) if r["key"] == "average_custody_days")
     assert format_value(row) == "- (none yet)"
+
+
+def test_measures_of_an_unreadable_service_are_named_not_counted_as_zero() -> None:
+    without_lesc = {k: v for k, v in COUNTS.items() if k != "lesc"}
+    rows = {row["key"]: row for row in compute(without_lesc, unreadable=["lesc"])}
+    for key in ("aliens_identified", "level_1_aliens_identified", "timely_responses_pct"):
+        assert rows[key]["value"] is None and rows[key]["unreadable"] == ["lesc"]
+        assert format_value(rows[key]) == "- (not read: lesc)"
+    # The measures of the services that were read keep their values.
+    assert rows["biometric_coverage_pct"]["value"] == 75.0
+    assert rows["criminal_alien_arrests_pct"]["value"] == 75.0
+    assert "unreadable" not in rows["biometric_coverage_pct"]
