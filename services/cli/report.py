@@ -203,20 +203,16 @@ def compute(counts: Counts, unreadable: Iterable[str] = ()) -> list[dict[str, An
     results: list[dict[str, Any]] = []
     for m in MEASURES:
         missing = sorted(_sources(m) & left_out)
+        row: dict[str, Any] = {
+            "key": m.key,
+            "goal": m.goal,
+            "measure": m.name,
+            "definition": m.definition,
+            "unit": m.unit,
+        }
         if missing:
-            results.append(
-                {
-                    "key": m.key,
-                    "goal": m.goal,
-                    "measure": m.name,
-                    "definition": m.definition,
-                    "unit": m.unit,
-                    "value": None,
-                    "numerator": None,
-                    "denominator": None,
-                    "unreadable": missing,
-                }
-            )
+            none = {"value": None, "numerator": None, "denominator": None}
+            results.append({**row, **none, "unreadable": missing})
             continue
         numerator = merged.get(m.numerator[0], {}).get(m.numerator[1], 0)
         value: float | None
@@ -231,18 +227,7 @@ def compute(counts: Counts, unreadable: Iterable[str] = ()) -> list[dict[str, An
                 value = round(100.0 * numerator / denominator, 1)
             else:
                 value = round(numerator / denominator, 2)
-        results.append(
-            {
-                "key": m.key,
-                "goal": m.goal,
-                "measure": m.name,
-                "definition": m.definition,
-                "unit": m.unit,
-                "value": value,
-                "numerator": numerator,
-                "denominator": denominator,
-            }
-        )
+        results.append({**row, "value": value, "numerator": numerator, "denominator": denominator})
     return results
 
 
