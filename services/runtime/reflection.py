@@ -22,7 +22,8 @@ V1ALPHA_SERVICE_NAME: str = reflection.SERVICE_NAME
 
 
 def _register_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
-    """Adds grpc/reflection/v1/reflection.proto to the pool (v1alpha's file, renamed) once."""
+    """Adds grpc/reflection/v1/reflection.proto to the pool once: v1alpha's file, its package
+    and the types it refers to renamed."""
     try:
         pool.FindFileByName(V1_FILE)
         return
@@ -32,6 +33,14 @@ def _register_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
     reflection_pb2.DESCRIPTOR.CopyToProto(file)
     file.name, file.package = V1_FILE, V1_PACKAGE
     file.ClearField("options")
+    old, new = f".{reflection_pb2.DESCRIPTOR.package}.", f".{V1_PACKAGE}."
+    for message in file.message_type:
+        for field in message.field:
+            if field.HasField("type_name"):
+                field.type_name = field.type_name.replace(old, new, 1)
+    for method in file.service[0].method:
+        method.input_type = method.input_type.replace(old, new, 1)
+        method.output_type = method.output_type.replace(old, new, 1)
     pool.Add(file)
 
 

@@ -87,6 +87,14 @@ async def test_each_reflection_service_describes_itself(lesc: ServiceHost, versi
     file = descriptor_pb2.FileDescriptorProto.FromString(raw)
     assert file.package == version
     assert [s.name for s in file.service] == ["ServerReflection"]
+    # Every type the file refers to is its own: a strict client (buf curl) links it alone.
+    refs = [
+        *(m.input_type for m in file.service[0].method),
+        *(m.output_type for m in file.service[0].method),
+        *(f.type_name for m in file.message_type for f in m.field if f.type_name),
+    ]
+    assert refs
+    assert all(ref.startswith(f".{version}.") for ref in refs), refs
 
 
 async def test_an_unknown_symbol_is_not_found_on_v1(lesc: ServiceHost) -> None:
