@@ -31,5 +31,5 @@ fi
 # The contracts (buf.yaml): lint, format, and no breaking change against the last release.
 .venv/bin/buf lint
 .venv/bin/buf format --diff --exit-code
-.venv/bin/buf breaking --against proto/baseline/scfed-*.binpb
+.venv/bin/buf breaking --against proto/baseline/scfed-1.0.0.binpb
 exec .venv/bin/python -m pytest "$@"

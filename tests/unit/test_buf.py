@@ -67,8 +67,10 @@ def test_the_contracts_do_not_break_the_last_release(buf: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_only_baseline_is_the_current_versions() -> None:
+def test_the_only_baseline_is_the_current_versions_and_ci_checks_against_it() -> None:
     assert sorted(p.name for p in (ROOT / "proto" / "baseline").iterdir()) == [BASELINE.name]
+    against = f".venv/bin/buf breaking --against {BASELINE.relative_to(ROOT)}\n"
+    assert against in (ROOT / "scripts" / "test.sh").read_text()
 
 
 def _copy_contracts(tmp_path: Path) -> Path:
