@@ -28,4 +28,8 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# The contracts (buf.yaml): lint, format, and no breaking change against the last release.
+.venv/bin/buf lint
+.venv/bin/buf format --diff --exit-code
+.venv/bin/buf breaking --against proto/baseline/scfed-1.0.0.binpb
 exec .venv/bin/python -m pytest "$@"

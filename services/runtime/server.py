@@ -22,7 +22,6 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +37,7 @@ from .db import Database
 from .delivery import Inbox, Outbox, RetryPolicy
 from .errors import DomainError
 from .models import RuntimeBase
+from .reflection import enable_reflection
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,7 @@ class ServiceHost:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self._service_names = [*names, common_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
-        reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-        )
+        enable_reflection([*self._service_names, health.SERVICE_NAME], server)
         self.grpc_port = server.add_insecure_port(
             f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         )

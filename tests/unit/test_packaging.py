@@ -130,5 +130,17 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(tmp_path: Path) -> 
         "scfed/services/lesc/data/appendix_a_moa.toml",
         "scfed/services/lesc/data/status_rules.toml",
         "scfed/sib/v1/sib_pb2.py",
+        "scfed/py.typed",
+        *(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "scfed").rglob("*.proto")),
     ):
         assert needed in names
+    info = wheel.name.split("-py3")[0] + ".dist-info"
+    assert f"{info}/licenses/LICENSE" in names
+    metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert f"Version: {PYPROJECT['project']['version']}" in metadata
+
+
+def test_the_version_has_its_changelog_entry() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"\n## {PYPROJECT['project']['version']}\n" in changelog

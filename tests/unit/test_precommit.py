@@ -31,11 +31,14 @@ def _hooks() -> list[dict[str, Any]]:
     return [hook for repo in _config()["repos"] for hook in repo["hooks"]]
 
 
-def test_ci_checks_lint_formatting_and_types_before_the_tests() -> None:
+def test_ci_checks_lint_formatting_types_and_contracts_before_the_tests() -> None:
     assert _ci_checks() == [
         ".venv/bin/ruff check .",
         ".venv/bin/ruff format --check .",
         ".venv/bin/mypy",
+        ".venv/bin/buf lint",
+        ".venv/bin/buf format --diff --exit-code",
+        ".venv/bin/buf breaking --against proto/baseline/scfed-1.0.0.binpb",
     ]
 
 
