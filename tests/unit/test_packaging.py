@@ -20,14 +20,17 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def _package_folders() -> set[str]:
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "scfed").rglob("*.py")}
-    services = {
-        "scfed." + ".".join(p.parent.relative_to(ROOT).parts)
-        for p in (ROOT / "services").rglob("__init__.py")
-    }
-    return {name for name in found if (ROOT / name.replace(".", "/") / "__init__.py").exists()} | (
-        services
-    )
+    """Every folder that holds modules (an __init__.py) or package data (LESC's .toml tables)."""
+    found = set()
+    for top, pattern in (
+        ("scfed", "__init__.py"),
+        ("services", "__init__.py"),
+        ("services", "*.toml"),
+    ):
+        for path in (ROOT / top).rglob(pattern):
+            parts = path.parent.relative_to(ROOT).parts
+            found.add(".".join(parts if top == "scfed" else ("scfed", *parts)))
+    return found
 
 
 def test_the_package_list_names_every_package_folder() -> None:
