@@ -83,22 +83,19 @@ def clock_kind(clock: Clock) -> str:
 
 async def reset_service(provider: ServiceProvider, runtime: Runtime) -> ResetReport:
     """Empties every table of the service (the clock's anchor excepted) and its in-memory
-    state, with the delivery worker paused so it never settles a row that is gone."""
+    state. The delivery worker keeps running: a round that claimed a row before the reset
+    finds it gone when it settles, and skips it."""
     started = time.perf_counter()
     deleted: dict[str, int] = {}
-    await runtime.outbox.stop()
-    try:
-        async with runtime.db.session() as session:
-            for metadata in (*provider.metadatas, RuntimeBase.metadata):
-                # Children before parents, so foreign keys never refuse a delete.
-                for table in reversed(metadata.sorted_tables):
-                    if table.name == ClockEpoch.__tablename__:
-                        continue
-                    result = await session.execute(delete(table))
-                    deleted[table.name] = max(0, result.rowcount or 0)  # type: ignore[attr-defined]
-        await provider.on_reset(runtime)
-    finally:
-        runtime.outbox.start()
+    async with runtime.db.session() as session:
+        for metadata in (*provider.metadatas, RuntimeBase.metadata):
+            # Children before parents, so foreign keys never refuse a delete.
+            for table in reversed(metadata.sorted_tables):
+                if table.name == ClockEpoch.__tablename__:
+                    continue
+                result = await session.execute(delete(table))
+                deleted[table.name] = max(0, result.rowcount or 0)  # type: ignore[attr-defined]
+    await provider.on_reset(runtime)
     return ResetReport(
         service=provider.name, deleted=deleted, seconds=round(time.perf_counter() - started, 4)
     )
