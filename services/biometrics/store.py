@@ -178,6 +178,15 @@ class BiometricStore:
         self._watermark = mark
         self._unsaved = 0
 
+    async def reset(self, db: Database) -> None:
+        """Empties the index after its records and change log were deleted, and saves the
+        empty copy, so a restart does not load the old gallery back."""
+        self.engine.clear()
+        self._unsaved = 0
+        self._watermark = 0
+        self.last_start = ""
+        await self.save(db, watermark=0)
+
     async def maybe_save(self, db: Database) -> None:
         """Saves once `save_every` changes have been logged since the last save."""
         if self._unsaved >= self.save_every:
@@ -225,6 +234,11 @@ class StoredGallery:
         """Saves the index when enough changes have gathered (under the enrolment lock)."""
         async with self.enrollments.lock:
             await self.store.maybe_save(db)
+
+    async def reset(self, db: Database) -> None:
+        """Empties the index once the records are gone (under the enrolment lock)."""
+        async with self.enrollments.lock:
+            await self.store.reset(db)
 
     async def stop(self, db: Database) -> None:
         """Saves the index at shutdown."""

@@ -48,6 +48,11 @@ class CjisProvider:
         """CJIS has no HTTP routes of its own."""
         return None
 
+    async def on_reset(self, runtime: Runtime) -> None:
+        """Empties the tenprint index."""
+        assert self.master_file is not None, "on_after_init runs first"
+        await self.master_file.reset(runtime.db)
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Saves the tenprint index (the database stays the source of truth)."""
         if self.master_file is not None:

@@ -23,6 +23,7 @@ import typer
 
 from ..federation import Agency, parse_agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
+from .control import clock_app, reset
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -674,6 +675,9 @@ def classify(
     else:
         out().print(f"{result.code}: Level {result.level}, {result.category} ({result.table})")
 
+
+app.add_typer(clock_app, name="clock")
+app.command("reset")(reset)
 
 bench_app = typer.Typer(
     help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True

@@ -48,6 +48,11 @@ class IdentProvider:
         assert self.gallery is not None, "on_after_init runs first"
         return build_router(runtime, self.gallery)
 
+    async def on_reset(self, runtime: Runtime) -> None:
+        """Empties the biometric index."""
+        assert self.gallery is not None, "on_after_init runs first"
+        await self.gallery.reset(runtime.db)
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Saves the biometric index (the database stays the source of truth)."""
         if self.gallery is not None:

@@ -81,6 +81,9 @@ class LescProvider:
         assert self.center is not None, "on_after_init runs first"
         return build_router(runtime, self.center)
 
+    async def on_reset(self, runtime: Runtime) -> None:
+        """Nothing in memory: the desk reads its cases from the database each round."""
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Stops the desk; queued and in-work cases are picked up at the next start."""
         if self._desk is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,15 @@ class AcceleratedClock:
         wall_now = datetime.now(UTC)
         self._start = time.monotonic()
         self._epoch = agency_epoch + (wall_now - wall_epoch) * self.factor
+
+    def set_factor(self, factor: float) -> datetime:
+        """Runs `factor` times faster from now on, going on from the current agency time (no
+        jump); returns that time. A sleep already under way keeps the old pace."""
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"clock acceleration factor must be positive and finite, got {factor}")
+        now = self.now()
+        self._epoch, self._start, self.factor = now, time.monotonic(), factor
+        return now
 
     async def sleep(self, seconds: float) -> None:
         """Sleeps for `seconds` of agency time, that is seconds/factor of wall time."""
@@ -108,3 +118,56 @@ def clock_from_spec(spec: str) -> Clock:
             start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
         return ManualClock(start)
     raise ValueError(f"bad clock spec {spec!r}; use real, accelerated:<factor> or manual[:<start>]")
+
+
+# The longest single step of agency time a caller may ask for: longer than any hold, notice or
+# removal case the federation models, short enough that a typo (a year in seconds) is refused.
+MAX_STEP = timedelta(days=3650)
+
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+_SHORT_DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[wdhms])")
+_UNIT_SECONDS = {
+    "weeks": 604_800.0,
+    "days": 86_400.0,
+    "hours": 3_600.0,
+    "minutes": 60.0,
+    "seconds": 1.0,
+}
+_SHORT_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A span of agency time from ISO 8601 ("P2D", "PT48H", "P1DT30M", "P1W") or the short
+    form ("48h", "30d", "1d12h", "90s"). Years and months are refused: their length varies."""
+    value = text.strip()
+    iso = _ISO_DURATION.fullmatch(value.upper())
+    if iso is not None and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
+        return step_of(
+            sum(float(v) * _UNIT_SECONDS[k] for k, v in iso.groupdict().items() if v is not None)
+        )
+    pieces = list(_SHORT_DURATION.finditer(value.lower()))
+    if pieces and "".join(p.group(0) for p in pieces) == value.lower():
+        return step_of(
+            sum(float(p["value"]) * _UNIT_SECONDS[_SHORT_UNITS[p["unit"]]] for p in pieces)
+        )
+    raise ValueError(
+        f"bad duration {text!r}; use ISO 8601 days and time (P2D, PT48H, P1DT30M, P1W) or "
+        "a short form (48h, 30d, 1d12h, 90s); years and months are not fixed lengths"
+    )
+
+
+def step_of(seconds: float) -> timedelta:
+    """A step of `seconds` that a clock may take: finite, not negative, at most MAX_STEP."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"a clock step must be a finite number of seconds, got {seconds}")
+    if seconds < 0:
+        raise ValueError(f"a clock only moves forward; got a step of {seconds:g} seconds")
+    if seconds > MAX_STEP.total_seconds():
+        raise ValueError(
+            f"a step of {seconds:g} seconds is longer than the most allowed, {MAX_STEP.days} days"
+        )
+    return timedelta(seconds=seconds)

@@ -45,3 +45,21 @@ async def share_epoch(db: Database, clock: AcceleratedClock) -> ClockEpoch:
             row.factor, row.wall_epoch, row.agency_epoch = clock.factor, wall_now, agency_now
         clock.align(agency_epoch=row.agency_epoch, wall_epoch=row.wall_epoch)
         return row
+
+
+async def change_factor(db: Database, clock: AcceleratedClock, factor: float) -> datetime:
+    """Runs `clock` at `factor` from the current agency time and stores the new anchor, so a
+    replica that starts later agrees; returns the agency time of the change. Replicas already
+    running keep their own pace until they restart."""
+    agency_now = clock.set_factor(factor)
+    wall_now = datetime.now(UTC)
+    clock.align(agency_epoch=agency_now, wall_epoch=wall_now)
+    async with db.session() as session:
+        row = await session.get(ClockEpoch, AGENCY, with_for_update=True)
+        if row is None:
+            session.add(
+                ClockEpoch(name=AGENCY, factor=factor, wall_epoch=wall_now, agency_epoch=agency_now)
+            )
+        else:
+            row.factor, row.wall_epoch, row.agency_epoch = factor, wall_now, agency_now
+    return agency_now

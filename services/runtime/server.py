@@ -30,6 +30,7 @@ from scfed.common.v1 import common_pb2, common_pb2_grpc
 
 from ..federation import Agency
 from . import journal
+from .admin import admin_router
 from .clock import AcceleratedClock, Clock, clock_from_spec
 from .clock_epoch import share_epoch
 from .config import ServiceSettings
@@ -73,6 +74,10 @@ class ServiceProvider(Protocol):
 
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Runs when the service is stopping, after it stopped taking traffic."""
+        ...
+
+    async def on_reset(self, runtime: Runtime) -> None:
+        """Empties what the service keeps in memory, once the host has emptied its tables."""
         ...
 
 
@@ -355,6 +360,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             async with runtime.db.session() as session:
                 return await counts(session, since)
 
+    app.include_router(admin_router(host.provider, runtime))
     router = host.provider.http_router(runtime)
     if router is not None:
         app.include_router(router)

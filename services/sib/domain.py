@@ -134,6 +134,11 @@ class StateBureau:
             count += load_gallery(self._engine(state), [(sid, blob)])
         return count
 
+    async def clear(self) -> None:
+        """Forgets every state's tenprint file (after a reset emptied the state records)."""
+        async with self.enrollments.lock:
+            self.engines.clear()
+
     # --- configuration -------------------------------------------------------------------
 
     async def register_state(self, session: AsyncSession, state: pb.State) -> pb.State:

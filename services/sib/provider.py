@@ -56,5 +56,10 @@ class SibProvider:
         assert self.bureau is not None, "on_after_init runs first"
         return build_router(runtime, self.bureau)
 
+    async def on_reset(self, runtime: Runtime) -> None:
+        """Empties every state's tenprint file."""
+        assert self.bureau is not None, "on_after_init runs first"
+        await self.bureau.clear()
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Nothing to release: the database is the source of truth."""

@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.runtime.clock import AcceleratedClock, ManualClock, RealClock, clock_from_spec
+from services.runtime.clock import (
+    MAX_STEP,
+    AcceleratedClock,
+    ManualClock,
+    RealClock,
+    clock_from_spec,
+    parse_duration,
+    step_of,
+)
 
 EPOCH = datetime(2009, 10, 27, 9, 0, tzinfo=UTC)
 
@@ -195,3 +203,63 @@ def test_accelerated_clocks_aligned_to_one_anchor_tell_the_same_agency_time() ->
     # three minutes after it, whenever each clock was made.
     assert abs(early.now() - late.now()) < timedelta(seconds=36)
     assert abs(late.now() - (EPOCH + timedelta(hours=2, minutes=3))) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("P2D", timedelta(days=2)),
+        ("PT48H", timedelta(hours=48)),
+        ("P1DT30M", timedelta(days=1, minutes=30)),
+        ("P1W", timedelta(weeks=1)),
+        ("PT0.5S", timedelta(seconds=0.5)),
+        ("p30d", timedelta(days=30)),
+        ("48h", timedelta(hours=48)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("90s", timedelta(seconds=90)),
+        (" 1.5h ", timedelta(hours=1.5)),
+    ],
+)
+def test_a_duration_reads_as_iso_8601_or_the_short_form(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("P1Y", "years and months"),
+        ("P1M", "years and months"),
+        ("P", "bad duration"),
+        ("PT", "bad duration"),
+        ("P1DT", "bad duration"),
+        ("-5h", "bad duration"),
+        ("5 hours", "bad duration"),
+        ("", "bad duration"),
+        ("3651d", "longer than the most allowed"),
+        ("9" * 40 + "d", "longer than the most allowed"),
+    ],
+)
+def test_a_bad_or_over_long_duration_is_refused_with_the_reason(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "seconds", [-1.0, float("nan"), float("inf"), MAX_STEP.total_seconds() + 1]
+)
+def test_a_step_must_be_finite_forward_and_at_most_the_maximum(seconds: float) -> None:
+    with pytest.raises(ValueError):
+        step_of(seconds)
+    assert step_of(MAX_STEP.total_seconds()) == MAX_STEP
+
+
+def test_repacing_an_accelerated_clock_goes_on_from_its_current_time() -> None:
+    clock = AcceleratedClock(1.0, epoch=EPOCH)
+    changed_at = clock.set_factor(3600.0)
+    assert EPOCH <= changed_at < EPOCH + timedelta(seconds=5)
+    time.sleep(0.05)
+    # 0.05 s of wall time at 3600x is three agency minutes, give or take the machine.
+    assert changed_at + timedelta(minutes=2) <= clock.now() < changed_at + timedelta(minutes=30)
+    with pytest.raises(ValueError, match="positive and finite"):
+        clock.set_factor(0)
+    assert clock.factor == 3600.0
