@@ -80,6 +80,16 @@ def _check_database_url(url: str | None) -> str | None:
         raise typer.BadParameter(reason, param_hint="--database-url") from exc
 
 
+# The launcher's DEFAULT_READY_TIMEOUT_S is the default of every command that takes it.
+ReadyTimeout = Annotated[
+    float,
+    typer.Option(
+        "--ready-timeout",
+        envvar="SCFED_READY_TIMEOUT",
+        min=0.1,
+        help="Seconds to wait for every service to answer /readyz before giving up.",
+    ),
+]
 SibUrl = Annotated[
     str | None,
     typer.Option(
@@ -255,6 +265,7 @@ def up(
         int | None, typer.Option(help="Seed a synthetic world once the services are ready.")
     ] = None,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
+    ready_timeout: ReadyTimeout = 60.0,
 ) -> None:
     """Run the five services as separate processes on loopback until interrupted."""
     import asyncio
@@ -274,6 +285,7 @@ def up(
         agency_speed=agency_speed,
         fixed_ports=True,
         port_offset=port_offset,
+        ready_timeout=ready_timeout,
     )
     stopping = False
 
@@ -388,6 +400,7 @@ def demo(
             help="With --sib-url: seed the world through the services' gRPC edges first.",
         ),
     ] = True,
+    ready_timeout: ReadyTimeout = 60.0,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -419,6 +432,7 @@ def demo(
         rate=rate,
         timeout_s=timeout,
         removals=removals,
+        ready_timeout_s=ready_timeout,
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
