@@ -1,9 +1,11 @@
-"""`scfed up` and `scfed demo` wait for readiness as long as --ready-timeout (or
-SCFED_READY_TIMEOUT) says, then stop the services and name those not ready."""
+"""`scfed up` and `scfed demo` that cannot start say why: a port another federation holds is
+named, and the wait for readiness lasts as long as --ready-timeout (or SCFED_READY_TIMEOUT) says,
+then names the services not ready."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -56,3 +58,14 @@ def test_a_ready_timeout_that_is_not_positive_is_refused() -> None:
     stderr = " ".join(result.stderr.replace("│", " ").split())
     assert "Invalid value for '--ready-timeout'" in stderr
     assert "greater than or equal to 0.1" in stderr
+
+
+def test_up_beside_another_federation_names_the_port_it_holds(tmp_path: Path) -> None:
+    offset = _free_offset()
+    taken = 50053 + offset
+    with socket.create_server(("127.0.0.1", taken)):
+        result = _scfed("up", "--data-dir", str(tmp_path), "--port-offset", str(offset))
+    assert result.returncode == 1, result.stderr[-2000:]
+    stderr = " ".join(result.stderr.split())
+    assert "federation did not start: ident exited with code 3 at start" in stderr
+    assert f"ident: gRPC port {taken} is already in use" in stderr
