@@ -24,7 +24,7 @@ from ..runtime.models import Direction, OutboxStatus, Outcome
 from ..sib.models import FINISHED, BookingStatus
 from ..world.seeding import seed_world
 from ..world.world import World, booking_payload, build_world
-from .launcher import LocalFederation, external_agencies
+from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation, external_agencies
 from .report import compute, counts_online
 
 Progress = Callable[[str, int, int], None]
@@ -72,6 +72,8 @@ class DemoOptions:
     # Bookings per second offered to the SIB; None submits as fast as `concurrency` allows.
     rate: float | None = None
     timeout_s: float = 600.0
+    # Seconds the services get to be ready before the demo gives up.
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     keep_data: bool = False
     # After the bookings, each LEA notices the release of every subject under detainer, on the
     # release date the world gives the booking, and the field offices run the cases to removal
@@ -371,6 +373,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         schema_prefix=prefix,
         speeds={Agency.ICE_FIELD: options.case_speed},
         extra_env=world.lesc_staffing.settings(),
+        ready_timeout=options.ready_timeout_s,
     )
     fed.start()
     try:

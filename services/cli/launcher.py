@@ -36,6 +36,11 @@ def external_agencies(environ: Mapping[str, str], given: Iterable[str] = ()) -> 
     return external
 
 
+# How long `scfed up` and `scfed demo` wait for every service to be ready, unless told
+# otherwise (--ready-timeout or SCFED_READY_TIMEOUT, the CLI's ReadyTimeout).
+DEFAULT_READY_TIMEOUT_S = 60.0
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS reports free on loopback right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -96,6 +101,8 @@ class LocalFederation:
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     # Every process of every service; services[name] is the first of replicas_of[name].
     replicas_of: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    # Seconds wait_ready gives every service to answer /readyz.
+    ready_timeout: float = DEFAULT_READY_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if any(n > 1 for n in self.replicas.values()) and not self.database_url:
@@ -182,10 +189,13 @@ class LocalFederation:
                     stdin=subprocess.DEVNULL,
                 )
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Waits until every service's /readyz answers 200; fails if one exits or time runs out."""
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Waits until every service's /readyz answers 200 (at most `timeout`, default
+        `ready_timeout`, seconds); fails if one exits, or names those not ready and why."""
+        timeout = self.ready_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         pending = {(svc.name, svc.replica): svc for svc in self.processes()}
+        why: dict[tuple[str, int], str] = {}
         async with httpx.AsyncClient(timeout=2.0) as client:
             while pending:
                 for key, svc in sorted(pending.items()):
@@ -197,13 +207,19 @@ class LocalFederation:
                         )
                     try:
                         r = await client.get(f"{svc.http_url}/readyz")
-                        if r.status_code == 200:
-                            del pending[key]
                     except httpx.HTTPError:
-                        pass
+                        why[key] = f"no answer at {svc.http_url}/readyz"
+                        continue
+                    if r.status_code == 200:
+                        del pending[key]
+                    else:
+                        why[key] = f"/readyz {r.status_code}: {r.text[:200]}"
                 if pending and time.monotonic() > deadline:
-                    names = ", ".join(sorted(f"{n}#{r}" for n, r in pending))
-                    raise TimeoutError(f"not ready after {timeout}s: {names}")
+                    names = "; ".join(f"{n}#{r} ({why[n, r]})" for n, r in sorted(pending))
+                    raise TimeoutError(
+                        f"not ready after {timeout:g}s: {names}; "
+                        "allow longer with --ready-timeout or SCFED_READY_TIMEOUT"
+                    )
                 if pending:
                     await asyncio.sleep(0.1)
 

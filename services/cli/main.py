@@ -83,6 +83,16 @@ def _check_database_url(url: str | None) -> str | None:
         raise typer.BadParameter(reason, param_hint="--database-url") from exc
 
 
+# The launcher's DEFAULT_READY_TIMEOUT_S is the default of every command that takes it.
+ReadyTimeout = Annotated[
+    float,
+    typer.Option(
+        "--ready-timeout",
+        envvar="SCFED_READY_TIMEOUT",
+        min=0.1,
+        help="Seconds to wait for every service to answer /readyz before giving up.",
+    ),
+]
 SibUrl = Annotated[
     str | None,
     typer.Option(
@@ -272,6 +282,7 @@ def up(
             "does the same."
         ),
     ] = None,
+    ready_timeout: ReadyTimeout = 60.0,
 ) -> None:
     """Run the five services (less any external ones) as separate processes on loopback until
     interrupted."""
@@ -297,6 +308,7 @@ def up(
         fixed_ports=True,
         port_offset=port_offset,
         external=externals,
+        ready_timeout=ready_timeout,
     )
     stopping = False
 
@@ -431,6 +443,7 @@ def demo(
             "where it implements the seeding RPCs, its counters not read (repeat the option).",
         ),
     ] = None,
+    ready_timeout: ReadyTimeout = 60.0,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -467,6 +480,7 @@ def demo(
         rate=rate,
         timeout_s=timeout,
         removals=removals,
+        ready_timeout_s=ready_timeout,
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -41,6 +42,10 @@ from .models import RuntimeBase
 from .reflection import enable_reflection
 
 log = logging.getLogger(__name__)
+
+# Exit status of `python -m services.<name>` when a port it should listen on cannot be bound
+# (2 is a bad configuration).
+PORT_UNAVAILABLE_EXIT = 3
 
 
 @dataclass
@@ -108,6 +113,47 @@ def grpc_edge(
     return wrapper
 
 
+class PortUnavailable(RuntimeError):
+    """A port the service is configured to listen on cannot be bound (most often: taken)."""
+
+
+def _bind_failure(edge: str, host: str, port: int, error: OSError | None) -> PortUnavailable:
+    """The error for a port that would not bind, in words an operator acts on."""
+    if error is not None and error.errno == errno.EADDRINUSE:
+        return PortUnavailable(f"{edge} port {port} is already in use")
+    reason = error.strerror if error is not None else "bind failed"
+    return PortUnavailable(f"cannot bind {edge} to {host}:{port}: {reason}")
+
+
+def bind_grpc(server: grpc.aio.Server, host: str, port: int) -> int:
+    """Binds the gRPC server to host:port (port 0: any free port); returns the bound port."""
+    try:
+        bound = int(server.add_insecure_port(f"{host}:{port}"))
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        # gRPC does not say why; a plain bind of the same address does.
+        try:
+            with socket.create_server((host, port), family=_family(host)):
+                error = None
+        except OSError as exc:
+            error = exc
+        raise _bind_failure("gRPC", host, port, error)
+    return bound
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening socket for the HTTP edge on host:port (port 0: any free port)."""
+    try:
+        return socket.create_server((host, port), family=_family(host), backlog=2048)
+    except OSError as exc:
+        raise _bind_failure("HTTP", host, port, exc) from exc
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
     """Uvicorn inside our event loop: the host, not uvicorn, owns the signals."""
 
@@ -163,14 +209,25 @@ class ServiceHost:
         return f"http://{self.settings.http_host}:{self.http_port}"
 
     async def start(self) -> None:
-        """Connects the database, starts the servers and the worker, then reports SERVING."""
+        """Binds both ports, connects the database, starts the servers and the worker, then
+        reports SERVING. A port that cannot be bound fails the start before anything else."""
         runtime = self.runtime
+        # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
+        # and the kernel splits the traffic between the two.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self.grpc_port = bind_grpc(server, self.settings.grpc_host, self.settings.grpc_port)
+        try:
+            http_socket = bind_http(self.settings.http_host, self.settings.http_port)
+        except PortUnavailable:
+            await server.stop(None)
+            raise
+        self.http_port = int(http_socket.getsockname()[1])
+
         await runtime.db.connect([RuntimeBase.metadata, *self.provider.metadatas])
         if isinstance(runtime.clock, AcceleratedClock):
             await share_epoch(runtime.db, runtime.clock)
         await self.provider.on_after_init(runtime)
 
-        server = grpc.aio.server()
         names = list(self.provider.register_grpc(server, runtime))
         common_pb2_grpc.add_JournalServicer_to_server(
             journal.JournalServicer(runtime.db, self.provider.name), server
@@ -178,33 +235,22 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self._service_names = [*names, common_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
         enable_reflection([*self._service_names, health.SERVICE_NAME], server)
-        self.grpc_port = server.add_insecure_port(
-            f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        )
-        if self.grpc_port == 0:
-            raise RuntimeError(
-                f"{self.provider.name}: cannot bind gRPC to "
-                f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-            )
         await server.start()
         self._grpc = server
 
         config = uvicorn.Config(
             create_http_app(self),
-            host=self.settings.http_host,
-            port=self.settings.http_port,
             log_level="warning",
             lifespan="off",
             access_log=False,
         )
         self._http = _EmbeddedUvicorn(config)
-        self._http_task = asyncio.create_task(self._http.serve())
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[http_socket]))
         while not self._http.started:
             if self._http_task.done():
                 self._http_task.result()
                 raise RuntimeError(f"{self.provider.name}: HTTP edge exited at start")
             await asyncio.sleep(0.01)
-        self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
 
         runtime.outbox.start()
         for name in ["", *self._service_names]:
@@ -395,4 +441,8 @@ def run_service(
         format=f"%(asctime)s {settings_cls.service_name} %(levelname)s %(name)s: %(message)s",
     )
     host = ServiceHost(make_provider(settings), settings)
-    asyncio.run(serve(host))
+    try:
+        asyncio.run(serve(host))
+    except PortUnavailable as exc:
+        print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
+        raise SystemExit(PORT_UNAVAILABLE_EXIT) from exc

@@ -99,9 +99,6 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
                 "SCFED_DATABASE_URL": (
                     f"postgresql+asyncpg://postgres@127.0.0.1:5432/scfed_smoke_{name}"
                 ),
-                # LESC's analysts and the field offices work an hour per wall second, as in
-                # `scfed up`, so IARs come back within the test.
-                **({"SCFED_CLOCK": "accelerated:3600"} if name in ("lesc", "ice_field") else {}),
             }
             for service, name in SERVICE_NAMES.items()
         },

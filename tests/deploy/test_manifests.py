@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from services import federation
+from services.cli.launcher import LocalFederation
 from services.runtime.config import ServiceSettings
 from tests.deploy.compose import compose_env, interpolate, load_compose, merge_compose
 
@@ -459,6 +460,48 @@ def test_dev_runs_the_locally_built_image() -> None:
     assert images == {"scfed:local"}
 
 
+# --- Agency time: as `scfed up` runs it -------------------------------------------------------
+
+# What `scfed up` runs LESC's analysts and the field offices on: an hour of agency time per wall
+# second, so a matched booking is answered in seconds; the other agencies on the real clock.
+SCFED_UP_CLOCKS = {
+    agency.replace("_", "-"): "accelerated:3600" if agency.profile.works_on_agency_time else "real"
+    for agency in federation.Agency
+}
+
+
+def clock_of(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The clock an agency's settings read from exactly this environment."""
+    for key in [k for k in os.environ if k.startswith("SCFED_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings: ServiceSettings = federation.Agency(AGENCIES[name].module).profile.settings_class()()
+    return settings.clock
+
+
+def test_scfed_up_runs_the_agencies_on_these_clocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fed = LocalFederation(data_dir=tmp_path)
+    launched = {
+        name: clock_of(name, fed.environment(agency.module), monkeypatch)
+        for name, agency in AGENCIES.items()
+    }
+    assert launched == SCFED_UP_CLOCKS
+
+
+def test_kubernetes_runs_agency_time_as_scfed_up_does(
+    overlay: tuple[str, list[Obj]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, objects = overlay
+    clocks = {}
+    for name, workload in agency_workloads(objects).items():
+        config, secret = config_of(objects, workload)
+        clocks[name] = clock_of(name, {**config, **secret}, monkeypatch)
+    assert clocks == SCFED_UP_CLOCKS
+
+
 # --- Kubernetes: network policies ---------------------------------------------------------------
 
 
@@ -590,6 +633,23 @@ def test_compose_host_network_override_keeps_everything_on_loopback(compose: Obj
         for agency in AGENCIES.values():
             addr = env[f"SCFED_{agency.module.upper()}_ADDR"]
             assert addr == f"127.0.0.1:{agency.grpc_port}"
+
+
+def test_compose_runs_agency_time_as_scfed_up_does_unless_told_real(
+    compose: Obj, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostnet = merge_compose(compose, load_compose("compose.hostnet.yaml"))
+    for services in (compose["services"], hostnet["services"]):
+        clocks = {
+            name: clock_of(name, compose_env(services[name]), monkeypatch) for name in AGENCIES
+        }
+        assert clocks == SCFED_UP_CLOCKS
+        real = {"SCFED_AGENCY_CLOCK": "real"}
+        clocks = {
+            name: clock_of(name, compose_env(services[name], real), monkeypatch)
+            for name in AGENCIES
+        }
+        assert set(clocks.values()) == {"real"}
 
 
 # --- The image ----------------------------------------------------------------------------------

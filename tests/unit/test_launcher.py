@@ -1,11 +1,14 @@
 """The local launcher: a service process that ends while the federation should run is reported
-with its exit code and the end of its log."""
+with its exit code and the end of its log; services not ready in time are named with why."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import grpc
@@ -93,3 +96,44 @@ def test_the_local_demo_refuses_an_external_agency(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SCFED_IDENT_ADDR", "127.0.0.1:7000")
     with pytest.raises(ValueError, match="SCFED_IDENT_ADDR names an external one"):
         asyncio.run(run_demo(DemoOptions(bookings=1, seed=1)))
+
+
+class _NotReady(BaseHTTPRequestHandler):
+    """A /readyz that answers 503 with the reason, as a service whose database is down."""
+
+    def do_GET(self) -> None:
+        body = b'{"status":"not-ready","reason":"database does not answer"}'
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        return None
+
+
+async def test_wait_ready_gives_up_after_its_setting_naming_each_service_not_ready_and_why(
+    tmp_path: Path,
+) -> None:
+    fed = LocalFederation(data_dir=tmp_path, ready_timeout=0.3)
+    sib = fed.services["sib"]
+    server = HTTPServer(("127.0.0.1", sib.http_port), _NotReady)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError) as failure:
+            await fed.wait_ready()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 10
+    message = str(failure.value)
+    assert message.startswith("not ready after 0.3s: ")
+    assert 'sib#1 (/readyz 503: {"status":"not-ready","reason":"database does not answer"})' in (
+        message
+    )
+    for name in ("cjis_iafis", "ident", "lesc", "ice_field"):
+        url = fed.services[name].http_url
+        assert f"{name}#1 (no answer at {url}/readyz)" in message
+    assert message.endswith("allow longer with --ready-timeout or SCFED_READY_TIMEOUT")
