@@ -36,6 +36,7 @@ RUN if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; 
     && pip install -r /tmp/requirements.txt
 COPY README.md ./
 COPY scfed ./scfed
+COPY proto ./proto
 COPY services ./services
 # A regular (not editable) install: the code lands in the venv's site-packages, compiled.
 RUN if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi \

@@ -253,7 +253,7 @@ def build_context(wheelhouse: Path) -> io.BytesIO:
     with tarfile.open(fileobj=data, mode="w") as tar:
         for name in ("Dockerfile", "pyproject.toml", "README.md", "deploy/docker/healthcheck.py"):
             tar.add(ROOT / name, arcname=name)
-        for folder in ("scfed", "services"):
+        for folder in ("scfed", "proto", "services"):
             for path in sorted((ROOT / folder).rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                     tar.add(path, arcname=str(path.relative_to(ROOT)))

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _generated(tree: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(tree)): p.read_bytes()
-        for p in sorted([*tree.rglob("*_pb2*.py*"), *tree.rglob("*.proto")])
-        if p.suffix in (".py", ".pyi", ".proto")
+        for p in sorted(tree.rglob("*_pb2*.py*"))
+        if p.suffix in (".py", ".pyi")
     }
 
 
