@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.cli import demo
 from services.sib.models import FINISHED
 from tests.federation import POSTGRES_URL
 
@@ -55,12 +56,7 @@ async def postgres_or_skip() -> None:
 
 async def drop_schemas(schemas: Iterable[str]) -> None:
     """Drops these schemas of the test PostgreSQL, with all they hold, where they exist."""
-    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    try:
-        for schema in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    await demo.drop_schemas(POSTGRES_URL, schemas)
 
 
 async def final_booking(

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -343,11 +343,13 @@ def unchecked(result: dict[str, Any]) -> list[str]:
     return skipped
 
 
-async def _drop_schemas(database_url: str, prefix: str) -> None:
+async def drop_schemas(database_url: str, schemas: Iterable[str]) -> None:
+    """Drops these schemas of the PostgreSQL at `database_url`, with all they hold, where they
+    exist."""
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        for name in Agency:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE')
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await conn.close()
 
@@ -413,6 +415,6 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
     finally:
         fed.stop()
         if options.database_url and not options.keep_data:
-            await _drop_schemas(options.database_url, prefix)
+            await drop_schemas(options.database_url, (f"{prefix}_{name}" for name in Agency))
         if temporary and not options.keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
