@@ -23,6 +23,7 @@ import typer
 
 from ..federation import Agency, parse_agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
+from .conformance import conformance
 from .control import clock_app, reset
 
 if TYPE_CHECKING:
@@ -692,6 +693,7 @@ def classify(
 
 app.add_typer(clock_app, name="clock")
 app.command("reset")(reset)
+app.command("conformance")(conformance)
 
 bench_app = typer.Typer(
     help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True

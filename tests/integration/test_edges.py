@@ -21,7 +21,6 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
@@ -32,11 +31,20 @@ from scfed.ice_field.v1 import ice_field_pb2 as ice
 from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
 from scfed.ident.v1 import ident_pb2 as ident
 from scfed.ident.v1 import ident_pb2_grpc as ident_grpc
-from scfed.lesc.v1 import lesc_pb2 as lesc
 from scfed.lesc.v1 import lesc_pb2_grpc as lesc_grpc
 from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc as sib_grpc
 from services.biometrics.params import TEMPLATE_DIM
+from services.conformance.messages import CA, NAM, charge, envelope, iar, tenprint
+from services.conformance.refusals import (
+    EXISTS,
+    FAILED,
+    INVALID,
+    NOT_FOUND,
+    Refusal,
+    content_refusals,
+    envelope_refusals,
+)
 from services.federation import Agency
 from services.runtime.envelope import MessageType
 from services.runtime.journal import JournalKey, counts_from_json
@@ -54,13 +62,7 @@ from tests.federation import DatabaseChoice, Federation, make_host
 from tests.support import final_booking, wait_outboxes_idle
 
 SEED = 7
-CA = "CA0190000"
 OREGON_LEA = "OR0260000"
-UNKNOWN_TCR = "TCR-EDGE-404"
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
-NOT_FOUND = grpc.StatusCode.NOT_FOUND
-FAILED = grpc.StatusCode.FAILED_PRECONDITION
-EXISTS = grpc.StatusCode.ALREADY_EXISTS
 STUBS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
     Agency.SIB: sib_grpc.StateIdentificationBureauStub,
     Agency.CJIS_IAFIS: cjis_grpc.CjisIafisStub,
@@ -370,888 +372,7 @@ async def test_unknown_resources_get_404_and_bad_notices_or_page_queries_422_nam
 
 # --- the gRPC edges ------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Refusal:
-    """One bad request and the status and words the RPC must answer it with."""
-
-    name: str
-    service: str
-    method: str
-    request: Message
-    code: grpc.StatusCode
-    words: str
-
-
-def _envelope(tot: str, **fields: Any) -> common.Envelope:
-    """A well-formed envelope (fresh message id) for a booking nobody knows."""
-    values: dict[str, Any] = {
-        "message_id": str(uuid.uuid4()),
-        "tot": tot,
-        "tcn": "EDGE" + uuid.uuid4().hex[:12].upper(),
-        "tcr": UNKNOWN_TCR,
-        "ori": CA,
-        "pry": 5,
-        "sender": "test",
-    }
-    values.update(fields)
-    return common.Envelope(**values)
-
-
-def _finger(slot: int, **fields: Any) -> common.FingerCapture:
-    """A good present finger in `slot`; `fields` replace parts of it."""
-    values: dict[str, Any] = {
-        "position": slot,
-        "status": common.FINGER_STATUS_PRESENT,
-        "template": [0.1 * slot] + [0.5] * (TEMPLATE_DIM - 1),
-        "quality": 80,
-    }
-    values.update(fields)
-    return common.FingerCapture(**values)
-
-
-def _tenprint(**first: Any) -> common.Tenprint:
-    """Two good fingers; `first` overrides fields of the first one."""
-    return common.Tenprint(fingers=[_finger(1, **first), _finger(2)])
-
-
-def _charge(code: str = "2399") -> common.Charge:
-    """A current charge with this NCIC code."""
-    return common.Charge(ncic_code=code, literal="THEFT", disposition=common.DISPOSITION_CHARGED)
-
-
-NAM = common.Descriptors(nam="DOE,JOHN", sex="M", dob="19800101")
-AMPUTATED_PRINT = common.Tenprint(
-    fingers=[
-        common.FingerCapture(position=p, status=common.FINGER_STATUS_AMPUTATED)
-        for p in range(1, 11)
-    ]
-)
-
-
-def _car(**fields: Any) -> cjis.Car:
-    """A well-formed CAR (with a TCN of its own); `fields` replace parts of it."""
-    values: dict[str, Any] = {
-        "envelope": _envelope("CAR", tcr=""),
-        "sid": "CA0000000001",
-        "descriptors": NAM,
-        "tenprint": _tenprint(),
-        "charges": [_charge()],
-        "booking_number": "BK-EDGE",
-        "doa": "20091015",
-    }
-    values.update(fields)
-    return cjis.Car(**values)
-
-
-def _cpi(**fields: Any) -> cjis.Cpi:
-    """A well-formed CPI (with a TCN of its own); `fields` replace parts of it."""
-    values: dict[str, Any] = {
-        "envelope": _envelope("CPI", tcr=""),
-        "sid": "TX0000000001",
-        "fbi_number": "1234567AB",
-        "descriptors": NAM,
-        "charges": [_charge()],
-        "booking_number": "BK-EDGE",
-        "doa": "20091015",
-    }
-    values.update(fields)
-    return cjis.Cpi(**values)
-
-
-def _search(**fields: Any) -> ident.IdentSearch:
-    """A well-formed IDENT search; `fields` replace parts of it."""
-    values: dict[str, Any] = {"envelope": _envelope("IDENT-SEARCH"), "tenprint": _tenprint()}
-    values.update(fields)
-    return ident.IdentSearch(**values)
-
-
-def _iaq(**fields: Any) -> lesc.Iaq:
-    """A well-formed IAQ with a matching IDR; `fields` replace parts of it."""
-    values: dict[str, Any] = {
-        "envelope": _envelope("IAQ"),
-        "pur": "C",
-        "descriptors": NAM,
-        "cus": "Y",
-        "off": [_charge()],
-        "idr": common.Idr(match=True, fin="FINEDGE00001"),
-    }
-    values.update(fields)
-    return lesc.Iaq(**values)
-
-
-def _iar(**fields: Any) -> common.Iar:
-    """An IAR of a removable subject charged at Level 1; `fields` replace parts of it."""
-    values: dict[str, Any] = {
-        "case_id": "LESCEDGE0001",
-        "fin": "FINEDGE00001",
-        "status": common.IMMIGRATION_STATUS_ENTRY_WITHOUT_INSPECTION,
-        "removable": True,
-        "current_charge_level": common.OFFENSE_LEVEL_1,
-        "prior_conviction_level": common.OFFENSE_LEVEL_NONE,
-    }
-    values.update(fields)
-    return common.Iar(**values)
-
-
-def _enveloped() -> list[tuple[str, str, Message]]:
-    """One well-formed message for every RPC that takes an envelope."""
-    return [
-        (
-            Agency.SIB,
-            "DeliverSre",
-            sib.SreMessage(envelope=_envelope("SRE"), identification="I", fbi_number="1234567AB"),
-        ),
-        (
-            Agency.SIB,
-            "DeliverErrt",
-            sib.ErrtMessage(
-                envelope=_envelope("ERRT"),
-                errt=common.Errt(refused_tcn=UNKNOWN_TCR, code="X", reason="refused"),
-            ),
-        ),
-        (
-            Agency.SIB,
-            "DeliverInteroperabilityResponse",
-            sib.InteroperabilityResponse(
-                envelope=_envelope("NO-MATCH-IDR"), no_match=sib.NoMatchIdr(idr=common.Idr())
-            ),
-        ),
-        (
-            Agency.SIB,
-            "DeliverDetainer",
-            sib.DetainerMessage(
-                envelope=_envelope("I-247"),
-                detainer=common.I247Detainer(
-                    detainer_id="I247-EDGE", lea_ori=CA, booking_tcn=UNKNOWN_TCR
-                ),
-            ),
-        ),
-        (Agency.CJIS_IAFIS, "SubmitCar", _car()),
-        (Agency.CJIS_IAFIS, "SubmitCpi", _cpi()),
-        (
-            Agency.CJIS_IAFIS,
-            "DeliverIdr",
-            cjis.IdrMessage(envelope=_envelope("IDR"), idr=common.Idr(match=False)),
-        ),
-        (
-            Agency.CJIS_IAFIS,
-            "AcknowledgeIaq",
-            cjis.IaqAcknowledgement(envelope=_envelope("IAQ-ACK"), case_id="LESCEDGE0001"),
-        ),
-        (Agency.CJIS_IAFIS, "DeliverIar", cjis.IarMessage(envelope=_envelope("IAR"), iar=_iar())),
-        (Agency.IDENT, "Search", _search()),
-        (Agency.LESC, "SubmitIaq", _iaq()),
-        (
-            Agency.ICE_FIELD,
-            "NotifyRelease",
-            ice.ReleaseNotice(envelope=_envelope("RELEASE"), detainer_id="I247-EDGE"),
-        ),
-        (
-            Agency.ICE_FIELD,
-            "DeliverIar",
-            ice.IarCopy(envelope=_envelope("IAR-COPY"), iar=_iar(), nam="DOE,JOHN"),
-        ),
-    ]
-
-
-# (what is wrong, how the envelope is spoilt, words of the reason)
-BAD_ENVELOPES: list[tuple[str, Callable[[common.Envelope], None] | None, str]] = [
-    ("missing envelope", None, "envelope is required"),
-    ("empty message_id", lambda e: setattr(e, "message_id", ""), "envelope.message_id"),
-    ("message_id over 36", lambda e: setattr(e, "message_id", "m" * 37), "at most 36"),
-    ("bad ORI", lambda e: setattr(e, "ori", "ca019"), "envelope.ori must be nine characters"),
-    ("pry 10", lambda e: setattr(e, "pry", 10), "envelope.pry must be 1..9"),
-]
-
-
-# The CAR and CPI open a transaction under their own TCN; every other message names it as TCR.
-OPENING = frozenset({(Agency.CJIS_IAFIS, "SubmitCar"), (Agency.CJIS_IAFIS, "SubmitCpi")})
-
-
-def _no_tcr(envelope: common.Envelope) -> None:
-    """Spoils a follow-on envelope: its booking is no longer named."""
-    envelope.ClearField("tcr")
-
-
-def _no_tcn_nor_tcr(envelope: common.Envelope) -> None:
-    """Spoils an opening envelope: it names no transaction at all."""
-    envelope.ClearField("tcn")
-    envelope.ClearField("tcr")
-
-
-def _envelope_refusals() -> list[Refusal]:
-    """Every enveloped RPC, refusing every kind of bad envelope with INVALID_ARGUMENT."""
-    refusals = []
-    for service, method, good in _enveloped():
-        booking_unnamed = (
-            ("no tcn nor tcr", _no_tcn_nor_tcr, "envelope.tcn or envelope.tcr is required")
-            if (service, method) in OPENING
-            else ("follow-on without tcr", _no_tcr, "envelope.tcr (the TCN of the booking)")
-        )
-        for problem, spoil, words in [*BAD_ENVELOPES, booking_unnamed]:
-            bad = copy.deepcopy(good)
-            if spoil is None:
-                bad.ClearField("envelope")
-            else:
-                spoil(bad.envelope)  # type: ignore[attr-defined]
-            refusals.append(Refusal(problem, service, method, bad, INVALID, words))
-    return refusals
-
-
-def _content_refusals() -> list[Refusal]:
-    """Bad content behind a good envelope, and bad configuration and look-ups."""
-    sib_, cjis_, ident_, lesc_, ice_ = (
-        Agency.SIB,
-        Agency.CJIS_IAFIS,
-        Agency.IDENT,
-        Agency.LESC,
-        Agency.ICE_FIELD,
-    )
-    nan = [float("nan")] * TEMPLATE_DIM
-    inf = [float("inf")] + [0.5] * (TEMPLATE_DIM - 1)
-    no_status = common.Encounter(encounter_type="BORDER-APPREHENSION")
-    return [
-        # SIB: responses for a booking, and configuration.
-        Refusal(
-            "SRE for an unknown TCR",
-            sib_,
-            "DeliverSre",
-            sib.SreMessage(envelope=_envelope("SRE"), identification="I", fbi_number="1234567AB"),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "SRE identification X",
-            sib_,
-            "DeliverSre",
-            sib.SreMessage(envelope=_envelope("SRE"), identification="X", fbi_number="1234567AB"),
-            INVALID,
-            "identification must be 'I' or 'N'",
-        ),
-        Refusal(
-            "SRE without FBI number",
-            sib_,
-            "DeliverSre",
-            sib.SreMessage(envelope=_envelope("SRE"), identification="N"),
-            INVALID,
-            "fbi_number is required",
-        ),
-        Refusal(
-            "ERRT without reason",
-            sib_,
-            "DeliverErrt",
-            sib.ErrtMessage(envelope=_envelope("ERRT"), errt=common.Errt(code="X")),
-            INVALID,
-            "errt.reason is required",
-        ),
-        Refusal(
-            "ERRT for an unknown TCR",
-            sib_,
-            "DeliverErrt",
-            sib.ErrtMessage(envelope=_envelope("ERRT"), errt=common.Errt(reason="refused")),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "interoperability response without response",
-            sib_,
-            "DeliverInteroperabilityResponse",
-            sib.InteroperabilityResponse(envelope=_envelope("IDR/IAR")),
-            INVALID,
-            "no_match or joint",
-        ),
-        Refusal(
-            "IDR/IAR for an unknown TCR",
-            sib_,
-            "DeliverInteroperabilityResponse",
-            sib.InteroperabilityResponse(
-                envelope=_envelope("IDR/IAR"),
-                joint=sib.JointIdrIar(idr=common.Idr(match=True, fin="F1"), iar=_iar()),
-            ),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "detainer without id",
-            sib_,
-            "DeliverDetainer",
-            sib.DetainerMessage(
-                envelope=_envelope("I-247"), detainer=common.I247Detainer(lea_ori=CA)
-            ),
-            INVALID,
-            "detainer.detainer_id is required",
-        ),
-        Refusal(
-            "detainer with a bad LEA ORI",
-            sib_,
-            "DeliverDetainer",
-            sib.DetainerMessage(
-                envelope=_envelope("I-247"),
-                detainer=common.I247Detainer(detainer_id="I247-EDGE", lea_ori="CA19"),
-            ),
-            INVALID,
-            "detainer.lea_ori must be nine characters",
-        ),
-        Refusal(
-            "detainer for an unregistered LEA",
-            sib_,
-            "DeliverDetainer",
-            sib.DetainerMessage(
-                envelope=_envelope("I-247"),
-                detainer=common.I247Detainer(detainer_id="I247-EDGE", lea_ori="WY0010000"),
-            ),
-            NOT_FOUND,
-            "WY0010000",
-        ),
-        Refusal(
-            "detainer for an unknown booking",
-            sib_,
-            "DeliverDetainer",
-            sib.DetainerMessage(
-                envelope=_envelope("I-247"),
-                detainer=common.I247Detainer(
-                    detainer_id="I247-EDGE", lea_ori=CA, booking_tcn=UNKNOWN_TCR
-                ),
-            ),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "state code not two letters",
-            sib_,
-            "RegisterState",
-            sib.State(code="Texas", moa_status=sib.MOA_STATUS_ACTIVE),
-            INVALID,
-            "two letters A-Z",
-        ),
-        Refusal(
-            "state code in lower case",
-            sib_,
-            "RegisterState",
-            sib.State(code="or", moa_status=sib.MOA_STATUS_ACTIVE),
-            INVALID,
-            "two letters A-Z",
-        ),
-        Refusal(
-            "state with unspecified MOA status",
-            sib_,
-            "RegisterState",
-            sib.State(code="OR"),
-            INVALID,
-            "moa_status is required",
-        ),
-        Refusal(
-            "state with a bad SIB ORI",
-            sib_,
-            "RegisterState",
-            sib.State(code="OR", moa_status=sib.MOA_STATUS_ACTIVE, sib_ori="ORSIB"),
-            INVALID,
-            "sib_ori must be nine characters",
-        ),
-        Refusal(
-            "agency with a bad ORI",
-            sib_,
-            "RegisterAgency",
-            sib.Agency(ori="CA-019"),
-            INVALID,
-            "ori must be nine characters",
-        ),
-        Refusal(
-            "agency of an unregistered state",
-            sib_,
-            "RegisterAgency",
-            sib.Agency(ori="WY0010000"),
-            FAILED,
-            "state WY is not registered",
-        ),
-        Refusal(
-            "MOA status TERMINATED",
-            sib_,
-            "SetMoaStatus",
-            sib.SetMoaStatusRequest(state="CA", status=sib.MOA_STATUS_TERMINATED),
-            INVALID,
-            "30 days after notice",
-        ),
-        Refusal(
-            "MOA status unspecified",
-            sib_,
-            "SetMoaStatus",
-            sib.SetMoaStatusRequest(state="CA"),
-            INVALID,
-            "status must be ACTIVE, SUSPENDED or TERMINATION_NOTICED",
-        ),
-        Refusal(
-            "MOA status of an unknown state",
-            sib_,
-            "SetMoaStatus",
-            sib.SetMoaStatusRequest(state="WY", status=sib.MOA_STATUS_SUSPENDED),
-            NOT_FOUND,
-            "WY",
-        ),
-        # CJIS: submissions, responses for a transaction, records and look-ups.
-        Refusal(
-            "CAR with a NaN template",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(template=nan)),
-            INVALID,
-            "NaN or infinite",
-        ),
-        Refusal(
-            "CAR with an infinite value",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(template=inf)),
-            INVALID,
-            "NaN or infinite",
-        ),
-        Refusal(
-            "CAR with a template of the wrong dimension",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(template=[0.5] * (TEMPLATE_DIM + 1))),
-            INVALID,
-            f"template must have {TEMPLATE_DIM} values, got {TEMPLATE_DIM + 1}",
-        ),
-        Refusal(
-            "CAR with an all-zero template",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(template=[0.0] * TEMPLATE_DIM)),
-            INVALID,
-            "all zeros",
-        ),
-        Refusal(
-            "CAR with a repeated position",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(position=2)),
-            INVALID,
-            "appears more than once",
-        ),
-        Refusal(
-            "CAR with finger position 0",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(position=0)),
-            INVALID,
-            "position must be 1..10",
-        ),
-        Refusal(
-            "CAR with finger position 11",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(position=11)),
-            INVALID,
-            "position must be 1..10",
-        ),
-        Refusal(
-            "CAR with quality 101",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(quality=101)),
-            INVALID,
-            "quality must be 0..100",
-        ),
-        Refusal(
-            "CAR with a finger without status",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=_tenprint(status=common.FINGER_STATUS_UNSPECIFIED)),
-            INVALID,
-            "finger status is required",
-        ),
-        Refusal(
-            "CAR with no usable finger",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=AMPUTATED_PRINT),
-            INVALID,
-            "no usable finger",
-        ),
-        Refusal(
-            "CAR without tenprint",
-            cjis_,
-            "SubmitCar",
-            _car(tenprint=None),
-            INVALID,
-            "tenprint is required",
-        ),
-        Refusal(
-            "CAR with NCIC code 12A4",
-            cjis_,
-            "SubmitCar",
-            _car(charges=[_charge("12A4")]),
-            INVALID,
-            "charges[0].ncic_code must be four digits",
-        ),
-        Refusal(
-            "CAR without charges",
-            cjis_,
-            "SubmitCar",
-            _car(charges=[]),
-            INVALID,
-            "at least one charge",
-        ),
-        Refusal(
-            "CAR without booking number",
-            cjis_,
-            "SubmitCar",
-            _car(booking_number=""),
-            INVALID,
-            "booking_number is required",
-        ),
-        Refusal(
-            "CAR with a bad date of arrest",
-            cjis_,
-            "SubmitCar",
-            _car(doa="20090230"),
-            INVALID,
-            "doa is not a calendar date",
-        ),
-        Refusal(
-            "CAR without its own TCN",
-            cjis_,
-            "SubmitCar",
-            _car(envelope=_envelope("CAR", tcn="")),
-            INVALID,
-            "envelope.tcn is required",
-        ),
-        Refusal(
-            "CPI without FBI number",
-            cjis_,
-            "SubmitCpi",
-            _cpi(fbi_number=""),
-            INVALID,
-            "fbi_number is required",
-        ),
-        Refusal(
-            "CPI with NCIC code 12A4",
-            cjis_,
-            "SubmitCpi",
-            _cpi(charges=[_charge("12A4")]),
-            INVALID,
-            "ncic_code must be four digits",
-        ),
-        Refusal(
-            "CPI without charges",
-            cjis_,
-            "SubmitCpi",
-            _cpi(charges=[]),
-            INVALID,
-            "at least one charge",
-        ),
-        Refusal(
-            "IDR for an unknown TCR",
-            cjis_,
-            "DeliverIdr",
-            cjis.IdrMessage(envelope=_envelope("IDR"), idr=common.Idr(match=False)),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "matching IDR without FIN",
-            cjis_,
-            "DeliverIdr",
-            cjis.IdrMessage(envelope=_envelope("IDR"), idr=common.Idr(match=True)),
-            INVALID,
-            "must carry the FIN",
-        ),
-        Refusal(
-            "IDR message without IDR",
-            cjis_,
-            "DeliverIdr",
-            cjis.IdrMessage(envelope=_envelope("IDR")),
-            INVALID,
-            "idr is required",
-        ),
-        Refusal(
-            "IAQ acknowledgement without case id",
-            cjis_,
-            "AcknowledgeIaq",
-            cjis.IaqAcknowledgement(envelope=_envelope("IAQ-ACK")),
-            INVALID,
-            "case_id is required",
-        ),
-        Refusal(
-            "IAQ acknowledgement for an unknown TCR",
-            cjis_,
-            "AcknowledgeIaq",
-            cjis.IaqAcknowledgement(envelope=_envelope("IAQ-ACK"), case_id="LESC1"),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "IAR message without IAR",
-            cjis_,
-            "DeliverIar",
-            cjis.IarMessage(envelope=_envelope("IAR")),
-            INVALID,
-            "iar is required",
-        ),
-        Refusal(
-            "IAR for an unknown TCR",
-            cjis_,
-            "DeliverIar",
-            cjis.IarMessage(envelope=_envelope("IAR"), iar=_iar()),
-            NOT_FOUND,
-            UNKNOWN_TCR,
-        ),
-        Refusal(
-            "criminal record with no usable finger",
-            cjis_,
-            "EnrollCriminalRecords",
-            cjis.EnrollCriminalRecordsRequest(
-                records=[cjis.CriminalRecord(descriptors=NAM, tenprint=AMPUTATED_PRINT)]
-            ),
-            INVALID,
-            "records[0].tenprint: no usable finger",
-        ),
-        Refusal(
-            "criminal record with NCIC code 12A4",
-            cjis_,
-            "EnrollCriminalRecords",
-            cjis.EnrollCriminalRecordsRequest(
-                records=[
-                    cjis.CriminalRecord(
-                        descriptors=NAM,
-                        tenprint=_tenprint(),
-                        cycles=[common.ArrestCycle(ori=CA, doa="20050101", charges=[_charge("1")])],
-                    )
-                ]
-            ),
-            INVALID,
-            "records[0].cycles[0].charges[0].ncic_code",
-        ),
-        Refusal(
-            "criminal history without FBI number",
-            cjis_,
-            "GetCriminalHistory",
-            cjis.GetCriminalHistoryRequest(),
-            INVALID,
-            "fbi_number is required",
-        ),
-        Refusal(
-            "criminal history of an unknown FBI number",
-            cjis_,
-            "GetCriminalHistory",
-            cjis.GetCriminalHistoryRequest(fbi_number="0000000ZZ"),
-            NOT_FOUND,
-            "0000000ZZ",
-        ),
-        # IDENT: searches, enrolment, look-ups.
-        Refusal(
-            "search without tenprint",
-            ident_,
-            "Search",
-            _search(tenprint=None),
-            INVALID,
-            "tenprint is required",
-        ),
-        Refusal(
-            "search with a NaN template",
-            ident_,
-            "Search",
-            _search(tenprint=_tenprint(template=nan)),
-            INVALID,
-            "NaN or infinite",
-        ),
-        Refusal(
-            "search with a template of the wrong dimension",
-            ident_,
-            "Search",
-            _search(tenprint=_tenprint(template=[0.5] * 3)),
-            INVALID,
-            f"template must have {TEMPLATE_DIM} values",
-        ),
-        Refusal(
-            "search with a repeated position",
-            ident_,
-            "Search",
-            _search(tenprint=_tenprint(position=2)),
-            INVALID,
-            "appears more than once",
-        ),
-        Refusal(
-            "search with quality 101",
-            ident_,
-            "Search",
-            _search(tenprint=_tenprint(quality=101)),
-            INVALID,
-            "quality must be 0..100",
-        ),
-        Refusal(
-            "search with no usable finger",
-            ident_,
-            "Search",
-            _search(tenprint=AMPUTATED_PRINT),
-            INVALID,
-            "no usable finger",
-        ),
-        Refusal(
-            "encounter without status",
-            ident_,
-            "EnrollEncounters",
-            ident.EnrollEncountersRequest(
-                encounters=[
-                    ident.NewEncounter(descriptors=NAM, tenprint=_tenprint(), encounter=no_status)
-                ]
-            ),
-            INVALID,
-            "encounters[0].encounter.status is required",
-        ),
-        Refusal(
-            "identity without FIN",
-            ident_,
-            "GetIdentity",
-            ident.GetIdentityRequest(),
-            INVALID,
-            "fin is required",
-        ),
-        Refusal(
-            "identity of an unknown FIN",
-            ident_,
-            "GetIdentity",
-            ident.GetIdentityRequest(fin="FIN000000000000"),
-            NOT_FOUND,
-            "FIN000000000000",
-        ),
-        # LESC.
-        Refusal(
-            "IAQ with a non-matching IDR",
-            lesc_,
-            "SubmitIaq",
-            _iaq(idr=common.Idr(match=False)),
-            INVALID,
-            "must carry a matching IDR",
-        ),
-        Refusal(
-            "IAQ without IDR",
-            lesc_,
-            "SubmitIaq",
-            _iaq(idr=None),
-            INVALID,
-            "must carry a matching IDR",
-        ),
-        Refusal(
-            "IAQ whose IDR has no FIN",
-            lesc_,
-            "SubmitIaq",
-            _iaq(idr=common.Idr(match=True)),
-            INVALID,
-            "idr.fin is required",
-        ),
-        Refusal(
-            "IAQ with NCIC code 12A4",
-            lesc_,
-            "SubmitIaq",
-            _iaq(off=[_charge("12A4")]),
-            INVALID,
-            "off[0].ncic_code must be four digits",
-        ),
-        Refusal(
-            "IAQ with a bad NCIC code in the history",
-            lesc_,
-            "SubmitIaq",
-            _iaq(
-                history=common.CriminalHistory(
-                    cycles=[common.ArrestCycle(ori=CA, doa="20050101", charges=[_charge("AB12")])]
-                )
-            ),
-            INVALID,
-            "history.cycles[0].charges[0].ncic_code",
-        ),
-        # ICE field offices.
-        Refusal(
-            "IAR copy without IAR",
-            ice_,
-            "DeliverIar",
-            ice.IarCopy(envelope=_envelope("IAR-COPY")),
-            INVALID,
-            "iar is required",
-        ),
-        Refusal(
-            "IAR copy for a state no office covers",
-            ice_,
-            "DeliverIar",
-            ice.IarCopy(envelope=_envelope("IAR-COPY", ori="WY0010000"), iar=_iar()),
-            FAILED,
-            "no field office covers state WY",
-        ),
-        Refusal(
-            "release notice without detainer id",
-            ice_,
-            "NotifyRelease",
-            ice.ReleaseNotice(envelope=_envelope("RELEASE")),
-            INVALID,
-            "detainer_id is required",
-        ),
-        Refusal(
-            "release notice for an unknown detainer",
-            ice_,
-            "NotifyRelease",
-            ice.ReleaseNotice(envelope=_envelope("RELEASE"), detainer_id="I247-UNKNOWN"),
-            NOT_FOUND,
-            "I247-UNKNOWN",
-        ),
-        Refusal(
-            "field office with no states",
-            ice_,
-            "RegisterFieldOffice",
-            ice.FieldOffice(ori="ORICE0100", name="Portland"),
-            INVALID,
-            "at least one state",
-        ),
-        Refusal(
-            "field office with a bad state code",
-            ice_,
-            "RegisterFieldOffice",
-            ice.FieldOffice(ori="ORICE0100", states=["Oregon"]),
-            INVALID,
-            "two letters A-Z",
-        ),
-        Refusal(
-            "field office with a bad ORI",
-            ice_,
-            "RegisterFieldOffice",
-            ice.FieldOffice(ori="ORICE", states=["OR"]),
-            INVALID,
-            "ori must be nine characters",
-        ),
-        Refusal(
-            "detainer look-up without id",
-            ice_,
-            "GetDetainer",
-            ice.GetDetainerRequest(),
-            INVALID,
-            "detainer_id is required",
-        ),
-        Refusal(
-            "detainer look-up of an unknown id",
-            ice_,
-            "GetDetainer",
-            ice.GetDetainerRequest(detainer_id="I247-UNKNOWN"),
-            NOT_FOUND,
-            "I247-UNKNOWN",
-        ),
-        Refusal(
-            "case step without state",
-            ice_,
-            "AdvanceCase",
-            ice.AdvanceCaseRequest(detainer_id="I247-UNKNOWN"),
-            INVALID,
-            "to_state are required",
-        ),
-        Refusal(
-            "case step of an unknown detainer",
-            ice_,
-            "AdvanceCase",
-            ice.AdvanceCaseRequest(detainer_id="I247-UNKNOWN", to_state="in_custody"),
-            NOT_FOUND,
-            "I247-UNKNOWN",
-        ),
-    ]
+# the bad requests of every RPC: services/conformance/refusals.py
 
 
 async def _refused(edges: Edges, refusal: Refusal) -> str | None:
@@ -1298,7 +419,7 @@ async def test_every_rpc_refuses_bad_input_with_its_documented_status_and_the_re
     edges: Edges,
 ) -> None:
     before = await _snapshot(edges)
-    assert await _unrefused(edges, _envelope_refusals() + _content_refusals()) == []
+    assert await _unrefused(edges, envelope_refusals() + content_refusals()) == []
     for service in edges.fed.hosts:
         for tcn in ("", "   "):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -1320,7 +441,7 @@ async def test_a_refused_message_is_journaled_as_refused_with_the_reason(running
     sib_only = await running(Agency.SIB)
     tcr = "TCR-EDGE-JOURNAL"
     sre = sib.SreMessage(
-        envelope=_envelope("SRE", tcr=tcr), identification="I", fbi_number="1234567AB"
+        envelope=envelope("SRE", tcr=tcr), identification="I", fbi_number="1234567AB"
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sib_only.stub(Agency.SIB).DeliverSre(sre, timeout=10)
@@ -1353,7 +474,7 @@ async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
         tenprint=capture,
         encounter=common.Encounter(status=common.IMMIGRATION_STATUS_VISA_OVERSTAY),
     )
-    bad = ident.NewEncounter(descriptors=NAM, tenprint=_tenprint(), encounter=common.Encounter())
+    bad = ident.NewEncounter(descriptors=NAM, tenprint=tenprint(), encounter=common.Encounter())
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await identities.EnrollEncounters(ident.EnrollEncountersRequest(encounters=[good, bad]))
     assert caught.value.code() == INVALID
@@ -1365,7 +486,7 @@ async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
     assert (await identities.Info(ident.InfoRequest())).gallery_size == size + 1
 
     master_file = galleries.stub(Agency.CJIS_IAFIS)
-    cycle = common.ArrestCycle(ori=CA, doa="20050101", charges=[_charge("1201")])
+    cycle = common.ArrestCycle(ori=CA, doa="20050101", charges=[charge("1201")])
     first = cjis.CriminalRecord(
         descriptors=NAM, tenprint=capture, cycles=[cycle], fbi_number="1234567EG"
     )
@@ -1374,7 +495,7 @@ async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
     )
     assert list(enrolled.fbi_numbers) == ["1234567EG"]
     other = cjis.CriminalRecord(
-        descriptors=common.Descriptors(nam="ROE,JANE"), tenprint=_tenprint(), fbi_number="7654321EG"
+        descriptors=common.Descriptors(nam="ROE,JANE"), tenprint=tenprint(), fbi_number="7654321EG"
     )
     repeat = cjis.CriminalRecord(descriptors=NAM, tenprint=capture, fbi_number="1234567EG")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -1408,8 +529,8 @@ async def _booked_in_oregon(edges: Edges) -> tuple[str, ice.IarCopy]:
     assert r.status_code == 202, r.text
     tcn = r.json()["tcn"]
     iar_copy = ice.IarCopy(
-        envelope=_envelope("IAR-COPY", tcr=tcn, ori=OREGON_LEA),
-        iar=_iar(),
+        envelope=envelope("IAR-COPY", tcr=tcn, ori=OREGON_LEA),
+        iar=iar(),
         booking_number=body["booking_number"],
         nam=body["descriptors"]["nam"],
     )
@@ -1472,7 +593,7 @@ async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
     # A release notice from an agency other than the detainer's is refused; the case stays.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await field.NotifyRelease(
-            ice.ReleaseNotice(envelope=_envelope("RELEASE", tcr=tcn), detainer_id=detainer_id),
+            ice.ReleaseNotice(envelope=envelope("RELEASE", tcr=tcn), detainer_id=detainer_id),
             timeout=10,
         )
     assert caught.value.code() == INVALID
@@ -1484,7 +605,7 @@ async def test_a_repeated_message_id_is_acknowledged_again_and_decided_once(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await field.NotifyRelease(
             ice.ReleaseNotice(
-                envelope=_envelope("RELEASE", tcr=tcn, ori=OREGON_LEA),
+                envelope=envelope("RELEASE", tcr=tcn, ori=OREGON_LEA),
                 detainer_id=detainer_id,
                 release_at=far,
             ),

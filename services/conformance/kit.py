@@ -1,0 +1,456 @@
+"""The conformance kit: the contract suite of one agency, run against any server of its proto.
+
+A suite is the agency's cases: every bad input its proto comments document (the shared table in
+refusals.py), each RPC's happy path, idempotency by message id, envelope rules and the MOA rules
+the agency owns. The kit plays the target's peers (peers.py) on their addresses, so a case checks
+the asynchronous follow-on messages the target must send, each within a deadline. A case that
+needs the agency's HTTP edge is skipped, saying so, unless its URL is given.
+
+Cases are written once, here, and run both by `scfed conformance` against someone else's server
+and by our own integration tests against ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from xml.etree import ElementTree
+
+import grpc
+import httpx
+
+from ..federation import Agency
+from ..runtime.server import PortUnavailable
+from .peers import SERVICES, FakePeers, Match, Received
+from .refusals import Refusal
+
+DEFAULT_DEADLINE_S = 10.0
+# How long a case waits to be sure a message the target must not send does not come.
+DEFAULT_QUIET_S = 1.5
+
+
+class CaseFailed(Exception):
+    """A case's check failed; the message says what was expected and what happened."""
+
+
+class CaseSkipped(Exception):
+    """A case cannot run against this target (its HTTP edge was not given, say)."""
+
+
+class Outcome(StrEnum):
+    """How one case ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class Probe:
+    """What a case works with: the target's channel and HTTP edge, and the fake peers."""
+
+    agency: Agency
+    channel: grpc.aio.Channel
+    peers: FakePeers
+    http: httpx.AsyncClient | None
+    deadline: float = DEFAULT_DEADLINE_S
+    quiet: float = DEFAULT_QUIET_S
+    # Our own services also match the words of each refusal, not only its status.
+    strict: bool = False
+
+    def stub(self, agency: Agency | None = None) -> Any:
+        """A stub of the target's service (or, given an agency, that service over the target's
+        channel: for a target that serves more than its own)."""
+        return _stub_class(agency or self.agency)(self.channel)
+
+    async def call(self, method: str, request: Any) -> Any:
+        """Calls the target's `method`; a refusal fails the case with its status and reason."""
+        try:
+            return await getattr(self.stub(), method)(request, timeout=self.deadline)
+        except grpc.aio.AioRpcError as err:
+            raise CaseFailed(
+                f"{method} refused a well-formed request: {err.code().name} {err.details()!r}"
+            ) from None
+
+    async def refuses(self, refusal: Refusal) -> None:
+        """The target answers `refusal.request` with the documented status and a reason."""
+        method = getattr(self.stub(), refusal.method)
+        try:
+            reply = await method(refusal.request, timeout=self.deadline)
+        except grpc.aio.AioRpcError as err:
+            details = err.details() or ""
+            if err.code() != refusal.code:
+                raise CaseFailed(
+                    f"expected {refusal.code.name}, got {err.code().name} {details!r}"
+                ) from None
+            if not details.strip():
+                raise CaseFailed(f"{refusal.code.name} without a reason") from None
+            if self.strict and refusal.words not in details:
+                raise CaseFailed(
+                    f"{refusal.code.name} {details!r} does not say {refusal.words!r}"
+                ) from None
+            return
+        shown = str(reply).replace("\n", " ")[:160]
+        raise CaseFailed(f"expected {refusal.code.name}, the request was accepted: {shown}")
+
+    async def refused_with(self, method: str, request: Any, code: grpc.StatusCode) -> str:
+        """Calls `method` expecting `code`; returns the reason given."""
+        try:
+            reply = await getattr(self.stub(), method)(request, timeout=self.deadline)
+        except grpc.aio.AioRpcError as err:
+            if err.code() != code:
+                raise CaseFailed(
+                    f"{method}: expected {code.name}, got {err.code().name} {err.details()!r}"
+                ) from None
+            return err.details() or ""
+        shown = str(reply).replace("\n", " ")[:160]
+        raise CaseFailed(f"{method}: expected {code.name}, the request was accepted: {shown}")
+
+    async def expect(
+        self, peer: Agency, method: str, where: Match | None = None, *, what: str = ""
+    ) -> Received:
+        """The first message the target sends `peer` by `method` (that `where` accepts), within
+        the deadline; fails the case naming what never came."""
+        found = await self.peers.wait_for(peer, method, where, within=self.deadline)
+        if not found:
+            raise CaseFailed(
+                f"no {what or method} reached {peer}.{method} within {self.deadline:g} s"
+                + _others(self.peers.received)
+            )
+        return found[0]
+
+    async def expect_none(
+        self, peer: Agency, method: str, where: Match | None = None, *, what: str = ""
+    ) -> None:
+        """Fails the case if the target sends such a message within the quiet window."""
+        found = await self.peers.wait_for(peer, method, where, within=self.quiet)
+        if found:
+            raise CaseFailed(f"{what or method} must not be sent, got {found[0].describe()}")
+
+    async def count(self, peer: Agency, method: str, where: Match | None = None) -> list[Received]:
+        """Every such message once the quiet window has passed (for "exactly once" checks)."""
+        await asyncio.sleep(self.quiet)
+        return self.peers.matching(peer, method, where)
+
+    def http_edge(self) -> httpx.AsyncClient:
+        """The target's HTTP edge; skips the case when it was not given."""
+        if self.http is None:
+            raise CaseSkipped("needs the target's HTTP edge (--http URL)")
+        return self.http
+
+
+def _others(received: Sequence[Received]) -> str:
+    """What did arrive, for a failure message."""
+    if not received:
+        return "; the target sent its peers nothing"
+    shown = ", ".join(r.describe() for r in received[-3:])
+    return f"; the peers last got: {shown}"
+
+
+def for_booking(tcr: str) -> Match:
+    """Accepts a message whose envelope names the booking `tcr`."""
+    return lambda r: r.envelope is not None and r.envelope.tcr == tcr
+
+
+def _stub_class(agency: Agency) -> Callable[[grpc.aio.Channel], Any]:
+    from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc
+    from scfed.ice_field.v1 import ice_field_pb2_grpc
+    from scfed.ident.v1 import ident_pb2_grpc
+    from scfed.lesc.v1 import lesc_pb2_grpc
+    from scfed.sib.v1 import sib_pb2_grpc
+
+    stubs: dict[Agency, Callable[[grpc.aio.Channel], Any]] = {
+        Agency.SIB: sib_pb2_grpc.StateIdentificationBureauStub,
+        Agency.CJIS_IAFIS: cjis_iafis_pb2_grpc.CjisIafisStub,
+        Agency.IDENT: ident_pb2_grpc.IdentStub,
+        Agency.LESC: lesc_pb2_grpc.LescStub,
+        Agency.ICE_FIELD: ice_field_pb2_grpc.IceFieldStub,
+    }
+    return stubs[agency]
+
+
+# --- the cases -------------------------------------------------------------------------------
+
+Check = Callable[[Probe], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One contract rule of one agency, checked against a target."""
+
+    agency: Agency
+    name: str
+    check: Check
+    summary: str = ""
+
+
+@dataclass
+class Suite:
+    """An agency's cases and what the target must know before they run."""
+
+    agency: Agency
+    cases: list[Case] = field(default_factory=list)
+    setup: Check | None = None
+
+
+SUITES: dict[Agency, Suite] = {agency: Suite(agency) for agency in Agency}
+
+
+def case(agency: Agency, name: str) -> Callable[[Check], Check]:
+    """Registers a check as a case of `agency`'s suite under `name` (unique in the suite)."""
+
+    def register(check: Check) -> Check:
+        suite = SUITES[agency]
+        if any(c.name == name for c in suite.cases):
+            raise ValueError(f"{agency} already has a case named {name!r}")
+        summary = (check.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        suite.cases.append(Case(agency, name, check, " ".join(summary.split())))
+        return check
+
+    return register
+
+
+def setup(agency: Agency) -> Callable[[Check], Check]:
+    """Registers what the target must be told before `agency`'s cases run."""
+
+    def register(check: Check) -> Check:
+        SUITES[agency].setup = check
+        return check
+
+    return register
+
+
+def refusal_cases(agency: Agency, refusals: Iterable[Refusal]) -> None:
+    """One case per documented refusal of `agency`'s RPCs."""
+    for refusal in refusals:
+        if refusal.service != agency:
+            continue
+
+        async def check(probe: Probe, refusal: Refusal = refusal) -> None:
+            await probe.refuses(refusal)
+
+        summary = f"{refusal.method} answers {refusal.code.name}: {refusal.name}"
+        SUITES[agency].cases.append(
+            Case(agency, f"refuses {refusal.method}: {refusal.name}", check, summary)
+        )
+
+
+def suite(agency: Agency) -> Suite:
+    """The agency's suite with every case registered (imports the case modules)."""
+    from . import cases  # noqa: F401  (registers the cases on import)
+
+    return SUITES[agency]
+
+
+def select(cases: Iterable[Case], patterns: Sequence[str]) -> list[Case]:
+    """The cases whose name matches any pattern: a substring or a glob, ignoring case; "not X"
+    excludes. No pattern: every case."""
+    wanted = [p.lower() for p in patterns if not p.lower().startswith("not ")]
+    unwanted = [p.lower()[4:].strip() for p in patterns if p.lower().startswith("not ")]
+
+    def hits(name: str, pattern: str) -> bool:
+        return pattern in name or fnmatch.fnmatch(name, pattern)
+
+    return [
+        c
+        for c in cases
+        if (not wanted or any(hits(c.name.lower(), p) for p in wanted))
+        and not any(hits(c.name.lower(), p) for p in unwanted)
+    ]
+
+
+# --- running and reporting -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """How one case ended, why, and how long it took."""
+
+    name: str
+    outcome: Outcome
+    detail: str
+    seconds: float
+
+
+@dataclass
+class Report:
+    """A suite's run against one target."""
+
+    agency: Agency
+    target: str
+    results: list[CaseResult] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        """How many cases ended this way."""
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        """True when no case failed."""
+        return self.count(Outcome.FAILED) == 0
+
+    def to_json(self) -> dict[str, Any]:
+        """`passed`, `failed`, `skipped` and every case's name, outcome and detail."""
+        return {
+            "agency": str(self.agency),
+            "target": self.target,
+            "passed": self.count(Outcome.PASSED),
+            "failed": self.count(Outcome.FAILED),
+            "skipped": self.count(Outcome.SKIPPED),
+            "cases": [
+                {
+                    "name": r.name,
+                    "outcome": str(r.outcome),
+                    "detail": r.detail,
+                    "seconds": r.seconds,
+                }
+                for r in self.results
+            ],
+        }
+
+    def to_junit(self) -> bytes:
+        """JUnit XML, one testsuite of one testcase per case."""
+        suite = ElementTree.Element(
+            "testsuite",
+            name=f"scfed conformance {self.agency}",
+            tests=str(len(self.results)),
+            failures=str(self.count(Outcome.FAILED)),
+            skipped=str(self.count(Outcome.SKIPPED)),
+            errors="0",
+            time=f"{sum(r.seconds for r in self.results):.3f}",
+        )
+        suite.set("hostname", self.target)
+        for result in self.results:
+            element = ElementTree.SubElement(
+                suite,
+                "testcase",
+                classname=f"scfed.conformance.{self.agency}",
+                name=result.name,
+                time=f"{result.seconds:.3f}",
+            )
+            if result.outcome == Outcome.FAILED:
+                ElementTree.SubElement(
+                    element, "failure", message=result.detail
+                ).text = result.detail
+            elif result.outcome == Outcome.SKIPPED:
+                ElementTree.SubElement(element, "skipped", message=result.detail)
+        return ElementTree.tostring(
+            ElementTree.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True
+        )
+
+
+class TargetUnreachable(Exception):
+    """No gRPC server answered at the target's address."""
+
+
+def peer_addresses(target: Agency, given: Mapping[Agency, str] | None = None) -> dict[Agency, str]:
+    """Where the fake peers listen: each agency's default port on 127.0.0.1 unless given."""
+    addresses = {agency: agency.profile.default_address for agency in Agency if agency != target}
+    addresses.update({a: address for a, address in (given or {}).items() if a != target})
+    return addresses
+
+
+async def run(
+    agency: Agency,
+    target: str,
+    *,
+    http_url: str | None = None,
+    peers: Mapping[Agency, str] | None = None,
+    patterns: Sequence[str] = (),
+    deadline: float = DEFAULT_DEADLINE_S,
+    quiet: float = DEFAULT_QUIET_S,
+    strict: bool = False,
+    on_result: Callable[[CaseResult], None] | None = None,
+    connect_timeout: float = 10.0,
+) -> Report:
+    """Runs `agency`'s suite (the cases `patterns` select) against the server at `target`."""
+    chosen = select(suite(agency).cases, patterns)
+    report = Report(agency, target)
+    fakes = FakePeers(agency, peer_addresses(agency, peers))
+    await fakes.start()
+    try:
+        async with grpc.aio.insecure_channel(target) as channel:
+            try:
+                await asyncio.wait_for(channel.channel_ready(), connect_timeout)
+            except TimeoutError:
+                raise TargetUnreachable(
+                    f"no gRPC server answered at {target} within {connect_timeout:g} s"
+                ) from None
+            async with _http_client(http_url) as http:
+                probe = Probe(agency, channel, fakes, http, deadline, quiet, strict)
+                setup_check = SUITES[agency].setup
+                if setup_check is not None and chosen:
+                    try:
+                        await setup_check(probe)
+                    except (CaseFailed, grpc.aio.AioRpcError) as exc:
+                        raise CaseFailed(f"the suite's setup failed: {_reason(exc)}") from None
+                for one in chosen:
+                    result = await _run_case(one, probe)
+                    report.results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+    finally:
+        await fakes.stop()
+    return report
+
+
+class _NoClient:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+
+def _http_client(url: str | None) -> Any:
+    return httpx.AsyncClient(base_url=url, timeout=30) if url else _NoClient()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name} {exc.details()!r}"
+    return str(exc) or type(exc).__name__
+
+
+async def _run_case(one: Case, probe: Probe) -> CaseResult:
+    started = time.perf_counter()
+    limit = probe.deadline * 3 + probe.quiet * 3
+    try:
+        await asyncio.wait_for(one.check(probe), limit)
+    except CaseSkipped as skip:
+        outcome, detail = Outcome.SKIPPED, str(skip)
+    except (CaseFailed, AssertionError) as failure:
+        outcome, detail = Outcome.FAILED, str(failure) or "assertion failed"
+    except grpc.aio.AioRpcError as err:
+        outcome, detail = Outcome.FAILED, f"unexpected {err.code().name}: {err.details()!r}"
+    except TimeoutError:
+        outcome, detail = Outcome.FAILED, f"did not finish within {limit:g} s"
+    except Exception as exc:
+        outcome, detail = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
+    else:
+        outcome, detail = Outcome.PASSED, ""
+    return CaseResult(one.name, outcome, detail, round(time.perf_counter() - started, 3))
+
+
+__all__ = [
+    "SERVICES",
+    "Case",
+    "CaseFailed",
+    "CaseSkipped",
+    "Outcome",
+    "PortUnavailable",
+    "Probe",
+    "Report",
+    "TargetUnreachable",
+    "case",
+    "for_booking",
+    "refusal_cases",
+    "run",
+    "setup",
+    "suite",
+]
