@@ -339,9 +339,8 @@ class Report:
                 ).text = result.detail
             elif result.outcome == Outcome.SKIPPED:
                 ElementTree.SubElement(element, "skipped", message=result.detail)
-        return ElementTree.tostring(
-            ElementTree.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True
-        )
+        xml: bytes = ElementTree.tostring(suite, encoding="utf-8", xml_declaration=True)
+        return xml
 
 
 class TargetUnreachable(Exception):

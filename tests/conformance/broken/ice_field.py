@@ -1,0 +1,7 @@
+"""ice_field, broken: (variants to come)."""
+
+from __future__ import annotations
+
+from tests.conformance.harness import Broken
+
+VARIANTS: list[Broken] = []

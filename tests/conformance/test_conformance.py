@@ -1,0 +1,45 @@
+"""The conformance kit against our own services: each started alone passes every case, and each
+deliberately broken variant fails the case that names the rule it breaks (the kit can fail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.conformance.kit import Outcome, Report, suite
+from services.federation import Agency
+from tests.conformance.broken import VARIANTS
+from tests.conformance.harness import Broken, alone, in_process
+from tests.federation import DatabaseChoice
+
+
+def _failures(report: Report) -> list[str]:
+    return [f"{r.name}: {r.detail}" for r in report.results if r.outcome == Outcome.FAILED]
+
+
+@pytest.mark.parametrize("agency", list(Agency))
+async def test_our_service_started_alone_passes_every_case(agency: Agency, tmp_path: Path) -> None:
+    async with alone(agency, tmp_path) as target:
+        report = await target.check()
+    assert _failures(report) == []
+    assert report.count(Outcome.SKIPPED) == 0, report.to_json()
+    assert len(report.results) == len(suite(agency).cases)
+
+
+def test_every_agency_has_at_least_three_broken_variants() -> None:
+    per_agency = {agency: [v for v in VARIANTS if v.agency == agency] for agency in Agency}
+    assert {agency: len(v) >= 3 for agency, v in per_agency.items()} == dict.fromkeys(Agency, True)
+    names = {case.name for agency in Agency for case in suite(agency).cases}
+    assert [v.caught_by for v in VARIANTS if v.caught_by not in names] == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=str)
+async def test_a_broken_variant_fails_the_case_that_names_its_rule(
+    variant: Broken, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variant.apply(monkeypatch)
+    async with in_process(variant.agency, DatabaseChoice("sqlite", tmp_path)) as target:
+        report = await target.check(deadline=3.0)
+    outcomes = {r.name: r.outcome for r in report.results}
+    assert outcomes[variant.caught_by] == Outcome.FAILED, _failures(report)
