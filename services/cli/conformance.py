@@ -83,6 +83,9 @@ def conformance(
         float,
         typer.Option(min=0.1, help="Seconds a case waits to be sure a message is not sent."),
     ] = 1.5,
+    connect_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for the target to answer at all.")
+    ] = 10.0,
     strict: Annotated[
         bool, typer.Option(help="Also require scfed's own words in each refusal's reason.")
     ] = False,
@@ -126,6 +129,7 @@ def conformance(
                 quiet=quiet,
                 strict=strict,
                 on_result=show,
+                connect_timeout=connect_timeout,
             )
         )
     except (TargetUnreachable, PortUnavailable) as exc:

@@ -122,6 +122,11 @@ class Probe:
                 f"no {what or method} reached {peer}.{method} within {self.deadline:g} s"
                 + _others(self.peers.received)
             )
+        if _has_unknown_fields(found[0].message):
+            raise CaseFailed(
+                f"{found[0].describe()} carries fields the contract does not have (a field that "
+                "reads race or ethnicity, say): it must send the proto's fields only"
+            )
         return found[0]
 
     async def expect_none(
@@ -150,6 +155,14 @@ def _others(received: Sequence[Received]) -> str:
         return "; the target sent its peers nothing"
     shown = ", ".join(r.describe() for r in received[-3:])
     return f"; the peers last got: {shown}"
+
+
+def _has_unknown_fields(message: Any) -> bool:
+    """True when the message (at any depth) holds fields its type does not declare."""
+    known = type(message)()
+    known.CopyFrom(message)
+    known.DiscardUnknownFields()
+    return bool(known.ByteSize() != message.ByteSize())
 
 
 def for_booking(tcr: str) -> Match:
@@ -370,7 +383,7 @@ async def run(
     """Runs `agency`'s suite (the cases `patterns` select) against the server at `target`."""
     chosen = select(suite(agency).cases, patterns)
     report = Report(agency, target)
-    fakes = FakePeers(agency, peer_addresses(agency, peers))
+    fakes = FakePeers(peer_addresses(agency, peers))
     await fakes.start()
     try:
         async with grpc.aio.insecure_channel(target) as channel:

@@ -71,11 +71,10 @@ Match = Callable[[Received], bool]
 
 
 class FakePeers:
-    """The target's peers on their addresses; start, then read what the target sent."""
+    """Agencies that acknowledge and record, each on its address; start, then read what came."""
 
-    def __init__(self, target: Agency, addresses: Mapping[Agency, str]) -> None:
-        self.target = target
-        self.addresses = {peer: addresses[peer] for peer in Agency if peer != target}
+    def __init__(self, addresses: Mapping[Agency, str]) -> None:
+        self.addresses = dict(addresses)
         self.received: list[Received] = []
         self._seen: set[str] = set()
         self._arrived = asyncio.Condition()

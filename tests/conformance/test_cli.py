@@ -1,0 +1,115 @@
+"""`scfed conformance` as a team runs it: a subprocess against a server on loopback, with its
+exit status, its lines, its JSON and its JUnit XML."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+from services.conformance.peers import FakePeers
+from services.federation import Agency
+from tests.conformance.harness import Target, alone, free_port
+
+NO_MATCH_IDR = "Search of someone unknown is answered with a no-match IDR to CJIS"
+
+
+async def _scfed(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _peer_options(target: Target) -> list[str]:
+    return [f"--peer={peer}={address}" for peer, address in target.peers.items()]
+
+
+async def test_our_ident_passes_with_lines_json_and_junit(tmp_path: Path) -> None:
+    junit = tmp_path / "ident.xml"
+    async with alone(Agency.IDENT, tmp_path / "data") as target:
+        code, out, err = await _scfed(
+            "conformance",
+            "ident",
+            f"--target={target.address}",
+            f"--junit={junit}",
+            *_peer_options(target),
+        )
+        assert code == 0, out + err
+        assert f"PASS {NO_MATCH_IDR}" in out.splitlines()
+        assert out.splitlines()[-1].endswith("0 failed, 0 skipped")
+
+        code, out, err = await _scfed(
+            "conformance",
+            "ident",
+            f"--target={target.address}",
+            "--json",
+            "-k",
+            "duplicate",
+            *_peer_options(target),
+        )
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["failed"] == 0 and report["passed"] == len(report["cases"]) >= 1
+    assert all("duplicate" in case["name"].lower() for case in report["cases"])
+    assert set(report["cases"][0]) >= {"name", "outcome", "detail"}
+
+    suite = ElementTree.parse(junit).getroot()
+    assert suite.tag == "testsuite" and suite.get("failures") == "0"
+    assert int(suite.get("tests", "0")) == len(suite.findall("testcase")) > 20
+
+
+async def test_a_stand_in_that_never_sends_the_idr_fails_that_case_by_name(
+    tmp_path: Path,
+) -> None:
+    # A server of IDENT's proto that acknowledges every call and sends nothing.
+    stand_in = FakePeers({Agency.IDENT: f"127.0.0.1:{free_port()}"})
+    await stand_in.start()
+    junit = tmp_path / "stand-in.xml"
+    try:
+        peers = [f"--peer={peer}=127.0.0.1:{free_port()}" for peer in Agency if peer != "ident"]
+        code, out, err = await _scfed(
+            "conformance",
+            "ident",
+            f"--target={stand_in.addresses[Agency.IDENT]}",
+            "--deadline=1",
+            "--quiet=0.3",
+            f"--junit={junit}",
+            *peers,
+        )
+    finally:
+        await stand_in.stop()
+    assert code == 1, out + err
+    lines = out.splitlines()
+    failed = lines[lines.index(f"FAIL {NO_MATCH_IDR}") + 1]
+    assert "no IDR for the search reached cjis_iafis.DeliverIdr within 1 s" in failed
+    names = {
+        c.get("name") for c in ElementTree.parse(junit).getroot() if c.find("failure") is not None
+    }
+    assert NO_MATCH_IDR in names
+
+
+async def test_a_target_nobody_serves_and_a_bad_option_are_named(tmp_path: Path) -> None:
+    code, out, err = await _scfed(
+        "conformance",
+        "ident",
+        f"--target=127.0.0.1:{free_port()}",
+        "--connect-timeout=1",
+        *[f"--peer={peer}=127.0.0.1:{free_port()}" for peer in Agency if peer != "ident"],
+    )
+    assert code == 2 and "no gRPC server answered at 127.0.0.1:" in err and "within 1 s" in err, (
+        out + err
+    )
+    code, out, err = await _scfed("conformance", "idnet", "--target=127.0.0.1:1")
+    assert code == 2 and "unknown agency 'idnet'" in err, err
+    code, out, err = await _scfed("conformance", "ident", "--target=localhost")
+    assert code == 2 and "expected HOST:PORT" in err, err
