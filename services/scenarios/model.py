@@ -6,6 +6,7 @@ the line, where the parser knows it), so `scfed scenario run` can exit 2 with it
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -305,14 +306,60 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _describe(error: ValidationError) -> str:
+_ARRAY_TABLES = ("steps", "states", "agencies", "field_offices")
+
+
+def _toml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The line of a TOML file where the field at `loc` is (or its table starts), if found."""
+    lines = text.splitlines()
+    start, end = 0, len(lines)
+    rest = list(loc)
+    if len(rest) > 1 and rest[0] in _ARRAY_TABLES and isinstance(rest[1], int):
+        headers = [n for n, line in enumerate(lines) if re.match(rf"\s*\[\[{rest[0]}\]\]", line)]
+        if rest[1] >= len(headers):
+            return None
+        start = headers[rest[1]]
+        following = [n for n, line in enumerate(lines) if n > start and line.startswith("[[")]
+        end = following[0] if following else len(lines)
+        rest = rest[2:]
+        if loc[0] == "steps" and rest and rest[0] in STEP_KINDS:
+            rest = rest[1:]
+    elif len(rest) > 1 and rest[0] == "people":
+        name = re.escape(str(rest[1]))
+        found = [
+            n
+            for n, line in enumerate(lines)
+            if re.match(rf"\s*(\[people\.{name}[\].]|{name}\s*=)", line)
+        ]
+        if not found:
+            return None
+        start, rest = found[0], rest[2:]
+    for key in rest:
+        if not isinstance(key, str):
+            continue
+        pattern = re.compile(rf"(^|[\s{{,.\[]){re.escape(key)}(\s*=|\])")
+        hit = next((n for n in range(start, end) if pattern.search(lines[n])), None)
+        if hit is None:
+            break
+        start = hit
+    return start + 1 if loc else None
+
+
+def _describe(error: ValidationError, text: str, suffix: str) -> str:
     lines = []
     for e in error.errors():
-        # The discriminated union adds the step kind to the location: keep it, it helps.
+        loc = tuple(e["loc"])
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            message = f"unknown key {e['loc'][-1]!r}"
-        lines.append(f"  {_location(tuple(e['loc']))}: {message}")
+            message = f"unknown key {loc[-1]!r}"
+        named = re.match(r"^([\w.]+): (.*)$", message, re.S)
+        if not loc and named:
+            # A cross-reference check names its own field ("steps.2.person: ...").
+            loc = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
+            message = named.group(2)
+        line = _toml_line(text, loc) if suffix == ".toml" else None
+        at = f"line {line}: " if line else ""
+        lines.append(f"  {at}{_location(loc)}: {message}")
     return "\n".join(lines)
 
 
@@ -340,7 +387,7 @@ def parse_text(text: str, *, suffix: str, source: str = "<scenario>") -> Scenari
     except ValidationError as exc:
         count = exc.error_count()
         raise ScenarioFileError(
-            f"{source}: {count} problem{'s' if count > 1 else ''}:\n{_describe(exc)}"
+            f"{source}: {count} problem{'s' if count > 1 else ''}:\n{_describe(exc, text, suffix)}"
         ) from None
 
 

@@ -214,15 +214,18 @@ class _Run:
         """Waits until every booking is final and no outbox holds work, twice in a row."""
 
         async def idle() -> bool:
-            for agency in Agency:
-                stats = await self._get(agency, "/v1/outbox")
-                if stats["pending"] or stats["inflight"]:
-                    return False
-            for booking in self.bookings.values():
-                view = await self._get(Agency.SIB, f"/v1/bookings/{booking.tcn}")
-                if view["status"] not in FINISHED:
-                    return False
-            return True
+            outboxes, views = await asyncio.gather(
+                asyncio.gather(*(self._get(agency, "/v1/outbox") for agency in Agency)),
+                asyncio.gather(
+                    *(
+                        self._get(Agency.SIB, f"/v1/bookings/{b.tcn}")
+                        for b in self.bookings.values()
+                    )
+                ),
+            )
+            return not any(s["pending"] or s["inflight"] for s in outboxes) and all(
+                v["status"] in FINISHED for v in views
+            )
 
         async def twice() -> bool:
             if not await idle():
@@ -363,7 +366,7 @@ class _Observation:
             after = page[-1]["id"]
             inbox += [m for m in page if m["tcn"] == booking.tcn]
         states = await run._get(Agency.SIB, "/v1/states")
-        state = next((s for s in states if s.get("code") == booking.ori[:2]), {})
+        state: dict[str, Any] = next((s for s in states if s.get("code") == booking.ori[:2]), {})
         world = _world(run.spec)
         agency = next((a for a in world.agencies if a.ori == booking.ori), None)
         return cls(
