@@ -65,6 +65,7 @@ _POLL_S = 0.02
 class ExpectationResult:
     """One expectation of one booking at one step: met or not, and what was seen."""
 
+    # The step's number in the file, from 1.
     step: int
     booking: str
     expectation: str
@@ -75,7 +76,7 @@ class ExpectationResult:
 
     def line(self) -> str:
         """One line for a person: what was expected, and what was seen instead."""
-        where = f"step {self.step + 1} booking {self.booking}"
+        where = f"step {self.step} booking {self.booking}"
         wanted = f"{self.expectation} = {_show(self.expected)}"
         if self.met:
             return f"met    {where}: {wanted}"
@@ -336,7 +337,7 @@ class _Run:
             met = value == expected if key != "detainer_within" else value is True
             shown = expected
             self.results.append(
-                ExpectationResult(index, name, key, shown, value, met, "" if met else detail)
+                ExpectationResult(index + 1, name, key, shown, value, met, "" if met else detail)
             )
 
 
