@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.federation import Agency
 from services.runtime.clock import Clock
 from services.runtime.config import ServiceSettings
 from services.runtime.server import ServiceHost
@@ -63,16 +62,7 @@ class Federation(inprocess.Federation):
 async def running_federation(
     db: DatabaseChoice, **overrides: dict[str, Any]
 ) -> AsyncIterator[Federation]:
-    """Starts the five services (settings per service in `overrides`, a "clock" key included),
-    wires them, and stops them afterwards."""
-    hosts: dict[str, ServiceHost] = {}
-    for name in Agency:
-        settings = dict(overrides.get(name, {}))
-        clock = settings.pop("clock", None)
-        hosts[name] = make_host(name, db, clock=clock, **settings)
-    fed = Federation(hosts=hosts)
-    try:
-        await fed.start()
+    """Starts the five services in this test's database (settings per service in `overrides`,
+    a "clock" key included), wires them, and stops them afterwards."""
+    async with inprocess.running_federation(db.settings_for, Federation, **overrides) as fed:
         yield fed
-    finally:
-        await fed.stop()

@@ -6,10 +6,10 @@ every agency); the integration tests start theirs the same way, on SQLite or Pos
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..federation import Agency
 from ..runtime.clock import Clock
@@ -91,18 +91,24 @@ class Federation:
                 await host.stop()
 
 
+F = TypeVar("F", bound=Federation)
+
+
 @asynccontextmanager
 async def running_federation(
-    database: Mapping[str, Any], **overrides: dict[str, Any]
-) -> AsyncIterator[Federation]:
-    """Starts the five services (settings per service in `overrides`, a "clock" key included),
-    wires them, and stops them afterwards."""
+    database: Callable[[str], Mapping[str, Any]],
+    federation_class: type[F],
+    **overrides: dict[str, Any],
+) -> AsyncIterator[F]:
+    """Starts the five services (each in the database `database(service)` gives; settings per
+    service in `overrides`, a "clock" key included) as a `federation_class`, wires them, and
+    stops them afterwards."""
     hosts: dict[str, ServiceHost] = {}
     for name in Agency:
         settings = dict(overrides.get(name, {}))
         clock = settings.pop("clock", None)
-        hosts[name] = make_host(name, database, clock=clock, **settings)
-    fed = Federation(hosts=hosts)
+        hosts[name] = make_host(name, database(name), clock=clock, **settings)
+    fed = federation_class(hosts=hosts)
     try:
         await fed.start()
         yield fed

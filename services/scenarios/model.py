@@ -39,6 +39,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _matching(pattern: re.Pattern[str], value: str, rule: str) -> str:
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{rule}, got {value!r}")
+    return value
+
+
 def _duration(value: str) -> str:
     parse_duration(value)
     return value
@@ -73,9 +79,7 @@ class AgencyIn(_Strict):
     @field_validator("ori")
     @classmethod
     def _ori(cls, value: str) -> str:
-        if not ORI_PATTERN.fullmatch(value):
-            raise ValueError(f"ORI must match [A-Z]{{2}}[A-Z0-9]{{7}}, got {value!r}")
-        return value
+        return _matching(ORI_PATTERN, value, "ORI must match [A-Z]{2}[A-Z0-9]{7}")
 
 
 class FieldOfficeIn(_Strict):
@@ -115,9 +119,7 @@ class ConvictionIn(_Strict):
     @field_validator("ncic")
     @classmethod
     def _ncic(cls, value: str) -> str:
-        if not NCIC_CODE_PATTERN.fullmatch(value):
-            raise ValueError(f"NCIC code must be four digits, got {value!r}")
-        return value
+        return _matching(NCIC_CODE_PATTERN, value, "NCIC code must be four digits")
 
 
 class PersonIn(_Strict):

@@ -306,7 +306,8 @@ class _Run:
                 )
             )
 
-    async def _detainers(self, booking: _Booking) -> list[dict[str, Any]]:
+    async def inbox(self, booking: _Booking) -> list[dict[str, Any]]:
+        """Every message in the booking's LEA inbox about this booking, page by page."""
         found: list[dict[str, Any]] = []
         after = 0
         while True:
@@ -316,7 +317,10 @@ class _Run:
             if not page:
                 return found
             after = page[-1]["id"]
-            found += [m for m in page if m["kind"] == "I-247" and m["tcn"] == booking.tcn]
+            found += [m for m in page if m["tcn"] == booking.tcn]
+
+    async def _detainers(self, booking: _Booking) -> list[dict[str, Any]]:
+        return [m for m in await self.inbox(booking) if m["kind"] == "I-247"]
 
     async def _case_state(self, detainer_id: str) -> str:
         async with grpc.aio.insecure_channel(self.fed.addresses()[Agency.ICE_FIELD]) as channel:
@@ -356,16 +360,7 @@ class _Observation:
     async def read(cls, run: _Run, booking: _Booking) -> _Observation:
         """Reads the booking view, the LEA inbox, IDENT's journal and the SIB's state."""
         view = await run._get(Agency.SIB, f"/v1/bookings/{booking.tcn}")
-        inbox: list[dict[str, Any]] = []
-        after = 0
-        while True:
-            page = await run._get(
-                Agency.SIB, f"/v1/agencies/{booking.ori}/messages", after=after, limit=1000
-            )
-            if not page:
-                break
-            after = page[-1]["id"]
-            inbox += [m for m in page if m["tcn"] == booking.tcn]
+        inbox = await run.inbox(booking)
         states = await run._get(Agency.SIB, "/v1/states")
         state: dict[str, Any] = next((s for s in states if s.get("code") == booking.ori[:2]), {})
         world = _world(run.spec)
@@ -489,13 +484,14 @@ async def run_spec(spec: ScenarioSpec, *, source: str = "") -> ScenarioResult:
     outcome. Raises RuntimeError when a step cannot be carried out at all."""
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="scfed-scenario-"))
+    database = {"data_dir": data_dir, "database_url": None}
     clock = ManualClock(start_time(spec))
     overrides: dict[str, dict[str, Any]] = {agency: {"clock": clock} for agency in Agency}
     overrides[Agency.ICE_FIELD]["case_poll_s"] = 0.02
     result = ScenarioResult(name=spec.name or Path(source).stem, source=source)
     try:
         async with (
-            running_federation({"data_dir": data_dir, "database_url": None}, **overrides) as fed,
+            running_federation(lambda _: database, Federation, **overrides) as fed,
             httpx.AsyncClient(timeout=30.0) as client,
         ):
             await seed_world(_world(spec), fed.addresses())
