@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.federation import Agency
 from services.runtime.clock import Clock
 from services.runtime.config import ServiceSettings
 from services.runtime.server import ServiceHost
+from services.scenarios import inprocess
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -37,61 +37,19 @@ class DatabaseChoice:
 
 
 def make_settings(service: str, db: DatabaseChoice, **overrides: Any) -> ServiceSettings:
-    """Settings for one service on loopback port 0 with fast retries."""
-    settings_cls = Agency(service).profile.settings_class()
-    values: dict[str, Any] = {
-        "grpc_port": 0,
-        "http_port": 0,
-        # Fast retries, and enough of them that a slow restart never dead-letters a message.
-        "outbox_max_attempts": 100_000,
-        "outbox_base_delay_s": 0.02,
-        "outbox_max_delay_s": 0.2,
-        "outbox_poll_s": 0.1,
-        "outbox_deadline_s": 5.0,
-        "shutdown_grace_s": 0.5,
-        **db.settings_for(service),
-        # LESC's analysts work instantly unless a test steps time through their handling.
-        **(
-            {"analyst_minutes": 0, "vtc_minutes": 0, "desk_poll_s": 0.02}
-            if service == Agency.LESC
-            else {}
-        ),
-        **overrides,
-    }
-    return settings_cls(**values)
+    """Settings for one service on loopback port 0 with fast retries, in this test's database."""
+    return inprocess.make_settings(service, db.settings_for(service), **overrides)
 
 
 def make_host(
     service: str, db: DatabaseChoice, *, clock: Clock | None = None, **overrides: Any
 ) -> ServiceHost:
-    """A host for one service (not started)."""
-    settings = make_settings(service, db, **overrides)
-    provider_cls = Agency(service).profile.provider_class()
-    return ServiceHost(provider_cls(settings), settings, clock=clock)
+    """A host for one service (not started), in this test's database."""
+    return inprocess.make_host(service, db.settings_for(service), clock=clock, **overrides)
 
 
-@dataclass
-class Federation:
-    """Five started hosts wired to each other."""
-
-    hosts: dict[str, ServiceHost]
-
-    def addresses(self) -> dict[str, str]:
-        """gRPC address of every service."""
-        return {name: host.grpc_address for name, host in self.hosts.items()}
-
-    def wire(self) -> None:
-        """Points every outbox at every other service's current address."""
-        for host in self.hosts.values():
-            for peer, other in self.hosts.items():
-                if other.grpc_port:
-                    host.runtime.outbox.set_peer(peer, other.grpc_address)
-
-    async def start(self) -> None:
-        """Starts every host, then wires them to each other."""
-        for host in self.hosts.values():
-            await host.start()
-        self.wire()
+class Federation(inprocess.Federation):
+    """Five started hosts wired to each other, which a test may restart one by one."""
 
     async def restart(self, service: str, db: DatabaseChoice) -> None:
         """Replaces a stopped service with a fresh host on the same database, and rewires."""
@@ -99,32 +57,12 @@ class Federation:
         await self.hosts[service].start()
         self.wire()
 
-    @property
-    def sib_url(self) -> str:
-        """Base URL of the SIB's agency edge."""
-        return self.hosts[Agency.SIB].http_url
-
-    async def stop(self) -> None:
-        """Stops every host that runs."""
-        for host in self.hosts.values():
-            if host.ready:
-                await host.stop()
-
 
 @asynccontextmanager
 async def running_federation(
     db: DatabaseChoice, **overrides: dict[str, Any]
 ) -> AsyncIterator[Federation]:
-    """Starts the five services (settings per service in `overrides`, a "clock" key included),
-    wires them, and stops them afterwards."""
-    hosts: dict[str, ServiceHost] = {}
-    for name in Agency:
-        settings = dict(overrides.get(name, {}))
-        clock = settings.pop("clock", None)
-        hosts[name] = make_host(name, db, clock=clock, **settings)
-    fed = Federation(hosts=hosts)
-    try:
-        await fed.start()
+    """Starts the five services in this test's database (settings per service in `overrides`,
+    a "clock" key included), wires them, and stops them afterwards."""
+    async with inprocess.running_federation(db.settings_for, Federation, **overrides) as fed:
         yield fed
-    finally:
-        await fed.stop()

@@ -8,15 +8,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import httpx
-import numpy as np
 
-from scfed.cjis_iafis.v1 import cjis_iafis_pb2, cjis_iafis_pb2_grpc
-from scfed.common.v1 import common_pb2
-from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
+from services.scenarios.subjects import Subject, SubjectMaker, enroll_in_iafis, enroll_in_ident
 from services.world.seeding import seed_world
-from services.world.tenprints import SyntheticFingerprints
 from services.world.world import build_world
 from tests.federation import Federation
 from tests.support import eventually, final_booking, wait_outboxes_idle
@@ -25,43 +20,12 @@ _ids = itertools.count(1)
 
 
 @dataclass
-class Subject:
-    """A synthetic person the test controls."""
-
-    name: str
-    fingers: np.ndarray[Any, Any]
-    rng: np.random.Generator
-    prints: SyntheticFingerprints
-    fin: str = ""
-    fbi_number: str = ""
-
-    def capture(self) -> common_pb2.Tenprint:
-        """A fresh, good-quality impression."""
-        return self.prints.capture(self.fingers, self.rng, quality=90)
-
-    def fingers_json(self) -> list[dict[str, Any]]:
-        """The capture as the SIB's HTTP edge takes it."""
-        return [
-            {
-                "position": f.position,
-                "status": "present",
-                "template": list(f.template),
-                "quality": f.quality,
-            }
-            if f.status == common_pb2.FINGER_STATUS_PRESENT
-            else {"position": f.position, "status": "unprintable", "quality": 0}
-            for f in self.capture().fingers
-        ]
-
-
-@dataclass
 class Scenario:
     """The fixed world (states, agencies, field offices) plus subjects made per test."""
 
     fed: Federation
     client: httpx.AsyncClient
-    prints: SyntheticFingerprints = field(default_factory=SyntheticFingerprints)
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(99))
+    maker: SubjectMaker = field(default_factory=SubjectMaker)
 
     async def setup(self) -> None:
         """Registers the world's states, agencies and field offices (no bookings)."""
@@ -69,63 +33,15 @@ class Scenario:
 
     def subject(self, name: str = "") -> Subject:
         """A new person nobody knows yet."""
-        n = next(_ids)
-        return Subject(
-            name=name or f"TESTER,NUMBER{n}",
-            fingers=self.prints.new_fingers(self.rng),
-            rng=np.random.default_rng(1000 + n),
-            prints=self.prints,
-        )
+        return self.maker.subject(name or f"TESTER,NUMBER{next(_ids)}")
 
     async def in_ident(self, subject: Subject, status: str, a_number: str = "A123456789") -> None:
         """Gives the subject an IDENT encounter with an immigration status."""
-        async with grpc.aio.insecure_channel(self.fed.addresses()["ident"]) as channel:
-            reply = await ident_pb2_grpc.IdentStub(channel).EnrollEncounters(
-                ident_pb2.EnrollEncountersRequest(
-                    encounters=[
-                        ident_pb2.NewEncounter(
-                            descriptors=common_pb2.Descriptors(nam=subject.name, sex="M"),
-                            tenprint=subject.capture(),
-                            a_number=a_number,
-                            encounter=common_pb2.Encounter(
-                                encounter_type="BORDER-APPREHENSION",
-                                status=common_pb2.ImmigrationStatus.Value(
-                                    "IMMIGRATION_STATUS_" + status
-                                ),
-                            ),
-                        )
-                    ]
-                )
-            )
-        subject.fin = reply.enrollments[0].fin
+        await enroll_in_ident(self.fed.addresses(), subject, status, a_number)
 
     async def in_iafis(self, subject: Subject, convictions: list[tuple[str, int]]) -> None:
         """Gives the subject a criminal history: (NCIC code, sentence days) convictions."""
-        cycle = common_pb2.ArrestCycle(
-            ori="CA0190000",
-            doa="20050101",
-            charges=[
-                common_pb2.Charge(
-                    ncic_code=code,
-                    disposition=common_pb2.DISPOSITION_CONVICTED,
-                    sentence_days=days,
-                )
-                for code, days in convictions
-            ],
-        )
-        async with grpc.aio.insecure_channel(self.fed.addresses()["cjis_iafis"]) as channel:
-            reply = await cjis_iafis_pb2_grpc.CjisIafisStub(channel).EnrollCriminalRecords(
-                cjis_iafis_pb2.EnrollCriminalRecordsRequest(
-                    records=[
-                        cjis_iafis_pb2.CriminalRecord(
-                            descriptors=common_pb2.Descriptors(nam=subject.name),
-                            tenprint=subject.capture(),
-                            cycles=[cycle],
-                        )
-                    ]
-                )
-            )
-        subject.fbi_number = reply.fbi_numbers[0]
+        await enroll_in_iafis(self.fed.addresses(), subject, convictions)
 
     async def book(
         self,
@@ -136,14 +52,7 @@ class Scenario:
         descriptors: dict[str, str] | None = None,
     ) -> str:
         """Submits a booking at the SIB's edge; returns its TCN."""
-        body = {
-            "ori": ori,
-            "booking_number": f"BK-{next(_ids)}",
-            "doa": "20091015",
-            "descriptors": descriptors or {"nam": subject.name, "sex": "M", "dob": "19800101"},
-            "fingers": subject.fingers_json(),
-            "charges": [{"ncic_code": c, "literal": "TEST CHARGE"} for c in codes],
-        }
+        body = subject.booking_body(ori, f"BK-{next(_ids)}", codes, descriptors=descriptors)
         r = await self.client.post("/v1/bookings", json=body)
         assert r.status_code == 202, r.text
         return str(r.json()["tcn"])

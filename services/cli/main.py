@@ -692,6 +692,32 @@ def classify(
 
 
 app.add_typer(clock_app, name="clock")
+
+scenario_app = typer.Typer(
+    help="Play scenario files: a described world, its bookings and clock steps, and the "
+    "outcome each booking should have.",
+    no_args_is_help=True,
+)
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("run")
+def scenario_run(
+    files: Annotated[
+        list[Path], typer.Argument(help="Scenario files (.toml, .yaml or .yml).", exists=False)
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+) -> None:
+    """Run each scenario on a federation of its own (in this process, SQLite in a temporary
+    folder, one manual clock) and report every expectation met or not. Exit 1 when one is not
+    met, 2 when a file is malformed."""
+    from .scenario import run_files
+
+    code = run_files(files, as_json=as_json)
+    if code:
+        raise typer.Exit(code)
+
+
 app.command("reset")(reset)
 app.command("conformance")(conformance)
 
