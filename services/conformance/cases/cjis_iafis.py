@@ -393,6 +393,55 @@ async def idr_twice(probe: Probe) -> None:
         raise CaseFailed(f"one IDR, {len(iaqs)} IAQs: it was processed twice")
 
 
+@case(CJIS, "An IDR for a booking CJIS did not search in IDENT is refused NOT_FOUND")
+async def idr_without_search(probe: Probe) -> None:
+    """A CAR without the MOA attested is never searched in IDENT, so an IDR naming it has no
+    interoperability search to answer: NOT_FOUND, and nothing goes to the SIB or LESC."""
+    request = _car_of(Person(), cjis.Interoperability(jurisdiction_activated=True))
+    await _submitted(probe, "SubmitCar", request)
+    await _sre(probe, request)
+    tcr = request.envelope.tcn
+    await probe.refused_with("DeliverIdr", _idr(tcr, common.Idr(match=False)), NOT_FOUND)
+    await probe.expect_none(
+        SIB, "DeliverInteroperabilityResponse", for_booking(tcr), what="a no-match IDR"
+    )
+
+
+@case(CJIS, "An IAQ acknowledgement or IAR for a booking with no IAQ is refused NOT_FOUND")
+async def iar_without_iaq(probe: Probe) -> None:
+    """While IDENT has not answered, and after a no-match IDR, the booking has no IAQ: LESC's
+    acknowledgement and IAR naming it are NOT_FOUND, and the SIB gets no joint IDR/IAR."""
+    person = Person()
+    request, _ = await _booked(probe, person)
+    tcr = request.envelope.tcn
+
+    async def refused(when: str) -> None:
+        for method, message in (
+            (
+                "AcknowledgeIaq",
+                cjis.IaqAcknowledgement(
+                    envelope=envelope("IAQ-ACK", tcr=tcr, sender="lesc"), case_id=new_tcn("LESC")
+                ),
+            ),
+            ("DeliverIar", cjis.IarMessage(envelope=envelope("IAR", tcr=tcr), iar=iar())),
+        ):
+            try:
+                await probe.refused_with(method, message, NOT_FOUND)
+            except CaseFailed as failure:
+                raise CaseFailed(f"{when}: {failure}") from None
+
+    await refused("before IDENT's IDR")
+    await probe.call("DeliverIdr", _idr(tcr, common.Idr(match=False)))
+    await probe.expect(SIB, "DeliverInteroperabilityResponse", for_booking(tcr))
+    await refused("after a no-match IDR")
+    await probe.expect_none(
+        SIB,
+        "DeliverInteroperabilityResponse",
+        lambda r: r.envelope is not None and r.envelope.tcr == tcr and r.message.HasField("joint"),
+        what="a joint IDR/IAR without an IAQ",
+    )
+
+
 # --- CPI -------------------------------------------------------------------------------------
 
 
