@@ -287,6 +287,13 @@ class CriminalMasterFile(StoredGallery):
             raise NotFound(f"no transaction with TCN {tcr!r}")
         return txn
 
+    async def _iaq_transaction(self, session: AsyncSession, tcr: str) -> Transaction:
+        """The transaction of `tcr` when an IAQ went to LESC for it (pending or answered)."""
+        txn = await self._transaction(session, tcr)
+        if txn.status != TransactionStatus.IAQ_PENDING and txn.iar is None:
+            raise NotFound(f"no IAQ with TCN {tcr!r}")
+        return txn
+
     async def take_idr(self, session: AsyncSession, message: pb.IdrMessage) -> str:
         """IDR: no match goes to the SIB as a no-match IDR; a match becomes an IAQ to LESC."""
         if not message.HasField("idr"):
@@ -295,6 +302,8 @@ class CriminalMasterFile(StoredGallery):
         if idr.match and not idr.fin:
             raise InvalidArgument("a matching IDR must carry the FIN")
         txn = await self._transaction(session, message.envelope.tcr)
+        if txn.status == TransactionStatus.SRE_SENT:
+            raise NotFound(f"no interoperability search with TCN {txn.tcn!r}")
         if txn.status != TransactionStatus.IDENT_PENDING:
             return f"IDR ignored: transaction is {txn.status}"
         txn.idr = to_json(idr)
@@ -332,7 +341,7 @@ class CriminalMasterFile(StoredGallery):
         """LESC acknowledged the IAQ: the case id is recorded."""
         if not message.case_id:
             raise InvalidArgument("case_id is required")
-        txn = await self._transaction(session, message.envelope.tcr)
+        txn = await self._iaq_transaction(session, message.envelope.tcr)
         txn.iaq_case_id = message.case_id
         txn.updated_at = self.clock.now()
         return f"case {message.case_id}"
@@ -341,7 +350,7 @@ class CriminalMasterFile(StoredGallery):
         """IAR: the joint IDR/IAR goes to the SIB."""
         if not message.HasField("iar"):
             raise InvalidArgument("iar is required")
-        txn = await self._transaction(session, message.envelope.tcr)
+        txn = await self._iaq_transaction(session, message.envelope.tcr)
         if txn.status != TransactionStatus.IAQ_PENDING or txn.idr is None:
             return f"IAR ignored: transaction is {txn.status}"
         txn.iar = to_json(message.iar)

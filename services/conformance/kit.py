@@ -24,6 +24,8 @@ from xml.etree import ElementTree
 import grpc
 import httpx
 
+from scfed.common.v1 import common_pb2
+
 from ..federation import Agency
 from ..runtime.server import PortUnavailable
 from .peers import SERVICES, FakePeers, Match, Received
@@ -168,6 +170,27 @@ def _has_unknown_fields(message: Any) -> bool:
 def for_booking(tcr: str) -> Match:
     """Accepts a message whose envelope names the booking `tcr`."""
     return lambda r: r.envelope is not None and r.envelope.tcr == tcr
+
+
+def check_follow_on(
+    reply: common_pb2.Envelope, answering: common_pb2.Envelope, *, what: str
+) -> None:
+    """A follow-on envelope is a new message of its own naming, as TCR, the booking that
+    `answering` (an opening with its TCN, or a follow-on with its TCR) belongs to."""
+    booking = answering.tcr or answering.tcn
+    problems = []
+    if not reply.message_id or reply.message_id == answering.message_id:
+        problems.append(f"message_id {reply.message_id!r} must be new")
+    if not reply.tcn or reply.tcn == answering.tcn:
+        problems.append(f"tcn {reply.tcn!r} must be the {what}'s own")
+    if reply.tcr != booking:
+        problems.append(f"tcr {reply.tcr!r} must name the booking {booking!r}")
+    if len(reply.ori) != 9:
+        problems.append(f"ori {reply.ori!r} must be nine characters")
+    if not 1 <= reply.pry <= 9:
+        problems.append(f"pry {reply.pry} must be 1..9")
+    if problems:
+        raise CaseFailed(f"the {what}'s envelope: " + "; ".join(problems))
 
 
 def _stub_class(agency: Agency) -> Callable[[grpc.aio.Channel], Any]:
@@ -460,6 +483,7 @@ __all__ = [
     "Report",
     "TargetUnreachable",
     "case",
+    "check_follow_on",
     "for_booking",
     "refusal_cases",
     "run",

@@ -14,7 +14,7 @@ from scfed.ident.v1 import ident_pb2 as ident
 
 from ...biometrics.params import TEMPLATE_DIM
 from ...federation import Agency
-from ..kit import CaseFailed, Probe, case, for_booking, refusal_cases
+from ..kit import CaseFailed, Probe, case, check_follow_on, for_booking, refusal_cases
 from ..messages import Person, envelope, new_tcn, search, tenprint
 from ..refusals import INVALID, NOT_FOUND, content_refusals, envelope_refusals
 
@@ -66,7 +66,7 @@ async def search_no_match(probe: Probe) -> None:
     idr = await _idr_for(probe, request)
     if idr.idr.match:
         raise CaseFailed(f"nobody was enrolled with these prints, yet the IDR matched: {idr.idr}")
-    _check_reply_envelope(idr.envelope, request.envelope)
+    check_follow_on(idr.envelope, request.envelope, what="IDR")
 
 
 @case(IDENT, "Search of an enrolled person is answered with a match IDR naming the FIN")
@@ -79,7 +79,7 @@ async def search_match(probe: Probe) -> None:
     idr = await _idr_for(probe, request)
     if not idr.idr.match or idr.idr.fin != fin:
         raise CaseFailed(f"expected a match with FIN {fin}, got {idr.idr}")
-    _check_reply_envelope(idr.envelope, request.envelope)
+    check_follow_on(idr.envelope, request.envelope, what="IDR")
 
 
 @case(IDENT, "A repeated Search message id is acknowledged as a duplicate and answered once")
@@ -174,21 +174,6 @@ async def delete_identity(probe: Probe) -> None:
     idr = await _idr_for(probe, _search_for(person.capture()))
     if idr.idr.match and idr.idr.fin == fin:
         raise CaseFailed(f"the deleted FIN {fin} still matches")
-
-
-def _check_reply_envelope(reply: common.Envelope, request: common.Envelope) -> None:
-    """A follow-on is a new message of its own about the same booking."""
-    problems = []
-    if not reply.message_id or reply.message_id == request.message_id:
-        problems.append(f"message_id {reply.message_id!r} must be new")
-    if not reply.tcn or reply.tcn == request.tcn:
-        problems.append(f"tcn {reply.tcn!r} must be the IDR's own")
-    if len(reply.ori) != 9:
-        problems.append(f"ori {reply.ori!r} must be nine characters")
-    if not 1 <= reply.pry <= 9:
-        problems.append(f"pry {reply.pry} must be 1..9")
-    if problems:
-        raise CaseFailed("the IDR's envelope: " + "; ".join(problems))
 
 
 def _brief(reply: Any) -> str:
