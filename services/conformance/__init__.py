@@ -1,0 +1,1 @@
+"""The conformance kit: each agency's contract suite, run against any server of its proto."""
