@@ -31,6 +31,8 @@ CA_OFFICE = "CAICE0100"
 # An office the cases move in and out of a state nobody else covers (a code of no real state);
 # its ORI sorts after `CA_OFFICE`, so it never takes California's bookings.
 SPARE_OFFICE = "ZZICE0001"
+# Registered (and replaced on every run) by the case that checks RegisterFieldOffice's answer.
+GUAM_OFFICE = "GUICE0100"
 SPARE_STATE = "QX"
 HOLD = timedelta(hours=48)
 # 48 hours excluding weekends and holidays: never less, and never more than a week of wall time.
@@ -154,8 +156,7 @@ async def _record(probe: Probe, detainer_id: str) -> ice.DetainerRecord:
 async def register(probe: Probe) -> None:
     """A new office with two facilities comes back with its ORI, states, facilities and their
     beds summed as its capacity."""
-    suffix = uuid.uuid4().hex[:4].upper()
-    ori = f"GUICE{suffix}"
+    ori = GUAM_OFFICE
     facilities = [
         ice.Facility(facility_id=f"{ori}-A", name="Hagatna", beds=3),
         ice.Facility(facility_id=f"{ori}-B", name="Tamuning", beds=4),
