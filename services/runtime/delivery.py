@@ -292,9 +292,15 @@ class Outbox:
                 return None
             # round_robin also spreads over the addresses one DNS name resolves to (Compose's
             # `--scale`, a Kubernetes headless Service); the default pick_first would stick to one.
+            # gRPC's own reconnect backoff grows to two minutes while a peer is down: a peer
+            # back after a restart would wait that long for its mail. Reconnect at least as often
+            # as the outbox retries.
+            options = [
+                ("grpc.lb_policy_name", "round_robin"),
+                ("grpc.max_reconnect_backoff_ms", max(1000, int(self._policy.max_delay_s * 1000))),
+            ]
             channels = [
-                grpc.aio.insecure_channel(address, options=[("grpc.lb_policy_name", "round_robin")])
-                for address in addresses
+                grpc.aio.insecure_channel(address, options=options) for address in addresses
             ]
             self._channels[peer] = channels
         turn = self._turn.get(peer, 0)
