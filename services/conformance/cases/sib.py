@@ -125,6 +125,7 @@ class Booked:
     tcn: str
     sid: str
     transaction: str
+    status: str
 
 
 async def _book(probe: Probe, body: dict[str, Any]) -> Booked:
@@ -136,7 +137,13 @@ async def _book(probe: Probe, body: dict[str, Any]) -> Booked:
     receipt = response.json()
     if not receipt.get("tcn") or receipt.get("duplicate"):
         raise CaseFailed(f"the receipt must name a new TCN: {receipt}")
-    return Booked(body, str(receipt["tcn"]), str(receipt.get("sid", "")), receipt["transaction"])
+    return Booked(
+        body,
+        str(receipt["tcn"]),
+        str(receipt.get("sid", "")),
+        str(receipt.get("transaction")),
+        str(receipt.get("status")),
+    )
 
 
 def by_tcn(tcn: str) -> Match:
@@ -181,6 +188,11 @@ async def _booking(probe: Probe, tcn: str) -> dict[str, Any]:
         raise CaseFailed(f"booking {tcn}: {response.status_code} {response.text[:300]}")
     view: dict[str, Any] = response.json()
     return view
+
+
+async def _status(probe: Probe, tcn: str) -> str:
+    """The booking's status as `GET /v1/bookings/{tcn}` reports it."""
+    return str((await _booking(probe, tcn)).get("status"))
 
 
 def sre(booked: Booked, ori: str, fbi_number: str = "") -> sib.SreMessage:
@@ -360,6 +372,31 @@ async def nff_cpi(probe: Probe) -> None:
     await probe.expect_none(CJIS, "SubmitCar", by_tcn(second.tcn), what="a CAR")
 
 
+@case(SIB, "A subsequent NFF arrest before the first SRE waits for the FBI number")
+async def nff_cpi_waits(probe: Probe) -> None:
+    """When the second arrest comes before the first arrest's SRE, its CPI waits
+    (`awaiting_fbi_number`) and goes out, naming the FBI number, once the SRE brings it."""
+    await _state(probe, NFF_STATE, nff=True)
+    ori = await _agency(probe, NFF_STATE)
+    person = Person()
+    first = await _book(probe, booking_body(person, ori))
+    await _car(probe, first)
+    second = await _book(probe, booking_body(person, ori))
+    if (second.transaction, second.status) != ("CPI", "awaiting_fbi_number"):
+        raise CaseFailed(
+            f"expected a CPI awaiting_fbi_number, the receipt says {second.transaction} "
+            f"{second.status}"
+        )
+    await probe.expect_none(CJIS, "SubmitCpi", by_tcn(second.tcn), what="a CPI without FBI number")
+    fbi_number = uuid.uuid4().hex[:9].upper()
+    await _acknowledged(probe, "DeliverSre", sre(first, ori, fbi_number))
+    received = await probe.expect(CJIS, "SubmitCpi", by_tcn(second.tcn), what="the waiting CPI")
+    if received.message.fbi_number != fbi_number:
+        raise CaseFailed(f"the CPI must name {fbi_number}, got {received.message.fbi_number!r}")
+    if (status := await _status(probe, second.tcn)) != "submitted":
+        raise CaseFailed(f"the CPI went out, yet the booking is {status}")
+
+
 @case(SIB, "A subsequent arrest outside NFF states is a CAR again")
 async def not_nff_car(probe: Probe) -> None:
     """Outside NFF states every arrest sends prints: the second booking of the same person is
@@ -379,26 +416,38 @@ async def not_nff_car(probe: Probe) -> None:
 async def suspended_moa(probe: Probe) -> None:
     """After SetMoaStatus SUSPENDED (effective at once, MOA VIII) the booking still gets
     criminal-history processing (a CAR), but the CAR says the MOA is not in effect, so CJIS
-    does no IDENT search."""
+    does no IDENT search, and the SRE alone answers the booking."""
     await _state(probe, SUSPENDED_STATE)
     ori = await _agency(probe, SUSPENDED_STATE)
     await probe.call(
         "SetMoaStatus",
         sib.SetMoaStatusRequest(state=SUSPENDED_STATE, status=sib.MOA_STATUS_SUSPENDED),
     )
-    car = await _car(probe, await _book(probe, booking_body(Person(), ori)))
+    booked = await _book(probe, booking_body(Person(), ori))
+    car = await _car(probe, booked)
     if car.interoperability.moa_active:
         raise CaseFailed(f"the MOA is suspended, the CAR says {car.interoperability}")
+    await _answered_by_sre_alone(probe, booked, ori)
+
+
+async def _answered_by_sre_alone(probe: Probe, booked: Booked, ori: str) -> None:
+    """Without interoperability the SRE is the booking's final response: no IDR is awaited."""
+    await _acknowledged(probe, "DeliverSre", sre(booked, ori))
+    if (status := await _status(probe, booked.tcn)) != "answered":
+        raise CaseFailed(f"no IDENT search applies, so the SRE answers the booking; it is {status}")
 
 
 @case(SIB, "A booking of a jurisdiction not activated tells CJIS so")
 async def not_activated(probe: Probe) -> None:
     """An LEA whose jurisdiction is not activated, in a state whose MOA is active: the CAR says
-    the jurisdiction is not activated, so CJIS does no IDENT search."""
+    the jurisdiction is not activated, so CJIS does no IDENT search, and the SRE alone answers
+    the booking."""
     ori = await _agency(probe, CA[:2], activated=False)
-    car = await _car(probe, await _book(probe, booking_body(Person(), ori)))
+    booked = await _book(probe, booking_body(Person(), ori))
+    car = await _car(probe, booked)
     if car.interoperability.jurisdiction_activated:
         raise CaseFailed(f"the jurisdiction is not activated, the CAR says {car.interoperability}")
+    await _answered_by_sre_alone(probe, booked, ori)
 
 
 @case(SIB, "A noticed termination leaves the MOA in effect until it takes effect")
@@ -427,6 +476,23 @@ async def deliver_sre(probe: Probe) -> None:
     await _acknowledged(probe, "DeliverSre", sre(booked, ori))
     if len(await _in_inbox(probe, ori, booked.tcn, "SRE")) != 1:
         raise CaseFailed(f"the SRE is not in the inbox of {ori}: {await _inbox(probe, ori)}")
+
+
+@case(SIB, "A booking is answered once its SRE and its IDR are in")
+async def answered(probe: Probe) -> None:
+    """Where interoperability applies, the SRE alone leaves the booking `submitted`; the
+    no-match IDR then answers it, and the LEA's inbox has both."""
+    ori = await _agency(probe, CA[:2])
+    booked = await _book(probe, booking_body(Person(), ori))
+    await _acknowledged(probe, "DeliverSre", sre(booked, ori))
+    if (status := await _status(probe, booked.tcn)) != "submitted":
+        raise CaseFailed(f"the IDR is still awaited, yet the booking is {status}")
+    await _acknowledged(probe, "DeliverInteroperabilityResponse", no_match(booked, ori))
+    if (status := await _status(probe, booked.tcn)) != "answered":
+        raise CaseFailed(f"the SRE and the IDR are in, yet the booking is {status}")
+    kinds = sorted(m["kind"] for m in await _inbox(probe, ori) if m["tcn"] == booked.tcn)
+    if kinds != ["NO-MATCH-IDR", "SRE"]:
+        raise CaseFailed(f"the inbox of {ori} has {kinds} for the booking")
 
 
 @case(SIB, "DeliverErrt is acknowledged, refuses the booking and reaches the LEA's inbox")
@@ -602,8 +668,8 @@ async def bad_bookings(probe: Probe) -> None:
 
 @case(SIB, "A resubmitted identical booking is a duplicate with the same TCN and one CAR")
 async def booking_twice(probe: Probe) -> None:
-    """Posting the same booking again answers 200, `duplicate`, the first TCN; CJIS gets one
-    CAR."""
+    """Posting the same booking again answers 200, `duplicate`, the first TCN; the same booking
+    number with other content answers 409 naming that TCN; CJIS gets one CAR."""
     body = booking_body(Person(), CA)
     booked = await _book(probe, body)
     again = await probe.http_edge().post("/v1/bookings", json=body)
@@ -611,6 +677,13 @@ async def booking_twice(probe: Probe) -> None:
     if receipt.get("tcn") != booked.tcn or receipt.get("duplicate") is not True:
         raise CaseFailed(
             f"expected 200 duplicate of {booked.tcn}, got {again.status_code} {again.text}"
+        )
+    changed = dict(body, doa="20100101")
+    conflict = await probe.http_edge().post("/v1/bookings", json=changed)
+    if conflict.status_code != 409 or booked.tcn not in _reason(conflict):
+        raise CaseFailed(
+            f"the same booking number with other content must get 409 naming {booked.tcn}, "
+            f"got {conflict.status_code} {conflict.text[:200]}"
         )
     await _car(probe, booked)
     cars = await probe.count(CJIS, "SubmitCar", by_tcn(booked.tcn))
