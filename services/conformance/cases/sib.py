@@ -566,6 +566,38 @@ def _detainer_id(body: dict[str, Any]) -> Any:
     return detainer.get("detainer_id", detainer.get("detainerId"))
 
 
+@case(SIB, "A release notice for a lodged detainer goes to the ICE field office")
+async def release_notice(probe: Probe) -> None:
+    """An LEA's `POST /v1/release-notices` for a detainer in its inbox answers 202 and reaches the
+    field office's NotifyRelease naming the detainer and the booking; one for a detainer never
+    lodged answers 404 and sends nothing."""
+    ori = await _agency(probe, CA[:2])
+    booked = await _book(probe, booking_body(Person(), ori))
+    message = detainer(booked, ori)
+    await _acknowledged(probe, "DeliverDetainer", message)
+    detainer_id = message.detainer.detainer_id
+    http = probe.http_edge()
+    response = await http.post("/v1/release-notices", json={"ori": ori, "detainer_id": detainer_id})
+    if response.status_code != 202:
+        raise CaseFailed(f"the release notice got {response.status_code}: {response.text[:200]}")
+
+    def about(detainer_id: str) -> Match:
+        return lambda r: getattr(r.message, "detainer_id", "") == detainer_id
+
+    received = await probe.expect(
+        Agency.ICE_FIELD, "NotifyRelease", about(detainer_id), what="release notice"
+    )
+    if received.envelope is None or received.envelope.tcr != booked.tcn:
+        raise CaseFailed(f"the release notice must name the booking {booked.tcn} as TCR")
+    unknown = new_tcn("I247-")
+    response = await http.post("/v1/release-notices", json={"ori": ori, "detainer_id": unknown})
+    if response.status_code != 404:
+        raise CaseFailed(f"a detainer never lodged got {response.status_code}, expected 404")
+    await probe.expect_none(
+        Agency.ICE_FIELD, "NotifyRelease", about(unknown), what="a notice of no detainer"
+    )
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """SIB, broken: relays despite no relay capability, forgets NFF (a CAR instead of a CPI), accepts
-race and ethnicity, never sends the CAR, processes a retried SRE again."""
+race and ethnicity, ignores a suspended MOA, never sends the CAR, processes a retried SRE
+again."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from services.federation import Agency
 from services.runtime.envelope import MessageType
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto_json import to_json
-from services.sib import api
+from services.sib import api, domain
 from services.sib.domain import StateBureau
 from services.sib.models import StateRecord
 from tests.conformance.broken.common import forget_message_ids
@@ -68,6 +70,13 @@ def _accepts_race(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api, "BookingIn", _BookingWithRace)
 
 
+def _ignores_suspension(monkeypatch: pytest.MonkeyPatch) -> None:
+    def always(state: StateRecord, now: datetime) -> bool:
+        return True
+
+    monkeypatch.setattr(domain, "moa_in_effect", always)
+
+
 def _never_sends_the_car(monkeypatch: pytest.MonkeyPatch) -> None:
     def silent(self: StateBureau, *args: Any, **kwargs: Any) -> None:
         return None
@@ -93,6 +102,12 @@ VARIANTS = [
         "accepts race and ethnicity in a booking",
         "Bad bookings get 422 naming the problem, race and ethnicity refused",
         _accepts_race,
+    ),
+    Broken(
+        Agency.SIB,
+        "keeps searching IDENT while the MOA is suspended",
+        "A booking in a state whose MOA is suspended tells CJIS the MOA is not in effect",
+        _ignores_suspension,
     ),
     Broken(
         Agency.SIB,
