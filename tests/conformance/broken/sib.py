@@ -1,7 +1,124 @@
-"""sib, broken: (variants to come)."""
+"""SIB, broken: relays despite no relay capability, forgets NFF (a CAR instead of a CPI), accepts
+race and ethnicity, ignores a suspended MOA, never sends the CAR, processes a retried SRE
+again."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+import pytest
+from pydantic import model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scfed.sib.v1 import sib_pb2 as pb
+from services.federation import Agency
+from services.runtime.envelope import MessageType
+from services.runtime.errors import InvalidArgument
+from services.runtime.proto_json import to_json
+from services.sib import api, domain
+from services.sib.domain import StateBureau
+from services.sib.models import StateRecord
+from tests.conformance.broken.common import forget_message_ids
 from tests.conformance.harness import Broken
 
-VARIANTS: list[Broken] = []
+
+def _relays_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def relaying(self: StateBureau, session: AsyncSession, message: Any) -> str:
+        which = message.WhichOneof("response")
+        if which is None:
+            raise InvalidArgument("response (no_match or joint) is required")
+        booking = await self._booking(session, message.envelope)
+        kind = MessageType.NO_MATCH_IDR if which == "no_match" else MessageType.IDR_IAR
+        booking.idr_received = True
+        self._respond(session, booking, kind, to_json(message), relayed=True)
+        return f"{kind} relayed, capability or not"
+
+    monkeypatch.setattr(StateBureau, "take_interoperability_response", relaying)
+
+
+def _forgets_nff(monkeypatch: pytest.MonkeyPatch) -> None:
+    register = StateBureau.register_state
+
+    async def forgetful(self: StateBureau, session: AsyncSession, state: pb.State) -> pb.State:
+        reply = await register(self, session, state)
+        row = await session.get(StateRecord, state.code)
+        if row is not None:
+            row.nff = False
+        return reply
+
+    monkeypatch.setattr(StateBureau, "register_state", forgetful)
+
+
+class _BookingWithRace(api.BookingIn):
+    """A booking model that drops race and ethnicity instead of refusing them."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_race_or_ethnicity(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in api.PROFILING_FIELDS}
+            descriptors = data.get("descriptors")
+            if isinstance(descriptors, dict):
+                data["descriptors"] = {
+                    k: v for k, v in descriptors.items() if k not in api.PROFILING_FIELDS
+                }
+        return data
+
+
+def _accepts_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "BookingIn", _BookingWithRace)
+
+
+def _ignores_suspension(monkeypatch: pytest.MonkeyPatch) -> None:
+    def always(state: StateRecord, now: datetime) -> bool:
+        return True
+
+    monkeypatch.setattr(domain, "moa_in_effect", always)
+
+
+def _never_sends_the_car(monkeypatch: pytest.MonkeyPatch) -> None:
+    def silent(self: StateBureau, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    monkeypatch.setattr(StateBureau, "_send_submission", silent)
+
+
+VARIANTS = [
+    Broken(
+        Agency.SIB,
+        "relays the IDR to the LEA despite no relay capability",
+        "An interoperability response is not relayed where the SIB lacks the capability",
+        _relays_everywhere,
+    ),
+    Broken(
+        Agency.SIB,
+        "sends a CAR instead of a CPI in an NFF state",
+        "A subsequent arrest in an NFF state is a CPI with the FBI number, not a CAR",
+        _forgets_nff,
+    ),
+    Broken(
+        Agency.SIB,
+        "accepts race and ethnicity in a booking",
+        "Bad bookings get 422 naming the problem, race and ethnicity refused",
+        _accepts_race,
+    ),
+    Broken(
+        Agency.SIB,
+        "keeps searching IDENT while the MOA is suspended",
+        "A booking in a state whose MOA is suspended tells CJIS the MOA is not in effect",
+        _ignores_suspension,
+    ),
+    Broken(
+        Agency.SIB,
+        "never sends the CAR",
+        "A booking is submitted to CJIS as a CAR with its prints",
+        _never_sends_the_car,
+    ),
+    Broken(
+        Agency.SIB,
+        "processes a retried SRE again",
+        "A repeated DeliverSre message id is a duplicate and reaches the LEA once",
+        forget_message_ids,
+    ),
+]
