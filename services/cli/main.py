@@ -24,6 +24,7 @@ import typer
 from ..federation import Agency, parse_agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 from .control import clock_app, reset
+from .snapshots import snapshot_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -692,6 +693,7 @@ def classify(
 
 app.add_typer(clock_app, name="clock")
 app.command("reset")(reset)
+app.add_typer(snapshot_app, name="snapshot")
 
 bench_app = typer.Typer(
     help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True
