@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
 
 from .control import empty_tables, service_tables
 from .errors import InvalidArgument
@@ -61,8 +62,12 @@ class Snapshot:
 
 
 def _python_type(column: Column[Any]) -> type | None:
+    """The Python type of a column's values; a TypeDecorator's is its storage type's."""
+    storage = column.type
+    if isinstance(storage, TypeDecorator):
+        storage = storage.impl_instance
     try:
-        kind: type = column.type.python_type
+        kind: type = storage.python_type
     except NotImplementedError:
         return None
     return kind
@@ -161,7 +166,7 @@ def _parse(provider: ServiceProvider, document: bytes | str) -> dict[Table, list
         )
     if parsed.get("service") != provider.name:
         raise InvalidArgument(
-            f"the snapshot is of service {parsed.get('service')!r}, not {provider.name!r}"
+            f"the snapshot is of service {parsed.get('service')!r}, not {str(provider.name)!r}"
         )
     given = parsed.get("tables")
     if not isinstance(given, dict):
@@ -169,7 +174,7 @@ def _parse(provider: ServiceProvider, document: bytes | str) -> dict[Table, list
     known = {table.name: table for table in service_tables(provider)}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise InvalidArgument(f"unknown table {unknown[0]!r} for {provider.name}")
+        raise InvalidArgument(f"unknown table {unknown[0]!r} for {provider.name!s}")
     rows: dict[Table, list[dict[str, Any]]] = {}
     for name, content in given.items():
         table = known[name]
