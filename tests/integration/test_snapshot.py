@@ -28,14 +28,18 @@ CA = "CA0190000"
 
 async def _ident_info(fed: Federation) -> ident_pb2.InfoResponse:
     async with grpc.aio.insecure_channel(fed.addresses()[Agency.IDENT]) as channel:
-        return await ident_pb2_grpc.IdentStub(channel).Info(ident_pb2.InfoRequest())
+        info: ident_pb2.InfoResponse = await ident_pb2_grpc.IdentStub(channel).Info(
+            ident_pb2.InfoRequest()
+        )
+    return info
 
 
 async def _identify(fed: Federation, tenprint: Any) -> ident_pb2.IdentifyResponse:
     async with grpc.aio.insecure_channel(fed.addresses()[Agency.IDENT]) as channel:
-        return await ident_pb2_grpc.IdentStub(channel).Identify(
+        found: ident_pb2.IdentifyResponse = await ident_pb2_grpc.IdentStub(channel).Identify(
             ident_pb2.IdentifyRequest(tenprint=tenprint, candidate_list_size=3)
         )
+    return found
 
 
 async def _answers(fed: Federation, client: httpx.AsyncClient, tcns: list[str]) -> dict[str, Any]:
