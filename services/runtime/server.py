@@ -198,7 +198,12 @@ class ServiceHost:
         runtime = self.runtime
         # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
         # and the kernel splits the traffic between the two.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),
+            ]
+        )
         self.grpc_port = bind_grpc(server, self.settings.grpc_host, self.settings.grpc_port)
         try:
             http_socket = bind_http(self.settings.http_host, self.settings.http_port)

@@ -162,9 +162,11 @@ async def test_reset_and_snapshots_over_grpc_bring_ident_back(
     [
         (Agency.LESC, b"{not json", "JSON document"),
         (Agency.LESC, b'{"format": "tarball"}', "not a snapshot"),
+        # Over gRPC's default 4 MiB: the service takes it, and reads it.
+        (Agency.LESC, b'{"pad": "' + b"x" * 5 * 2**20 + b'"}', "not a snapshot"),
         (Agency.SIB, None, "not 'sib'"),
     ],
-    ids=["not-json", "not-a-snapshot", "other-service"],
+    ids=["not-json", "not-a-snapshot", "over-4-mib", "other-service"],
 )
 async def test_load_snapshot_refuses_a_bad_document_with_invalid_argument(
     fed: tuple[Federation, ManualClock], agency: Agency, document: bytes | None, reason: str

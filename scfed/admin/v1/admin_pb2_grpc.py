@@ -107,6 +107,8 @@ class AdminServiceServicer:
         in-memory state (biometric indexes) from them.
         INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
         service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
+        RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
+        a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

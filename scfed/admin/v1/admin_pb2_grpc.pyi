@@ -61,6 +61,8 @@ class AdminServiceStub:
     in-memory state (biometric indexes) from them.
     INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
     service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
+    RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
+    a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
     """
 
 @_typing.type_check_only
@@ -93,6 +95,8 @@ class AdminServiceAsyncStub(AdminServiceStub):
     in-memory state (biometric indexes) from them.
     INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
     service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
+    RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
+    a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +156,8 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         in-memory state (biometric indexes) from them.
         INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
         service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
+        RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
+        a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
