@@ -13,9 +13,9 @@ the document says what the agency time was then.
 Loading checks the whole document first (format, version, service, every table and column
 known, every row the right length, every value of the column's kind), then empties the tables
 and inserts the rows, parents before children, in one transaction: a document the database
-refuses leaves everything as it was. Once committed, the provider rebuilds what it keeps in
-memory from the tables (`on_snapshot_loaded`: the biometric indexes). Like a reset, a load is
-meant for a quiet federation.
+refuses leaves everything as it was. A table the document leaves out is loaded empty. Once
+committed, the provider rebuilds what it keeps in memory from the tables (`on_snapshot_loaded`:
+the biometric indexes). Like a reset, a load is meant for a quiet federation.
 """
 
 from __future__ import annotations
@@ -118,7 +118,30 @@ def _decoder(table: Table, column: Column[Any]) -> Any:
                 raise refuse(value, "an ISO 8601 time") from exc
 
         return decode_time
+    if kind in _PLAIN:
+        wanted, what = _PLAIN[kind]
+
+        def decode_plain(value: object) -> object:
+            # bool is an int to Python, not to a column of numbers.
+            if value is None or (isinstance(value, wanted) and not _bool_as_number(kind, value)):
+                return value
+            raise refuse(value, what)
+
+        return decode_plain
     return lambda value: value
+
+
+# Column types whose JSON values are checked as they are (JSON columns take any value).
+_PLAIN: dict[type, tuple[tuple[type, ...], str]] = {
+    str: ((str,), "a string"),
+    int: ((int,), "an integer"),
+    float: ((int, float), "a number"),
+    bool: ((bool,), "true or false"),
+}
+
+
+def _bool_as_number(kind: type, value: object) -> bool:
+    return kind is not bool and isinstance(value, bool)
 
 
 async def save_snapshot(provider: ServiceProvider, runtime: Runtime) -> Snapshot:

@@ -135,6 +135,9 @@ def _broken(document: dict[str, Any], how: str) -> dict[str, Any] | bytes:
     elif how == "time":
         column = tables["journal"]["columns"].index("at")
         tables["journal"]["rows"][0][column] = "yesterday"
+    elif how == "type":
+        column = tables["journal"]["columns"].index("id")
+        tables["journal"]["rows"][0][column] = "seven"
     elif how == "duplicate":
         tables["identities"]["rows"].append(tables["identities"]["rows"][0])
     elif how == "json":
@@ -153,6 +156,7 @@ def _broken(document: dict[str, Any], how: str) -> dict[str, Any] | bytes:
         ("row-length", "identities: row 0"),
         ("base64", "biometric_changes.tenprint: expected base64"),
         ("time", "journal.at: expected an ISO 8601 time"),
+        ("type", "journal.id: expected an integer"),
         ("duplicate", "identities: the rows do not load"),
     ],
 )
