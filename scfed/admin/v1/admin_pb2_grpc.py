@@ -69,7 +69,7 @@ class AdminServiceServicer:
     def Reset(self, request, context):
         """Empties every table of the service (records, outbox, inbox, journal) and its in-memory
         state (biometric indexes); settings and the clock's anchor stay.
-        UNAVAILABLE: the database does not answer.
+        UNKNOWN: only when the database fails; the request has nothing to refuse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,7 +96,9 @@ class AdminServiceServicer:
 
     def SaveSnapshot(self, request, context):
         """Dumps every table of the service (the clock's anchor excepted) as one JSON document.
-        UNAVAILABLE: the database does not answer.
+        UNKNOWN: only when the database fails; the request has nothing to refuse. A seeded
+        service's document passes gRPC's default 4 MiB: the client raises its
+        grpc.max_receive_message_length (IDENT's is about 16 MB for a 1,000-booking world).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,8 +109,7 @@ class AdminServiceServicer:
         in-memory state (biometric indexes) from them.
         INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
         service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
-        RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
-        a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
+        RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

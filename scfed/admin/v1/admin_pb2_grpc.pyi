@@ -39,7 +39,7 @@ class AdminServiceStub:
     Reset: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ResetRequest, _admin_pb2.ResetResponse]
     """Empties every table of the service (records, outbox, inbox, journal) and its in-memory
     state (biometric indexes); settings and the clock's anchor stay.
-    UNAVAILABLE: the database does not answer.
+    UNKNOWN: only when the database fails; the request has nothing to refuse.
     """
     AdvanceClock: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AdvanceClockRequest, _admin_pb2.AdvanceClockResponse]
     """Steps a manual clock forward by `seconds` or `duration` (exactly one).
@@ -54,15 +54,16 @@ class AdminServiceStub:
     """
     SaveSnapshot: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SaveSnapshotRequest, _admin_pb2.SaveSnapshotResponse]
     """Dumps every table of the service (the clock's anchor excepted) as one JSON document.
-    UNAVAILABLE: the database does not answer.
+    UNKNOWN: only when the database fails; the request has nothing to refuse. A seeded
+    service's document passes gRPC's default 4 MiB: the client raises its
+    grpc.max_receive_message_length (IDENT's is about 16 MB for a 1,000-booking world).
     """
     LoadSnapshot: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LoadSnapshotRequest, _admin_pb2.LoadSnapshotResponse]
     """Replaces every table with a snapshot's rows in one transaction, then rebuilds the
     in-memory state (biometric indexes) from them.
     INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
     service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
-    RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
-    a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
+    RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256).
     """
 
 @_typing.type_check_only
@@ -73,7 +74,7 @@ class AdminServiceAsyncStub(AdminServiceStub):
     Reset: _aio.UnaryUnaryMultiCallable[_admin_pb2.ResetRequest, _admin_pb2.ResetResponse]  # type: ignore[assignment]
     """Empties every table of the service (records, outbox, inbox, journal) and its in-memory
     state (biometric indexes); settings and the clock's anchor stay.
-    UNAVAILABLE: the database does not answer.
+    UNKNOWN: only when the database fails; the request has nothing to refuse.
     """
     AdvanceClock: _aio.UnaryUnaryMultiCallable[_admin_pb2.AdvanceClockRequest, _admin_pb2.AdvanceClockResponse]  # type: ignore[assignment]
     """Steps a manual clock forward by `seconds` or `duration` (exactly one).
@@ -88,15 +89,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     SaveSnapshot: _aio.UnaryUnaryMultiCallable[_admin_pb2.SaveSnapshotRequest, _admin_pb2.SaveSnapshotResponse]  # type: ignore[assignment]
     """Dumps every table of the service (the clock's anchor excepted) as one JSON document.
-    UNAVAILABLE: the database does not answer.
+    UNKNOWN: only when the database fails; the request has nothing to refuse. A seeded
+    service's document passes gRPC's default 4 MiB: the client raises its
+    grpc.max_receive_message_length (IDENT's is about 16 MB for a 1,000-booking world).
     """
     LoadSnapshot: _aio.UnaryUnaryMultiCallable[_admin_pb2.LoadSnapshotRequest, _admin_pb2.LoadSnapshotResponse]  # type: ignore[assignment]
     """Replaces every table with a snapshot's rows in one transaction, then rebuilds the
     in-memory state (biometric indexes) from them.
     INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
     service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
-    RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
-    a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
+    RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256).
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -110,7 +112,7 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.ResetResponse, _abc.Awaitable[_admin_pb2.ResetResponse]]:
         """Empties every table of the service (records, outbox, inbox, journal) and its in-memory
         state (biometric indexes); settings and the clock's anchor stay.
-        UNAVAILABLE: the database does not answer.
+        UNKNOWN: only when the database fails; the request has nothing to refuse.
         """
 
     @_abc_1.abstractmethod
@@ -143,7 +145,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SaveSnapshotResponse, _abc.Awaitable[_admin_pb2.SaveSnapshotResponse]]:
         """Dumps every table of the service (the clock's anchor excepted) as one JSON document.
-        UNAVAILABLE: the database does not answer.
+        UNKNOWN: only when the database fails; the request has nothing to refuse. A seeded
+        service's document passes gRPC's default 4 MiB: the client raises its
+        grpc.max_receive_message_length (IDENT's is about 16 MB for a 1,000-booking world).
         """
 
     @_abc_1.abstractmethod
@@ -156,8 +160,7 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         in-memory state (biometric indexes) from them.
         INVALID_ARGUMENT: a document that is not JSON, of another format version, of another
         service, naming an unknown table or column, or with rows the tables refuse; nothing changes.
-        RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256;
-        a client reading SaveSnapshot raises its own grpc.max_receive_message_length likewise).
+        RESOURCE_EXHAUSTED: a document over the service's SCFED_GRPC_MAX_MESSAGE_MB (default 256).
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
