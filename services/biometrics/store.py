@@ -101,12 +101,8 @@ class BiometricStore:
         last = await self._last_change(db)
         reason = self._load_saved(last) if self.directory is not None else "no index directory"
         if reason:
-            self.engine.clear()
-            async with db.session() as session:
-                count = load_gallery(self.engine, await rows(session))
+            count = await self.rebuild(db, rows, last_change=last)
             self.last_start = f"rebuilt {count} from the database ({reason})"
-            if self.directory is not None:
-                await self.save(db, watermark=last)
         else:
             loaded = len(self.engine)
             replayed = await self._replay(db, self._watermark)
@@ -115,6 +111,20 @@ class BiometricStore:
                 await self.save(db)
         log.info("biometric index: %s", self.last_start)
         return self.last_start
+
+    async def rebuild(
+        self, db: Database, rows: GalleryRows, *, last_change: int | None = None
+    ) -> int:
+        """Empties the index, enrols every record's tenprint again and saves the index (at a
+        start that cannot use the saved copy, or after a snapshot load); returns the count."""
+        last = await self._last_change(db) if last_change is None else last_change
+        self.engine.clear()
+        async with db.session() as session:
+            count = load_gallery(self.engine, await rows(session))
+        self._unsaved = 0
+        if self.directory is not None:
+            await self.save(db, watermark=last)
+        return count
 
     def _load_saved(self, last_change: int) -> str:
         """Loads the saved copy; returns why it cannot be used, or '' when it was loaded."""
@@ -239,6 +249,12 @@ class StoredGallery:
         """Empties the index once the records are gone (under the enrolment lock)."""
         async with self.enrollments.lock:
             await self.store.reset(db)
+
+    async def rebuild(self, db: Database) -> int:
+        """Rebuilds the index from the records, as after a snapshot load replaced them (under
+        the enrolment lock); returns the gallery size."""
+        async with self.enrollments.lock:
+            return await self.store.rebuild(db, self.gallery_rows)
 
     async def stop(self, db: Database) -> None:
         """Saves the index at shutdown."""

@@ -53,6 +53,11 @@ class CjisProvider:
         assert self.master_file is not None, "on_after_init runs first"
         await self.master_file.reset(runtime.db)
 
+    async def on_snapshot_loaded(self, runtime: Runtime) -> None:
+        """Rebuilds the tenprint index from the loaded master file."""
+        assert self.master_file is not None, "on_after_init runs first"
+        await self.master_file.rebuild(runtime.db)
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Saves the tenprint index (the database stays the source of truth)."""
         if self.master_file is not None:

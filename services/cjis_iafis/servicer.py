@@ -10,7 +10,8 @@ from scfed.common.v1 import common_pb2
 
 from ..federation import Agency
 from ..runtime.delivery import MessageHandler, Received
-from ..runtime.server import Runtime, grpc_edge
+from ..runtime.edge import grpc_edge
+from ..runtime.server import Runtime
 from .domain import CriminalMasterFile
 
 

@@ -8,12 +8,16 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..federation import parse_agency
+
+if TYPE_CHECKING:
+    import httpx
 
 Urls = Annotated[
     list[str] | None,
@@ -48,28 +52,40 @@ class Outcome:
         return {"done": self.done, "refused": self.refused, "unreachable": self.unreachable}
 
 
-async def post_each(urls: dict[str, str], path: str, body: dict[str, Any] | None) -> Outcome:
-    """POSTs `body` to `path` on every service at once; sorts the answers by outcome."""
+async def call_each(
+    urls: dict[str, str],
+    send: Callable[[httpx.AsyncClient, str, str], Awaitable[httpx.Response]],
+    answer: Callable[[str, httpx.Response], Any] = lambda _name, r: r.json(),
+    *,
+    timeout: float = 60.0,
+) -> Outcome:
+    """Calls every service at once (`send` given the client, the name and the base URL); sorts
+    the answers by outcome, `answer` making a 200 into what `done` keeps."""
     import httpx
 
     outcome = Outcome()
 
     async def one(client: httpx.AsyncClient, name: str, url: str) -> None:
         try:
-            r = await client.post(f"{url}{path}", json=body)
+            r = await send(client, name, url)
         except httpx.HTTPError as exc:
             outcome.unreachable[name] = f"{url}: {exc.__class__.__name__}: {exc}".rstrip(": ")
             return
         if r.status_code == 200:
-            outcome.done[name] = r.json()
+            outcome.done[name] = answer(name, r)
         elif r.headers.get("content-type", "").startswith("application/json"):
             outcome.refused[name] = f"{r.status_code}: {r.json().get('detail', r.text)}"
         else:
             outcome.refused[name] = f"{r.status_code}: {r.text[:200]}"
 
-    async with httpx.AsyncClient(timeout=60.0) as client:
+    async with httpx.AsyncClient(timeout=timeout) as client:
         await asyncio.gather(*(one(client, name, url) for name, url in urls.items()))
     return outcome
+
+
+async def post_each(urls: dict[str, str], path: str, body: dict[str, Any] | None) -> Outcome:
+    """POSTs `body` to `path` on every service at once; sorts the answers by outcome."""
+    return await call_each(urls, lambda client, _name, url: client.post(f"{url}{path}", json=body))
 
 
 def _selected(urls: dict[str, str], services: list[str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from ..federation import Agency, parse_agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 from .conformance import conformance
 from .control import clock_app, reset
+from .snapshots import snapshot_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -720,6 +721,7 @@ def scenario_run(
 
 app.command("reset")(reset)
 app.command("conformance")(conformance)
+app.add_typer(snapshot_app, name="snapshot")
 
 bench_app = typer.Typer(
     help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True

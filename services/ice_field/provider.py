@@ -82,6 +82,9 @@ class IceFieldProvider:
     async def on_reset(self, runtime: Runtime) -> None:
         """Nothing in memory: the case agent reads its cases from the database each round."""
 
+    async def on_snapshot_loaded(self, runtime: Runtime) -> None:
+        """Nothing in memory: the case agent reads the loaded cases at its next round."""
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Stops the case agent; cases due meanwhile are taken on at the next start."""
         if self._agent is not None:

@@ -53,6 +53,11 @@ class IdentProvider:
         assert self.gallery is not None, "on_after_init runs first"
         await self.gallery.reset(runtime.db)
 
+    async def on_snapshot_loaded(self, runtime: Runtime) -> None:
+        """Rebuilds the biometric index from the loaded identities."""
+        assert self.gallery is not None, "on_after_init runs first"
+        await self.gallery.rebuild(runtime.db)
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Saves the biometric index (the database stays the source of truth)."""
         if self.gallery is not None:

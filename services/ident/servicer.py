@@ -9,8 +9,9 @@ from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
 
 from ..federation import Agency
+from ..runtime.edge import grpc_edge
 from ..runtime.errors import InvalidArgument
-from ..runtime.server import Runtime, grpc_edge
+from ..runtime.server import Runtime
 from .domain import IdentGallery
 
 

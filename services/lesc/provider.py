@@ -84,6 +84,9 @@ class LescProvider:
     async def on_reset(self, runtime: Runtime) -> None:
         """Nothing in memory: the desk reads its cases from the database each round."""
 
+    async def on_snapshot_loaded(self, runtime: Runtime) -> None:
+        """Nothing in memory: the desk reads the loaded cases at its next round."""
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Stops the desk; queued and in-work cases are picked up at the next start."""
         if self._desk is not None:

@@ -9,7 +9,8 @@ from scfed.lesc.v1 import lesc_pb2 as pb
 from scfed.lesc.v1 import lesc_pb2_grpc as pb_grpc
 
 from ..federation import Agency
-from ..runtime.server import Runtime, grpc_edge
+from ..runtime.edge import grpc_edge
+from ..runtime.server import Runtime
 from .domain import StatusDeterminationCenter
 
 

@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     outbox_batch: int = Field(default=16, ge=1)
     outbox_poll_s: float = Field(default=0.5, gt=0)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    # The largest gRPC request the service takes, in MiB (gRPC's own default is 4): an
+    # AdminService.LoadSnapshot carries the service's whole state.
+    grpc_max_message_mb: int = Field(default=256, ge=4, le=2047)
 
     @classmethod
     def settings_customise_sources(

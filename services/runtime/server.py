@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import logging
 import os
 import resource
@@ -16,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import grpc
 import uvicorn
@@ -27,11 +26,14 @@ from pydantic import ValidationError
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scfed.admin.v1 import admin_pb2_grpc
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 
 from ..federation import Agency
 from . import journal
 from .admin import admin_router
+from .admin_servicer import SERVICE_NAME as ADMIN_SERVICE_NAME
+from .admin_servicer import AdminServicer
 from .clock import AcceleratedClock, Clock, clock_from_spec
 from .clock_epoch import share_epoch
 from .config import ServiceSettings
@@ -85,32 +87,14 @@ class ServiceProvider(Protocol):
         """Empties what the service keeps in memory, once the host has emptied its tables."""
         ...
 
+    async def on_snapshot_loaded(self, runtime: Runtime) -> None:
+        """Rebuilds what the service keeps in memory from its tables, once the host has loaded
+        a snapshot into them."""
+        ...
+
 
 # A service's counts for the Strategic Plan's measures, from its own records since a time.
 MeasureCounts = Callable[[AsyncSession, datetime | None], Awaitable[dict[str, float]]]
-
-Servicer = TypeVar("Servicer")
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-RpcMethod = Callable[[Servicer, Request, grpc.aio.ServicerContext], Awaitable[Response]]
-
-
-def grpc_edge(
-    method: RpcMethod[Servicer, Request, Response],
-) -> RpcMethod[Servicer, Request, Response]:
-    """Maps a DomainError raised by an RPC method to its gRPC status and message."""
-
-    @functools.wraps(method)
-    async def wrapper(
-        self: Servicer, request: Request, context: grpc.aio.ServicerContext
-    ) -> Response:
-        try:
-            return await method(self, request, context)
-        except DomainError as exc:
-            await context.abort(grpc.StatusCode[exc.status], exc.message)
-            raise  # unreachable: abort raises
-
-    return wrapper
 
 
 class PortUnavailable(RuntimeError):
@@ -214,7 +198,12 @@ class ServiceHost:
         runtime = self.runtime
         # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
         # and the kernel splits the traffic between the two.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),
+            ]
+        )
         self.grpc_port = bind_grpc(server, self.settings.grpc_host, self.settings.grpc_port)
         try:
             http_socket = bind_http(self.settings.http_host, self.settings.http_port)
@@ -232,8 +221,15 @@ class ServiceHost:
         common_pb2_grpc.add_JournalServicer_to_server(
             journal.JournalServicer(runtime.db, self.provider.name), server
         )
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(self.provider, runtime), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        self._service_names = [*names, common_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
+        self._service_names = [
+            *names,
+            common_pb2.DESCRIPTOR.services_by_name["Journal"].full_name,
+            ADMIN_SERVICE_NAME,
+        ]
         enable_reflection([*self._service_names, health.SERVICE_NAME], server)
         await server.start()
         self._grpc = server

@@ -61,5 +61,12 @@ class SibProvider:
         assert self.bureau is not None, "on_after_init runs first"
         await self.bureau.clear()
 
+    async def on_snapshot_loaded(self, runtime: Runtime) -> None:
+        """Rebuilds every state's tenprint file from the loaded state records."""
+        assert self.bureau is not None, "on_after_init runs first"
+        await self.bureau.clear()
+        async with runtime.db.session() as session:
+            await self.bureau.load(session)
+
     async def on_before_stop(self, runtime: Runtime) -> None:
         """Nothing to release: the database is the source of truth."""

@@ -9,7 +9,8 @@ from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
 
 from ..federation import Agency
-from ..runtime.server import Runtime, grpc_edge
+from ..runtime.edge import grpc_edge
+from ..runtime.server import Runtime
 from .domain import StateBureau
 
 

@@ -159,3 +159,82 @@ async def test_reset_names_a_service_that_does_not_answer_and_exits_1() -> None:
     assert code == 1
     result = json.loads(out)
     assert set(result["unreachable"]) == set(Agency) and result["done"] == {}
+
+
+async def test_snapshot_save_load_and_list_bring_a_reset_federation_back(
+    fed: tuple[Federation, ManualClock], tmp_path: Path
+) -> None:
+    federation, _ = fed
+    async with scenario_in(federation) as s:
+        tcn = await s.book(s.subject(), "CA0190000")
+        await s.final(tcn)
+        await s.quiet()
+    snapshots = tmp_path / "snaps"
+    code, out, err = await _scfed(
+        "snapshot", "save", "before", "--dir", str(snapshots), *_urls(federation), "--json"
+    )
+    assert code == 0, err
+    saved: dict[str, Any] = json.loads(out)
+    assert set(saved["done"]) == set(Agency) and saved["seconds"] > 0
+    assert sorted(p.name for p in (snapshots / "before").iterdir()) == sorted(
+        f"{agency}.json" for agency in Agency
+    )
+
+    code, _, err = await _scfed("reset", *_urls(federation))
+    assert code == 0, err
+    async with httpx.AsyncClient(base_url=federation.sib_url) as client:
+        assert (await client.get(f"/v1/bookings/{tcn}")).status_code == 404
+
+    # The directory from the environment, as an operator would set it once.
+    env = {"SCFED_SNAPSHOT_DIR": str(snapshots)}
+    code, out, err = await _scfed("snapshot", "load", "before", *_urls(federation), env=env)
+    assert code == 0, err
+    assert "ident: loaded" in out and "snapshot before loaded" in out
+    async with httpx.AsyncClient(base_url=federation.sib_url) as client:
+        view = (await client.get(f"/v1/bookings/{tcn}")).json()
+    assert view["status"] == "answered"
+    host = federation.hosts[Agency.IDENT]
+    async with host.runtime.db.session() as session:
+        identities = await session.scalar(select(func.count()).select_from(IdentityRecord))
+    ident: Any = host.provider
+    assert identities and len(ident.gallery.engine) == identities
+
+    code, out, err = await _scfed("snapshot", "list", "--json", env=env)
+    assert code == 0, err
+    listed = json.loads(out)["snapshots"]
+    assert [s["name"] for s in listed] == ["before"]
+    assert sorted(listed[0]["services"]) == sorted(Agency) and listed[0]["bytes"] > 0
+
+
+async def test_snapshot_load_names_a_missing_file_and_a_bad_name(
+    fed: tuple[Federation, ManualClock], tmp_path: Path
+) -> None:
+    federation, _ = fed
+    code, _, err = await _scfed(
+        "snapshot", "save", "part", "--service", "lesc", "--dir", str(tmp_path), *_urls(federation)
+    )
+    assert code == 0, err
+    code, out, err = await _scfed(
+        "snapshot", "load", "part", "--dir", str(tmp_path), *_urls(federation), "--json"
+    )
+    assert code == 1
+    result = json.loads(out)
+    assert set(result["done"]) == {"lesc"}
+    assert set(result["missing"]) == set(Agency) - {Agency.LESC}
+    code, _, err = await _scfed("snapshot", "load", "never", "--dir", str(tmp_path))
+    assert code == 2 and "no snapshot 'never'" in err
+    code, _, err = await _scfed("snapshot", "save", "../up", "--dir", str(tmp_path))
+    assert code == 2 and "a snapshot name is" in err
+
+
+async def test_snapshot_save_names_a_service_that_does_not_answer_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    urls: list[str] = []
+    for agency in Agency:
+        urls += ["--url", f"{agency}=http://127.0.0.1:{_closed_port()}"]
+    code, out, _ = await _scfed("snapshot", "save", "x", "--dir", str(tmp_path), *urls, "--json")
+    assert code == 1
+    result = json.loads(out)
+    assert set(result["unreachable"]) == set(Agency) and result["done"] == {}
+    assert list((tmp_path / "x").iterdir()) == []
