@@ -1,130 +1,34 @@
-"""An in-process federation for integration tests: five real hosts on loopback, port 0."""
+"""The in-process federation of the integration tests (services.testing.federation), on the
+test PostgreSQL at 127.0.0.1:5432 where a test asks for it."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from services.federation import Agency
-from services.runtime.clock import Clock
-from services.runtime.config import ServiceSettings
-from services.runtime.server import ServiceHost
+from services.testing.federation import (
+    DatabaseChoice as _DatabaseChoice,
+)
+from services.testing.federation import (
+    Federation,
+    make_host,
+    make_settings,
+    running_federation,
+)
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
-
-@dataclass
-class DatabaseChoice:
-    """Where the test services keep their data: SQLite files or PostgreSQL schemas."""
-
-    kind: str
-    tmp: Path
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-
-    def settings_for(self, service: str) -> dict[str, Any]:
-        """Database settings for one service (its own file or its own schema)."""
-        if self.kind == "sqlite":
-            return {"data_dir": self.tmp, "database_url": None}
-        return {"database_url": POSTGRES_URL, "db_schema": self.schema(service)}
-
-    def schema(self, service: str) -> str:
-        """The PostgreSQL schema of one service in this test."""
-        return f"t{self.run_id}_{service}"
-
-
-def make_settings(service: str, db: DatabaseChoice, **overrides: Any) -> ServiceSettings:
-    """Settings for one service on loopback port 0 with fast retries."""
-    settings_cls = Agency(service).profile.settings_class()
-    values: dict[str, Any] = {
-        "grpc_port": 0,
-        "http_port": 0,
-        # Fast retries, and enough of them that a slow restart never dead-letters a message.
-        "outbox_max_attempts": 100_000,
-        "outbox_base_delay_s": 0.02,
-        "outbox_max_delay_s": 0.2,
-        "outbox_poll_s": 0.1,
-        "outbox_deadline_s": 5.0,
-        "shutdown_grace_s": 0.5,
-        **db.settings_for(service),
-        # LESC's analysts work instantly unless a test steps time through their handling.
-        **(
-            {"analyst_minutes": 0, "vtc_minutes": 0, "desk_poll_s": 0.02}
-            if service == Agency.LESC
-            else {}
-        ),
-        **overrides,
-    }
-    return settings_cls(**values)
-
-
-def make_host(
-    service: str, db: DatabaseChoice, *, clock: Clock | None = None, **overrides: Any
-) -> ServiceHost:
-    """A host for one service (not started)."""
-    settings = make_settings(service, db, **overrides)
-    provider_cls = Agency(service).profile.provider_class()
-    return ServiceHost(provider_cls(settings), settings, clock=clock)
+__all__ = [
+    "POSTGRES_URL",
+    "DatabaseChoice",
+    "Federation",
+    "make_host",
+    "make_settings",
+    "running_federation",
+]
 
 
 @dataclass
-class Federation:
-    """Five started hosts wired to each other."""
+class DatabaseChoice(_DatabaseChoice):
+    """The tests' database choice: PostgreSQL means the test database."""
 
-    hosts: dict[str, ServiceHost]
-
-    def addresses(self) -> dict[str, str]:
-        """gRPC address of every service."""
-        return {name: host.grpc_address for name, host in self.hosts.items()}
-
-    def wire(self) -> None:
-        """Points every outbox at every other service's current address."""
-        for host in self.hosts.values():
-            for peer, other in self.hosts.items():
-                if other.grpc_port:
-                    host.runtime.outbox.set_peer(peer, other.grpc_address)
-
-    async def start(self) -> None:
-        """Starts every host, then wires them to each other."""
-        for host in self.hosts.values():
-            await host.start()
-        self.wire()
-
-    async def restart(self, service: str, db: DatabaseChoice) -> None:
-        """Replaces a stopped service with a fresh host on the same database, and rewires."""
-        self.hosts[service] = make_host(service, db)
-        await self.hosts[service].start()
-        self.wire()
-
-    @property
-    def sib_url(self) -> str:
-        """Base URL of the SIB's agency edge."""
-        return self.hosts[Agency.SIB].http_url
-
-    async def stop(self) -> None:
-        """Stops every host that runs."""
-        for host in self.hosts.values():
-            if host.ready:
-                await host.stop()
-
-
-@asynccontextmanager
-async def running_federation(
-    db: DatabaseChoice, **overrides: dict[str, Any]
-) -> AsyncIterator[Federation]:
-    """Starts the five services (settings per service in `overrides`, a "clock" key included),
-    wires them, and stops them afterwards."""
-    hosts: dict[str, ServiceHost] = {}
-    for name in Agency:
-        settings = dict(overrides.get(name, {}))
-        clock = settings.pop("clock", None)
-        hosts[name] = make_host(name, db, clock=clock, **settings)
-    fed = Federation(hosts=hosts)
-    try:
-        await fed.start()
-        yield fed
-    finally:
-        await fed.stop()
+    postgres_url: str | None = POSTGRES_URL
