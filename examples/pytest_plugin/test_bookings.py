@@ -7,6 +7,7 @@ and hands each test a federation emptied and seeded with the same small world.
 from __future__ import annotations
 
 import httpx
+import pytest
 from scfed.services.testing.client import ScfedFederation
 
 from scfed.ident.v1 import ident_pb2
@@ -52,6 +53,12 @@ def test_every_test_starts_from_the_same_clean_world(scfed: ScfedFederation) -> 
     info = scfed.stub("ident").Info(ident_pb2.InfoRequest())
     assert scfed.world is not None
     assert info.gallery_size == len(scfed.world.ident_population())
+
+
+@pytest.mark.scfed_world(seed=7, size=30)
+def test_a_test_may_ask_for_a_world_of_its_own(scfed: ScfedFederation) -> None:
+    assert scfed.world is not None
+    assert (scfed.world.seed, len(scfed.world.bookings)) == (7, 30)
 
 
 def world_is_clean(scfed: ScfedFederation) -> bool:

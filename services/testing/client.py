@@ -7,6 +7,7 @@ hand a slow wait to a thread with ``await asyncio.to_thread(scfed.book, booking)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -117,10 +118,14 @@ class ScfedFederation:
 
     # Between tests
 
-    def reset(self) -> dict[str, Any]:
+    def reset(self, *, settle_s: float = 5.0) -> dict[str, Any]:
         """Empties every service (records, outbox, inbox, journal, indexes); returns what each
-        removed. Raises when a service refuses or does not answer."""
+        removed. Raises when a service refuses or does not answer. A reset is meant for a
+        quiet federation, so it first gives messages still in flight up to `settle_s` to land
+        (the last test's trailing detainer or case update)."""
         started = time.perf_counter()
+        with contextlib.suppress(AssertionError):
+            self.quiet(timeout=settle_s)
         outcome = self._loop.run(post_each(_named(self.endpoints.http), "/v1/admin/reset", None))
         self.timings.resets_s.append(time.perf_counter() - started)
         if outcome.refused or outcome.unreachable:

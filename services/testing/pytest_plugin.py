@@ -188,8 +188,10 @@ def scfed_federation(
         federation = ScfedFederation(endpoints, loop, timeout=timeout, agency_clock=spec)
         federation.timings.started_s = time.perf_counter() - started
         pytestconfig.stash[_timings_key] = federation
-        yield federation
-        federation.close()
+        try:
+            yield federation
+        finally:
+            federation.close()
     finally:
         loop.run(stack.aclose())
         loop.close()

@@ -75,7 +75,7 @@ def test_a_teams_tests_pass_on_the_in_process_federation(tmp_path: Path) -> None
         _pytest_command("-rA"), cwd=project, capture_output=True, text=True, env=_ENV, timeout=300
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "3 passed, 1 skipped" in run.stdout
+    assert "4 passed, 1 skipped" in run.stdout
     assert TIMINGS.search(run.stdout), run.stdout
 
 
@@ -110,7 +110,7 @@ async def test_a_teams_tests_pass_against_a_federation_already_running(tmp_path:
         output, _ = await asyncio.wait_for(process.communicate(), timeout=300)
     text = output.decode(errors="replace")
     assert process.returncode == 0, text
-    assert "3 passed" in text
+    assert "4 passed" in text
 
 
 @pytest.mark.parametrize(
