@@ -3,9 +3,8 @@ PostgreSQL answers, and the waits on a running federation (a booking final, the 
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -13,23 +12,21 @@ import httpx
 import pytest
 
 from services.cli import demo
-from services.sib.models import FINISHED
+from services.testing.waits import eventually, final_booking
 from tests.federation import POSTGRES_URL
 
+__all__ = [
+    "drop_schemas",
+    "eventually",
+    "final_booking",
+    "outboxes_idle",
+    "postgres_or_skip",
+    "postgres_reachable",
+    "response_kinds",
+    "wait_outboxes_idle",
+]
+
 _postgres_state: dict[str, bool] = {}
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition"
-) -> None:
-    """Polls `check` until it holds; fails after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 async def postgres_reachable() -> bool:
@@ -57,22 +54,6 @@ async def postgres_or_skip() -> None:
 async def drop_schemas(schemas: Iterable[str]) -> None:
     """Drops these schemas of the test PostgreSQL, with all they hold, where they exist."""
     await demo.drop_schemas(POSTGRES_URL, schemas)
-
-
-async def final_booking(
-    client: httpx.AsyncClient, tcn: str, *, timeout: float = 30.0
-) -> dict[str, Any]:
-    """Waits until the booking is answered or refused at the SIB `client` is based on; returns
-    its view."""
-    view: dict[str, Any] = {}
-
-    async def done() -> bool:
-        nonlocal view
-        view = (await client.get(f"/v1/bookings/{tcn}")).json()
-        return view["status"] in FINISHED
-
-    await eventually(done, timeout=timeout, what=f"booking {tcn} to be final")
-    return view
 
 
 def response_kinds(view: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..federation import Agency, parse_agency
+from .endpoints import agency_item, is_host_port
 
 if TYPE_CHECKING:
     from ..conformance.kit import CaseResult
@@ -26,24 +27,16 @@ def _agency(value: str) -> Agency:
 
 
 def _host_port(value: str, option: str) -> str:
-    host, colon, port = value.rpartition(":")
-    if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+    if not is_host_port(value):
         raise typer.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint=option)
     return value
 
 
 def _peers(given: list[str]) -> dict[Agency, str]:
-    peers: dict[Agency, str] = {}
-    for item in given:
-        name, sep, address = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected NAME=HOST:PORT, got {item!r}", param_hint="--peer")
-        try:
-            agency = parse_agency(name)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--peer") from None
-        peers[agency] = _host_port(address, "--peer")
-    return peers
+    try:
+        return dict(agency_item(item, "NAME=HOST:PORT", is_host_port) for item in given)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--peer") from None
 
 
 def conformance(

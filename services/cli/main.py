@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from ..federation import Agency, parse_agency
+from ..federation import Agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
+from . import endpoints
 from .conformance import conformance
 from .control import clock_app, reset
+from .endpoints import agency_item, is_host_port, is_http_url
 from .snapshots import snapshot_app
 
 if TYPE_CHECKING:
@@ -124,31 +126,19 @@ def _parse_addresses(given: list[str]) -> dict[str, str]:
     """gRPC addresses: NAME=HOST:PORT options over the environment's and the defaults."""
     addresses = _addresses()
     for item in given:
-        agency, address = _agency_option(item, "NAME=HOST:PORT", "--addr", _is_host_port)
+        agency, address = _agency_option(item, "NAME=HOST:PORT", "--addr", is_host_port)
         addresses[agency] = address
     return addresses
-
-
-def _is_host_port(value: str) -> bool:
-    host, colon, port = value.rpartition(":")
-    return bool(colon and host and port.isdigit())
 
 
 def _agency_option(
     item: str, form: str, param_hint: str, valid: Callable[[str], bool]
 ) -> tuple[Agency, str]:
     """An option's NAME=VALUE, NAME an agency and VALUE valid; BadParameter otherwise."""
-    name, sep, value = item.partition("=")
     try:
-        agency = parse_agency(name)
-    except ValueError:
-        agency = None
-    if agency is None or not sep or not valid(value):
-        raise typer.BadParameter(
-            f"expected {form} with NAME one of {', '.join(Agency)}, got {item!r}",
-            param_hint=param_hint,
-        )
-    return agency, value
+        return agency_item(item, form, valid)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=param_hint) from exc
 
 
 MESSAGE_COUNTS = (
@@ -455,7 +445,7 @@ def demo(
 
     if sib_url is not None:
         externals: dict[str, str] = dict(
-            _agency_option(item, "NAME=HOST:PORT", "--external", _is_host_port)
+            _agency_option(item, "NAME=HOST:PORT", "--external", is_host_port)
             for item in external or []
         )
         remote = RemoteDemoOptions(
@@ -561,33 +551,16 @@ def trace(
 
 
 def _addresses() -> dict[str, str]:
-    """gRPC addresses of a running federation: SCFED_<SERVICE>_ADDR, else each service's
-    own host and port settings (SCFED_<SERVICE>_GRPC_PORT, default 50051..50055)."""
-    addresses: dict[str, str] = {}
-    for agency in Agency:
-        explicit = os.environ.get(agency.profile.address_variable)
-        if explicit:
-            addresses[agency] = explicit
-        else:
-            settings = agency.profile.settings_class()()
-            addresses[agency] = f"{settings.grpc_host}:{settings.grpc_port}"
-    return addresses
+    """gRPC addresses of a running federation (endpoints.grpc_addresses)."""
+    return endpoints.grpc_addresses()
 
 
 def _http_urls(given: list[str]) -> dict[str, str]:
     """HTTP edges of a running federation: NAME=URL options, else each service's own
     SCFED_<SERVICE>_HTTP_HOST and SCFED_<SERVICE>_HTTP_PORT (default 8081..8085)."""
-    urls: dict[str, str] = {}
-    for agency in Agency:
-        settings = agency.profile.settings_class()()
-        host = (
-            "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "[::]") else settings.grpc_host
-        )
-        urls[agency] = f"http://{host}:{settings.http_port}"
+    urls = endpoints.http_urls()
     for item in given:
-        agency, url = _agency_option(
-            item, "NAME=http://host:port", "--url", lambda v: v.startswith(("http://", "https://"))
-        )
+        agency, url = _agency_option(item, "NAME=http://host:port", "--url", is_http_url)
         urls[agency] = url
     return urls
 

@@ -29,6 +29,7 @@ from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
 from ..federation import Agency
 from ..runtime.clock import ManualClock, parse_duration
 from ..sib.models import FINISHED
+from ..testing.federation import DatabaseChoice, Federation, running_federation
 from ..world.seeding import seed_world
 from ..world.tenprints import SyntheticFingerprints
 from ..world.world import (
@@ -42,7 +43,6 @@ from ..world.world import (
     StateSpec,
     World,
 )
-from .inprocess import Federation, running_federation
 from .model import (
     AdvanceStep,
     BookStep,
@@ -484,14 +484,16 @@ async def run_spec(spec: ScenarioSpec, *, source: str = "") -> ScenarioResult:
     outcome. Raises RuntimeError when a step cannot be carried out at all."""
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="scfed-scenario-"))
-    database = {"data_dir": data_dir, "database_url": None}
+    database = DatabaseChoice("sqlite", data_dir)
     clock = ManualClock(start_time(spec))
-    overrides: dict[str, dict[str, Any]] = {agency: {"clock": clock} for agency in Agency}
-    overrides[Agency.ICE_FIELD]["case_poll_s"] = 0.02
+    settings: dict[str, dict[str, Any]] = {agency: {"clock": clock} for agency in Agency}
+    settings[Agency.ICE_FIELD]["case_poll_s"] = 0.02
+    # Keyed by agency only, so none collides with running_federation's own keywords.
+    overrides: dict[str, Any] = settings
     result = ScenarioResult(name=spec.name or Path(source).stem, source=source)
     try:
         async with (
-            running_federation(lambda _: database, Federation, **overrides) as fed,
+            running_federation(database, **overrides) as fed,
             httpx.AsyncClient(timeout=30.0) as client,
         ):
             await seed_world(_world(spec), fed.addresses())

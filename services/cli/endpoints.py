@@ -1,0 +1,59 @@
+"""Where a running federation answers, as the CLI and the pytest plugin find it: each
+service's environment (SCFED_<SERVICE>_ADDR, its host and port settings) or NAME=VALUE items."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ..federation import Agency, parse_agency
+
+
+def grpc_addresses() -> dict[str, str]:
+    """gRPC addresses of a running federation: SCFED_<SERVICE>_ADDR, else each service's
+    own host and port settings (SCFED_<SERVICE>_GRPC_PORT, default 50051..50055)."""
+    addresses: dict[str, str] = {}
+    for agency in Agency:
+        explicit = os.environ.get(agency.profile.address_variable)
+        if explicit:
+            addresses[agency] = explicit
+        else:
+            settings = agency.profile.settings_class()()
+            addresses[agency] = f"{settings.grpc_host}:{settings.grpc_port}"
+    return addresses
+
+
+def http_urls() -> dict[str, str]:
+    """HTTP edges of a running federation: each service's SCFED_<SERVICE>_HTTP_HOST and
+    SCFED_<SERVICE>_HTTP_PORT (default 8081..8085)."""
+    urls: dict[str, str] = {}
+    for agency in Agency:
+        settings = agency.profile.settings_class()()
+        host = (
+            "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "[::]") else settings.grpc_host
+        )
+        urls[agency] = f"http://{host}:{settings.http_port}"
+    return urls
+
+
+def is_host_port(value: str) -> bool:
+    """True for host:port."""
+    host, colon, port = value.rpartition(":")
+    return bool(colon and host and port.isdigit())
+
+
+def is_http_url(value: str) -> bool:
+    """True for an http:// or https:// URL."""
+    return value.startswith(("http://", "https://"))
+
+
+def agency_item(item: str, form: str, valid: Callable[[str], bool]) -> tuple[Agency, str]:
+    """An item's NAME=VALUE, NAME an agency and VALUE valid; ValueError naming `form`."""
+    name, sep, value = item.partition("=")
+    try:
+        agency: Agency | None = parse_agency(name)
+    except ValueError:
+        agency = None
+    if agency is None or not sep or not valid(value):
+        raise ValueError(f"expected {form} with NAME one of {', '.join(Agency)}, got {item!r}")
+    return agency, value
