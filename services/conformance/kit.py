@@ -79,6 +79,25 @@ class Probe:
                 f"{method} refused a well-formed request: {err.code().name} {err.details()!r}"
             ) from None
 
+    async def deliver(self, method: str, message: Any) -> Any:
+        """Delivers a new message to an inbox RPC: its Ack must name the message id and not
+        call it a duplicate."""
+        ack = await self.call(method, message)
+        if ack.message_id != message.envelope.message_id or ack.duplicate:
+            raise CaseFailed(f"{method}: the Ack must name the message id, not duplicate: {ack}")
+        return ack
+
+    async def deliver_twice(self, method: str, message: Any) -> None:
+        """Delivers the same message twice (a retry after a lost Ack): new, then a duplicate,
+        both Acks naming its id."""
+        await self.deliver(method, message)
+        again = await self.call(method, message)
+        if again.message_id != message.envelope.message_id or not again.duplicate:
+            raise CaseFailed(
+                f"{method}: the repeated message must be acknowledged as a duplicate "
+                f"naming its id, got {again}"
+            )
+
     async def refuses(self, refusal: Refusal) -> None:
         """The target answers `refusal.request` with the documented status and a reason."""
         method = getattr(self.stub(), refusal.method)

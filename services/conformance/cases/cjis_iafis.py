@@ -63,13 +63,6 @@ def _cpi_of(fbi_number: str) -> cjis.Cpi:
     )
 
 
-async def _submitted(probe: Probe, method: str, request: cjis.Car | cjis.Cpi) -> None:
-    """Submits a CAR or CPI; its Ack must name its message id and not be a duplicate."""
-    ack = await probe.call(method, request)
-    if ack.message_id != request.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"the Ack must name the {method} message id, not duplicate: {ack}")
-
-
 async def _sre(probe: Probe, opening: cjis.Car | cjis.Cpi) -> sib.SreMessage:
     """The SRE the SIB gets for the CAR or CPI, its envelope checked."""
     received = await probe.expect(SIB, "DeliverSre", for_booking(opening.envelope.tcn), what="SRE")
@@ -92,7 +85,7 @@ async def _booked(probe: Probe, person: Person) -> tuple[cjis.Car, sib.SreMessag
     """A CAR with the MOA attested, its SRE, and IDENT's search seen: the target now waits for
     an IDR about the booking."""
     request = _car_of(person)
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     sre = await _sre(probe, request)
     await _ident_search(probe, request)
     return request, sre
@@ -187,7 +180,7 @@ async def car_new_subject(probe: Probe) -> None:
     """A CAR is acknowledged at once; the SIB gets an SRE naming the CAR's TCN as TCR, with
     identification "N" and the FBI number assigned, whose history holds this arrest."""
     request = _car_of(Person())
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     sre = await _sre(probe, request)
     if sre.identification != "N" or not sre.fbi_number:
         raise CaseFailed(f"expected identification 'N' with an FBI number, got {_brief(sre)}")
@@ -206,7 +199,7 @@ async def car_known_subject(probe: Probe) -> None:
     person = Person()
     (fbi_number,) = await _enrolled(probe, _record(person, _cycle()))
     request = _car_of(person)
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     sre = await _sre(probe, request)
     if sre.identification != "I" or sre.fbi_number != fbi_number:
         raise CaseFailed(f"expected identification 'I' with {fbi_number}, got {_brief(sre)}")
@@ -224,7 +217,7 @@ async def car_searches_ident(probe: Probe) -> None:
     booking carrying the CAR's prints (every finger the CAR had)."""
     person = Person()
     request = _car_of(person)
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
     search = await _ident_search(probe, request)
     why = _same_prints(search.tenprint, request.tenprint)
@@ -236,7 +229,7 @@ async def car_searches_ident(probe: Probe) -> None:
 async def car_moa_inactive(probe: Probe) -> None:
     """moa_active false (jurisdiction activated): criminal-history processing only."""
     request = _car_of(Person(), cjis.Interoperability(jurisdiction_activated=True))
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
     await probe.expect_none(
         IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
@@ -247,7 +240,7 @@ async def car_moa_inactive(probe: Probe) -> None:
 async def car_jurisdiction_inactive(probe: Probe) -> None:
     """jurisdiction_activated false (MOA active): criminal-history processing only."""
     request = _car_of(Person(), cjis.Interoperability(moa_active=True))
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
     await probe.expect_none(
         IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
@@ -259,10 +252,7 @@ async def car_twice(probe: Probe) -> None:
     """The same CAR delivered twice (a retry after a lost Ack) gets `duplicate` the second
     time; the SIB gets one SRE and IDENT one search."""
     request = _car_of(Person())
-    first = await probe.call("SubmitCar", request)
-    second = await probe.call("SubmitCar", request)
-    if first.duplicate or not second.duplicate:
-        raise CaseFailed(f"expected duplicate false then true, got {first} and {second}")
+    await probe.deliver_twice("SubmitCar", request)
     booking = for_booking(request.envelope.tcn)
     await probe.expect(SIB, "DeliverSre", booking, what="SRE")
     await probe.expect(IDENT, "Search", booking, what="IDENT search")
@@ -292,9 +282,7 @@ async def idr_no_match(probe: Probe) -> None:
     `no_match`, in a new message naming the booking; LESC gets no IAQ."""
     request, _ = await _booked(probe, Person())
     idr = _idr(request.envelope.tcn, common.Idr(match=False))
-    ack = await probe.call("DeliverIdr", idr)
-    if ack.message_id != idr.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"the Ack must name the IDR's message id, not duplicate: {ack}")
+    await probe.deliver("DeliverIdr", idr)
     booking = for_booking(request.envelope.tcn)
     received = await probe.expect(
         SIB, "DeliverInteroperabilityResponse", booking, what="no-match IDR"
@@ -359,9 +347,7 @@ async def iar_joint(probe: Probe) -> None:
     answer = cjis.IarMessage(
         envelope=envelope("IAR", tcr=tcr, sender="lesc"), iar=iar(case_id=case_id, fin=match.fin)
     )
-    ack = await probe.call("DeliverIar", answer)
-    if ack.message_id != answer.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"the Ack must name the IAR's message id, not duplicate: {ack}")
+    await probe.deliver("DeliverIar", answer)
     received = await probe.expect(
         SIB, "DeliverInteroperabilityResponse", for_booking(tcr), what="joint IDR/IAR"
     )
@@ -383,10 +369,7 @@ async def idr_twice(probe: Probe) -> None:
     person = Person()
     request, _ = await _booked(probe, person)
     idr = _idr(request.envelope.tcn, _match(person))
-    first = await probe.call("DeliverIdr", idr)
-    second = await probe.call("DeliverIdr", idr)
-    if first.duplicate or not second.duplicate:
-        raise CaseFailed(f"expected duplicate false then true, got {first} and {second}")
+    await probe.deliver_twice("DeliverIdr", idr)
     await _iaq(probe, request, idr)
     iaqs = await probe.count(LESC, "SubmitIaq", for_booking(request.envelope.tcn))
     if len(iaqs) != 1:
@@ -398,7 +381,7 @@ async def idr_without_search(probe: Probe) -> None:
     """A CAR without the MOA attested is never searched in IDENT, so an IDR naming it has no
     interoperability search to answer: NOT_FOUND, and nothing goes to the SIB or LESC."""
     request = _car_of(Person(), cjis.Interoperability(jurisdiction_activated=True))
-    await _submitted(probe, "SubmitCar", request)
+    await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
     tcr = request.envelope.tcn
     await probe.refused_with("DeliverIdr", _idr(tcr, common.Idr(match=False)), NOT_FOUND)
@@ -453,7 +436,7 @@ async def cpi_on_file(probe: Probe) -> None:
     record = _record(person, _cycle())
     (fbi_number,) = await _enrolled(probe, record)
     request = _cpi_of(fbi_number)
-    await _submitted(probe, "SubmitCpi", request)
+    await probe.deliver("SubmitCpi", request)
     sre = await _sre(probe, request)
     if sre.identification != "I" or sre.fbi_number != fbi_number:
         raise CaseFailed(f"expected identification 'I' with {fbi_number}, got {_brief(sre)}")
@@ -471,7 +454,7 @@ async def cpi_unknown(probe: Probe) -> None:
     """The CPI is acknowledged; the SIB gets an ERRT refusing its TCN with the code
     UNKNOWN_FBI_NUMBER, and neither an SRE nor an IDENT search follows."""
     request = _cpi_of(_fbi_number())
-    await _submitted(probe, "SubmitCpi", request)
+    await probe.deliver("SubmitCpi", request)
     booking = for_booking(request.envelope.tcn)
     received = await probe.expect(SIB, "DeliverErrt", booking, what="ERRT")
     errt: sib.ErrtMessage = received.message

@@ -70,16 +70,9 @@ def iar_copy(lea: str = CA, **iar_fields: object) -> ice.IarCopy:
     )
 
 
-async def _delivered(probe: Probe, request: ice.IarCopy) -> None:
-    """Delivers the copy; the Ack must name its message id and not be a duplicate."""
-    ack = await probe.call("DeliverIar", request)
-    if ack.message_id != request.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"the Ack must name the IAR copy's message id, not duplicate: {ack}")
-
-
 async def _detainer_for(probe: Probe, request: ice.IarCopy) -> common.I247Detainer:
     """Delivers the copy and waits for the I-247 to the SIB about its booking."""
-    await _delivered(probe, request)
+    await probe.deliver("DeliverIar", request)
     received = await probe.expect(
         SIB, "DeliverDetainer", for_booking(request.envelope.tcr), what="I-247 detainer"
     )
@@ -212,7 +205,7 @@ async def not_removable(probe: Probe) -> None:
         removal_ground="",
         priority=0,
     )
-    await _delivered(probe, request)
+    await probe.deliver("DeliverIar", request)
     await probe.expect_none(
         SIB, "DeliverDetainer", for_booking(request.envelope.tcr), what="an I-247"
     )
@@ -224,7 +217,7 @@ async def discretion(probe: Probe) -> None:
     detainer it issues is at that level on basis DISCRETION, never LEVEL_1."""
     for level in (common.OFFENSE_LEVEL_2, common.OFFENSE_LEVEL_3):
         request = iar_copy(current_charge_level=level, priority=int(level))
-        await _delivered(probe, request)
+        await probe.deliver("DeliverIar", request)
         for received in await probe.count(
             SIB, "DeliverDetainer", for_booking(request.envelope.tcr)
         ):
@@ -262,10 +255,7 @@ async def _spare_office(probe: Probe, state: str) -> None:
 async def iar_twice(probe: Probe) -> None:
     """The same copy delivered twice gets `duplicate` the second time; the SIB gets one I-247."""
     request = iar_copy()
-    first = await probe.call("DeliverIar", request)
-    second = await probe.call("DeliverIar", request)
-    if first.duplicate or not second.duplicate:
-        raise CaseFailed(f"expected duplicate false then true, got {first} and {second}")
+    await probe.deliver_twice("DeliverIar", request)
     booking = for_booking(request.envelope.tcr)
     await probe.expect(SIB, "DeliverDetainer", booking, what="I-247")
     detainers = await probe.count(SIB, "DeliverDetainer", booking)
@@ -293,9 +283,7 @@ async def release(probe: Probe) -> None:
     the release, weekends and holidays excluded (so no sooner, and within a week)."""
     _, detainer = await _issued(probe)
     notice = _release(detainer)
-    ack = await probe.call("NotifyRelease", notice)
-    if ack.message_id != notice.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"the Ack must name the notice's message id, not duplicate: {ack}")
+    await probe.deliver("NotifyRelease", notice)
     record = await _record(probe, detainer.detainer_id)
     if "release_noticed" not in [step.to_state for step in record.history]:
         raise CaseFailed(f"no release_noticed step in the case: {record.state} {record.history}")
@@ -310,10 +298,7 @@ async def release_twice(probe: Probe) -> None:
     id) finds the case past the detainer stage: FAILED_PRECONDITION."""
     _, detainer = await _issued(probe)
     notice = _release(detainer)
-    await probe.call("NotifyRelease", notice)
-    retried = await probe.call("NotifyRelease", notice)
-    if not retried.duplicate:
-        raise CaseFailed(f"the retried notice must be acknowledged as a duplicate: {retried}")
+    await probe.deliver_twice("NotifyRelease", notice)
     await probe.refused_with("NotifyRelease", _release(detainer), FAILED)
 
 

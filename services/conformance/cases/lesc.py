@@ -90,16 +90,9 @@ def automated_iaq(
     )
 
 
-async def _submitted(probe: Probe, request: lesc.Iaq) -> None:
-    """Submits the IAQ; the Ack must name its message id and not be a duplicate."""
-    ack = await probe.call("SubmitIaq", request)
-    if ack.message_id != request.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"the Ack must name the IAQ's message id, not duplicate: {ack}")
-
-
 async def _iar_for(probe: Probe, request: lesc.Iaq) -> common.Iar:
     """Submits the IAQ and waits for LESC's IAR to CJIS about its booking."""
-    await _submitted(probe, request)
+    await probe.deliver("SubmitIaq", request)
     received = await probe.expect(
         CJIS, "DeliverIar", for_booking(request.envelope.tcr), what="IAR to CJIS"
     )
@@ -150,7 +143,7 @@ async def acknowledged(probe: Probe) -> None:
     """The Ack names the IAQ's message id; CJIS's AcknowledgeIaq follows, with a LESC case id,
     the booking's TCN as TCR, in a message of its own."""
     request = automated_iaq(HOMICIDE)
-    await _submitted(probe, request)
+    await probe.deliver("SubmitIaq", request)
     received = await probe.expect(
         CJIS, "AcknowledgeIaq", for_booking(request.envelope.tcr), what="IAQ acknowledgement"
     )
@@ -193,7 +186,7 @@ async def acknowledged_before_analysis(probe: Probe) -> None:
     """A weak biometric match goes to the desk (analyst or VTC interview), yet CJIS gets the
     acknowledgement at once; the IAR may come later."""
     request = automated_iaq(BURGLARY, status=common.IMMIGRATION_STATUS_UNSPECIFIED, score=0.3)
-    await _submitted(probe, request)
+    await probe.deliver("SubmitIaq", request)
     await probe.expect(
         CJIS, "AcknowledgeIaq", for_booking(request.envelope.tcr), what="IAQ acknowledgement"
     )
@@ -273,10 +266,7 @@ async def iaq_twice(probe: Probe) -> None:
     """The same IAQ delivered twice (a retry after a lost Ack) gets `duplicate` the second time;
     CJIS gets one acknowledgement and one IAR, the field office one copy."""
     request = automated_iaq(HOMICIDE)
-    first = await probe.call("SubmitIaq", request)
-    second = await probe.call("SubmitIaq", request)
-    if first.duplicate or not second.duplicate:
-        raise CaseFailed(f"expected duplicate false then true, got {first} and {second}")
+    await probe.deliver_twice("SubmitIaq", request)
     booking = for_booking(request.envelope.tcr)
     await probe.expect(ICE, "DeliverIar", booking, what="IAR copy")
     for peer, method in ((CJIS, "AcknowledgeIaq"), (CJIS, "DeliverIar"), (ICE, "DeliverIar")):

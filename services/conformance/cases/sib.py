@@ -252,13 +252,6 @@ def detainer(booked: Booked, ori: str) -> sib.DetainerMessage:
     )
 
 
-async def _acknowledged(probe: Probe, method: str, message: Any) -> None:
-    """Delivers the message; the Ack names its id and is not a duplicate."""
-    ack = await probe.call(method, message)
-    if ack.message_id != message.envelope.message_id or ack.duplicate:
-        raise CaseFailed(f"{method}: the Ack must name the message id, not duplicate: {ack}")
-
-
 def _interop(message: cjis.Car | cjis.Cpi) -> tuple[bool, bool]:
     flags = message.interoperability
     return flags.moa_active, flags.jurisdiction_activated
@@ -358,7 +351,7 @@ async def nff_cpi(probe: Probe) -> None:
     first = await _book(probe, booking_body(person, ori))
     first_car = await _car(probe, first)
     fbi_number = uuid.uuid4().hex[:9].upper()
-    await _acknowledged(probe, "DeliverSre", sre(first, ori, fbi_number))
+    await probe.deliver("DeliverSre", sre(first, ori, fbi_number))
     second = await _book(probe, booking_body(person, ori))
     received = await probe.expect(CJIS, "SubmitCpi", by_tcn(second.tcn), what="CPI")
     cpi: cjis.Cpi = received.message
@@ -389,7 +382,7 @@ async def nff_cpi_waits(probe: Probe) -> None:
         )
     await probe.expect_none(CJIS, "SubmitCpi", by_tcn(second.tcn), what="a CPI without FBI number")
     fbi_number = uuid.uuid4().hex[:9].upper()
-    await _acknowledged(probe, "DeliverSre", sre(first, ori, fbi_number))
+    await probe.deliver("DeliverSre", sre(first, ori, fbi_number))
     received = await probe.expect(CJIS, "SubmitCpi", by_tcn(second.tcn), what="the waiting CPI")
     if received.message.fbi_number != fbi_number:
         raise CaseFailed(f"the CPI must name {fbi_number}, got {received.message.fbi_number!r}")
@@ -404,7 +397,7 @@ async def not_nff_car(probe: Probe) -> None:
     person = Person()
     first = await _book(probe, booking_body(person, CA))
     first_car = await _car(probe, first)
-    await _acknowledged(probe, "DeliverSre", sre(first, CA))
+    await probe.deliver("DeliverSre", sre(first, CA))
     second = await _book(probe, booking_body(person, CA))
     second_car = await _car(probe, second)
     if second_car.sid != first_car.sid:
@@ -432,7 +425,7 @@ async def suspended_moa(probe: Probe) -> None:
 
 async def _answered_by_sre_alone(probe: Probe, booked: Booked, ori: str) -> None:
     """Without interoperability the SRE is the booking's final response: no IDR is awaited."""
-    await _acknowledged(probe, "DeliverSre", sre(booked, ori))
+    await probe.deliver("DeliverSre", sre(booked, ori))
     if (status := await _status(probe, booked.tcn)) != "answered":
         raise CaseFailed(f"no IDENT search applies, so the SRE answers the booking; it is {status}")
 
@@ -473,7 +466,7 @@ async def deliver_sre(probe: Probe) -> None:
     """CJIS's SRE for a booking is acknowledged and put in the booking LEA's inbox."""
     ori = await _agency(probe, CA[:2])
     booked = await _book(probe, booking_body(Person(), ori))
-    await _acknowledged(probe, "DeliverSre", sre(booked, ori))
+    await probe.deliver("DeliverSre", sre(booked, ori))
     if len(await _in_inbox(probe, ori, booked.tcn, "SRE")) != 1:
         raise CaseFailed(f"the SRE is not in the inbox of {ori}: {await _inbox(probe, ori)}")
 
@@ -484,10 +477,10 @@ async def answered(probe: Probe) -> None:
     no-match IDR then answers it, and the LEA's inbox has both."""
     ori = await _agency(probe, CA[:2])
     booked = await _book(probe, booking_body(Person(), ori))
-    await _acknowledged(probe, "DeliverSre", sre(booked, ori))
+    await probe.deliver("DeliverSre", sre(booked, ori))
     if (status := await _status(probe, booked.tcn)) != "submitted":
         raise CaseFailed(f"the IDR is still awaited, yet the booking is {status}")
-    await _acknowledged(probe, "DeliverInteroperabilityResponse", no_match(booked, ori))
+    await probe.deliver("DeliverInteroperabilityResponse", no_match(booked, ori))
     if (status := await _status(probe, booked.tcn)) != "answered":
         raise CaseFailed(f"the SRE and the IDR are in, yet the booking is {status}")
     kinds = sorted(m["kind"] for m in await _inbox(probe, ori) if m["tcn"] == booked.tcn)
@@ -505,7 +498,7 @@ async def deliver_errt(probe: Probe) -> None:
         envelope=envelope("ERRT", tcr=booked.tcn, ori=ori),
         errt=common.Errt(refused_tcn=booked.tcn, code="INSUFFICIENT_PRINTS", reason=reason),
     )
-    await _acknowledged(probe, "DeliverErrt", errt)
+    await probe.deliver("DeliverErrt", errt)
     view = await _booking(probe, booked.tcn)
     if view.get("status") != "refused" or reason not in str(view.get("error", "")):
         raise CaseFailed(f"the booking must be refused with the reason: {view}")
@@ -520,7 +513,7 @@ async def relayed(probe: Probe) -> None:
     ori = await _agency(probe, CA[:2])
     for kind, build in (("NO-MATCH-IDR", no_match), ("IDR/IAR", joint)):
         booked = await _book(probe, booking_body(Person(), ori))
-        await _acknowledged(probe, "DeliverInteroperabilityResponse", build(booked, ori))
+        await probe.deliver("DeliverInteroperabilityResponse", build(booked, ori))
         if len(await _in_inbox(probe, ori, booked.tcn, kind)) != 1:
             raise CaseFailed(f"the {kind} is not in the inbox of {ori}")
 
@@ -534,7 +527,7 @@ async def not_relayed(probe: Probe) -> None:
     ori = await _agency(probe, NO_RELAY_STATE)
     for kind, build in (("NO-MATCH-IDR", no_match), ("IDR/IAR", joint)):
         booked = await _book(probe, booking_body(Person(), ori))
-        await _acknowledged(probe, "DeliverInteroperabilityResponse", build(booked, ori))
+        await probe.deliver("DeliverInteroperabilityResponse", build(booked, ori))
         if await _in_inbox(probe, ori, booked.tcn, kind):
             raise CaseFailed(f"the {kind} reached the inbox of {ori}, whose SIB cannot relay")
         recorded = [
@@ -542,7 +535,7 @@ async def not_relayed(probe: Probe) -> None:
         ]
         if len(recorded) != 1 or recorded[0]["relayed"]:
             raise CaseFailed(f"the {kind} must be recorded once as not relayed, got {recorded}")
-    await _acknowledged(probe, "DeliverDetainer", detainer(booked, ori))
+    await probe.deliver("DeliverDetainer", detainer(booked, ori))
     if len(await _in_inbox(probe, ori, booked.tcn, "I-247")) != 1:
         raise CaseFailed(f"the I-247 must reach the inbox of {ori} whatever the relay capability")
 
@@ -553,7 +546,7 @@ async def deliver_detainer(probe: Probe) -> None:
     ori = await _agency(probe, CA[:2])
     booked = await _book(probe, booking_body(Person(), ori))
     message = detainer(booked, ori)
-    await _acknowledged(probe, "DeliverDetainer", message)
+    await probe.deliver("DeliverDetainer", message)
     found = await _in_inbox(probe, ori, booked.tcn, "I-247")
     ids = [_detainer_id(m["body"]) for m in found]
     if ids != [message.detainer.detainer_id]:
@@ -574,7 +567,7 @@ async def release_notice(probe: Probe) -> None:
     ori = await _agency(probe, CA[:2])
     booked = await _book(probe, booking_body(Person(), ori))
     message = detainer(booked, ori)
-    await _acknowledged(probe, "DeliverDetainer", message)
+    await probe.deliver("DeliverDetainer", message)
     detainer_id = message.detainer.detainer_id
     http = probe.http_edge()
     response = await http.post("/v1/release-notices", json={"ori": ori, "detainer_id": detainer_id})
@@ -601,21 +594,13 @@ async def release_notice(probe: Probe) -> None:
 # --- idempotency -----------------------------------------------------------------------------
 
 
-async def _twice(probe: Probe, method: str, message: Any) -> None:
-    """Delivers the same message twice: the second Ack is a duplicate."""
-    first = await probe.call(method, message)
-    second = await probe.call(method, copy.deepcopy(message))
-    if first.duplicate or not second.duplicate:
-        raise CaseFailed(f"{method}: expected duplicate false then true, got {first} and {second}")
-
-
 @case(SIB, "A repeated DeliverSre message id is a duplicate and reaches the LEA once")
 async def sre_twice(probe: Probe) -> None:
     """The same SRE delivered twice (a retry after a lost Ack) is acknowledged as a duplicate the
     second time, and the LEA's inbox has it once."""
     ori = await _agency(probe, CA[:2])
     booked = await _book(probe, booking_body(Person(), ori))
-    await _twice(probe, "DeliverSre", sre(booked, ori))
+    await probe.deliver_twice("DeliverSre", sre(booked, ori))
     found = await _in_inbox(probe, ori, booked.tcn, "SRE")
     if len(found) != 1:
         raise CaseFailed(f"one SRE, {len(found)} in the inbox: it was processed twice")
@@ -629,7 +614,7 @@ async def response_twice(probe: Probe) -> None:
     once."""
     ori = await _agency(probe, CA[:2])
     booked = await _book(probe, booking_body(Person(), ori))
-    await _twice(probe, "DeliverInteroperabilityResponse", no_match(booked, ori))
+    await probe.deliver_twice("DeliverInteroperabilityResponse", no_match(booked, ori))
     found = await _in_inbox(probe, ori, booked.tcn, "NO-MATCH-IDR")
     if len(found) != 1:
         raise CaseFailed(f"one IDR, {len(found)} in the inbox: it was processed twice")
