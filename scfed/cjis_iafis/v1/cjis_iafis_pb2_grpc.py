@@ -85,6 +85,7 @@ class CjisIafisServicer:
         booking number, no charge, a finger position outside 1..10 or repeated, a template of the
         wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
         finger at all, or a charge whose NCIC code is not four digits.
+        ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +97,7 @@ class CjisIafisServicer:
         (code UNKNOWN_FBI_NUMBER) to the SIB.
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
         charge, or a bad NCIC code.
+        ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -42,6 +42,7 @@ class CjisIafisStub:
     booking number, no charge, a finger position outside 1..10 or repeated, a template of the
     wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
     finger at all, or a charge whose NCIC code is not four digits.
+    ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     SubmitCpi: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Cpi, _common_pb2.Ack]
     """Takes a CPI: the FBI number's criminal history gets the arrest, SRE to the SIB, and the
@@ -49,6 +50,7 @@ class CjisIafisStub:
     (code UNKNOWN_FBI_NUMBER) to the SIB.
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
     charge, or a bad NCIC code.
+    ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     DeliverIdr: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.IdrMessage, _common_pb2.Ack]
     """Takes IDENT's IDR. No match: a no-match IDR to the SIB. Match: an IAQ to LESC.
@@ -86,6 +88,7 @@ class CjisIafisAsyncStub(CjisIafisStub):
     booking number, no charge, a finger position outside 1..10 or repeated, a template of the
     wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
     finger at all, or a charge whose NCIC code is not four digits.
+    ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     SubmitCpi: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Cpi, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes a CPI: the FBI number's criminal history gets the arrest, SRE to the SIB, and the
@@ -93,6 +96,7 @@ class CjisIafisAsyncStub(CjisIafisStub):
     (code UNKNOWN_FBI_NUMBER) to the SIB.
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
     charge, or a bad NCIC code.
+    ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     DeliverIdr: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.IdrMessage, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes IDENT's IDR. No match: a no-match IDR to the SIB. Match: an IAQ to LESC.
@@ -133,6 +137,7 @@ class CjisIafisServicer(metaclass=_abc_1.ABCMeta):
         booking number, no charge, a finger position outside 1..10 or repeated, a template of the
         wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
         finger at all, or a charge whose NCIC code is not four digits.
+        ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
 
     @_abc_1.abstractmethod
@@ -146,6 +151,7 @@ class CjisIafisServicer(metaclass=_abc_1.ABCMeta):
         (code UNKNOWN_FBI_NUMBER) to the SIB.
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
         charge, or a bad NCIC code.
+        ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
 
     @_abc_1.abstractmethod

@@ -262,6 +262,22 @@ async def car_twice(probe: Probe) -> None:
         raise CaseFailed(f"one CAR, {len(sres)} SREs and {len(searches)} IDENT searches")
 
 
+@case(CJIS, "A CAR reusing a TCN under another message id is ALREADY_EXISTS, answered once")
+async def car_tcn_reused(probe: Probe) -> None:
+    """Another message naming a transaction CJIS already has is not a retry: ALREADY_EXISTS,
+    and the SIB gets the first CAR's SRE only."""
+    first = _car_of(Person())
+    await probe.deliver("SubmitCar", first)
+    other = _car_of(Person())
+    other.envelope.tcn = first.envelope.tcn
+    await probe.refused_with("SubmitCar", other, EXISTS)
+    booking = for_booking(first.envelope.tcn)
+    await probe.expect(SIB, "DeliverSre", booking, what="SRE")
+    sres = await probe.count(SIB, "DeliverSre", booking)
+    if len(sres) != 1:
+        raise CaseFailed(f"one CAR taken, {len(sres)} SREs: the refused one was processed too")
+
+
 @case(CJIS, "A refused CAR sends nothing")
 async def car_refused(probe: Probe) -> None:
     """A CAR without charges is refused with INVALID_ARGUMENT; no SRE, no IDENT search."""
