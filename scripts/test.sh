@@ -32,4 +32,4 @@ fi
 .venv/bin/buf lint
 .venv/bin/buf format --diff --exit-code
 .venv/bin/buf breaking --against proto/baseline/scfed-1.0.0.binpb
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest --durations=15 "$@"

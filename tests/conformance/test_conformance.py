@@ -40,6 +40,6 @@ async def test_a_broken_variant_fails_the_case_that_names_its_rule(
 ) -> None:
     variant.apply(monkeypatch)
     async with in_process(variant.agency, DatabaseChoice("sqlite", tmp_path)) as target:
-        report = await target.check(deadline=3.0)
+        report = await target.check(variant.caught_by, deadline=3.0)
     outcomes = {r.name: r.outcome for r in report.results}
     assert outcomes[variant.caught_by] == Outcome.FAILED, _failures(report)
