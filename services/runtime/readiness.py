@@ -112,7 +112,7 @@ class Readiness:
         elif now - self._summary_at >= self._summary_s:
             self._summary_at = now
             log.warning(
-                "%s: database %s still does not answer after %.0fs (%s); %d request(s) refused",
+                "%s: database %s still does not answer after %.1fs (%s); %d request(s) refused",
                 self._service,
                 self._db.target,
                 now - self._outage_since,

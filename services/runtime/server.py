@@ -366,6 +366,8 @@ class ServiceHost:
             except Exception as error:
                 log.debug("database connect attempt %d failed", attempt, exc_info=True)
                 cause = _without_password(describe_cause(error), db.url)
+                if isinstance(error, TimeoutError):
+                    cause = f"no answer within {db.connect_timeout_s:g}s"
             if attempt == attempts:
                 raise DatabaseUnreachable(
                     f"cannot reach its database at {db.target}: {cause} "
