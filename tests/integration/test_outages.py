@@ -83,7 +83,7 @@ async def test_grpc_health_follows_the_database_and_the_delivery_worker(tmp_path
         with database_out(host.runtime.db, tmp_path):
 
             async def not_serving() -> bool:
-                return await _health(host.grpc_address) == NOT_SERVING
+                return bool(await _health(host.grpc_address) == NOT_SERVING)
 
             await _until(not_serving)
             ready = await http.get("/readyz")
@@ -100,7 +100,7 @@ async def test_grpc_health_follows_the_database_and_the_delivery_worker(tmp_path
 
 
 async def _is(address: str, status: int) -> bool:
-    return await _health(address) == status
+    return bool(await _health(address) == status)
 
 
 class _Lines(logging.Handler):
