@@ -51,7 +51,7 @@ class ServiceSettings(BaseSettings):
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     # Attempts to reach the database at start, with backoff between them (1 s doubling to
     # 30 s), before the service gives up and exits; the HTTP edge answers /readyz 503 meanwhile.
-    db_start_attempts: int = Field(default=8, ge=1)
+    db_start_attempts: int = Field(default=6, ge=1)
     # How often readiness (database and delivery worker) is probed; gRPC health and /readyz
     # both follow the last probe.
     readiness_probe_s: float = Field(default=2.0, gt=0)
