@@ -43,7 +43,7 @@ from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
 from .errors import DomainError
 from .models import RuntimeBase
-from .readiness import Readiness
+from .readiness import SERVING, Readiness
 from .reflection import enable_reflection
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 PORT_UNAVAILABLE_EXIT = 3
 # Exit status when the database could not be reached at start, after every attempt.
 DATABASE_UNREACHABLE_EXIT = 4
+
+# The gRPC health name that stays SERVING while the process serves, database or not.
+LIVENESS = "liveness"
 
 # Routes that answer while the service is starting (or its database is out).
 _ALWAYS_ANSWERING = frozenset({"/healthz", "/readyz"})
@@ -315,6 +318,9 @@ class ServiceHost:
         enable_reflection([*self._service_names, health.SERVICE_NAME], server)
         await server.start()
         self._grpc = server
+        # Kubernetes' liveness probe asks for this name: SERVING while the process serves, so
+        # a database outage (NOT_SERVING for "" and every service) does not restart the pod.
+        await self._health.set(LIVENESS, SERVING)
 
         runtime.outbox.start()
         self.ready = True

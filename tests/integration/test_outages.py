@@ -25,7 +25,7 @@ from scfed.common.v1 import common_pb2, common_pb2_grpc
 from services.cli.launcher import free_port
 from services.federation import Agency
 from services.runtime.db import Database
-from services.runtime.server import DATABASE_UNREACHABLE_EXIT, ServiceHost
+from services.runtime.server import DATABASE_UNREACHABLE_EXIT, LIVENESS, ServiceHost
 from tests.federation import DatabaseChoice, make_host
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,10 +56,10 @@ async def started(host: ServiceHost) -> AsyncIterator[ServiceHost]:
         await host.stop()
 
 
-async def _health(address: str) -> int:
+async def _health(address: str, service: str = "") -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=2
+            health_pb2.HealthCheckRequest(service=service), timeout=2
         )
         return int(reply.status)
 
@@ -86,6 +86,8 @@ async def test_grpc_health_follows_the_database_and_the_delivery_worker(tmp_path
                 return bool(await _health(host.grpc_address) == NOT_SERVING)
 
             await _until(not_serving)
+            # The liveness name stays SERVING: an outage does not get the pod restarted.
+            assert await _health(host.grpc_address, LIVENESS) == SERVING
             ready = await http.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["reason"].startswith("database does not answer:")
