@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -33,8 +33,8 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-@contextmanager
-def database_out(db: Database, tmp_path: Path) -> Iterator[None]:
+@asynccontextmanager
+async def database_out(db: Database, tmp_path: Path) -> AsyncIterator[None]:
     """Points the service's engine at a SQLite file that cannot be opened (its directory does
     not exist): every query fails as a lost database does, until the block ends."""
     engine, sessions = db._engine, db._sessions
@@ -44,6 +44,7 @@ def database_out(db: Database, tmp_path: Path) -> Iterator[None]:
         yield
     finally:
         db._engine, db._sessions = engine, sessions
+        await broken.dispose()
 
 
 @asynccontextmanager
@@ -80,7 +81,7 @@ async def test_grpc_health_follows_the_database_and_the_delivery_worker(tmp_path
     host = make_host(Agency.IDENT, DatabaseChoice("sqlite", tmp_path), readiness_probe_s=0.1)
     async with started(host), httpx.AsyncClient(base_url=host.http_url) as http:
         assert await _health(host.grpc_address) == SERVING
-        with database_out(host.runtime.db, tmp_path):
+        async with database_out(host.runtime.db, tmp_path):
 
             async def not_serving() -> bool:
                 return bool(await _health(host.grpc_address) == NOT_SERVING)
@@ -151,7 +152,7 @@ async def test_an_outage_is_answered_503_and_unavailable_and_logged_in_a_few_lin
     ):
         journal = common_pb2_grpc.JournalStub(channel)
         log_lines.records.clear()
-        with database_out(host.runtime.db, tmp_path):
+        async with database_out(host.runtime.db, tmp_path):
             began = time.monotonic()
             requests = 0
             while time.monotonic() - began < 2.0:
