@@ -1,5 +1,6 @@
 """`scfed up` supervises its services: one killed with SIGKILL is restarted, with a line saying
-which and why, while the rest keep running, and bookings go through again."""
+which and why, while the rest keep running, and bookings go through again; one that keeps
+failing is given up on, and the others keep running."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.cli.launcher import LocalFederation, RestartPolicy
 from services.federation import Agency
 from tests.e2e.test_cli import ROOT, SCFED, _free_offset
 
@@ -75,3 +77,30 @@ def test_up_restarts_a_killed_service_and_bookings_complete_again(tmp_path: Path
     assert "supervisor: lesc was killed by SIGKILL; restarting it in 1s" in said, said[-2000:]
     assert "supervisor: lesc restarted (pid " in said
     assert up.returncode == 0, said[-2000:]
+
+
+def test_the_supervisor_gives_up_on_a_service_that_keeps_failing_and_keeps_the_others(
+    tmp_path: Path,
+) -> None:
+    # LESC refuses its configuration at every start (exit code 2); the others are fine.
+    fed = LocalFederation(data_dir=tmp_path, extra_env={"SCFED_LESC_OUTBOX_BATCH": "0"})
+    policy = RestartPolicy(max_fast_failures=3, base_delay_s=0.1)
+    lines: list[str] = []
+    fed.start()
+    try:
+        lesc = fed.services[Agency.LESC]
+        deadline = time.monotonic() + 120
+        while not lesc.given_up and time.monotonic() < deadline:
+            lines += fed.supervise(policy, time.monotonic())
+            time.sleep(0.05)
+        assert lesc.given_up, lines
+        others = [svc for name, svc in fed.services.items() if name != Agency.LESC]
+        assert all(svc.process is not None and svc.process.poll() is None for svc in others)
+        assert not fed.all_given_up()
+    finally:
+        fed.stop()
+    assert lines[0].startswith("lesc exited with code 2 (")
+    assert "restarting it in 0.1s" in lines[0]
+    assert lines[-1].startswith("lesc exited with code 2")
+    assert "3 failures within 60s: giving up on it (the rest keep running)" in lines[-1]
+    assert sum("restarted" in line for line in lines) == 2
