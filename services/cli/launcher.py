@@ -58,6 +58,9 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     replica: int = 1
+    # Supervision by `scfed up`: when a restart is due (monotonic seconds), or given up.
+    restart_at: float | None = None
+    given_up: bool = False
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of this process's log."""
@@ -180,14 +183,58 @@ class LocalFederation:
             name = svc.name
             suffix = f"-{svc.replica}" if len(self.replicas_of[name]) > 1 else ""
             svc.log_path = logs / f"{name}{suffix}.log"
-            with svc.log_path.open("ab") as log:
-                svc.process = subprocess.Popen(
-                    [sys.executable, "-m", Agency(name).profile.module],
-                    env=self.environment(name, svc.replica),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
+            self._spawn(svc)
+
+    def _spawn(self, svc: ServiceProcess) -> None:
+        """Starts (or restarts) one service process, appending to its log."""
+        assert svc.log_path is not None
+        with svc.log_path.open("ab") as log:
+            svc.process = subprocess.Popen(
+                [sys.executable, "-m", Agency(svc.name).profile.module],
+                env=self.environment(svc.name, svc.replica),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def label(self, svc: ServiceProcess) -> str:
+        """The service's name, with its replica number when it has several."""
+        return svc.name if len(self.replicas_of[svc.name]) == 1 else f"{svc.name}#{svc.replica}"
+
+    def supervise(self, policy: RestartPolicy, now: float) -> list[str]:
+        """One round of supervision: notices processes that ended, restarts those due, gives
+        up on those that failed too often too fast. Returns a line for each thing it did."""
+        lines = []
+        for svc in self.processes():
+            if svc.given_up:
+                continue
+            label = self.label(svc)
+            if svc.restart_at is not None:
+                if now >= svc.restart_at:
+                    svc.restart_at = None
+                    self._spawn(svc)
+                    pid = svc.process.pid if svc.process is not None else 0
+                    lines.append(f"{label} restarted (pid {pid})")
+                continue
+            if svc.process is None or svc.process.poll() is None:
+                continue
+            why = exit_reason(svc.process.returncode, svc.log_tail(1))
+            delay = policy.after_exit(label, now)
+            if delay is None:
+                svc.given_up = True
+                lines.append(
+                    f"{label} {why}; {policy.max_fast_failures} failures within "
+                    f"{policy.window_s:g}s: giving up on it (the rest keep running); "
+                    f"see {svc.log_path}"
                 )
+            else:
+                svc.restart_at = now + delay
+                lines.append(f"{label} {why}; restarting it in {delay:g}s")
+        return lines
+
+    def all_given_up(self) -> bool:
+        """True when supervision gave up on every process."""
+        return all(svc.given_up for svc in self.processes())
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Waits until every service's /readyz answers 200 (at most `timeout`, default
@@ -266,6 +313,40 @@ class LocalFederation:
         raise RuntimeError(
             f"services exited {during}: {', '.join(self.exited())}\n" + "\n".join(details)
         )
+
+
+def exit_reason(returncode: int, last_log_line: str = "") -> str:
+    """How a process ended, in words: the signal that killed it, or its exit code and the last
+    line it logged (a service that fails says why in that line)."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    why = f"exited with code {returncode}"
+    return f"{why} ({last_log_line.strip()[:300]})" if last_log_line.strip() else why
+
+
+@dataclass
+class RestartPolicy:
+    """When `scfed up` restarts a service that ended: after a backoff that doubles with each
+    recent failure; never again once it failed `max_fast_failures` times within `window_s`."""
+
+    max_fast_failures: int = 5
+    window_s: float = 60.0
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    failures: dict[str, list[float]] = field(default_factory=dict)
+
+    def after_exit(self, label: str, now: float) -> float | None:
+        """Seconds to wait before restarting `label`, which ended at `now`; None: give up."""
+        recent = [t for t in self.failures.get(label, []) if now - t < self.window_s]
+        recent.append(now)
+        self.failures[label] = recent
+        if len(recent) >= self.max_fast_failures:
+            return None
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (len(recent) - 1)))
 
 
 async def external_health(external: Mapping[Agency, str], timeout: float = 3.0) -> dict[str, str]:

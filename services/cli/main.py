@@ -281,11 +281,12 @@ def up(
     import asyncio
 
     import grpc
+    from rich.markup import escape
     from rich.table import Table
 
     from ..world.seeding import seed_world
     from ..world.world import build_world
-    from .launcher import LocalFederation, external_agencies, external_health
+    from .launcher import LocalFederation, RestartPolicy, external_agencies, external_health
 
     url = _check_database_url(database_url)
     try:
@@ -334,10 +335,14 @@ def up(
             table.add_row(name, address, "(external)", "(external)")
         out().print(table)
         out().print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
+        # A service that dies is restarted with backoff; one that keeps dying is given up on
+        # while the others keep running.
+        policy = RestartPolicy()
         while not stopping:
-            exited = fed.exited()
-            if exited:
-                err().print(f"[red]service exited:[/red] {', '.join(exited)}")
+            for line in fed.supervise(policy, time.monotonic()):
+                err().print(f"[yellow]supervisor:[/yellow] {escape(line)}", highlight=False)
+            if fed.all_given_up():
+                err().print("[red]every service was given up on[/red]")
                 raise typer.Exit(1)
             time.sleep(0.5)
     finally:

@@ -46,6 +46,17 @@ class ServiceSettings(BaseSettings):
     outbox_batch: int = Field(default=16, ge=1)
     outbox_poll_s: float = Field(default=0.5, gt=0)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    # How long one connection attempt to the database may take (a server that accepts and
+    # never answers would otherwise hold the start for a minute).
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Attempts to reach the database at start, with backoff between them (1 s doubling to
+    # 30 s), before the service gives up and exits; the HTTP edge answers /readyz 503 meanwhile.
+    db_start_attempts: int = Field(default=6, ge=1)
+    # How often readiness (database and delivery worker) is probed; gRPC health and /readyz
+    # both follow the last probe.
+    readiness_probe_s: float = Field(default=2.0, gt=0)
+    # While the database is out, one summary line this often (plus one at its start and end).
+    outage_summary_s: float = Field(default=30.0, gt=0)
     # The largest gRPC request the service takes, in MiB (gRPC's own default is 4): an
     # AdminService.LoadSnapshot carries the service's whole state.
     grpc_max_message_mb: int = Field(default=256, ge=4, le=2047)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, String, event, text
+from sqlalchemy import DateTime, MetaData, String, event, exc, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -78,25 +79,80 @@ class StrEnumType(TypeDecorator[E]):
         return self.enum(value)
 
 
+class DatabaseUnavailable(Exception):
+    """The service's database cannot be reached (or is not connected yet): a 503 at the HTTP
+    edge and UNAVAILABLE at the gRPC edge, never a traceback per request."""
+
+
+# Errors that mean "the database does not answer", not "this request is wrong": connection
+# refused or lost, a connect or pool timeout, a file SQLite cannot open.
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when `error` says the database cannot be reached, rather than a bad request."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _UNAVAILABLE_ERRORS) or (
+        isinstance(error, OSError) and error.errno is not None
+    )
+
+
+def describe_cause(error: BaseException) -> str:
+    """One line on why the database did not answer, without its traceback."""
+    inner = getattr(error, "orig", None) or error
+    text_ = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    if isinstance(inner, TimeoutError) and not text_:
+        return "no answer (timed out)"
+    return f"{type(inner).__name__}: {text_}" if text_ else type(inner).__name__
+
+
 class Database:
     """An async engine and session factory for one service's database."""
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, connect_timeout_s: float = 5.0
+    ) -> None:
         self.url = url
         self.schema = schema
         self.is_sqlite = url.startswith("sqlite")
+        self.connect_timeout_s = connect_timeout_s
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def target(self) -> str:
+        """Where the database is, for a log line: host:port/name or the SQLite file, never
+        the password."""
+        url = make_url(self.url)
+        if self.is_sqlite:
+            return url.database or ":memory:"
+        port = f":{url.port}" if url.port else ""
+        return f"{url.host or 'localhost'}{port}/{url.database or ''}"
 
     @property
     def engine(self) -> AsyncEngine:
         """The engine; `connect()` must have been awaited."""
         if self._engine is None:
-            raise RuntimeError("database not connected")
+            raise DatabaseUnavailable("database not connected yet")
         return self._engine
 
     async def connect(self, metadatas: Sequence[MetaData]) -> None:
-        """Creates the engine, the schema and the tables."""
+        """Creates the engine, the schema and the tables; on failure nothing is left open."""
+        try:
+            await self._connect(metadatas)
+        except BaseException:
+            await self.dispose()
+            raise
+
+    async def _connect(self, metadatas: Sequence[MetaData]) -> None:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             path = self.url.split("///", 1)[-1]
@@ -107,8 +163,11 @@ class Database:
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # asyncpg waits 60 s for a server that accepts and never answers: say so sooner.
+            connect_args: dict[str, Any] = {"timeout": self.connect_timeout_s}
             if self.schema:
-                kwargs["connect_args"] = {"server_settings": {"search_path": self.schema}}
+                connect_args["server_settings"] = {"search_path": self.schema}
+            kwargs["connect_args"] = connect_args
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -132,18 +191,25 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on error."""
         if self._sessions is None:
-            raise RuntimeError("database not connected")
+            raise DatabaseUnavailable("database not connected yet")
         async with self._sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
+        return await self.check() is None
+
+    async def check(self) -> str | None:
+        """None when the database answers a trivial query in time; otherwise why not."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            return False
-        return True
+            async with asyncio.timeout(self.connect_timeout_s):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except TimeoutError:
+            return f"no answer within {self.connect_timeout_s:g}s"
+        except Exception as error:
+            return describe_cause(error)
+        return None
 
     async def dispose(self) -> None:
         """Closes every connection."""

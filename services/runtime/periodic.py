@@ -2,7 +2,9 @@
 
 A round returns how long to pause before the next one: `AT_ONCE` when more work is waiting,
 None for the poll interval, or any number of seconds. A round that raises is logged and the
-loop pauses for the poll interval and goes on, so one bad round never ends the loop. A
+loop pauses for the poll interval and goes on, so one bad round never ends the loop (a round
+that fails because the database does not answer is not logged: the readiness probe reports the
+outage once, see `readiness.py`). A
 cancellation that does not come from `stop()` (a call cancelled under the round, say) is
 treated the same way; the loop ends only when it is stopped. `notify()` ends a pause early.
 """
@@ -13,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from .db import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,9 @@ class PeriodicTask:
             if task is not None and task.cancelling():
                 raise
             log.warning("%s: a round was cancelled; going on", self.name)
-        except Exception:
-            log.exception("%s: a round failed; trying again", self.name)
+        except Exception as error:
+            if is_unavailable(error):
+                log.debug("%s: a round failed, the database does not answer", self.name)
+            else:
+                log.exception("%s: a round failed; trying again", self.name)
         return None

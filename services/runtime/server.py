@@ -12,6 +12,7 @@ import resource
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,11 +20,12 @@ from typing import Any, Protocol
 
 import grpc
 import uvicorn
-from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.responses import JSONResponse
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from grpc_health.v1 import health, health_pb2_grpc
 from pydantic import ValidationError
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.admin.v1 import admin_pb2_grpc
@@ -37,10 +39,11 @@ from .admin_servicer import AdminServicer
 from .clock import AcceleratedClock, Clock, clock_from_spec
 from .clock_epoch import share_epoch
 from .config import ServiceSettings
-from .db import Database
+from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
 from .errors import DomainError
 from .models import RuntimeBase
+from .readiness import SERVING, Readiness
 from .reflection import enable_reflection
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,23 @@ log = logging.getLogger(__name__)
 # Exit status of `python -m services.<name>` when a port it should listen on cannot be bound
 # (2 is a bad configuration).
 PORT_UNAVAILABLE_EXIT = 3
+# Exit status when the database could not be reached at start, after every attempt.
+DATABASE_UNREACHABLE_EXIT = 4
+
+# The gRPC health name that stays SERVING while the process serves, database or not.
+LIVENESS = "liveness"
+
+# Routes that answer while the service is starting (or its database is out).
+_ALWAYS_ANSWERING = frozenset({"/healthz", "/readyz"})
+# Exceptions the HTTP edge answers with 503: the database does not answer.
+_UNAVAILABLE_AT_HTTP: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 @dataclass
@@ -138,6 +158,48 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The database did not answer at start, after every attempt the settings allow."""
+
+
+class _UnavailableInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Answers UNAVAILABLE, with the cause, for an RPC that failed because the database does
+    not answer; counted by the readiness monitor instead of a traceback per call."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Wraps unary-unary handlers (every RPC of the federation's services)."""
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        readiness = self._readiness
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                return await inner(request, context)
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                readiness.refused()
+                cause = describe_cause(error)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {cause}")
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
     """Uvicorn inside our event loop: the host, not uvicorn, owns the signals."""
 
@@ -156,7 +218,11 @@ class ServiceHost:
         self.provider = provider
         self.settings = settings
         clock = clock or clock_from_spec(settings.clock)
-        db = Database(settings.resolved_database_url(), schema=settings.resolved_schema())
+        db = Database(
+            settings.resolved_database_url(),
+            schema=settings.resolved_schema(),
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
         outbox = Outbox(
             db,
             service=provider.name,
@@ -175,7 +241,16 @@ class ServiceHost:
         )
         self._grpc: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
+        self.readiness_monitor = Readiness(
+            service=provider.name,
+            db=db,
+            worker_running=lambda: outbox.running,
+            health_servicer=self._health,
+            probe_s=settings.readiness_probe_s,
+            summary_s=settings.outage_summary_s,
+        )
         self._http: _EmbeddedUvicorn | None = None
+        self._http_app = FastAPI()
         self._http_task: asyncio.Task[None] | None = None
         self._service_names: list[str] = []
         self.grpc_port = 0
@@ -193,16 +268,19 @@ class ServiceHost:
         return f"http://{self.settings.http_host}:{self.http_port}"
 
     async def start(self) -> None:
-        """Binds both ports, connects the database, starts the servers and the worker, then
-        reports SERVING. A port that cannot be bound fails the start before anything else."""
+        """Binds both ports, brings up the HTTP edge (answering /readyz 503 until ready),
+        connects the database (retrying with backoff), starts gRPC and the worker, then reports
+        SERVING. A port that cannot be bound fails the start before anything else; a database
+        that never answers fails it with DatabaseUnreachable."""
         runtime = self.runtime
         # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
         # and the kernel splits the traffic between the two.
         server = grpc.aio.server(
+            interceptors=[_UnavailableInterceptor(self.readiness_monitor)],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),
-            ]
+            ],
         )
         self.grpc_port = bind_grpc(server, self.settings.grpc_host, self.settings.grpc_port)
         try:
@@ -211,11 +289,18 @@ class ServiceHost:
             await server.stop(None)
             raise
         self.http_port = int(http_socket.getsockname()[1])
-
-        await runtime.db.connect([RuntimeBase.metadata, *self.provider.metadatas])
-        if isinstance(runtime.clock, AcceleratedClock):
-            await share_epoch(runtime.db, runtime.clock)
-        await self.provider.on_after_init(runtime)
+        try:
+            await self._serve_http(http_socket)
+            await self._connect_database()
+            if isinstance(runtime.clock, AcceleratedClock):
+                await share_epoch(runtime.db, runtime.clock)
+            await self.provider.on_after_init(runtime)
+            add_service_routes(self._http_app, self)
+        except BaseException:
+            await server.stop(None)
+            await self._stop_http()
+            await runtime.db.dispose()
+            raise
 
         names = list(self.provider.register_grpc(server, runtime))
         common_pb2_grpc.add_JournalServicer_to_server(
@@ -233,9 +318,25 @@ class ServiceHost:
         enable_reflection([*self._service_names, health.SERVICE_NAME], server)
         await server.start()
         self._grpc = server
+        # Kubernetes' liveness probe asks for this name: SERVING while the process serves, so
+        # a database outage (NOT_SERVING for "" and every service) does not restart the pod.
+        await self._health.set(LIVENESS, SERVING)
 
+        runtime.outbox.start()
+        self.ready = True
+        await self.readiness_monitor.start(self._service_names)
+        log.info(
+            "%s serving gRPC on %s and HTTP on %s",
+            self.provider.name,
+            self.grpc_address,
+            self.http_url,
+        )
+
+    async def _serve_http(self, http_socket: socket.socket) -> None:
+        """Starts the HTTP edge on its bound socket and waits until it listens."""
+        self._http_app = create_http_app(self)
         config = uvicorn.Config(
-            create_http_app(self),
+            self._http_app,
             log_level="warning",
             lifespan="off",
             access_log=False,
@@ -248,30 +349,59 @@ class ServiceHost:
                 raise RuntimeError(f"{self.provider.name}: HTTP edge exited at start")
             await asyncio.sleep(0.01)
 
-        runtime.outbox.start()
-        for name in ["", *self._service_names]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.ready = True
-        log.info(
-            "%s serving gRPC on %s and HTTP on %s",
-            self.provider.name,
-            self.grpc_address,
-            self.http_url,
-        )
-
-    async def stop(self) -> None:
-        """Stops taking traffic, drains in-flight calls, stops the worker, closes the database."""
-        self.ready = False
-        await self._health.enter_graceful_shutdown()
-        if self._grpc is not None:
-            await self._grpc.stop(self.settings.shutdown_grace_s)
-            self._grpc = None
+    async def _stop_http(self) -> None:
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await self._http_task
             self._http = None
             self._http_task = None
+
+    async def _connect_database(self) -> None:
+        """Connects, retrying with backoff (1 s doubling to 30 s) for `db_start_attempts`
+        attempts; each failure is one line naming the database and the cause."""
+        db = self.runtime.db
+        attempts = self.settings.db_start_attempts
+        began = time.monotonic()
+        delay = 1.0
+        self.readiness_monitor.not_ready("connecting to the database")
+        for attempt in range(1, attempts + 1):
+            try:
+                await db.connect([RuntimeBase.metadata, *self.provider.metadatas])
+                return
+            except Exception as error:
+                log.debug("database connect attempt %d failed", attempt, exc_info=True)
+                cause = _without_password(describe_cause(error), db.url)
+                if isinstance(error, TimeoutError):
+                    cause = f"no answer within {db.connect_timeout_s:g}s"
+            if attempt == attempts:
+                raise DatabaseUnreachable(
+                    f"cannot reach its database at {db.target}: {cause} "
+                    f"(gave up after {attempts} attempt(s) in {time.monotonic() - began:.0f}s; "
+                    "allow more with SCFED_DB_START_ATTEMPTS)"
+                )
+            self.readiness_monitor.not_ready(f"database does not answer: {cause}")
+            log.warning(
+                "%s: cannot reach its database at %s: %s; attempt %d of %d, next in %.0fs",
+                self.provider.name,
+                db.target,
+                cause,
+                attempt,
+                attempts,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+    async def stop(self) -> None:
+        """Stops taking traffic, drains in-flight calls, stops the worker, closes the database."""
+        self.ready = False
+        await self.readiness_monitor.stop()
+        await self._health.enter_graceful_shutdown()
+        if self._grpc is not None:
+            await self._grpc.stop(self.settings.shutdown_grace_s)
+            self._grpc = None
+        await self._stop_http()
         await self.runtime.outbox.stop()
         await self.provider.on_before_stop(self.runtime)
         await self.runtime.db.dispose()
@@ -285,24 +415,55 @@ class ServiceHost:
         )
 
     async def readiness(self) -> tuple[bool, str]:
-        """Whether the service can really serve, and why not."""
-        if not self.ready:
-            return False, "starting or stopping"
-        if not self.runtime.outbox.running:
-            return False, "delivery worker is not running"
-        if not await self.runtime.db.ping():
-            return False, "database does not answer"
-        return True, "ready"
+        """Whether the service can really serve, and why not: the readiness probe's last
+        answer (the same one gRPC health gives), probed afresh once the service runs."""
+        monitor = self.readiness_monitor
+        if self.ready:
+            await monitor.probe()
+        return monitor.ok, monitor.reason
+
+
+def _without_password(message: str, url: str) -> str:
+    """`message` with the database URL's password, should it appear, masked."""
+    password = make_url(url).password
+    return message.replace(password, "***") if password else message
 
 
 def create_http_app(host: ServiceHost) -> FastAPI:
-    """The HTTP edge: health, readiness, journal and outbox, plus the service's own routes."""
+    """The HTTP edge: health, readiness, journal and outbox (`add_service_routes` adds the
+    service's own routes)."""
     runtime = host.runtime
     app = FastAPI(title=f"scfed {host.provider.name}", version="1")
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Any, exc: DomainError) -> JSONResponse:
         return JSONResponse(status_code=exc.http_status, content={"detail": exc.message})
+
+    async def _database_unavailable(_request: Any, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            raise exc
+        host.readiness_monitor.refused()
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"database unavailable: {describe_cause(exc)}"},
+            headers={"Retry-After": "1"},
+        )
+
+    for unavailable in _UNAVAILABLE_AT_HTTP:
+        app.add_exception_handler(unavailable, _database_unavailable)
+
+    @app.middleware("http")
+    async def _not_before_ready(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Until the database is connected and the service initialised, only the probes answer.
+        if not host.ready and request.url.path not in _ALWAYS_ANSWERING:
+            return JSONResponse(
+                status_code=503,
+                content={"detail": f"not ready: {host.readiness_monitor.reason}"},
+                headers={"Retry-After": "1"},
+            )
+        return await call_next(request)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -403,10 +564,15 @@ def create_http_app(host: ServiceHost) -> FastAPI:
                 return await counts(session, since)
 
     app.include_router(admin_router(host.provider, runtime))
-    router = host.provider.http_router(runtime)
+    return app
+
+
+def add_service_routes(app: FastAPI, host: ServiceHost) -> None:
+    """Adds the service's own routes, once its database is connected and it is initialised
+    (the edge's probes answer before that)."""
+    router = host.provider.http_router(host.runtime)
     if router is not None:
         app.include_router(router)
-    return app
 
 
 async def serve(host: ServiceHost) -> None:
@@ -415,7 +581,17 @@ async def serve(host: ServiceHost) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await host.start()
+    # A signal while the start still waits for the database ends the start, not just the wait.
+    starting = asyncio.create_task(host.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return
+    stopping.cancel()
+    starting.result()
     try:
         await stop.wait()
     finally:
@@ -442,3 +618,6 @@ def run_service(
     except PortUnavailable as exc:
         print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
         raise SystemExit(PORT_UNAVAILABLE_EXIT) from exc
+    except DatabaseUnreachable as exc:
+        print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
+        raise SystemExit(DATABASE_UNREACHABLE_EXIT) from exc

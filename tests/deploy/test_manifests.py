@@ -248,10 +248,16 @@ def test_every_agency_runs_its_own_module_with_native_grpc_probes(
         assert container["args"] == [f"scfed.services.{agency.module}"]
         assert container_port(workload, "grpc") == ("grpc", agency.grpc_port)
         assert container_port(workload, "http") == ("http", agency.http_port)
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        # Liveness asks for the health name that a database outage leaves SERVING.
+        expected = {
+            "startupProbe": {"port": agency.grpc_port},
+            "readinessProbe": {"port": agency.grpc_port},
+            "livenessProbe": {"port": agency.grpc_port, "service": "liveness"},
+        }
+        for probe, grpc_probe in expected.items():
             assert probe in container, f"{name} has no {probe}"
-            assert container[probe].get("grpc") == {"port": agency.grpc_port}, (
-                f"{name}: {probe} is not a gRPC probe on {agency.grpc_port}"
+            assert container[probe].get("grpc") == grpc_probe, (
+                f"{name}: {probe} is not the gRPC probe {grpc_probe}"
             )
 
 

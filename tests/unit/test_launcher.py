@@ -15,7 +15,14 @@ import grpc
 import pytest
 
 from services.cli.demo import DemoOptions, run_demo
-from services.cli.launcher import LocalFederation, external_agencies, external_health, free_port
+from services.cli.launcher import (
+    LocalFederation,
+    RestartPolicy,
+    exit_reason,
+    external_agencies,
+    external_health,
+    free_port,
+)
 from services.federation import Agency
 
 
@@ -137,3 +144,31 @@ async def test_wait_ready_gives_up_after_its_setting_naming_each_service_not_rea
         url = fed.services[name].http_url
         assert f"{name}#1 (no answer at {url}/readyz)" in message
     assert message.endswith("allow longer with --ready-timeout or SCFED_READY_TIMEOUT")
+
+
+def test_the_supervisor_restarts_with_doubling_backoff_and_gives_up_after_five_fast_failures() -> (
+    None
+):
+    policy = RestartPolicy()
+    delays = [policy.after_exit("lesc", now) for now in (0.0, 1.0, 3.0, 7.0)]
+    assert delays == [1.0, 2.0, 4.0, 8.0]
+    assert policy.after_exit("lesc", 15.0) is None  # the fifth within a minute
+    # Another service's failures are its own.
+    assert policy.after_exit("ident", 15.0) == 1.0
+
+
+def test_failures_older_than_the_window_are_forgotten() -> None:
+    policy = RestartPolicy(max_fast_failures=3, window_s=60.0)
+    assert policy.after_exit("sib", 0.0) == 1.0
+    assert policy.after_exit("sib", 10.0) == 2.0
+    assert policy.after_exit("sib", 100.0) == 1.0  # the two earlier ones are out of the window
+    assert policy.after_exit("sib", 101.0) == 2.0
+    assert policy.after_exit("sib", 102.0) is None
+
+
+def test_an_exit_is_described_by_its_signal_or_its_code_and_last_line() -> None:
+    assert exit_reason(-9) == "was killed by SIGKILL"
+    assert exit_reason(4, "lesc: cannot reach its database at db:5432/x: refused\n") == (
+        "exited with code 4 (lesc: cannot reach its database at db:5432/x: refused)"
+    )
+    assert exit_reason(1) == "exited with code 1"
