@@ -10,6 +10,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from .errors import shown
+
 
 class Clock(Protocol):
     """Agency time. Machine latency (timeouts, retries) never goes through it."""
@@ -111,13 +113,15 @@ def clock_from_spec(spec: str) -> Clock:
         try:
             return AcceleratedClock(float(arg))
         except ValueError as exc:
-            raise ValueError(f"bad clock spec {spec!r}: {exc}") from exc
+            raise ValueError(f"bad clock spec {shown(spec)}: {str(exc)[:80]}") from exc
     if kind == "manual":
         start = datetime.fromisoformat(arg) if arg else None
         if start is not None:
             start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
         return ManualClock(start)
-    raise ValueError(f"bad clock spec {spec!r}; use real, accelerated:<factor> or manual[:<start>]")
+    raise ValueError(
+        f"bad clock spec {shown(spec)}; use real, accelerated:<factor> or manual[:<start>]"
+    )
 
 
 # The longest single step of agency time a caller may ask for: longer than any hold, notice or
@@ -155,7 +159,7 @@ def parse_duration(text: str) -> timedelta:
             sum(float(p["value"]) * _UNIT_SECONDS[_SHORT_UNITS[p["unit"]]] for p in pieces)
         )
     raise ValueError(
-        f"bad duration {text!r}; use ISO 8601 days and time (P2D, PT48H, P1DT30M, P1W) or "
+        f"bad duration {shown(text)}; use ISO 8601 days and time (P2D, PT48H, P1DT30M, P1W) or "
         "a short form (48h, 30d, 1d12h, 90s); years and months are not fixed lengths"
     )
 

@@ -39,6 +39,7 @@ from .clock_epoch import share_epoch
 from .config import ServiceSettings
 from .db import Database
 from .delivery import Inbox, Outbox, RetryPolicy
+from .edge import DecodeRefusal
 from .errors import DomainError
 from .models import RuntimeBase
 from .reflection import enable_reflection
@@ -199,10 +200,11 @@ class ServiceHost:
         # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
         # and the kernel splits the traffic between the two.
         server = grpc.aio.server(
+            interceptors=[DecodeRefusal()],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),
-            ]
+            ],
         )
         self.grpc_port = bind_grpc(server, self.settings.grpc_host, self.settings.grpc_port)
         try:
