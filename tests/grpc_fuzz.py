@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health_pb2
 
 from scfed.admin.v1 import admin_pb2
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2
@@ -31,10 +32,11 @@ _OWN = {
     Agency.LESC: lesc_pb2,
     Agency.ICE_FIELD: ice_field_pb2,
 }
-# Every service also serves these two.
+# Every service also serves these.
 _SHARED = [
     common_pb2.DESCRIPTOR.services_by_name["Journal"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
+    health_pb2.DESCRIPTOR.services_by_name["Health"],
 ]
 
 _INT_RANGES = {
@@ -84,7 +86,7 @@ _LIKELY = [
 
 
 def service_descriptors(agency: str) -> list[ServiceDescriptor]:
-    """The gRPC services one agency's server registers (its own, the journal, admin)."""
+    """The gRPC services one agency's server registers (its own, journal, admin, health)."""
     return [*_OWN[Agency(agency)].DESCRIPTOR.services_by_name.values(), *_SHARED]
 
 

@@ -118,6 +118,29 @@ async def test_a_nul_in_any_string_field_is_invalid_argument_naming_the_field(
     assert failures == []
 
 
+async def test_undecodable_bytes_on_streaming_methods_are_invalid_argument(
+    fed: Federation,
+) -> None:
+    address = fed.hosts[Agency.LESC].grpc_address
+    async with grpc.aio.insecure_channel(address) as channel:
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch")(b"\xff\xff", timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in watch:
+                pass
+        assert caught.value.code() == INVALID, caught.value
+
+        async def garbage() -> AsyncIterator[bytes]:
+            yield b"\xff\xff"
+
+        reflect = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        info = channel.stream_stream(reflect)(garbage(), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in info:
+                pass
+        assert caught.value.code() == INVALID, caught.value
+        assert "not a valid message" in (caught.value.details() or "")
+
+
 async def test_a_string_of_bad_utf8_is_invalid_argument(fed: Federation) -> None:
     code, details = await _status(
         fed.hosts[Agency.IDENT].grpc_address,
