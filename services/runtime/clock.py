@@ -134,6 +134,9 @@ _ISO_DURATION = re.compile(
     r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
 )
 _SHORT_DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[wdhms])")
+# No duration is longer; a longer text is refused before the patterns (whose search is
+# quadratic in a long run of digits) see it.
+MAX_DURATION_CHARS = 64
 _UNIT_SECONDS = {
     "weeks": 604_800.0,
     "days": 86_400.0,
@@ -148,6 +151,8 @@ def parse_duration(text: str) -> timedelta:
     """A span of agency time from ISO 8601 ("P2D", "PT48H", "P1DT30M", "P1W") or the short
     form ("48h", "30d", "1d12h", "90s"). Years and months are refused: their length varies."""
     value = text.strip()
+    if len(value) > MAX_DURATION_CHARS:
+        raise ValueError(f"bad duration {shown(text)}: at most {MAX_DURATION_CHARS} characters")
     iso = _ISO_DURATION.fullmatch(value.upper())
     if iso is not None and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
         return step_of(

@@ -22,6 +22,9 @@ SEED = int(os.environ.get("SCFED_FUZZ_SEED", "20261203"))
 PER_METHOD = int(os.environ.get("SCFED_FUZZ_PER_METHOD", "150"))
 # A call that takes longer than this is a hang.
 DEADLINE_S = 10.0
+# A call slower than this is listed (not failed) after the run.
+SLOW_S = 2.0
+VERBOSE = bool(os.environ.get("SCFED_FUZZ_VERBOSE"))
 # What no input may get.
 BROKEN = {
     grpc.StatusCode.UNKNOWN,
@@ -48,6 +51,7 @@ async def test_no_generated_mutated_or_garbage_request_gets_unknown_internal_or_
     valid = _valid_requests()
     outcomes: Counter[str] = Counter()
     failures: list[str] = []
+    slow: list[str] = []
     started = time.monotonic()
     async with running_federation(DatabaseChoice(kind="sqlite", tmp=tmp_path)) as fed:
         for name, host in fed.hosts.items():
@@ -64,7 +68,9 @@ async def test_no_generated_mutated_or_garbage_request_gets_unknown_internal_or_
                             if m.DESCRIPTOR is method.input_type
                         ]
                         call = channel.unary_unary(path)
+                        method_started = time.monotonic()
                         for kind, data in cases(fuzzer, method.input_type, seeds, PER_METHOD):
+                            call_started = time.monotonic()
                             try:
                                 await asyncio.wait_for(
                                     call(data, timeout=DEADLINE_S), DEADLINE_S + 5
@@ -76,14 +82,24 @@ async def test_no_generated_mutated_or_garbage_request_gets_unknown_internal_or_
                             except TimeoutError:
                                 code, details = grpc.StatusCode.DEADLINE_EXCEEDED, "no answer"
                             outcomes[code.name] += 1
+                            if time.monotonic() - call_started > SLOW_S:
+                                slow.append(
+                                    f"{name} {path} {kind} {code.name} "
+                                    f"{time.monotonic() - call_started:.1f}s "
+                                    f"request={data[:200].hex()}"
+                                )
                             if code in BROKEN:
                                 failures.append(
                                     f"{name} {path} {kind} {code.name} {details[:300]!r} "
                                     f"request={data[:200].hex()}{'...' if len(data) > 200 else ''}"
                                 )
+                        if VERBOSE:
+                            print(f"{name} {path}: {time.monotonic() - method_started:.1f}s")
     elapsed = time.monotonic() - started
     print(
         f"gRPC fuzz: seed {SEED}, {sum(outcomes.values())} calls "
         f"({PER_METHOD} per method) in {elapsed:.1f}s: {dict(outcomes)}"
     )
+    if slow:
+        print("slow calls:\n" + "\n".join(slow[:20]))
     assert failures == [], "\n".join(failures[:40])
