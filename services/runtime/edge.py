@@ -6,6 +6,7 @@ length that always fits in the trailers."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -20,9 +21,9 @@ Request = TypeVar("Request")
 Response = TypeVar("Response")
 RpcMethod = Callable[[Servicer, Request, grpc.aio.ServicerContext], Awaitable[Response]]
 
-# The longest status details the edge sends. gRPC's trailers are bounded (8 KiB by default on
-# the receiving side, counted after percent-encoding): longer details turn the caller's status
-# into RESOURCE_EXHAUSTED and lose the reason.
+# The longest status details the edge sends. gRPC's trailers are bounded (grpcio's client
+# drops a value over 16 KiB, counted after percent-encoding): longer details turn the caller's
+# status into RESOURCE_EXHAUSTED and lose the reason.
 MAX_DETAILS = 1000
 
 # Fields that hold identifiers (keys, numbers, codes): no control character at all, not even
@@ -51,7 +52,9 @@ IDENTIFIER_FIELDS = frozenset(
         "tot",
     }
 )
-_TEXT_CONTROLS = frozenset("\t\n\r")
+# C0 and C1 control characters and DEL; in text, all but tab, LF and CR.
+_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def bounded(details: str) -> str:
@@ -59,14 +62,6 @@ def bounded(details: str) -> str:
     if len(details) <= MAX_DETAILS:
         return details
     return details[: MAX_DETAILS - 15] + "... (truncated)"
-
-
-def _is_control(char: str, *, identifier: bool) -> bool:
-    """A C0 or C1 control character or DEL; tab, LF and CR pass in text fields."""
-    code = ord(char)
-    if not (code < 0x20 or 0x7F <= code <= 0x9F):
-        return False
-    return identifier or char not in _TEXT_CONTROLS
 
 
 def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, str, str]]:
@@ -101,13 +96,13 @@ def check_strings(message: Message) -> None:
     """Refuses a message with a NUL or another control character in any string field (tab,
     LF and CR pass in free text, not in identifiers), naming the field."""
     for path, name, value in _strings(message):
-        identifier = name in IDENTIFIER_FIELDS
-        for char in value:
-            if _is_control(char, identifier=identifier):
-                raise InvalidArgument(
-                    f"{path} must not contain control characters, "
-                    f"found U+{ord(char):04X} in {shown(value)}"
-                )
+        pattern = _ANY_CONTROL if name in IDENTIFIER_FIELDS else _TEXT_CONTROL
+        found = pattern.search(value)
+        if found is not None:
+            raise InvalidArgument(
+                f"{path} must not contain control characters, "
+                f"found U+{ord(found.group()):04X} in {shown(value)}"
+            )
 
 
 def grpc_edge(
