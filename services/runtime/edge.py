@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from .errors import DomainError, InvalidArgument, shown
 
@@ -52,6 +53,9 @@ IDENTIFIER_FIELDS = frozenset(
         "tot",
     }
 )
+# A Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
 # C0 and C1 control characters and DEL; in text, all but tab, LF and CR.
 _ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TEXT_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -64,8 +68,11 @@ def bounded(details: str) -> str:
     return details[: MAX_DETAILS - 15] + "... (truncated)"
 
 
-def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, str, str]]:
-    """Every string set in `message` at any depth: (path, field name, value)."""
+def _leaves(message: Message, prefix: str = "") -> Iterator[tuple[str, str, str | Timestamp]]:
+    """Every string and Timestamp set in `message` at any depth: (path, field name, value)."""
+    if isinstance(message, Timestamp):
+        yield prefix.removesuffix("."), prefix.removesuffix(".").rpartition(".")[2], message
+        return
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -75,15 +82,15 @@ def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, str, str
                 if isinstance(key, str):
                     yield f"{path} key", field.name, key
                 if value_field.type == FieldDescriptor.TYPE_MESSAGE:
-                    yield from _strings(item, f"{item_path}.")
+                    yield from _leaves(item, f"{item_path}.")
                 elif value_field.type == FieldDescriptor.TYPE_STRING:
                     yield item_path, field.name, item
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             if field.is_repeated:
                 for i, item in enumerate(value):
-                    yield from _strings(item, f"{path}[{i}].")
+                    yield from _leaves(item, f"{path}[{i}].")
             else:
-                yield from _strings(value, f"{path}.")
+                yield from _leaves(value, f"{path}.")
         elif field.type == FieldDescriptor.TYPE_STRING:
             if field.is_repeated:
                 for i, item in enumerate(value):
@@ -92,10 +99,18 @@ def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, str, str
                 yield path, field.name, value
 
 
-def check_strings(message: Message) -> None:
+def check_request(message: Message) -> None:
     """Refuses a message with a NUL or another control character in any string field (tab,
-    LF and CR pass in free text, not in identifiers), naming the field."""
-    for path, name, value in _strings(message):
+    LF and CR pass in free text, not in identifiers), or a Timestamp out of its range (years
+    1 to 9999, nanos 0 to 999,999,999), naming the field."""
+    for path, name, value in _leaves(message):
+        if isinstance(value, Timestamp):
+            if not (_MIN_SECONDS <= value.seconds <= _MAX_SECONDS and 0 <= value.nanos < 10**9):
+                raise InvalidArgument(
+                    f"{path} is not a valid timestamp (years 1 to 9999, nanos 0 to "
+                    f"999999999): seconds {value.seconds}, nanos {value.nanos}"
+                )
+            continue
         pattern = _ANY_CONTROL if name in IDENTIFIER_FIELDS else _TEXT_CONTROL
         found = pattern.search(value)
         if found is not None:
@@ -108,8 +123,8 @@ def check_strings(message: Message) -> None:
 def grpc_edge(
     method: RpcMethod[Servicer, Request, Response],
 ) -> RpcMethod[Servicer, Request, Response]:
-    """Refuses control characters in the request's strings and maps a DomainError raised by
-    an RPC method to its gRPC status and (bounded) message."""
+    """Refuses control characters in the request's strings and Timestamps out of range, and
+    maps a DomainError raised by an RPC method to its gRPC status and (bounded) message."""
 
     @functools.wraps(method)
     async def wrapper(
@@ -117,7 +132,7 @@ def grpc_edge(
     ) -> Response:
         try:
             if isinstance(request, Message):
-                check_strings(request)
+                check_request(request)
             return await method(self, request, context)
         except DomainError as exc:
             await context.abort(grpc.StatusCode[exc.status], bounded(exc.message))

@@ -141,6 +141,30 @@ async def test_undecodable_bytes_on_streaming_methods_are_invalid_argument(
         assert "not a valid message" in (caught.value.details() or "")
 
 
+async def test_a_timestamp_out_of_range_is_invalid_argument_not_unknown(
+    fed: Federation,
+) -> None:
+    # Found by the fuzzer: nanos out of range made the domain's ToDatetime raise ValueError.
+    notice = ice.ReleaseNotice(envelope=envelope("RELEASE"), detainer_id="I247-EDGE")
+    notice.release_at.nanos = -1
+    code, details = await _status(
+        fed.hosts[Agency.ICE_FIELD].grpc_address,
+        "/scfed.ice_field.v1.IceField/NotifyRelease",
+        notice,
+    )
+    assert code == "INVALID_ARGUMENT", details
+    assert "release_at is not a valid timestamp" in details
+    encounter = ident.NewEncounter(encounter=common.Encounter())
+    encounter.encounter.encountered_at.nanos = -1_383_298_786
+    code, details = await _status(
+        fed.hosts[Agency.IDENT].grpc_address,
+        "/scfed.ident.v1.Ident/Enroll",
+        ident.EnrollRequest(encounter=encounter),
+    )
+    assert code == "INVALID_ARGUMENT", details
+    assert "encounter.encounter.encountered_at is not a valid timestamp" in details
+
+
 async def test_a_string_of_bad_utf8_is_invalid_argument(fed: Federation) -> None:
     code, details = await _status(
         fed.hosts[Agency.IDENT].grpc_address,

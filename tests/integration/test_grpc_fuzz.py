@@ -14,6 +14,10 @@ from pathlib import Path
 import grpc
 from google.protobuf.message import Message
 
+from scfed.admin.v1 import admin_pb2 as admin
+from scfed.common.v1 import common_pb2 as common
+from scfed.ident.v1 import ident_pb2 as ident
+from services.conformance.messages import NAM, tenprint
 from services.conformance.refusals import content_refusals, enveloped
 from tests.federation import DatabaseChoice, running_federation
 from tests.grpc_fuzz import Fuzzer, cases, service_descriptors
@@ -41,6 +45,20 @@ def _valid_requests() -> dict[str, list[Message]]:
         valid.setdefault(method, []).append(message)
     for refusal in content_refusals():
         valid.setdefault(refusal.method, []).append(refusal.request)
+    encounter = ident.NewEncounter(
+        descriptors=NAM,
+        tenprint=tenprint(),
+        encounter=common.Encounter(status=common.IMMIGRATION_STATUS_VISA_OVERSTAY),
+    )
+    for method, message in (
+        ("Enroll", ident.EnrollRequest(encounter=encounter)),
+        ("Identify", ident.IdentifyRequest(tenprint=tenprint(), candidate_list_size=5)),
+        ("DeleteIdentity", ident.DeleteIdentityRequest(fin="FIN0000000001")),
+        ("GetJournal", common.JournalQuery(tcn="CA0190000TCN")),
+        ("AdvanceClock", admin.AdvanceClockRequest(duration="P1D")),
+        ("SetClock", admin.SetClockRequest(spec="accelerated:60")),
+    ):
+        valid.setdefault(method, []).append(message)
     return valid
 
 

@@ -10,7 +10,8 @@ from scfed.admin.v1 import admin_pb2 as admin
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
 from scfed.common.v1 import common_pb2 as common
 from scfed.ice_field.v1 import ice_field_pb2 as ice
-from services.runtime.edge import MAX_DETAILS, bounded, check_strings
+from scfed.ident.v1 import ident_pb2 as ident
+from services.runtime.edge import MAX_DETAILS, bounded, check_request
 from services.runtime.errors import InvalidArgument, shown
 
 
@@ -37,12 +38,12 @@ from services.runtime.errors import InvalidArgument, shown
 )
 def test_a_control_character_is_refused_naming_its_field(message: Message, path: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        check_strings(message)
+        check_request(message)
     assert caught.value.message.startswith(f"{path} must not contain control characters")
 
 
 def test_tab_and_line_breaks_pass_in_free_text() -> None:
-    check_strings(ice.FieldOffice(name="Portland\tOR\r\n", ori="ORICE0100"))
+    check_request(ice.FieldOffice(name="Portland\tOR\r\n", ori="ORICE0100"))
 
 
 def test_long_values_are_quoted_by_a_prefix_and_details_are_bounded() -> None:
@@ -50,3 +51,20 @@ def test_long_values_are_quoted_by_a_prefix_and_details_are_bounded() -> None:
     assert shown("short") == "'short'"
     assert len(bounded("y" * 50_000)) == MAX_DETAILS
     assert bounded("fine") == "fine"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"), [(0, -1), (0, 10**9), (-62_135_596_801, 0), (253_402_300_800, 0)]
+)
+def test_a_timestamp_out_of_range_is_refused_naming_its_field(seconds: int, nanos: int) -> None:
+    encounter = common.Encounter()
+    encounter.encountered_at.seconds = seconds
+    encounter.encountered_at.nanos = nanos
+    request = ident.EnrollRequest(encounter=ident.NewEncounter(encounter=encounter))
+    with pytest.raises(InvalidArgument) as caught:
+        check_request(request)
+    assert caught.value.message.startswith(
+        "encounter.encounter.encountered_at is not a valid timestamp"
+    )
+    encounter.encountered_at.seconds, encounter.encountered_at.nanos = 0, 999_999_999
+    check_request(ident.EnrollRequest(encounter=ident.NewEncounter(encounter=encounter)))
