@@ -26,7 +26,7 @@ from ..runtime import message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
-from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound, shown
 from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
 from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
 from .models import (
@@ -107,7 +107,7 @@ class CriminalMasterFile(StoredGallery):
         if not fbi_number:
             raise InvalidArgument("fbi_number is required")
         if await session.get(Subject, fbi_number) is None:
-            raise NotFound(f"no subject with FBI number {fbi_number!r}")
+            raise NotFound(f"no subject with FBI number {shown(fbi_number)}")
         return await self._history(session, fbi_number)
 
     @staticmethod
@@ -284,14 +284,14 @@ class CriminalMasterFile(StoredGallery):
     async def _transaction(self, session: AsyncSession, tcr: str) -> Transaction:
         txn = await session.get(Transaction, tcr, with_for_update=True)
         if txn is None:
-            raise NotFound(f"no transaction with TCN {tcr!r}")
+            raise NotFound(f"no transaction with TCN {shown(tcr)}")
         return txn
 
     async def _iaq_transaction(self, session: AsyncSession, tcr: str) -> Transaction:
         """The transaction of `tcr` when an IAQ went to LESC for it (pending or answered)."""
         txn = await self._transaction(session, tcr)
         if txn.status != TransactionStatus.IAQ_PENDING and txn.iar is None:
-            raise NotFound(f"no IAQ with TCN {tcr!r}")
+            raise NotFound(f"no IAQ with TCN {shown(tcr)}")
         return txn
 
     async def take_idr(self, session: AsyncSession, message: pb.IdrMessage) -> str:
@@ -303,7 +303,7 @@ class CriminalMasterFile(StoredGallery):
             raise InvalidArgument("a matching IDR must carry the FIN")
         txn = await self._transaction(session, message.envelope.tcr)
         if txn.status == TransactionStatus.SRE_SENT:
-            raise NotFound(f"no interoperability search with TCN {txn.tcn!r}")
+            raise NotFound(f"no interoperability search with TCN {shown(txn.tcn)}")
         if txn.status != TransactionStatus.IDENT_PENDING:
             return f"IDR ignored: transaction is {txn.status}"
         txn.idr = to_json(idr)

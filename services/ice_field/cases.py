@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from ..runtime.errors import FailedPrecondition
+from ..runtime.errors import FailedPrecondition, shown
 from .models import CaseState
 
 # Which state may follow which. A stipulated order goes straight from custody (or ATD) to a
@@ -65,7 +65,7 @@ class CaseFile:
 def check_transition(case_id: str, from_state: CaseState, to_state: str) -> CaseState:
     """Refuses a transition the state machine does not allow; returns the state moved to."""
     if to_state not in set(CaseState):
-        raise IllegalTransition(f"case {case_id}: unknown state {to_state!r}")
+        raise IllegalTransition(f"case {case_id}: unknown state {shown(to_state)}")
     target = CaseState(to_state)
     allowed = TRANSITIONS.get(from_state, frozenset())
     if target not in allowed:

@@ -25,6 +25,7 @@ from ..runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    shown,
 )
 from ..runtime.formats import STATE_CODE_PATTERN
 from ..runtime.validation import check_ori
@@ -90,7 +91,7 @@ class FieldOperations:
             raise InvalidArgument("a field office needs at least one state in its area")
         for state in office.states:
             if not STATE_CODE_PATTERN.fullmatch(state):
-                raise InvalidArgument(f"state codes are two letters A-Z, got {state!r}")
+                raise InvalidArgument(f"state codes are two letters A-Z, got {shown(state)}")
         listed = list(office.facilities) or [
             pb.Facility(facility_id=f"{office.ori}-MAIN", name="beds", beds=office.bed_capacity)
         ]
@@ -99,7 +100,7 @@ class FieldOperations:
             if not FACILITY_ID.fullmatch(facility.facility_id):
                 raise InvalidArgument(
                     "facility_id must be 1 to 40 letters, digits, '.', '_' or '-', "
-                    f"got {facility.facility_id!r}"
+                    f"got {shown(facility.facility_id)}"
                 )
         if len(set(ids)) != len(ids):
             raise InvalidArgument(f"a facility is listed twice in {office.ori}: {sorted(ids)}")
@@ -258,7 +259,7 @@ class FieldOperations:
             raise InvalidArgument("detainer_id is required")
         row = await session.get(DetainerRecord, notice.detainer_id, with_for_update=True)
         if row is None:
-            raise NotFound(f"no detainer {notice.detainer_id!r}")
+            raise NotFound(f"no detainer {shown(notice.detainer_id)}")
         if row.lea_ori != notice.envelope.ori:
             raise InvalidArgument(
                 f"detainer {row.detainer_id} was lodged with {row.lea_ori}, "
@@ -292,7 +293,7 @@ class FieldOperations:
             raise InvalidArgument("detainer_id is required")
         row = await session.get(DetainerRecord, detainer_id)
         if row is None:
-            raise NotFound(f"no detainer {detainer_id!r}")
+            raise NotFound(f"no detainer {shown(detainer_id)}")
         record = pb.DetainerRecord(
             detainer=common_pb2.I247Detainer.FromString(row.body),
             state=row.state,
@@ -369,7 +370,7 @@ class FieldOperations:
             raise InvalidArgument("detainer_id and to_state are required")
         row = await session.get(DetainerRecord, detainer_id, with_for_update=True)
         if row is None:
-            raise NotFound(f"no detainer {detainer_id!r}")
+            raise NotFound(f"no detainer {shown(detainer_id)}")
         self._move(session, row, to_state, self.clock.now(), reason or "by hand")
         await session.flush()
         return await self.detainer(session, detainer_id)

@@ -24,7 +24,7 @@ from ..runtime import message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
-from ..runtime.errors import InvalidArgument, NotFound
+from ..runtime.errors import InvalidArgument, NotFound, shown
 from ..runtime.validation import check_descriptors
 from .models import EncounterRecord, IdentityRecord, SearchRecord
 
@@ -108,7 +108,7 @@ class IdentGallery(StoredGallery):
             raise InvalidArgument("fin is required")
         row = await session.get(IdentityRecord, fin)
         if row is None:
-            raise NotFound(f"no identity with FIN {fin!r}")
+            raise NotFound(f"no identity with FIN {shown(fin)}")
         result = await session.execute(delete(EncounterRecord).where(EncounterRecord.fin == fin))
         await session.delete(row)
         await self.store.record_delete(session, fin)
@@ -143,7 +143,7 @@ class IdentGallery(StoredGallery):
             raise InvalidArgument("fin is required")
         row = await session.get(IdentityRecord, fin)
         if row is None:
-            raise NotFound(f"no identity with FIN {fin!r}")
+            raise NotFound(f"no identity with FIN {shown(fin)}")
         return pb.Identity(
             fin=row.fin,
             a_number=row.a_number,

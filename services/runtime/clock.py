@@ -10,6 +10,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from .errors import shown
+
 
 class Clock(Protocol):
     """Agency time. Machine latency (timeouts, retries) never goes through it."""
@@ -111,13 +113,15 @@ def clock_from_spec(spec: str) -> Clock:
         try:
             return AcceleratedClock(float(arg))
         except ValueError as exc:
-            raise ValueError(f"bad clock spec {spec!r}: {exc}") from exc
+            raise ValueError(f"bad clock spec {shown(spec)}: {str(exc)[:80]}") from exc
     if kind == "manual":
         start = datetime.fromisoformat(arg) if arg else None
         if start is not None:
             start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
         return ManualClock(start)
-    raise ValueError(f"bad clock spec {spec!r}; use real, accelerated:<factor> or manual[:<start>]")
+    raise ValueError(
+        f"bad clock spec {shown(spec)}; use real, accelerated:<factor> or manual[:<start>]"
+    )
 
 
 # The longest single step of agency time a caller may ask for: longer than any hold, notice or
@@ -130,6 +134,9 @@ _ISO_DURATION = re.compile(
     r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
 )
 _SHORT_DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[wdhms])")
+# No duration is longer; a longer text is refused before the patterns (whose search is
+# quadratic in a long run of digits) see it.
+MAX_DURATION_CHARS = 64
 _UNIT_SECONDS = {
     "weeks": 604_800.0,
     "days": 86_400.0,
@@ -144,6 +151,8 @@ def parse_duration(text: str) -> timedelta:
     """A span of agency time from ISO 8601 ("P2D", "PT48H", "P1DT30M", "P1W") or the short
     form ("48h", "30d", "1d12h", "90s"). Years and months are refused: their length varies."""
     value = text.strip()
+    if len(value) > MAX_DURATION_CHARS:
+        raise ValueError(f"bad duration {shown(text)}: at most {MAX_DURATION_CHARS} characters")
     iso = _ISO_DURATION.fullmatch(value.upper())
     if iso is not None and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
         return step_of(
@@ -155,7 +164,7 @@ def parse_duration(text: str) -> timedelta:
             sum(float(p["value"]) * _UNIT_SECONDS[_SHORT_UNITS[p["unit"]]] for p in pieces)
         )
     raise ValueError(
-        f"bad duration {text!r}; use ISO 8601 days and time (P2D, PT48H, P1DT30M, P1W) or "
+        f"bad duration {shown(text)}; use ISO 8601 days and time (P2D, PT48H, P1DT30M, P1W) or "
         "a short form (48h, 30d, 1d12h, 90s); years and months are not fixed lengths"
     )
 

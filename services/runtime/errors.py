@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+# How much of a refused value an error message quotes: enough to recognise it, never so much
+# that a huge input makes a huge error (gRPC details must fit in the trailers).
+SHOWN_PREFIX = 40
+
+
+def shown(value: object) -> str:
+    """`value` as an error message quotes it: its repr, cut to a short prefix when long."""
+    text = repr(value)
+    if len(text) <= SHOWN_PREFIX + 2:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} in all"
+    return f"{text[:SHOWN_PREFIX]}... ({size})"
+
 
 class DomainError(Exception):
     """A request the domain refuses, with the reason a caller can act on."""

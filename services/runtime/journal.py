@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 
 from .db import Database
+from .edge import grpc_edge
+from .errors import InvalidArgument
 from .models import Direction, JournalRecord, Outcome
 
 
@@ -125,11 +127,12 @@ class JournalServicer(common_pb2_grpc.JournalServicer):
         self._db = db
         self._service = service
 
+    @grpc_edge
     async def GetJournal(
         self, request: common_pb2.JournalQuery, context: grpc.aio.ServicerContext
     ) -> common_pb2.JournalPage:
         """Lists the entries of one booking TCN."""
         if not request.tcn.strip():
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tcn is required")
+            raise InvalidArgument("tcn is required")
         entries = await entries_for(self._db, request.tcn.strip())
         return common_pb2.JournalPage(entries=[to_proto(e, self._service) for e in entries])

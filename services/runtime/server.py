@@ -41,6 +41,7 @@ from .clock_epoch import share_epoch
 from .config import ServiceSettings
 from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
+from .edge import DecodeRefusal
 from .errors import DomainError
 from .models import RuntimeBase
 from .readiness import SERVING, Readiness
@@ -276,7 +277,8 @@ class ServiceHost:
         # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
         # and the kernel splits the traffic between the two.
         server = grpc.aio.server(
-            interceptors=[_UnavailableInterceptor(self.readiness_monitor)],
+            # Undecodable bytes are refused first; a database outage is UNAVAILABLE.
+            interceptors=[DecodeRefusal(), _UnavailableInterceptor(self.readiness_monitor)],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from scfed.common.v1 import common_pb2
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, shown
 from .formats import (
     NCIC_CODE_PATTERN,
     ORI_PATTERN,
@@ -23,7 +23,7 @@ def check_ori(ori: str, *, field: str = "ori") -> str:
     if not ORI_PATTERN.fullmatch(ori):
         raise InvalidArgument(
             f"{field} must be nine characters: a two-letter state code then 7 of [A-Z0-9], "
-            f"got {ori!r}"
+            f"got {shown(ori)}"
         )
     return ori
 
@@ -31,9 +31,9 @@ def check_ori(ori: str, *, field: str = "ori") -> str:
 def check_date(value: str, *, field: str) -> str:
     """Refuses anything but a real calendar date written YYYYMMDD."""
     if not YYYYMMDD_PATTERN.fullmatch(value):
-        raise InvalidArgument(f"{field} must be a date YYYYMMDD, got {value!r}")
+        raise InvalidArgument(f"{field} must be a date YYYYMMDD, got {shown(value)}")
     if not is_calendar_date(value):
-        raise InvalidArgument(f"{field} is not a calendar date: {value!r}")
+        raise InvalidArgument(f"{field} is not a calendar date: {shown(value)}")
     return value
 
 
@@ -42,7 +42,7 @@ def check_charges(charges: Sequence[common_pb2.Charge], *, field: str = "charges
     for i, charge in enumerate(charges):
         if not NCIC_CODE_PATTERN.fullmatch(charge.ncic_code):
             raise InvalidArgument(
-                f"{field}[{i}].ncic_code must be four digits, got {charge.ncic_code!r}"
+                f"{field}[{i}].ncic_code must be four digits, got {shown(charge.ncic_code)}"
             )
         if charge.disposition == common_pb2.DISPOSITION_UNSPECIFIED:
             raise InvalidArgument(f"{field}[{i}].disposition is required")
@@ -55,4 +55,6 @@ def check_descriptors(descriptors: common_pb2.Descriptors, *, field: str = "desc
     if descriptors.dob:
         check_date(descriptors.dob, field=f"{field}.dob")
     if descriptors.sex and descriptors.sex not in SEXES:
-        raise InvalidArgument(f"{field}.sex must be one of M, F, X, U, got {descriptors.sex!r}")
+        raise InvalidArgument(
+            f"{field}.sex must be one of M, F, X, U, got {shown(descriptors.sex)}"
+        )

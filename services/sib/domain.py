@@ -29,7 +29,7 @@ from ..runtime import journal, message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope, new_tcn
-from ..runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
 from ..runtime.formats import STATE_CODE_PATTERN
 from ..runtime.models import Direction, OutboxMessage, Outcome
 from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
@@ -144,7 +144,7 @@ class StateBureau:
     async def register_state(self, session: AsyncSession, state: pb.State) -> pb.State:
         """Creates or replaces a state."""
         if not STATE_CODE_PATTERN.fullmatch(state.code):
-            raise InvalidArgument(f"state code must be two letters A-Z, got {state.code!r}")
+            raise InvalidArgument(f"state code must be two letters A-Z, got {shown(state.code)}")
         if state.moa_status == pb.MOA_STATUS_UNSPECIFIED:
             raise InvalidArgument("moa_status is required")
         if state.sib_ori:
@@ -194,7 +194,7 @@ class StateBureau:
             )
         row = await session.get(StateRecord, request.state, with_for_update=True)
         if row is None:
-            raise NotFound(f"no state {request.state!r}")
+            raise NotFound(f"no state {shown(request.state)}")
         now = self.clock.now()
         if row.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED and not moa_in_effect(row, now):
             row.moa_status = pb.MOA_STATUS_TERMINATED
@@ -370,7 +370,7 @@ class StateBureau:
         tcn = envelope.tcr or envelope.tcn
         booking = await session.get(Booking, tcn, with_for_update=True)
         if booking is None:
-            raise NotFound(f"no booking with TCN {tcn!r}")
+            raise NotFound(f"no booking with TCN {shown(tcn)}")
         return booking
 
     def _respond(
@@ -415,7 +415,7 @@ class StateBureau:
         """SRE: to the LEA; the FBI number goes on the state record; waiting CPIs go out."""
         if message.identification not in ("I", "N"):
             raise InvalidArgument(
-                f"identification must be 'I' or 'N', got {message.identification!r}"
+                f"identification must be 'I' or 'N', got {shown(message.identification)}"
             )
         if not message.fbi_number:
             raise InvalidArgument("fbi_number is required")
@@ -513,7 +513,7 @@ class StateBureau:
             raise NotFound(f"no agency with ORI {detainer.lea_ori}")
         booking = await session.get(Booking, detainer.booking_tcn)
         if booking is None:
-            raise NotFound(f"no booking with TCN {detainer.booking_tcn!r}")
+            raise NotFound(f"no booking with TCN {shown(detainer.booking_tcn)}")
         self._respond(
             session,
             booking,
@@ -549,7 +549,7 @@ class StateBureau:
             )
         )
         if response is None:
-            raise NotFound(f"no detainer {detainer_id!r} was lodged with {ori}")
+            raise NotFound(f"no detainer {shown(detainer_id)} was lodged with {ori}")
         if release_at is not None and release_at.tzinfo is None:
             release_at = release_at.replace(tzinfo=UTC)  # a time without an offset is UTC
         envelope = make_envelope(

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..runtime.envelope import MessageType
-from ..runtime.errors import NotFound
+from ..runtime.errors import NotFound, shown
 from .models import (
     INTEROPERABILITY_RESPONSES,
     AgencyRecord,
@@ -120,7 +120,7 @@ async def booking_view(session: AsyncSession, tcn: str) -> BookingView:
     """A booking with every response received for it (relayed or not)."""
     row = await session.get(Booking, tcn)
     if row is None:
-        raise NotFound(f"no booking with TCN {tcn!r}")
+        raise NotFound(f"no booking with TCN {shown(tcn)}")
     responses = await session.scalars(
         select(ResponseRecord).where(ResponseRecord.tcn == tcn).order_by(ResponseRecord.id)
     )
@@ -142,7 +142,7 @@ async def bookings(
 async def inbox(session: AsyncSession, ori: str, *, after: int, limit: int) -> list[ResponseView]:
     """An LEA's inbox: the responses relayed to it, after a given id."""
     if await session.get(AgencyRecord, ori) is None:
-        raise NotFound(f"no agency with ORI {ori!r}")
+        raise NotFound(f"no agency with ORI {shown(ori)}")
     rows = await session.scalars(
         select(ResponseRecord)
         .where(ResponseRecord.ori == ori, ResponseRecord.relayed, ResponseRecord.id > after)

@@ -263,3 +263,13 @@ def test_repacing_an_accelerated_clock_goes_on_from_its_current_time() -> None:
     with pytest.raises(ValueError, match="positive and finite"):
         clock.set_factor(0)
     assert clock.factor == 3600.0
+
+
+@pytest.mark.parametrize("text", ["7" * 70_000, "P" + "7" * 70_000, "1" * 65 + "s"])
+def test_a_long_duration_is_refused_at_once_by_its_length(text: str) -> None:
+    # A long run of digits made the duration patterns search for minutes (a service's loop
+    # blocked on AdminService.AdvanceClock).
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="at most 64 characters"):
+        parse_duration(text)
+    assert time.monotonic() - started < 0.5
