@@ -76,7 +76,17 @@ def admin_router(provider: ServiceProvider, runtime: Runtime) -> APIRouter:
         snapshot = await save_snapshot(provider, runtime)
         return Response(content=snapshot.document, media_type="application/json")
 
-    @router.put(SNAPSHOT_PATH, responses=error_responses(413, 422))
+    @router.put(
+        SNAPSHOT_PATH,
+        responses=error_responses(413, 422),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+                "description": "A snapshot document, as GET /v1/admin/snapshot answers",
+            }
+        },
+    )
     async def snapshot_load(request: Request) -> SnapshotReport:
         """Replaces the service's state with a snapshot document's: 422 naming the problem
         (not JSON, another format version or service, an unknown table or column, rows the

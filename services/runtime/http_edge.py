@@ -11,6 +11,7 @@ the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -65,6 +66,17 @@ def _no_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_nul)]
 
 
+# What a date-time from a client begins with (the rest is pydantic's to read).
+ISO_START: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso(value: Any) -> Any:
+    # pydantic also reads a number as Unix time: the OpenAPI document says date-time.
+    if isinstance(value, int | float) or (isinstance(value, str) and not ISO_START.match(value)):
+        raise ValueError("must be an ISO 8601 date-time, such as 2026-01-31T08:00:00Z")
+    return value
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -76,7 +88,7 @@ def _utc(value: datetime) -> datetime:
 
 # A time from a client: without an offset it is UTC; one that has no UTC form (the year 1 at
 # +14:00) is a 422, not an overflow in the database driver.
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
+UtcTime = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_utc)]
 
 
 class FieldError(BaseModel):
@@ -143,9 +155,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, validation_body(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a body that is not UTF-8: invalid JSON, like any other (422).
+            error = {"loc": ["body"], "msg": "must be JSON in UTF-8", "type": "json_invalid"}
+            return _error(422, validation_body([error]))
         body = ErrorBody(detail=clip(str(exc.detail), DETAIL_CHARS))
-        return _error(exc.status_code, body, exc.headers)
+        headers = dict(exc.headers or {})
+        template = None
+        if exc.status_code == 405:
+            template = _template(app.openapi()["paths"], request.url.path)
+        if template is not None:
+            # Starlette's Allow names only the first route of the path (one route per method).
+            methods = app.openapi()["paths"][template]
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["allow"] = ", ".join(sorted(m.upper() for m in methods))
+        return _error(exc.status_code, body, headers)
 
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
@@ -231,14 +256,23 @@ class EdgeGuard:
 
     def _path_parameter(self, scope: Scope) -> tuple[str | None, str]:
         """The path parameter holding the NUL, and its value (the whole path if none)."""
-        for path in self.paths():
-            regex, _, _ = compile_path(path)
+        template = _template(self.paths(), scope["path"])
+        if template is not None:
+            regex, _, _ = compile_path(template)
             match = regex.match(scope["path"])
-            if match is not None:
-                for name, value in match.groupdict().items():
-                    if "\x00" in value:
-                        return name, value
+            for name, value in (match.groupdict() if match else {}).items():
+                if "\x00" in value:
+                    return name, value
         return None, scope["path"]
+
+
+def _template(templates: Iterable[str], path: str) -> str | None:
+    """The first path template (OpenAPI form, "/v1/bookings/{tcn}") that `path` matches."""
+    for template in templates:
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            return template
+    return None
 
 
 def _nul_body(loc: list[str | int], value: str) -> ErrorBody:

@@ -102,6 +102,22 @@ async def test_a_name_beginning_with_a_lone_surrogate_is_a_422_not_a_crash(sib: 
     assert body["errors"][0]["input"].startswith("\\ud800"), body
 
 
+async def test_a_body_that_is_not_utf8_is_a_422_like_any_invalid_json(sib: Start) -> None:
+    client = await sib()
+    headers = {"content-type": "application/json"}
+    for path in ("/v1/bookings", "/v1/release-notices", "/v1/clock", "/v1/clock/advance"):
+        r = await client.post(path, content=b"\xc0\xa3%\x18\xe9", headers=headers)
+        _refused(r, 422, "body: must be JSON in UTF-8")
+
+
+async def test_an_options_request_is_a_405_allowing_every_method_of_the_path(sib: Start) -> None:
+    client = await sib()
+    for path, allowed in (("/v1/bookings", "GET, POST"), ("/v1/admin/snapshot", "GET, PUT")):
+        r = await client.options(path)
+        _refused(r, 405)
+        assert r.headers["allow"] == allowed, r.headers
+
+
 async def test_an_inbox_cursor_past_the_32_bit_column_is_a_422_with_the_bound(
     sib: Start,
 ) -> None:
