@@ -37,9 +37,11 @@ CHECKS = ",".join(
 
 @pytest.mark.parametrize("service", list(Agency))
 async def test_generated_requests_get_no_5xx_and_only_documented_answers(
-    db: DatabaseChoice, tmp_path: Path, service: Agency
+    tmp_path: Path, service: Agency
 ) -> None:
-    host = make_host(service, db)
+    # SQLite only, to keep the run within two minutes: what PostgreSQL refuses and SQLite
+    # takes (NUL, 64-bit integers in 32-bit columns) test_http_edge.py proves on both.
+    host = make_host(service, DatabaseChoice(kind="sqlite", tmp=tmp_path))
     await host.start()
     try:
         started = time.monotonic()
