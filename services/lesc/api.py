@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ..runtime.http_edge import error_responses
 from ..runtime.server import Runtime
 from .domain import StatusDeterminationCenter
 
@@ -14,7 +15,7 @@ def build_router(runtime: Runtime, center: StatusDeterminationCenter) -> APIRout
     """The desk's case view."""
     router = APIRouter(prefix="/v1", tags=["lesc"])
 
-    @router.get("/cases")
+    @router.get("/cases", responses=error_responses(422))
     async def cases(
         tcn: Annotated[str, Query(min_length=1, max_length=40)],
     ) -> list[dict[str, object]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from .control import ClockView, ResetReport, advance_clock, reset_service, set_clock
+from .http_edge import error_responses
 from .snapshot import SnapshotReport, load_snapshot, save_snapshot
 
 if TYPE_CHECKING:
@@ -38,21 +39,22 @@ class ClockChange(BaseModel):
     spec: str
 
 
-# A snapshot is checked before anything changes, but read whole: bound what a PUT may send.
-MAX_SNAPSHOT_BYTES = 2 * 1024**3
+# A snapshot is checked before anything changes, but read whole: the edge bounds what this PUT
+# may send by its own setting (http_max_snapshot_bytes), larger than every other route's.
+SNAPSHOT_PATH = "/v1/admin/snapshot"
 
 
 def admin_router(provider: ServiceProvider, runtime: Runtime) -> APIRouter:
     """The control routes: clock steps, clock pace, reset, snapshot save and load."""
     router = APIRouter(tags=["control"])
 
-    @router.post("/v1/clock/advance")
+    @router.post("/v1/clock/advance", responses=error_responses(409, 413, 422))
     async def clock_advance(step: ClockStep) -> ClockView:
         """Steps a manual clock forward: 422 for a bad, negative or over-long step (at most
         3650 days), 409 when the service runs another clock."""
         return advance_clock(provider, runtime, seconds=step.seconds, duration=step.duration)
 
-    @router.post("/v1/clock")
+    @router.post("/v1/clock", responses=error_responses(409, 413, 422))
     async def clock_set(change: ClockChange) -> ClockView:
         """Re-paces an accelerated clock from the current agency time: 422 for a bad spec, 409
         for any other change (the service's parts hold its clock; restart to change kind)."""
@@ -64,7 +66,7 @@ def admin_router(provider: ServiceProvider, runtime: Runtime) -> APIRouter:
         return await reset_service(provider, runtime)
 
     @router.get(
-        "/v1/admin/snapshot",
+        SNAPSHOT_PATH,
         response_class=Response,
         responses={200: {"content": {"application/json": {}}}},
     )
@@ -74,14 +76,21 @@ def admin_router(provider: ServiceProvider, runtime: Runtime) -> APIRouter:
         snapshot = await save_snapshot(provider, runtime)
         return Response(content=snapshot.document, media_type="application/json")
 
-    @router.put("/v1/admin/snapshot")
+    @router.put(
+        SNAPSHOT_PATH,
+        responses=error_responses(413, 422),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+                "description": "A snapshot document, as GET /v1/admin/snapshot answers",
+            }
+        },
+    )
     async def snapshot_load(request: Request) -> SnapshotReport:
         """Replaces the service's state with a snapshot document's: 422 naming the problem
         (not JSON, another format version or service, an unknown table or column, rows the
         tables refuse), with nothing changed."""
-        size = int(request.headers.get("content-length") or 0)
-        if size > MAX_SNAPSHOT_BYTES:
-            raise HTTPException(413, f"a snapshot is at most {MAX_SNAPSHOT_BYTES} bytes")
         return await load_snapshot(provider, runtime, await request.body())
 
     return router

@@ -60,6 +60,10 @@ class ServiceSettings(BaseSettings):
     # The largest gRPC request the service takes, in MiB (gRPC's own default is 4): an
     # AdminService.LoadSnapshot carries the service's whole state.
     grpc_max_message_mb: int = Field(default=256, ge=4, le=2047)
+    # The largest request body the HTTP edge reads, in bytes (a booking is a few KiB), refused
+    # with 413 before it is parsed; the snapshot PUT (the service's whole state) has its own.
+    http_max_body_bytes: int = Field(default=2**20, ge=1024)
+    http_max_snapshot_bytes: int = Field(default=2 * 2**30, ge=1024)
 
     @classmethod
     def settings_customise_sources(

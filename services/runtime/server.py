@@ -15,12 +15,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Annotated, Any, Protocol
 
 import grpc
 import uvicorn
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health, health_pb2_grpc
 from pydantic import ValidationError
@@ -33,7 +33,7 @@ from scfed.common.v1 import common_pb2, common_pb2_grpc
 
 from ..federation import Agency
 from . import journal
-from .admin import admin_router
+from .admin import SNAPSHOT_PATH, admin_router
 from .admin_servicer import SERVICE_NAME as ADMIN_SERVICE_NAME
 from .admin_servicer import AdminServicer
 from .clock import AcceleratedClock, Clock, clock_from_spec
@@ -42,7 +42,7 @@ from .config import ServiceSettings
 from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
 from .edge import DecodeRefusal
-from .errors import DomainError
+from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handlers
 from .models import RuntimeBase
 from .readiness import SERVING, Readiness
 from .reflection import enable_reflection
@@ -435,11 +435,15 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     """The HTTP edge: health, readiness, journal and outbox (`add_service_routes` adds the
     service's own routes)."""
     runtime = host.runtime
+    settings = host.settings
     app = FastAPI(title=f"scfed {host.provider.name}", version="1")
-
-    @app.exception_handler(DomainError)
-    async def _domain_error(_request: Any, exc: DomainError) -> JSONResponse:
-        return JSONResponse(status_code=exc.http_status, content={"detail": exc.message})
+    install_error_handlers(app)
+    app.add_middleware(
+        EdgeGuard,
+        paths=lambda: app.openapi()["paths"],
+        max_body_bytes=settings.http_max_body_bytes,
+        larger={("PUT", SNAPSHOT_PATH): settings.http_max_snapshot_bytes},
+    )
 
     async def _database_unavailable(_request: Any, exc: Exception) -> JSONResponse:
         if not is_unavailable(exc):
@@ -447,7 +451,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
         host.readiness_monitor.refused()
         return JSONResponse(
             status_code=503,
-            content={"detail": f"database unavailable: {describe_cause(exc)}"},
+            content={"detail": f"database unavailable: {describe_cause(exc)}", "errors": []},
             headers={"Retry-After": "1"},
         )
 
@@ -462,7 +466,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
         if not host.ready and request.url.path not in _ALWAYS_ANSWERING:
             return JSONResponse(
                 status_code=503,
-                content={"detail": f"not ready: {host.readiness_monitor.reason}"},
+                content={"detail": f"not ready: {host.readiness_monitor.reason}", "errors": []},
                 headers={"Retry-After": "1"},
             )
         return await call_next(request)
@@ -472,7 +476,11 @@ def create_http_app(host: ServiceHost) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "alive", "service": host.provider.name}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        responses={503: {"description": 'Not ready: {"status": "not-ready", "reason": ...}'}},
+    )
     async def readyz() -> JSONResponse:
         """Readiness: database, gRPC server and delivery worker are all up."""
         ok, reason = await host.readiness()
@@ -500,8 +508,8 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             "delivered": runtime.outbox.delivered_here,
         }
 
-    @app.get("/v1/journal/{tcn}", tags=["journal"])
-    async def journal_entries(tcn: str) -> list[dict[str, str]]:
+    @app.get("/v1/journal/{tcn}", tags=["journal"], responses=error_responses(422))
+    async def journal_entries(tcn: Annotated[str, Path(max_length=64)]) -> list[dict[str, str]]:
         """This service's journal entries for one booking TCN."""
         entries = await journal.entries_for(runtime.db, tcn)
         return [
@@ -528,11 +536,11 @@ def create_http_app(host: ServiceHost) -> FastAPI:
         """Outbox messages by status (pending, inflight, delivered, dead)."""
         return await runtime.outbox.stats()
 
-    @app.get("/v1/outbox/dead", tags=["delivery"])
-    async def outbox_dead(limit: int = 100) -> list[dict[str, object]]:
+    @app.get("/v1/outbox/dead", tags=["delivery"], responses=error_responses(422))
+    async def outbox_dead(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, object]]:
         """The dead letters: messages that could not be delivered, with the last error."""
-        if not 1 <= limit <= 1000:
-            raise HTTPException(status_code=422, detail="limit must be 1..1000")
         return [
             {
                 "message_id": row.message_id,
@@ -553,15 +561,13 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     counts: MeasureCounts | None = getattr(host.provider, "measure_counts", None)
     if counts is not None:
 
-        @app.get("/v1/measures", tags=["measures"])
-        async def measures(since: datetime | None = None) -> dict[str, float]:
+        @app.get("/v1/measures", tags=["measures"], responses=error_responses(422))
+        async def measures(since: UtcTime | None = None) -> dict[str, float]:
             """This service's counts behind the Strategic Plan's measures (`scfed report`).
 
             `since` (ISO 8601; UTC when it has no offset) keeps records at or after it, on
             this service's clock.
             """
-            if since is not None and since.tzinfo is None:
-                since = since.replace(tzinfo=UTC)
             async with runtime.db.session() as session:
                 return await counts(session, since)
 

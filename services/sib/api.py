@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
 
+from ..biometrics.params import TEMPLATE_DIM
 from ..runtime.envelope import MessageType
 from ..runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
+from ..runtime.http_edge import INT32_MAX, Text, at_most, error_responses
 from ..runtime.proto_json import to_json
 from ..runtime.server import Runtime
 from . import queries
@@ -19,6 +21,8 @@ from .domain import BookingSubmission, StateBureau
 from .models import BookingStatus
 
 PROFILING_FIELDS = frozenset({"rac", "race", "eth", "ethnicity"})
+# The most charges one booking carries.
+MAX_CHARGES = 20
 
 
 class _Strict(BaseModel):
@@ -42,24 +46,26 @@ class FingerIn(_Strict):
 
     position: int = Field(ge=1, le=10, description="FGP: 1 right thumb .. 10 left little")
     status: Literal["present", "amputated", "unprintable"] = "present"
-    template: list[float] | None = Field(default=None, description="Feature template (present)")
+    template: Annotated[list[float] | None, BeforeValidator(at_most(TEMPLATE_DIM))] = Field(
+        default=None, max_length=TEMPLATE_DIM, description="Feature template (present)"
+    )
     quality: int = Field(default=0, ge=0, le=100)
 
 
 class DescriptorsIn(_Strict):
     """Type-2 descriptors: only those the flow needs."""
 
-    nam: str = Field(min_length=1, max_length=80, description="SURNAME,GIVEN")
+    nam: Text = Field(min_length=1, max_length=80, description="SURNAME,GIVEN")
     dob: str = Field(default="", pattern=f"^({YYYYMMDD})?$")
     sex: Literal["M", "F", "X", "U", ""] = ""
-    pob: str = Field(default="", max_length=8)
+    pob: Text = Field(default="", max_length=8)
 
 
 class ChargeIn(_Strict):
     """A current charge with its NCIC code."""
 
     ncic_code: str = Field(pattern=anchored(NCIC_CODE))
-    literal: str = Field(default="", max_length=120)
+    literal: Text = Field(default="", max_length=120)
     disposition: Literal["charged", "convicted", "dismissed", "acquitted"] = "charged"
     # A century at most; the contract carries it as uint32.
     sentence_days: int = Field(default=0, ge=0, le=36_525)
@@ -72,8 +78,13 @@ class BookingIn(_Strict):
     booking_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
     doa: str | None = Field(default=None, pattern=anchored(YYYYMMDD), description="Date of arrest")
     descriptors: DescriptorsIn
-    fingers: list[FingerIn] = Field(min_length=1, max_length=10)
-    charges: list[ChargeIn] = Field(min_length=1, max_length=20)
+    # Counted before any item is validated: 200,000 charges are refused at once.
+    fingers: Annotated[list[FingerIn], BeforeValidator(at_most(10))] = Field(
+        min_length=1, max_length=10
+    )
+    charges: Annotated[list[ChargeIn], BeforeValidator(at_most(MAX_CHARGES))] = Field(
+        min_length=1, max_length=MAX_CHARGES
+    )
 
 
 class BookingAccepted(BaseModel):
@@ -90,7 +101,7 @@ class ReleaseNoticeIn(_Strict):
     """An LEA's notice that a subject under detainer will be released."""
 
     ori: str = Field(pattern=anchored(ORI))
-    detainer_id: str = Field(min_length=1, max_length=40)
+    detainer_id: Text = Field(min_length=1, max_length=40)
     release_at: datetime | None = Field(
         default=None, description="When the LEA releases the subject; no offset means UTC"
     )
@@ -152,7 +163,15 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
     """Routes of the agency edge."""
     router = APIRouter(prefix="/v1", tags=["agencies"])
 
-    @router.post("/bookings", status_code=202, response_model=BookingAccepted)
+    @router.post(
+        "/bookings",
+        status_code=202,
+        response_model=BookingAccepted,
+        responses={
+            200: {"model": BookingAccepted, "description": "An identical resubmission"},
+            **error_responses(409, 413, 422),
+        },
+    )
     async def submit_booking(body: BookingIn, response: Response) -> BookingAccepted:
         """Submits a booking; answers 202 with the TCN (200 for an identical resubmission)."""
         doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
@@ -170,13 +189,13 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             duplicate=receipt.duplicate,
         )
 
-    @router.get("/bookings/{tcn}")
-    async def get_booking(tcn: str) -> queries.BookingView:
+    @router.get("/bookings/{tcn}", responses=error_responses(404, 422))
+    async def get_booking(tcn: Annotated[str, Path(max_length=64)]) -> queries.BookingView:
         """A booking's status and every response received for it."""
         async with runtime.db.session() as session:
             return await queries.booking_view(session, tcn)
 
-    @router.get("/bookings")
+    @router.get("/bookings", responses=error_responses(422))
     async def list_bookings(
         status: Annotated[str | None, Query(max_length=24)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -192,17 +211,18 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
         async with runtime.db.session() as session:
             return await queries.summary(session)
 
-    @router.get("/agencies/{ori}/messages")
+    @router.get("/agencies/{ori}/messages", responses=error_responses(404, 422))
     async def agency_inbox(
-        ori: str,
-        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        ori: Annotated[str, Path(pattern=anchored(ORI))],
+        # A message id: the column is a 32-bit integer (PostgreSQL `integer`).
+        after: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[queries.ResponseView]:
         """The LEA's inbox: relayed responses and detainers, after a message id."""
         async with runtime.db.session() as session:
             return await queries.inbox(session, ori, after=after, limit=limit)
 
-    @router.post("/release-notices", status_code=202)
+    @router.post("/release-notices", status_code=202, responses=error_responses(404, 409, 413, 422))
     async def release_notice(body: ReleaseNoticeIn) -> ReleaseForwarded:
         """Tells the ICE field office that a subject under detainer will be released."""
         async with runtime.db.session() as session:
