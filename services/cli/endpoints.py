@@ -30,7 +30,7 @@ def http_urls() -> dict[str, str]:
     for agency in Agency:
         settings = agency.profile.settings_class()()
         host = (
-            "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "[::]") else settings.grpc_host
+            "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "[::]") else settings.http_host
         )
         urls[agency] = f"http://{host}:{settings.http_port}"
     return urls

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from services.cli.endpoints import http_urls
 from services.runtime.db import Database
 from services.runtime.delivery import Outbox, RetryPolicy, peer_addresses
 
@@ -29,3 +32,14 @@ async def test_the_outbox_sends_to_each_listed_replica_in_turn() -> None:
         assert outbox._channel("sib") is None
     finally:
         await outbox.stop()
+
+
+def test_a_running_federations_http_edges_follow_each_services_http_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCFED_SIB_HTTP_HOST", "127.0.0.2")
+    monkeypatch.setenv("SCFED_SIB_GRPC_HOST", "127.0.0.3")
+    monkeypatch.setenv("SCFED_LESC_HTTP_HOST", "0.0.0.0")
+    urls = http_urls()
+    assert urls["sib"] == "http://127.0.0.2:8081"
+    assert urls["lesc"] == "http://127.0.0.1:8084"
