@@ -88,7 +88,8 @@ async def post_each(urls: dict[str, str], path: str, body: dict[str, Any] | None
     return await call_each(urls, lambda client, _name, url: client.post(f"{url}{path}", json=body))
 
 
-def _selected(urls: dict[str, str], services: list[str]) -> dict[str, str]:
+def selected_urls(urls: dict[str, str], services: list[str]) -> dict[str, str]:
+    """The edges of the `--service` names given (BadParameter for an unknown one), else all."""
     chosen: dict[str, str] = {}
     for name in services:
         try:
@@ -99,7 +100,8 @@ def _selected(urls: dict[str, str], services: list[str]) -> dict[str, str]:
     return chosen or urls
 
 
-def _urls(given: list[str] | None) -> dict[str, str]:
+def edge_urls(given: list[str] | None) -> dict[str, str]:
+    """Every service's HTTP edge: `--url NAME=URL` options over the environment's defaults."""
     from .main import _http_urls
 
     return _http_urls(given or [])
@@ -143,7 +145,7 @@ def clock_advance(
         span = parse_duration(duration)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="DURATION") from exc
-    urls = _selected(_urls(url), service or [])
+    urls = selected_urls(edge_urls(url), service or [])
     outcome = asyncio.run(post_each(urls, "/v1/clock/advance", {"seconds": span.total_seconds()}))
     _report(outcome, as_json)
     if outcome.unreachable or not outcome.done or (service and outcome.refused):
@@ -162,7 +164,7 @@ def clock_set(
     """Re-pace the accelerated clocks of a running federation from their current agency time.
     Only the factor of an accelerated clock changes at runtime (the services' parts hold their
     clock); another change is refused, and exits 1 like `clock advance`."""
-    urls = _selected(_urls(url), service or [])
+    urls = selected_urls(edge_urls(url), service or [])
     outcome = asyncio.run(post_each(urls, "/v1/clock", {"spec": spec}))
     _report(outcome, as_json)
     if outcome.unreachable or not outcome.done or (service and outcome.refused):
@@ -182,7 +184,7 @@ def reset(
     """Empty every service of a running federation back to its configuration (records,
     outbox, inbox, journal, biometric indexes; settings and clocks stay), and with --seed seed
     a world again through the gRPC edges (SCFED_<SERVICE>_ADDR, else the default ports)."""
-    urls = _urls(url)
+    urls = edge_urls(url)
     started = time.perf_counter()
     outcome = asyncio.run(post_each(urls, "/v1/admin/reset", None))
     timing: dict[str, Any] = {"reset_seconds": round(time.perf_counter() - started, 4)}

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .control import AsJson, Outcome, Services, Urls, _selected, _urls, call_each
+from .control import AsJson, Outcome, Services, Urls, call_each, edge_urls, selected_urls
 
 DEFAULT_DIR = Path(".scfed") / "snapshots"
 # A snapshot's name is a folder name: no separators, no leading dot.
@@ -84,7 +84,7 @@ def save(
     snapshot is replaced). Exit 1 when a service does not answer or refuses; the others are
     saved."""
     folder = _folder(directory, name)
-    urls = _selected(_urls(url), service or [])
+    urls = selected_urls(edge_urls(url), service or [])
     folder.mkdir(parents=True, exist_ok=True)
 
     def keep(agency: str, response: Any) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def load(
     folder = _folder(directory, name)
     if not folder.is_dir():
         raise typer.BadParameter(f"no snapshot {name!r} in {folder.parent}", param_hint="NAME")
-    urls = _selected(_urls(url), service or [])
+    urls = selected_urls(edge_urls(url), service or [])
     missing = {a: f"no {a}.json in {folder}" for a in urls if not (folder / f"{a}.json").is_file()}
     present = {a: u for a, u in urls.items() if a not in missing}
 
