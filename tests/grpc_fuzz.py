@@ -35,6 +35,7 @@ _OWN = {
 # Every service also serves these.
 _SHARED = [
     common_pb2.DESCRIPTOR.services_by_name["Journal"],
+    common_pb2.DESCRIPTOR.services_by_name["Faults"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     health_pb2.DESCRIPTOR.services_by_name["Health"],
 ]
@@ -86,7 +87,8 @@ _LIKELY = [
 
 
 def service_descriptors(agency: str) -> list[ServiceDescriptor]:
-    """The gRPC services one agency's server registers (its own, journal, admin, health)."""
+    """The gRPC services one agency's server registers (its own, journal, faults, admin,
+    health)."""
     return [*_OWN[Agency(agency)].DESCRIPTOR.services_by_name.values(), *_SHARED]
 
 

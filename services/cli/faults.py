@@ -10,6 +10,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ..federation import parse_agency
 from .control import AsJson, Outcome, Services, Urls, call_each, edge_urls, selected_urls
@@ -48,7 +49,7 @@ def _print(outcome: Outcome, as_json: bool, describe: Any) -> None:
         return
     for name, view in sorted(outcome.done.items()):
         for line in describe(name, view):
-            out().print(line)
+            out().print(escape(line))
     for name, reason in sorted(outcome.refused.items()):
         err().print(f"[yellow]{name}: refused[/yellow] {reason}")
     for name, reason in sorted(outcome.unreachable.items()):
@@ -80,11 +81,13 @@ def rule_line(service: str, rule: dict[str, Any]) -> str:
         limits.append(f"{rule['remaining']} left")
     if rule.get("expires_at"):
         limits.append(f"until {rule['expires_at']}")
-    return (
-        f"{service} {rule['id']}: {effect} on {rule['side']} "
-        f"[{' '.join(matched) or 'every call'}] {' '.join(limits)} "
-        f"(injected {rule['injected']})"
-    ).replace("  ", " ")
+    words = [
+        f"{service} {rule['id']}: {effect} on {rule['side']}",
+        f"[{' '.join(matched) or 'every call'}]",
+        *limits,
+        f"(injected {rule['injected']})",
+    ]
+    return " ".join(words)
 
 
 def _exit_on(outcome: Outcome) -> None:

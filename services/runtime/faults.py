@@ -45,7 +45,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from ..federation import Agency
 from . import journal
@@ -125,12 +133,12 @@ class FaultSpec(BaseModel):
     tcn: _Pattern = Field(default="*", description="Glob over the booking's TCN")
     code: str = Field(default="UNAVAILABLE", description="status: the gRPC status to answer")
     details: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$")
-    latency_ms: float = Field(default=0.0, ge=0.0, le=MAX_LATENCY_MS)
-    latency_spread_ms: float = Field(default=0.0, ge=0.0, le=MAX_LATENCY_MS)
+    latency_ms: StrictFloat = Field(default=0.0, ge=0.0, le=MAX_LATENCY_MS)
+    latency_spread_ms: StrictFloat = Field(default=0.0, ge=0.0, le=MAX_LATENCY_MS)
     latency_distribution: LatencyDistribution = LatencyDistribution.FIXED
-    probability: float = Field(default=1.0, ge=0.0, le=1.0)
-    count: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Most injections")
-    expires_in_s: float | None = Field(default=None, gt=0.0, le=30 * 86400.0)
+    probability: StrictFloat = Field(default=1.0, ge=0.0, le=1.0)
+    count: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1, description="Most injections")
+    expires_in_s: StrictFloat | None = Field(default=None, gt=0.0, le=30 * 86400.0)
 
     @field_validator("peer", mode="before")
     @classmethod

@@ -22,8 +22,10 @@ from pydantic import (
     model_validator,
 )
 
+from ..federation import parse_agency
 from ..ice_field.models import CaseState
 from ..runtime.clock import parse_duration
+from ..runtime.faults import FaultSpec
 from ..runtime.formats import NCIC_CODE_PATTERN, ORI_PATTERN, YYYYMMDD_PATTERN
 from ..world.world import IMMIGRATION_STATUSES, MOA_STATUSES
 
@@ -154,6 +156,8 @@ class Expect(_Strict):
     offense_level: int | None = Field(default=None, ge=1, le=3)
     priority: int | None = Field(default=None, ge=0, le=3)
     detainer: bool | None = None
+    # How many I-247s for the booking reached the LEA (1 even when acknowledgements were lost).
+    detainers: int | None = Field(default=None, ge=0)
     detainer_basis: Literal["LEVEL_1", "PRIOR_LEVEL_1", "DISCRETION"] | None = None
     detainer_within: str | None = None
     case_state: CaseState | None = None
@@ -231,7 +235,47 @@ class MoaStep(_Strict):
     state: str = Field(pattern=r"^[A-Z]{2}$")
 
 
-STEP_KINDS: tuple[str, ...] = ("book", "advance", "release", "check", "moa")
+def _target(value: str) -> str:
+    """An agency's name, or "all"."""
+    if value != "all":
+        parse_agency(value)
+    return value
+
+
+class FaultStep(FaultSpec):
+    """A fault rule put in force on one service (`fault` names it) or on "all", with the rule's
+    fields beside it (runtime/faults.py): it acts until a `clear_faults` step, its count or its
+    expiry. The runner waits for the federation to be quiet after each step, so a rule that
+    holds messages back (a partition) needs its `clear_faults` before the next expectation."""
+
+    fault: str
+
+    @field_validator("fault")
+    @classmethod
+    def _fault(cls, value: str) -> str:
+        return _target(value)
+
+
+class ClearFaultsStep(_Strict):
+    """Clears the fault rules of one service, or of "all"."""
+
+    clear_faults: str
+
+    @field_validator("clear_faults")
+    @classmethod
+    def _clear(cls, value: str) -> str:
+        return _target(value)
+
+
+STEP_KINDS: tuple[str, ...] = (
+    "book",
+    "advance",
+    "release",
+    "check",
+    "moa",
+    "fault",
+    "clear_faults",
+)
 
 
 def _step_kind(value: Any) -> str | None:
@@ -248,7 +292,9 @@ Step = Annotated[
     | Annotated[AdvanceStep, Tag("advance")]
     | Annotated[ReleaseStep, Tag("release")]
     | Annotated[CheckStep, Tag("check")]
-    | Annotated[MoaStep, Tag("moa")],
+    | Annotated[MoaStep, Tag("moa")]
+    | Annotated[FaultStep, Tag("fault")]
+    | Annotated[ClearFaultsStep, Tag("clear_faults")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",

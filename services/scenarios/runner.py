@@ -47,7 +47,9 @@ from .model import (
     AdvanceStep,
     BookStep,
     CheckStep,
+    ClearFaultsStep,
     Expect,
+    FaultStep,
     MoaStep,
     ReleaseStep,
     ScenarioSpec,
@@ -306,6 +308,24 @@ class _Run:
                 )
             )
 
+    def _targets(self, name: str) -> list[Agency]:
+        return list(Agency) if name == "all" else [Agency(name)]
+
+    async def fault(self, index: int, step: FaultStep) -> None:
+        """Puts the step's fault rule in force on its service(s)."""
+        rule = step.model_dump(mode="json", exclude={"fault"})
+        for agency in self._targets(step.fault):
+            r = await self.client.post(f"{self.urls[agency]}/v1/faults", json=rule)
+            if r.status_code != 201:
+                raise RuntimeError(f"steps.{index}: {agency} refused the fault rule: {r.text}")
+
+    async def clear_faults(self, index: int, step: ClearFaultsStep) -> None:
+        """Clears the fault rules of the step's service(s)."""
+        for agency in self._targets(step.clear_faults):
+            r = await self.client.delete(f"{self.urls[agency]}/v1/faults")
+            if r.status_code != 200:
+                raise RuntimeError(f"steps.{index}: {agency} did not clear its faults: {r.text}")
+
     async def inbox(self, booking: _Booking) -> list[dict[str, Any]]:
         """Every message in the booking's LEA inbox about this booking, page by page."""
         found: list[dict[str, Any]] = []
@@ -447,6 +467,8 @@ class _Observation:
         detainer = self.detainers[0]["body"]["detainer"] if self.detainers else None
         if key == "detainer":
             return bool(self.detainers), f"LEA inbox kinds {[m['kind'] for m in self.inbox]}"
+        if key == "detainers":
+            return len(self.detainers), f"LEA inbox kinds {[m['kind'] for m in self.inbox]}"
         if detainer is None:
             return "no I-247", f"LEA inbox kinds {[m['kind'] for m in self.inbox]}"
         if key == "detainer_basis":
@@ -511,6 +533,10 @@ async def run_spec(spec: ScenarioSpec, *, source: str = "") -> ScenarioResult:
                     await run.check(index, step.check, step.expect)
                 elif isinstance(step, MoaStep):
                     await run.moa(step)
+                elif isinstance(step, FaultStep):
+                    await run.fault(index, step)
+                elif isinstance(step, ClearFaultsStep):
+                    await run.clear_faults(index, step)
             result.results = run.results
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

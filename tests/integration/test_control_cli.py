@@ -1,4 +1,5 @@
-"""`scfed clock` and `scfed reset` against a federation that already runs in this process.
+"""`scfed clock`, `scfed reset` and `scfed faults` against a federation that already runs in
+this process.
 
 Every call names all five HTTP edges with --url: the default ports may belong to another
 federation on the same machine, and a test must never reset that one.
@@ -238,3 +239,48 @@ async def test_snapshot_save_names_a_service_that_does_not_answer_and_exits_1(
     result = json.loads(out)
     assert set(result["unreachable"]) == set(Agency) and result["done"] == {}
     assert list((tmp_path / "x").iterdir()) == []
+
+
+async def test_faults_add_list_partition_and_clear(fed: tuple[Federation, ManualClock]) -> None:
+    federation, _clock = fed
+    urls = _urls(federation)
+    code, out, err = await _scfed(
+        "faults", "add", "lesc", "ident", "--action", "latency", "--latency", "1.5s",
+        "--spread", "200ms", "--distribution", "normal", "--type", "IAQ",
+        "--probability", "0.5", "--count", "3", *urls,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "lesc f1: latency 1500±200 ms normal on receive [message_type=IAQ] p=0.5 3 left" in out
+    assert "ident f1:" in out
+
+    code, out, err = await _scfed("faults", "partition", "sib", "cjis-iafis", *urls, "--json")
+    assert code == 0, err
+    done = json.loads(out)["done"]
+    assert (done["sib"]["peer"], done["cjis_iafis"]["peer"]) == ("cjis_iafis", "sib")
+
+    code, out, err = await _scfed("faults", "list", "--service", "sib", *urls, "--json")
+    assert code == 0, err
+    assert [r["action"] for r in json.loads(out)["done"]["sib"]["rules"]] == ["partition"]
+
+    code, out, err = await _scfed("faults", "clear", "--service", "lesc", "--id", "f1", *urls)
+    assert code == 0 and "lesc: 1 rule(s) cleared" in out, err
+    code, out, err = await _scfed("faults", "clear", *urls)
+    assert code == 0, err
+    assert "ident: 1 rule(s) cleared" in out and "sib: 1 rule(s) cleared" in out
+    code, out, err = await _scfed("faults", "list", *urls)
+    assert code == 0 and out.count("no fault rules") == 5, out
+
+
+async def test_faults_add_says_why_a_rule_is_refused(fed: tuple[Federation, ManualClock]) -> None:
+    federation, _clock = fed
+    urls = _urls(federation)
+    code, _out, err = await _scfed("faults", "add", "lesc", "--action", "partition", *urls)
+    assert code == 1 and "lesc: refused 422" in err and "peer" in err
+    code, _out, err = await _scfed(
+        "faults", "add", "lesc", "--action", "latency", "--latency", "soon", *urls
+    )
+    assert code == 2 and "250ms" in err
+    code, _out, err = await _scfed("faults", "clear", "--id", "f1", *urls)
+    assert code == 2 and "exactly one --service" in err
+    code, out, _err = await _scfed("faults", "list", *urls, "--json")
+    assert all(v["rules"] == [] for v in json.loads(out)["done"].values())

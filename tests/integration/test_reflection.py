@@ -56,6 +56,7 @@ async def test_reflection_lists_every_service_on_both_versions(
     assert {s.name for s in reply.list_services_response.service} == {
         "scfed.lesc.v1.Lesc",
         "scfed.common.v1.Journal",
+        "scfed.common.v1.Faults",
         "scfed.admin.v1.AdminService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",

@@ -66,3 +66,22 @@ def test_a_met_scenario_exits_0_with_one_line_per_expectation(tmp_path: Path) ->
     assert run_files([path], as_json=False, out=out, err=io.StringIO()) == EXIT_MET
     lines = [line for line in out.getvalue().splitlines() if line.strip().startswith("met ")]
     assert len(lines) == len(load_scenario(path).steps[0].expect.given())  # type: ignore[union-attr]
+
+
+def test_a_fault_step_acts_on_the_flow_until_it_is_cleared(tmp_path: Path) -> None:
+    text = (SCENARIOS / "level1-match-detainer.toml").read_text()
+    # The field office refuses LESC's IAR copy for good: LESC dead-letters it, no I-247.
+    refusing = text.replace(
+        "[[steps]]\nbook",
+        '[[steps]]\nfault = "ice_field"\naction = "status"\ncode = "PERMISSION_DENIED"\n\n'
+        "[[steps]]\nbook",
+        1,
+    )
+    assert refusing != text
+    path = tmp_path / "refusing.toml"
+    path.write_text(refusing)
+    out = io.StringIO()
+    assert run_files([path], as_json=True, out=out, err=io.StringIO()) == EXIT_UNMET
+    results = json.loads(out.getvalue())["scenarios"][0]["results"]
+    unmet = {r["expectation"] for r in results if not r["met"]}
+    assert unmet == {"detainer", "detainer_basis", "detainer_within"}, results

@@ -80,6 +80,15 @@ def test_every_shipped_scenario_is_well_formed() -> None:
         (GOOD + "colour = 'red'\n", "colour"),
         ("steps = []\n", "steps: List should have at least 1 item"),
         (GOOD.replace("[steps.expect]", "[steps.expect"), "not valid TOML"),
+        (
+            GOOD.replace('advance = "48h"', 'fault = "lesc"\naction = "partition"'),
+            "line 13: steps.1.fault: a partition rule needs the peer",
+        ),
+        (
+            GOOD.replace('advance = "48h"', 'fault = "fbi"\naction = "drop"'),
+            "steps.1.fault.fault",
+        ),
+        (GOOD.replace('advance = "48h"', 'clear_faults = "nobody"'), "steps.1.clear_faults"),
     ],
     ids=[
         "unknown expectation",
@@ -95,6 +104,9 @@ def test_every_shipped_scenario_is_well_formed() -> None:
         "unknown key",
         "no steps",
         "TOML syntax",
+        "fault rule without its peer",
+        "fault on an unknown agency",
+        "clear faults of an unknown agency",
     ],
 )
 def test_a_malformed_file_is_refused_naming_the_field(text: str, where: str) -> None:

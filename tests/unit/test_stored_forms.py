@@ -98,6 +98,7 @@ TYPED_COLUMNS: list[tuple[InstrumentedAttribute[object], type[StrEnum], set[str]
             "accepted",
             "relayed",
             "not_relayed",
+            "fault",
         },
         16,
     ),

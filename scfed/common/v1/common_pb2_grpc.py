@@ -144,7 +144,8 @@ class FaultsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListFaults(self, request, context):
-        """Lists the rules in force.
+        """Lists the rules in force, oldest first (none: an empty list).
+        INVALID_ARGUMENT: never; the request has nothing to refuse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

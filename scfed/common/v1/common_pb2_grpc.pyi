@@ -83,7 +83,9 @@ class FaultsStub:
     RESOURCE_EXHAUSTED: the service already holds 1000 rules.
     """
     ListFaults: _grpc.UnaryUnaryMultiCallable[_common_pb2.ListFaultsRequest, _common_pb2.ListFaultsResponse]
-    """Lists the rules in force."""
+    """Lists the rules in force, oldest first (none: an empty list).
+    INVALID_ARGUMENT: never; the request has nothing to refuse.
+    """
     ClearFaults: _grpc.UnaryUnaryMultiCallable[_common_pb2.ClearFaultsRequest, _common_pb2.ClearFaultsResponse]
     """Clears one rule or all. NOT_FOUND: no rule in force has the id given."""
 
@@ -99,7 +101,9 @@ class FaultsAsyncStub(FaultsStub):
     RESOURCE_EXHAUSTED: the service already holds 1000 rules.
     """
     ListFaults: _aio.UnaryUnaryMultiCallable[_common_pb2.ListFaultsRequest, _common_pb2.ListFaultsResponse]  # type: ignore[assignment]
-    """Lists the rules in force."""
+    """Lists the rules in force, oldest first (none: an empty list).
+    INVALID_ARGUMENT: never; the request has nothing to refuse.
+    """
     ClearFaults: _aio.UnaryUnaryMultiCallable[_common_pb2.ClearFaultsRequest, _common_pb2.ClearFaultsResponse]  # type: ignore[assignment]
     """Clears one rule or all. NOT_FOUND: no rule in force has the id given."""
 
@@ -124,7 +128,9 @@ class FaultsServicer(metaclass=_abc_1.ABCMeta):
         request: _common_pb2.ListFaultsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.ListFaultsResponse, _abc.Awaitable[_common_pb2.ListFaultsResponse]]:
-        """Lists the rules in force."""
+        """Lists the rules in force, oldest first (none: an empty list).
+        INVALID_ARGUMENT: never; the request has nothing to refuse.
+        """
 
     @_abc_1.abstractmethod
     def ClearFaults(
