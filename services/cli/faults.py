@@ -34,6 +34,18 @@ def milliseconds(text: str, option: str) -> float:
     return float(found["value"]) * _UNIT_MS[found["unit"]]
 
 
+def seconds(text: str | None) -> float | None:
+    """The seconds of an --expires span ("30s", "5m", "PT1H"), None when not given."""
+    from ..runtime.clock import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--expires") from exc
+
+
 def _services(names: list[str], urls: dict[str, str]) -> dict[str, str]:
     """The edges of the SERVICE arguments ("all": every service)."""
     if names == ["all"]:
@@ -128,8 +140,6 @@ def add(
 ) -> None:
     """Put a fault rule in force on services of a running federation. Exit 1 when a service
     refuses the rule (the reason names the field) or does not answer."""
-    from ..runtime.clock import parse_duration
-
     body: dict[str, Any] = {
         "action": action,
         "side": side,
@@ -142,16 +152,12 @@ def add(
         "latency_distribution": distribution,
         "probability": probability,
         "count": count,
+        "expires_in_s": seconds(expires),
     }
     if latency is not None:
         body["latency_ms"] = milliseconds(latency, "--latency")
     if spread is not None:
         body["latency_spread_ms"] = milliseconds(spread, "--spread")
-    if expires is not None:
-        try:
-            body["expires_in_s"] = parse_duration(expires).total_seconds()
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--expires") from exc
     urls = _services(services, edge_urls(url))
     outcome = asyncio.run(
         call_each(
@@ -177,20 +183,13 @@ def partition(
 ) -> None:
     """Cut two agencies off from each other (a partition rule on each, naming the other) until
     `scfed faults clear` or --expires."""
-    from ..runtime.clock import parse_duration
-
     try:
         a, b = parse_agency(first), parse_agency(second)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if a == b:
         raise typer.BadParameter("name two different agencies")
-    expiry = None
-    if expires is not None:
-        try:
-            expiry = parse_duration(expires).total_seconds()
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--expires") from exc
+    expiry = seconds(expires)
     urls = selected_urls(edge_urls(url), [a, b])
     other: dict[str, str] = {a: b, b: a}
     outcome = asyncio.run(

@@ -217,6 +217,37 @@ def _refusing_stream(behavior: Callable[..., Any], *, streams: bool) -> Callable
     return stream_unary
 
 
+# A unary-unary RPC's behaviour as a server interceptor sees it.
+UnaryBehaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class UnaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """A server interceptor that wraps the behaviour of unary-unary RPCs (every RPC of the
+    federation's services) and leaves streaming ones alone."""
+
+    def wrap(self, method: str, inner: UnaryBehaviour) -> UnaryBehaviour | None:
+        """The behaviour to run instead of `inner` for `method`; None leaves it as it is."""
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        """The method's handler, its unary-unary behaviour wrapped by `wrap`."""
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        wrapped = self.wrap(handler_call_details.method, handler.unary_unary)
+        if wrapped is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
 class DecodeRefusal(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Answers request bytes that do not decode as the method's message with INVALID_ARGUMENT
     and the reason, for every method of the server (gRPC itself says UNKNOWN)."""

@@ -57,6 +57,7 @@ from pydantic import (
 
 from ..federation import Agency
 from . import journal
+from .edge import UnaryBehaviour, UnaryInterceptor
 from .errors import ResourceExhausted
 from .models import Direction, Outcome
 
@@ -470,26 +471,17 @@ def received_call(method: str, request: Any) -> Call:
     return call
 
 
-class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class FaultInterceptor(UnaryInterceptor):
     """Applies the receiving side's rules to every unary RPC of the server (the Faults
     service, health and reflection excepted)."""
 
     def __init__(self, rules: FaultRules) -> None:
         self._rules = rules
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wraps unary-unary handlers (every RPC of the federation's services)."""
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(UNMATCHED_SERVICES):
-            return handler
-        inner = handler.unary_unary
+    def wrap(self, method: str, inner: UnaryBehaviour) -> UnaryBehaviour | None:
+        """`inner` under the rules, which see the call's method and envelope."""
+        if method.startswith(UNMATCHED_SERVICES):
+            return None
         rules = self._rules
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -501,11 +493,7 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             finally:
                 _current_call.reset(token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return unary_unary
 
 
 def _by_rule(rule: FaultRule, what: str) -> str:
@@ -514,7 +502,7 @@ def _by_rule(rule: FaultRule, what: str) -> str:
 
 async def _apply_received(
     injection: Injection,
-    inner: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]],
+    inner: UnaryBehaviour,
     request: Any,
     context: grpc.aio.ServicerContext[Any, Any],
 ) -> Any:

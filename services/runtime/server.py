@@ -41,7 +41,7 @@ from .clock_epoch import share_epoch
 from .config import ServiceSettings
 from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
-from .edge import DecodeRefusal
+from .edge import DecodeRefusal, UnaryBehaviour, UnaryInterceptor
 from .faults import FaultInterceptor, FaultRules
 from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
 from .faults_edge import FaultsServicer, faults_router
@@ -168,25 +168,15 @@ class DatabaseUnreachable(RuntimeError):
     """The database did not answer at start, after every attempt the settings allow."""
 
 
-class _UnavailableInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class _UnavailableInterceptor(UnaryInterceptor):
     """Answers UNAVAILABLE, with the cause, for an RPC that failed because the database does
     not answer; counted by the readiness monitor instead of a traceback per call."""
 
     def __init__(self, readiness: Readiness) -> None:
         self._readiness = readiness
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wraps unary-unary handlers (every RPC of the federation's services)."""
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
+    def wrap(self, method: str, inner: UnaryBehaviour) -> UnaryBehaviour:
+        """`inner`, a database outage it meets answered UNAVAILABLE."""
         readiness = self._readiness
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -199,11 +189,7 @@ class _UnavailableInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 cause = describe_cause(error)
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {cause}")
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return unary_unary
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
