@@ -26,7 +26,8 @@ from services.cli.launcher import free_port
 from services.federation import Agency
 from services.runtime.db import Database
 from services.runtime.server import DATABASE_UNREACHABLE_EXIT, LIVENESS, ServiceHost
-from tests.federation import DatabaseChoice, make_host
+from tests.federation import POSTGRES_URL, DatabaseChoice, make_host
+from tests.support import TcpProxy, drop_schemas, postgres_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -178,6 +179,47 @@ async def test_an_outage_is_answered_503_and_unavailable_and_logged_in_a_few_lin
     assert 1 <= len(summaries) <= 5, messages
     assert len(ended) == 1 and "request(s) refused" in ended[0], messages
     assert len(messages) <= 8, messages
+
+
+@pytest.mark.postgres
+async def test_a_postgres_outage_is_answered_503_and_the_pool_recovers(tmp_path: Path) -> None:
+    # The service reaches PostgreSQL through a relay the test cuts: every pooled connection is
+    # reset and new ones refused, as when the server restarts or the network goes.
+    await postgres_or_skip()
+    proxy = TcpProxy("127.0.0.1", 5432)
+    await proxy.start()
+    url = POSTGRES_URL.replace(":5432/", f":{proxy.port}/")
+    choice = DatabaseChoice("postgres", tmp_path, postgres_url=url)
+    host = make_host(Agency.IDENT, choice, readiness_probe_s=0.1, db_connect_timeout_s=1.0)
+    try:
+        async with (
+            started(host),
+            httpx.AsyncClient(base_url=host.http_url) as http,
+            grpc.aio.insecure_channel(host.grpc_address) as channel,
+        ):
+            journal = common_pb2_grpc.JournalStub(channel)
+            # Several requests at once, so the pool holds more than one connection to lose.
+            answers = await asyncio.gather(*(http.get("/v1/outbox") for _ in range(8)))
+            assert {r.status_code for r in answers} == {200}
+            await proxy.cut()
+            await _until(lambda: _is(host.grpc_address, NOT_SERVING))
+            outbox = await http.get("/v1/outbox")
+            assert outbox.status_code == 503 and outbox.json()["detail"].startswith(
+                "database unavailable:"
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await journal.GetJournal(common_pb2.JournalQuery(tcn="T1"), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+            await proxy.heal()
+            await _until(lambda: _is(host.grpc_address, SERVING))
+            answers = await asyncio.gather(*(http.get("/v1/outbox") for _ in range(8)))
+            assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
+            page = await journal.GetJournal(common_pb2.JournalQuery(tcn="T1"), timeout=5)
+            assert list(page.entries) == []
+    finally:
+        await proxy.cut()
+        await drop_schemas([choice.schema(Agency.IDENT)])
 
 
 def _start_against(url: str, http_port: int, **env: str) -> subprocess.Popen[str]:
