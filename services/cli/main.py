@@ -276,9 +276,33 @@ def up(
         ),
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
+    max_fast_failures: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="SCFED_UP_MAX_FAST_FAILURES",
+            help="Give up on a service after this many failures within --restart-window.",
+        ),
+    ] = 5,
+    restart_window: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            envvar="SCFED_UP_RESTART_WINDOW_S",
+            help="Seconds within which failures count towards giving up.",
+        ),
+    ] = 60.0,
+    max_restart_delay: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            envvar="SCFED_UP_MAX_RESTART_DELAY_S",
+            help="The longest backoff before a restart (from 1 s, doubling).",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run the five services (less any external ones) as separate processes on loopback until
-    interrupted."""
+    interrupted, restarting any that ends."""
     import asyncio
 
     import grpc
@@ -338,7 +362,12 @@ def up(
         out().print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
         # A service that dies is restarted with backoff; one that keeps dying is given up on
         # while the others keep running.
-        policy = RestartPolicy()
+        policy = RestartPolicy(
+            max_fast_failures=max_fast_failures,
+            window_s=restart_window,
+            base_delay_s=min(1.0, max_restart_delay),
+            max_delay_s=max_restart_delay,
+        )
         while not stopping:
             for line in fed.supervise(policy, time.monotonic()):
                 err().print(f"[yellow]supervisor:[/yellow] {escape(line)}", highlight=False)

@@ -104,3 +104,37 @@ def test_the_supervisor_gives_up_on_a_service_that_keeps_failing_and_keeps_the_o
     assert lines[-1].startswith("lesc exited with code 2")
     assert "3 failures within 60s: giving up on it (the rest keep running)" in lines[-1]
     assert sum("restarted" in line for line in lines) == 2
+
+
+def test_up_takes_its_supervision_limits_from_options_and_the_environment(
+    tmp_path: Path,
+) -> None:
+    offset = _free_offset()
+    lesc = f"http://127.0.0.1:{Agency.LESC.profile.http_port + offset}"
+    stderr_path = tmp_path / "up.stderr"
+    with stderr_path.open("w") as stderr:
+        up = subprocess.Popen(
+            [
+                *SCFED,
+                *("up", "--data-dir", str(tmp_path / "fed"), "--port-offset", str(offset)),
+                *("--max-fast-failures", "2", "--max-restart-delay", "0.5"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "SCFED_UP_RESTART_WINDOW_S": "90"},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        os.kill(_ready(lesc, up), signal.SIGKILL)
+        os.kill(_ready(lesc, up), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while "giving up" not in stderr_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert up.poll() is None, "the others keep running"
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+    said = " ".join(stderr_path.read_text().split())
+    assert "lesc was killed by SIGKILL; restarting it in 0.5s" in said, said[-2000:]
+    assert "2 failures within 90s: giving up on it (the rest keep running)" in said, said[-2000:]
