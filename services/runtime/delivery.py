@@ -314,7 +314,7 @@ class Outbox:
     async def _send(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
         """None on success; a status code, or a reason string when no call was made. The
         sending side's fault rules may delay, refuse, drop or cut off the delivery first."""
-        if self._faults is None:
+        if self._faults is None or not self._faults.active:
             return await self._call(row)
         call = Call(
             side=FaultSide.SEND,

@@ -283,6 +283,11 @@ class FaultRules:
         self._ids = itertools.count(1)
         self._pending: set[asyncio.Task[None]] = set()
 
+    @property
+    def active(self) -> bool:
+        """True while any rule is held (expired ones may still count until the next look)."""
+        return bool(self._rules)
+
     # -- managing rules ------------------------------------------------------------------------
 
     def add(self, spec: FaultSpec) -> FaultRule:
@@ -485,6 +490,8 @@ class FaultInterceptor(UnaryInterceptor):
         rules = self._rules
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if not rules.active:
+                return await inner(request, context)
             call = received_call(method, request)
             token = _current_call.set(call)
             try:
