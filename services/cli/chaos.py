@@ -323,6 +323,22 @@ def _no_progress(_stage: str, _done: int, _total: int) -> None:
     return None
 
 
+async def read_json(client: httpx.AsyncClient, url: str, attempts: int = 5) -> Any:
+    """GET `url`'s JSON, trying again (at most `attempts` times) when the connection fails:
+    a kept-alive connection the server closes just as it is reused fails that way."""
+    for attempt in range(1, attempts + 1):
+        try:
+            r = await client.get(url)
+        except httpx.TransportError:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.1 * attempt)
+            continue
+        r.raise_for_status()
+        return r.json()
+    raise AssertionError("unreachable")
+
+
 async def _journals(
     client: httpx.AsyncClient, fed: LocalFederation, tcns: list[str], in_flight: int
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
@@ -335,12 +351,8 @@ async def _journals(
     async def read(tcn: str) -> None:
         async with semaphore:
             for svc in fed.services.values():
-                r = await client.get(f"{svc.http_url}/v1/journal/{tcn}")
-                r.raise_for_status()
-                journals[tcn].extend(r.json())
-            r = await client.get(f"{sib}/v1/bookings/{tcn}")
-            r.raise_for_status()
-            views[tcn] = r.json()
+                journals[tcn].extend(await read_json(client, f"{svc.http_url}/v1/journal/{tcn}"))
+            views[tcn] = await read_json(client, f"{sib}/v1/bookings/{tcn}")
 
     await asyncio.gather(*(read(t) for t in tcns))
     return journals, views
@@ -369,7 +381,9 @@ async def run_chaos(options: ChaosOptions, progress: Progress = _no_progress) ->
         progress("seed", 0, 1)
         await seed_world(world, fed.addresses())
         progress("seed", 1, 1)
-        limits = httpx.Limits(max_connections=options.in_flight * 2)
+        # Idle connections are dropped before the services' 5 s keep-alive ends, so a request
+        # never goes out on a connection the server is closing.
+        limits = httpx.Limits(max_connections=options.in_flight * 2, keepalive_expiry=2.0)
         async with httpx.AsyncClient(
             base_url=fed.services[Agency.SIB].http_url, timeout=20.0, limits=limits
         ) as client:
