@@ -24,6 +24,8 @@ timeout) until every booking has its final response and every outbox is idle. It
   processed twice by one service, so no (TCN, TOT) pair is exempt (`REPEATABLE_TOTS`); (3) a
   booking holding two SIB responses of one kind (two SREs, two I-247 detainers, ...);
 - dead_letters: outbox messages in the dead state, summed over the services;
+- redelivered: messages received again and recognised as duplicates by the inbox (not
+  counted as duplicated: that is the inbox doing its job);
 - drain_s: seconds from clearing the last fault to everything answered and idle;
 - the faults actually injected, and the elapsed time.
 """
@@ -195,6 +197,17 @@ def find_duplicates(
             if n > 1
         ]
     return found
+
+
+def redeliveries(journals: Mapping[str, Iterable[Mapping[str, Any]]]) -> int:
+    """Received journal entries with outcome "duplicate": retries the inboxes absorbed, the
+    evidence that the faults made senders send again."""
+    return sum(
+        1
+        for entries in journals.values()
+        for e in entries
+        if e["direction"] == Direction.RECEIVED and e["outcome"] == Outcome.DUPLICATE
+    )
 
 
 @dataclass(frozen=True)
@@ -445,6 +458,7 @@ async def run_chaos(options: ChaosOptions, progress: Progress = _no_progress) ->
         "duplicated": len(duplicates),
         "duplicates": duplicates[:20],
         "dead_letters": outbox[OutboxStatus.DEAD],
+        "redelivered": redeliveries(journals),
         "drained": drained,
         "drain_s": round(drain_s, 2),
         "faults": {name: tally.counts[name] for name in FAULT_COUNTS.values()},
@@ -473,6 +487,7 @@ def render_chaos(report: Mapping[str, Any]) -> str:
         ("lost", report["lost"]),
         ("duplicated", report["duplicated"]),
         ("dead letters", report["dead_letters"]),
+        ("redelivered (inbox absorbed)", report["redelivered"]),
         ("drain (s)", f"{report['drain_s']:.2f}" + ("" if report["drained"] else " (timed out)")),
         ("elapsed (s)", f"{report['elapsed_s']:.2f}"),
         *((f"faults: {name}", n) for name, n in faults.items()),

@@ -16,6 +16,7 @@ from services.cli.chaos import (
     failed,
     fault_rule,
     find_duplicates,
+    redeliveries,
     run_schedule,
 )
 from services.federation import Agency
@@ -129,3 +130,15 @@ async def test_episodes_start_in_order_once_their_booking_is_due() -> None:
     await asyncio.wait_for(run_schedule(schedule, gate, run, submission), timeout=5)
     await submission
     assert ran == [(FaultKind.PAUSE, 2), (FaultKind.KILL, 4)]
+
+
+def test_redeliveries_count_the_retries_the_inbox_recognised() -> None:
+    journals = {
+        "T1": [
+            _entry("lesc", "m1", "IAQ"),
+            _entry("lesc", "m1", "IAQ", outcome="duplicate"),
+            _entry("lesc", "m1", "IAQ", outcome="duplicate"),
+        ],
+        "T2": [_entry("sib", "m2", "SRE", outcome="fault")],
+    }
+    assert redeliveries(journals) == 2
