@@ -246,13 +246,17 @@ class FaultEdge:
         r.raise_for_status()
         return str(r.json()["id"])
 
-    async def remove(self, url: str, rule_id: str) -> int:
-        """Removes one rule; how many times it was injected."""
+    async def remove(self, url: str, rule_id: str, count: int | None) -> int:
+        """Removes one rule; how many times it was injected. A rule that used up its `count`
+        is no longer listed (nor removable): it was injected `count` times. The bench's rules
+        expire well after their episode, so a rule missing for another reason does not arise."""
         r = await self._client.get(f"{url}/v1/faults")
         r.raise_for_status()
-        injected = sum(int(x.get("injected", 0)) for x in r.json()["rules"] if x["id"] == rule_id)
+        listed = [int(x.get("injected", 0)) for x in r.json()["rules"] if x["id"] == rule_id]
+        if not listed:
+            return count or 0
         await self._client.delete(f"{url}/v1/faults/{rule_id}")
-        return injected
+        return listed[0]
 
     async def clear(self, urls: Iterable[str]) -> None:
         """Removes every rule of every service (those without a fault edge are skipped)."""
@@ -286,12 +290,13 @@ async def run_episode(
         finally:
             os.kill(svc.process.pid, signal.SIGCONT)
         return
-    rule_id = await edge.add(svc.http_url, fault_rule(episode, bookings))
+    rule = fault_rule(episode, bookings)
+    rule_id = await edge.add(svc.http_url, rule)
     if rule_id is None:
         tally.unavailable.add(name)
         return
     await asyncio.sleep(episode.hold_s)
-    injected = await edge.remove(svc.http_url, rule_id)
+    injected = await edge.remove(svc.http_url, rule_id, rule.get("count"))
     tally.counts[name] += 1 if episode.kind is FaultKind.PARTITION else injected
 
 
