@@ -58,9 +58,11 @@ async def call_each(
     answer: Callable[[str, httpx.Response], Any] = lambda _name, r: r.json(),
     *,
     timeout: float = 60.0,
+    ok: tuple[int, ...] = (200,),
 ) -> Outcome:
     """Calls every service at once (`send` given the client, the name and the base URL); sorts
-    the answers by outcome, `answer` making a 200 into what `done` keeps."""
+    the answers by outcome, `answer` making a success (a status in `ok`) into what `done`
+    keeps."""
     import httpx
 
     outcome = Outcome()
@@ -71,7 +73,7 @@ async def call_each(
         except httpx.HTTPError as exc:
             outcome.unreachable[name] = f"{url}: {exc.__class__.__name__}: {exc}".rstrip(": ")
             return
-        if r.status_code == 200:
+        if r.status_code in ok:
             outcome.done[name] = answer(name, r)
         elif r.headers.get("content-type", "").startswith("application/json"):
             outcome.refused[name] = f"{r.status_code}: {r.json().get('detail', r.text)}"

@@ -27,6 +27,7 @@ from . import endpoints
 from .conformance import conformance
 from .control import clock_app, reset
 from .endpoints import agency_item, is_host_port, is_http_url
+from .faults import faults_app
 from .snapshots import snapshot_app
 
 if TYPE_CHECKING:
@@ -698,6 +699,7 @@ def scenario_run(
 
 
 app.command("reset")(reset)
+app.add_typer(faults_app, name="faults")
 app.command("conformance")(conformance)
 app.add_typer(snapshot_app, name="snapshot")
 

@@ -38,7 +38,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         """Empties the service back to its configuration."""
         report = await reset_service(self.provider, self.runtime)
         return pb.ResetResponse(
-            service=report.service, deleted=report.deleted, seconds=report.seconds
+            service=report.service,
+            deleted=report.deleted,
+            faults_cleared=report.faults_cleared,
+            seconds=report.seconds,
         )
 
     @grpc_edge

@@ -5,7 +5,8 @@ and their DomainErrors (InvalidArgument: 422 / INVALID_ARGUMENT; FailedPrecondit
 FAILED_PRECONDITION).
 
 A reset empties every table the service holds (its own and the runtime's outbox, inbox and
-journal) and then lets the provider empty what it keeps in memory (the biometric indexes). The
+journal), lets the provider empty what it keeps in memory (the biometric indexes) and clears
+the fault rules. The
 clock's anchor stays: agency time is configuration, and a manual clock only moves forward.
 Settings, servers and peer channels are untouched, so the service answers again at once. A
 reset is meant for a quiet federation (between tests): a booking in flight while it runs may
@@ -52,6 +53,7 @@ class ResetReport(BaseModel):
 
     service: str
     deleted: dict[str, int]
+    faults_cleared: int = 0
     seconds: float
 
 
@@ -135,12 +137,15 @@ async def empty_tables(session: AsyncSession, provider: ServiceProvider) -> dict
 
 async def reset_service(provider: ServiceProvider, runtime: Runtime) -> ResetReport:
     """Empties every table of the service (the clock's anchor excepted) and its in-memory
-    state. The delivery worker keeps running: a round that claimed a row before the reset
-    finds it gone when it settles, and skips it."""
+    state, and clears its fault rules. The delivery worker keeps running: a round that claimed
+    a row before the reset finds it gone when it settles, and skips it."""
     started = time.perf_counter()
     async with runtime.db.session() as session:
         deleted = await empty_tables(session, provider)
     await provider.on_reset(runtime)
     return ResetReport(
-        service=provider.name, deleted=deleted, seconds=round(time.perf_counter() - started, 4)
+        service=provider.name,
+        deleted=deleted,
+        faults_cleared=runtime.faults.clear(),
+        seconds=round(time.perf_counter() - started, 4),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -126,6 +126,8 @@ class Database:
         self.connect_timeout_s = connect_timeout_s
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        # Awaited before each transaction begins: the slow_db fault rules (runtime/faults.py).
+        self.before_transaction: Callable[[], Awaitable[None]] | None = None
 
     @property
     def target(self) -> str:
@@ -192,6 +194,8 @@ class Database:
         """A session in one transaction: committed on success, rolled back on error."""
         if self._sessions is None:
             raise DatabaseUnavailable("database not connected yet")
+        if self.before_transaction is not None:
+            await self.before_transaction()
         async with self._sessions() as session, session.begin():
             yield session
 

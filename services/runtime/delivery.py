@@ -31,6 +31,7 @@ from . import journal
 from .db import Database
 from .envelope import check_envelope
 from .errors import DomainError
+from .faults import Call, FaultRules, FaultSide, Injected, apply_sending
 from .message_routes import EnvelopedMessage, RequestT, Route
 from .models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
 from .periodic import AT_ONCE, PeriodicTask
@@ -101,8 +102,11 @@ class Outbox:
         policy: RetryPolicy,
         batch: int = 64,
         poll_s: float = 0.5,
+        faults: FaultRules | None = None,
     ) -> None:
         self._db = db
+        # The sending side's fault rules, applied to each delivery.
+        self._faults = faults
         self._service = service
         self._peers = dict(peers)
         self._policy = policy
@@ -308,7 +312,28 @@ class Outbox:
         return channels[turn % len(channels)]
 
     async def _send(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
-        """None on success; a status code, or a reason string when no call was made."""
+        """None on success; a status code, or a reason string when no call was made. The
+        sending side's fault rules may delay, refuse, drop or cut off the delivery first."""
+        if self._faults is None:
+            return await self._call(row)
+        call = Call(
+            side=FaultSide.SEND,
+            method=row.method,
+            message_type=row.tot,
+            peer=row.peer,
+            tcn=row.tcn,
+            message_id=row.message_id,
+        )
+        result = await apply_sending(
+            self._faults, call, lambda: self._call(row), deadline_s=self._policy.deadline_s
+        )
+        if isinstance(result, Injected):
+            row.last_error = result.error
+            return result.code
+        return result
+
+    async def _call(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
+        """Delivers `row` to its peer: None on success, as `_send` otherwise."""
         channel = self._channel(row.peer)
         if channel is None:
             return f"no address configured for peer {row.peer!r}"

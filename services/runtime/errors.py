@@ -53,3 +53,10 @@ class FailedPrecondition(DomainError):
 
     status = "FAILED_PRECONDITION"
     http_status = 409
+
+
+class ResourceExhausted(DomainError):
+    """The request would exceed a limit the service keeps (the reason gives it)."""
+
+    status = "RESOURCE_EXHAUSTED"
+    http_status = 429

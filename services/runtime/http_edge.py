@@ -116,6 +116,7 @@ _DESCRIPTIONS: Final = {
     409: "Conflict with what is stored: the reason says what",
     413: "Request body too large: the reason gives the limit",
     422: "Refused input: each field error names the field",
+    429: "A limit the service keeps is reached: the reason gives it",
     503: "Not ready: the reason says why",
 }
 

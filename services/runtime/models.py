@@ -41,6 +41,8 @@ class Outcome(StrEnum):
     ACCEPTED = "accepted"
     RELAYED = "relayed"
     NOT_RELAYED = "not_relayed"
+    # Either direction: a fault rule acted on the message (runtime/faults.py).
+    FAULT = "fault"
 
 
 class RuntimeBase(DeclarativeBase):

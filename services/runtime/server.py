@@ -42,6 +42,9 @@ from .config import ServiceSettings
 from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
 from .edge import DecodeRefusal
+from .faults import FaultInterceptor, FaultRules
+from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
+from .faults_edge import FaultsServicer, faults_router
 from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handlers
 from .models import RuntimeBase
 from .readiness import SERVING, Readiness
@@ -80,6 +83,8 @@ class Runtime:
     clock: Clock
     outbox: Outbox
     inbox: Inbox
+    # The fault rules in force (runtime/faults.py); empty unless a client adds some.
+    faults: FaultRules
 
 
 class ServiceProvider(Protocol):
@@ -224,6 +229,8 @@ class ServiceHost:
             schema=settings.resolved_schema(),
             connect_timeout_s=settings.db_connect_timeout_s,
         )
+        faults = FaultRules(provider.name, db)
+        db.before_transaction = faults.before_transaction
         outbox = Outbox(
             db,
             service=provider.name,
@@ -236,9 +243,15 @@ class ServiceHost:
             ),
             batch=settings.outbox_batch,
             poll_s=settings.outbox_poll_s,
+            faults=faults,
         )
         self.runtime = Runtime(
-            settings=settings, db=db, clock=clock, outbox=outbox, inbox=Inbox(db, outbox)
+            settings=settings,
+            db=db,
+            clock=clock,
+            outbox=outbox,
+            inbox=Inbox(db, outbox),
+            faults=faults,
         )
         self._grpc: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
@@ -277,8 +290,13 @@ class ServiceHost:
         # SO_REUSEPORT off: with gRPC's default a second server binds a taken port silently
         # and the kernel splits the traffic between the two.
         server = grpc.aio.server(
-            # Undecodable bytes are refused first; a database outage is UNAVAILABLE.
-            interceptors=[DecodeRefusal(), _UnavailableInterceptor(self.readiness_monitor)],
+            # Undecodable bytes are refused first, then the fault rules act; a database
+            # outage is UNAVAILABLE.
+            interceptors=[
+                DecodeRefusal(),
+                FaultInterceptor(runtime.faults),
+                _UnavailableInterceptor(self.readiness_monitor),
+            ],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),
@@ -311,11 +329,13 @@ class ServiceHost:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.provider, runtime), server
         )
+        common_pb2_grpc.add_FaultsServicer_to_server(FaultsServicer(runtime.faults), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self._service_names = [
             *names,
             common_pb2.DESCRIPTOR.services_by_name["Journal"].full_name,
             ADMIN_SERVICE_NAME,
+            FAULTS_SERVICE_NAME,
         ]
         enable_reflection([*self._service_names, health.SERVICE_NAME], server)
         await server.start()
@@ -572,6 +592,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
                 return await counts(session, since)
 
     app.include_router(admin_router(host.provider, runtime))
+    app.include_router(faults_router(runtime.faults))
     return app
 
 

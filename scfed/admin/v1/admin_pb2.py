@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ascfed/admin/v1/admin.proto\x12\x0escfed.admin.v1\"\x0e\n\x0cResetRequest\"\x9e\x01\n\rResetResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12;\n\x07\x64\x65leted\x18\x02 \x03(\x0b\x32*.scfed.admin.v1.ResetResponse.DeletedEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a.\n\x0c\x44\x65letedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"D\n\x13\x41\x64vanceClockRequest\x12\x11\n\x07seconds\x18\x01 \x01(\x01H\x00\x12\x12\n\x08\x64uration\x18\x02 \x01(\tH\x00\x42\x06\n\x04step\"8\n\tClockView\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\r\n\x05\x63lock\x18\x02 \x01(\t\x12\x0b\n\x03now\x18\x03 \x01(\t\"@\n\x14\x41\x64vanceClockResponse\x12(\n\x05\x63lock\x18\x01 \x01(\x0b\x32\x19.scfed.admin.v1.ClockView\"\x1f\n\x0fSetClockRequest\x12\x0c\n\x04spec\x18\x01 \x01(\t\"<\n\x10SetClockResponse\x12(\n\x05\x63lock\x18\x01 \x01(\x0b\x32\x19.scfed.admin.v1.ClockView\"\x15\n\x13SaveSnapshotRequest\"\xa4\x01\n\x14SaveSnapshotResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12<\n\x04rows\x18\x02 \x03(\x0b\x32..scfed.admin.v1.SaveSnapshotResponse.RowsEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\'\n\x13LoadSnapshotRequest\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\"\xa3\x01\n\x14LoadSnapshotResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12<\n\x04rows\x18\x02 \x03(\x0b\x32..scfed.admin.v1.LoadSnapshotResponse.RowsEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xb4\x03\n\x0c\x41\x64minService\x12\x44\n\x05Reset\x12\x1c.scfed.admin.v1.ResetRequest\x1a\x1d.scfed.admin.v1.ResetResponse\x12Y\n\x0c\x41\x64vanceClock\x12#.scfed.admin.v1.AdvanceClockRequest\x1a$.scfed.admin.v1.AdvanceClockResponse\x12M\n\x08SetClock\x12\x1f.scfed.admin.v1.SetClockRequest\x1a .scfed.admin.v1.SetClockResponse\x12Y\n\x0cSaveSnapshot\x12#.scfed.admin.v1.SaveSnapshotRequest\x1a$.scfed.admin.v1.SaveSnapshotResponse\x12Y\n\x0cLoadSnapshot\x12#.scfed.admin.v1.LoadSnapshotRequest\x1a$.scfed.admin.v1.LoadSnapshotResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ascfed/admin/v1/admin.proto\x12\x0escfed.admin.v1\"\x0e\n\x0cResetRequest\"\xb6\x01\n\rResetResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12;\n\x07\x64\x65leted\x18\x02 \x03(\x0b\x32*.scfed.admin.v1.ResetResponse.DeletedEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x12\x16\n\x0e\x66\x61ults_cleared\x18\x04 \x01(\r\x1a.\n\x0c\x44\x65letedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"D\n\x13\x41\x64vanceClockRequest\x12\x11\n\x07seconds\x18\x01 \x01(\x01H\x00\x12\x12\n\x08\x64uration\x18\x02 \x01(\tH\x00\x42\x06\n\x04step\"8\n\tClockView\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\r\n\x05\x63lock\x18\x02 \x01(\t\x12\x0b\n\x03now\x18\x03 \x01(\t\"@\n\x14\x41\x64vanceClockResponse\x12(\n\x05\x63lock\x18\x01 \x01(\x0b\x32\x19.scfed.admin.v1.ClockView\"\x1f\n\x0fSetClockRequest\x12\x0c\n\x04spec\x18\x01 \x01(\t\"<\n\x10SetClockResponse\x12(\n\x05\x63lock\x18\x01 \x01(\x0b\x32\x19.scfed.admin.v1.ClockView\"\x15\n\x13SaveSnapshotRequest\"\xa4\x01\n\x14SaveSnapshotResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12<\n\x04rows\x18\x02 \x03(\x0b\x32..scfed.admin.v1.SaveSnapshotResponse.RowsEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\'\n\x13LoadSnapshotRequest\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\"\xa3\x01\n\x14LoadSnapshotResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12<\n\x04rows\x18\x02 \x03(\x0b\x32..scfed.admin.v1.LoadSnapshotResponse.RowsEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xb4\x03\n\x0c\x41\x64minService\x12\x44\n\x05Reset\x12\x1c.scfed.admin.v1.ResetRequest\x1a\x1d.scfed.admin.v1.ResetResponse\x12Y\n\x0c\x41\x64vanceClock\x12#.scfed.admin.v1.AdvanceClockRequest\x1a$.scfed.admin.v1.AdvanceClockResponse\x12M\n\x08SetClock\x12\x1f.scfed.admin.v1.SetClockRequest\x1a .scfed.admin.v1.SetClockResponse\x12Y\n\x0cSaveSnapshot\x12#.scfed.admin.v1.SaveSnapshotRequest\x1a$.scfed.admin.v1.SaveSnapshotResponse\x12Y\n\x0cLoadSnapshot\x12#.scfed.admin.v1.LoadSnapshotRequest\x1a$.scfed.admin.v1.LoadSnapshotResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,31 +40,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESETREQUEST']._serialized_start=46
   _globals['_RESETREQUEST']._serialized_end=60
   _globals['_RESETRESPONSE']._serialized_start=63
-  _globals['_RESETRESPONSE']._serialized_end=221
-  _globals['_RESETRESPONSE_DELETEDENTRY']._serialized_start=175
-  _globals['_RESETRESPONSE_DELETEDENTRY']._serialized_end=221
-  _globals['_ADVANCECLOCKREQUEST']._serialized_start=223
-  _globals['_ADVANCECLOCKREQUEST']._serialized_end=291
-  _globals['_CLOCKVIEW']._serialized_start=293
-  _globals['_CLOCKVIEW']._serialized_end=349
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=351
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=415
-  _globals['_SETCLOCKREQUEST']._serialized_start=417
-  _globals['_SETCLOCKREQUEST']._serialized_end=448
-  _globals['_SETCLOCKRESPONSE']._serialized_start=450
-  _globals['_SETCLOCKRESPONSE']._serialized_end=510
-  _globals['_SAVESNAPSHOTREQUEST']._serialized_start=512
-  _globals['_SAVESNAPSHOTREQUEST']._serialized_end=533
-  _globals['_SAVESNAPSHOTRESPONSE']._serialized_start=536
-  _globals['_SAVESNAPSHOTRESPONSE']._serialized_end=700
-  _globals['_SAVESNAPSHOTRESPONSE_ROWSENTRY']._serialized_start=657
-  _globals['_SAVESNAPSHOTRESPONSE_ROWSENTRY']._serialized_end=700
-  _globals['_LOADSNAPSHOTREQUEST']._serialized_start=702
-  _globals['_LOADSNAPSHOTREQUEST']._serialized_end=741
-  _globals['_LOADSNAPSHOTRESPONSE']._serialized_start=744
-  _globals['_LOADSNAPSHOTRESPONSE']._serialized_end=907
-  _globals['_LOADSNAPSHOTRESPONSE_ROWSENTRY']._serialized_start=657
-  _globals['_LOADSNAPSHOTRESPONSE_ROWSENTRY']._serialized_end=700
-  _globals['_ADMINSERVICE']._serialized_start=910
-  _globals['_ADMINSERVICE']._serialized_end=1346
+  _globals['_RESETRESPONSE']._serialized_end=245
+  _globals['_RESETRESPONSE_DELETEDENTRY']._serialized_start=199
+  _globals['_RESETRESPONSE_DELETEDENTRY']._serialized_end=245
+  _globals['_ADVANCECLOCKREQUEST']._serialized_start=247
+  _globals['_ADVANCECLOCKREQUEST']._serialized_end=315
+  _globals['_CLOCKVIEW']._serialized_start=317
+  _globals['_CLOCKVIEW']._serialized_end=373
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=375
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=439
+  _globals['_SETCLOCKREQUEST']._serialized_start=441
+  _globals['_SETCLOCKREQUEST']._serialized_end=472
+  _globals['_SETCLOCKRESPONSE']._serialized_start=474
+  _globals['_SETCLOCKRESPONSE']._serialized_end=534
+  _globals['_SAVESNAPSHOTREQUEST']._serialized_start=536
+  _globals['_SAVESNAPSHOTREQUEST']._serialized_end=557
+  _globals['_SAVESNAPSHOTRESPONSE']._serialized_start=560
+  _globals['_SAVESNAPSHOTRESPONSE']._serialized_end=724
+  _globals['_SAVESNAPSHOTRESPONSE_ROWSENTRY']._serialized_start=681
+  _globals['_SAVESNAPSHOTRESPONSE_ROWSENTRY']._serialized_end=724
+  _globals['_LOADSNAPSHOTREQUEST']._serialized_start=726
+  _globals['_LOADSNAPSHOTREQUEST']._serialized_end=765
+  _globals['_LOADSNAPSHOTRESPONSE']._serialized_start=768
+  _globals['_LOADSNAPSHOTRESPONSE']._serialized_end=931
+  _globals['_LOADSNAPSHOTRESPONSE_ROWSENTRY']._serialized_start=681
+  _globals['_LOADSNAPSHOTRESPONSE_ROWSENTRY']._serialized_end=724
+  _globals['_ADMINSERVICE']._serialized_start=934
+  _globals['_ADMINSERVICE']._serialized_end=1370
 # @@protoc_insertion_point(module_scope)

@@ -67,10 +67,13 @@ class ResetResponse(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
     SECONDS_FIELD_NUMBER: _builtins.int
+    FAULTS_CLEARED_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """The service ("sib", "cjis_iafis", "ident", "lesc", "ice_field")."""
     seconds: _builtins.float
     """Wall-clock seconds the reset took."""
+    faults_cleared: _builtins.int
+    """Fault rules cleared (a reset clears them too)."""
     @_builtins.property
     def deleted(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Rows removed, by table name."""
@@ -81,10 +84,11 @@ class ResetResponse(_message.Message):
         service: _builtins.str = ...,
         deleted: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         seconds: _builtins.float = ...,
+        faults_cleared: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "seconds", b"seconds", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "faults_cleared", b"faults_cleared", "seconds", b"seconds", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -794,3 +794,232 @@ class JournalPage(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JournalPage: _TypeAlias = JournalPage  # noqa: Y015
+
+@_typing.final
+class FaultRule(_message.Message):
+    """A fault rule: what it matches and what it does (the HTTP edge's /v1/faults takes the same
+    fields as JSON). Strings left empty and optional fields left unset take their defaults.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    MESSAGE_TYPE_FIELD_NUMBER: _builtins.int
+    PEER_FIELD_NUMBER: _builtins.int
+    TCN_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    LATENCY_MS_FIELD_NUMBER: _builtins.int
+    LATENCY_SPREAD_MS_FIELD_NUMBER: _builtins.int
+    LATENCY_DISTRIBUTION_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_S_FIELD_NUMBER: _builtins.int
+    INJECTED_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Output only: the rule's id ("f1", "f2", ...), for ClearFaults."""
+    action: _builtins.str
+    """"status", "latency", "drop", "drop_ack", "partition" or "slow_db". Required."""
+    side: _builtins.str
+    """"receive" (the gRPC server; default), "send" (the outbox) or "both". A partition cuts
+    both directions whatever this says.
+    """
+    method: _builtins.str
+    """Glob over the RPC's short name or full path ("Search", "/scfed.ident.v1.Ident/*");
+    default "*".
+    """
+    message_type: _builtins.str
+    """The envelope's TOT ("IAQ"); empty: any."""
+    peer: _builtins.str
+    """The agency at the other end ("sib", "cjis_iafis", "ident", "lesc", "ice_field"); empty:
+    any. Required for a partition.
+    """
+    tcn: _builtins.str
+    """Glob over the booking's TCN; default "*"."""
+    code: _builtins.str
+    """status: the gRPC status name to answer (default "UNAVAILABLE"; never "OK")."""
+    details: _builtins.str
+    """status: the details to answer with."""
+    latency_ms: _builtins.float
+    """latency, slow_db (required, above 0), drop (how long a dropped request is held): the
+    delay in milliseconds, at most 600000.
+    """
+    latency_spread_ms: _builtins.float
+    latency_distribution: _builtins.str
+    """"fixed" (default), "uniform", "normal" or "exponential"."""
+    probability: _builtins.float
+    """Chance, 0 to 1, that the rule fires on a call it matches (default 1)."""
+    count: _builtins.int
+    """At most this many injections, then the rule is gone."""
+    expires_in_s: _builtins.float
+    """The rule is gone this many seconds after it was added."""
+    injected: _builtins.int
+    """Output only: injections so far."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """Output only: when the rule was added, and when it expires (unset: never)."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        side: _builtins.str = ...,
+        method: _builtins.str = ...,
+        message_type: _builtins.str = ...,
+        peer: _builtins.str = ...,
+        tcn: _builtins.str = ...,
+        code: _builtins.str = ...,
+        details: _builtins.str = ...,
+        latency_ms: _builtins.float = ...,
+        latency_spread_ms: _builtins.float = ...,
+        latency_distribution: _builtins.str = ...,
+        probability: _builtins.float | None = ...,
+        count: _builtins.int | None = ...,
+        expires_in_s: _builtins.float | None = ...,
+        injected: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_count", b"_count", "_expires_in_s", b"_expires_in_s", "_probability", b"_probability", "count", b"count", "created_at", b"created_at", "expires_at", b"expires_at", "expires_in_s", b"expires_in_s", "probability", b"probability"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_count", b"_count", "_expires_in_s", b"_expires_in_s", "_probability", b"_probability", "action", b"action", "code", b"code", "count", b"count", "created_at", b"created_at", "details", b"details", "expires_at", b"expires_at", "expires_in_s", b"expires_in_s", "id", b"id", "injected", b"injected", "latency_distribution", b"latency_distribution", "latency_ms", b"latency_ms", "latency_spread_ms", b"latency_spread_ms", "message_type", b"message_type", "method", b"method", "peer", b"peer", "probability", b"probability", "side", b"side", "tcn", b"tcn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__count: _TypeAlias = _typing.Literal["count"]  # noqa: Y015
+    _WhichOneofArgType__count: _TypeAlias = _typing.Literal["_count", b"_count"]  # noqa: Y015
+    _WhichOneofReturnType__expires_in_s: _TypeAlias = _typing.Literal["expires_in_s"]  # noqa: Y015
+    _WhichOneofArgType__expires_in_s: _TypeAlias = _typing.Literal["_expires_in_s", b"_expires_in_s"]  # noqa: Y015
+    _WhichOneofReturnType__probability: _TypeAlias = _typing.Literal["probability"]  # noqa: Y015
+    _WhichOneofArgType__probability: _TypeAlias = _typing.Literal["_probability", b"_probability"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__count) -> _WhichOneofReturnType__count | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_in_s) -> _WhichOneofReturnType__expires_in_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__probability) -> _WhichOneofReturnType__probability | None: ...
+
+Global___FaultRule: _TypeAlias = FaultRule  # noqa: Y015
+
+@_typing.final
+class AddFaultRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___FaultRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___FaultRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddFaultRequest: _TypeAlias = AddFaultRequest  # noqa: Y015
+
+@_typing.final
+class AddFaultResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___FaultRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___FaultRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddFaultResponse: _TypeAlias = AddFaultResponse  # noqa: Y015
+
+@_typing.final
+class ListFaultsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFaultsRequest: _TypeAlias = ListFaultsRequest  # noqa: Y015
+
+@_typing.final
+class ListFaultsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___FaultRule]:
+        """The rules in force, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___FaultRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFaultsResponse: _TypeAlias = ListFaultsResponse  # noqa: Y015
+
+@_typing.final
+class ClearFaultsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The rule to clear; empty: every rule."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearFaultsRequest: _TypeAlias = ClearFaultsRequest  # noqa: Y015
+
+@_typing.final
+class ClearFaultsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLEARED_FIELD_NUMBER: _builtins.int
+    cleared: _builtins.int
+    """How many rules were cleared."""
+    def __init__(
+        self,
+        *,
+        cleared: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleared", b"cleared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearFaultsResponse: _TypeAlias = ClearFaultsResponse  # noqa: Y015

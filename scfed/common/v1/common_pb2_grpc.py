@@ -100,3 +100,171 @@ class Journal:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class FaultsStub:
+    """Every service serves its fault rules (runtime/faults.py says what each action does). The
+    rules never match calls to this service, to health or to reflection.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.AddFault = channel.unary_unary(
+                '/scfed.common.v1.Faults/AddFault',
+                request_serializer=scfed_dot_common_dot_v1_dot_common__pb2.AddFaultRequest.SerializeToString,
+                response_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.AddFaultResponse.FromString,
+                _registered_method=True)
+        self.ListFaults = channel.unary_unary(
+                '/scfed.common.v1.Faults/ListFaults',
+                request_serializer=scfed_dot_common_dot_v1_dot_common__pb2.ListFaultsRequest.SerializeToString,
+                response_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.ListFaultsResponse.FromString,
+                _registered_method=True)
+        self.ClearFaults = channel.unary_unary(
+                '/scfed.common.v1.Faults/ClearFaults',
+                request_serializer=scfed_dot_common_dot_v1_dot_common__pb2.ClearFaultsRequest.SerializeToString,
+                response_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.ClearFaultsResponse.FromString,
+                _registered_method=True)
+
+
+class FaultsServicer:
+    """Every service serves its fault rules (runtime/faults.py says what each action does). The
+    rules never match calls to this service, to health or to reflection.
+    """
+
+    def AddFault(self, request, context):
+        """Puts a rule in force. INVALID_ARGUMENT: a malformed rule, naming the field;
+        RESOURCE_EXHAUSTED: the service already holds 1000 rules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFaults(self, request, context):
+        """Lists the rules in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearFaults(self, request, context):
+        """Clears one rule or all. NOT_FOUND: no rule in force has the id given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_FaultsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'AddFault': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddFault,
+                    request_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.AddFaultRequest.FromString,
+                    response_serializer=scfed_dot_common_dot_v1_dot_common__pb2.AddFaultResponse.SerializeToString,
+            ),
+            'ListFaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFaults,
+                    request_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.ListFaultsRequest.FromString,
+                    response_serializer=scfed_dot_common_dot_v1_dot_common__pb2.ListFaultsResponse.SerializeToString,
+            ),
+            'ClearFaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearFaults,
+                    request_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.ClearFaultsRequest.FromString,
+                    response_serializer=scfed_dot_common_dot_v1_dot_common__pb2.ClearFaultsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'scfed.common.v1.Faults', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('scfed.common.v1.Faults', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Faults:
+    """Every service serves its fault rules (runtime/faults.py says what each action does). The
+    rules never match calls to this service, to health or to reflection.
+    """
+
+    @staticmethod
+    def AddFault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.common.v1.Faults/AddFault',
+            scfed_dot_common_dot_v1_dot_common__pb2.AddFaultRequest.SerializeToString,
+            scfed_dot_common_dot_v1_dot_common__pb2.AddFaultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.common.v1.Faults/ListFaults',
+            scfed_dot_common_dot_v1_dot_common__pb2.ListFaultsRequest.SerializeToString,
+            scfed_dot_common_dot_v1_dot_common__pb2.ListFaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearFaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.common.v1.Faults/ClearFaults',
+            scfed_dot_common_dot_v1_dot_common__pb2.ClearFaultsRequest.SerializeToString,
+            scfed_dot_common_dot_v1_dot_common__pb2.ClearFaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -68,3 +68,70 @@ class JournalServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_JournalServicer_to_server(servicer: JournalServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class FaultsStub:
+    """Every service serves its fault rules (runtime/faults.py says what each action does). The
+    rules never match calls to this service, to health or to reflection.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> FaultsAsyncStub: ...
+    AddFault: _grpc.UnaryUnaryMultiCallable[_common_pb2.AddFaultRequest, _common_pb2.AddFaultResponse]
+    """Puts a rule in force. INVALID_ARGUMENT: a malformed rule, naming the field;
+    RESOURCE_EXHAUSTED: the service already holds 1000 rules.
+    """
+    ListFaults: _grpc.UnaryUnaryMultiCallable[_common_pb2.ListFaultsRequest, _common_pb2.ListFaultsResponse]
+    """Lists the rules in force."""
+    ClearFaults: _grpc.UnaryUnaryMultiCallable[_common_pb2.ClearFaultsRequest, _common_pb2.ClearFaultsResponse]
+    """Clears one rule or all. NOT_FOUND: no rule in force has the id given."""
+
+@_typing.type_check_only
+class FaultsAsyncStub(FaultsStub):
+    """Every service serves its fault rules (runtime/faults.py says what each action does). The
+    rules never match calls to this service, to health or to reflection.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    AddFault: _aio.UnaryUnaryMultiCallable[_common_pb2.AddFaultRequest, _common_pb2.AddFaultResponse]  # type: ignore[assignment]
+    """Puts a rule in force. INVALID_ARGUMENT: a malformed rule, naming the field;
+    RESOURCE_EXHAUSTED: the service already holds 1000 rules.
+    """
+    ListFaults: _aio.UnaryUnaryMultiCallable[_common_pb2.ListFaultsRequest, _common_pb2.ListFaultsResponse]  # type: ignore[assignment]
+    """Lists the rules in force."""
+    ClearFaults: _aio.UnaryUnaryMultiCallable[_common_pb2.ClearFaultsRequest, _common_pb2.ClearFaultsResponse]  # type: ignore[assignment]
+    """Clears one rule or all. NOT_FOUND: no rule in force has the id given."""
+
+class FaultsServicer(metaclass=_abc_1.ABCMeta):
+    """Every service serves its fault rules (runtime/faults.py says what each action does). The
+    rules never match calls to this service, to health or to reflection.
+    """
+
+    @_abc_1.abstractmethod
+    def AddFault(
+        self,
+        request: _common_pb2.AddFaultRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.AddFaultResponse, _abc.Awaitable[_common_pb2.AddFaultResponse]]:
+        """Puts a rule in force. INVALID_ARGUMENT: a malformed rule, naming the field;
+        RESOURCE_EXHAUSTED: the service already holds 1000 rules.
+        """
+
+    @_abc_1.abstractmethod
+    def ListFaults(
+        self,
+        request: _common_pb2.ListFaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ListFaultsResponse, _abc.Awaitable[_common_pb2.ListFaultsResponse]]:
+        """Lists the rules in force."""
+
+    @_abc_1.abstractmethod
+    def ClearFaults(
+        self,
+        request: _common_pb2.ClearFaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ClearFaultsResponse, _abc.Awaitable[_common_pb2.ClearFaultsResponse]]:
+        """Clears one rule or all. NOT_FOUND: no rule in force has the id given."""
+
+def add_FaultsServicer_to_server(servicer: FaultsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
