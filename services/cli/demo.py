@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,6 +89,27 @@ def _no_progress(_stage: str, _done: int, _total: int) -> None:
     return None
 
 
+async def post_booking(
+    client: httpx.AsyncClient, payload: dict[str, Any], retry_for_s: float = 0.0
+) -> httpx.Response:
+    """Posts one booking to the SIB; for `retry_for_s` seconds posts it again when the SIB
+    does not answer or answers with a 5xx. That is safe: an identical resubmission is
+    answered 200 with the first one's TCN."""
+    deadline = time.monotonic() + retry_for_s
+    delay = 0.1
+    while True:
+        try:
+            r = await client.post("/v1/bookings", json=payload)
+        except httpx.TransportError:
+            if time.monotonic() >= deadline:
+                raise
+        else:
+            if r.status_code < 500 or time.monotonic() >= deadline:
+                return r
+        await asyncio.sleep(delay)
+        delay = min(2.0, delay * 2)
+
+
 async def submit_bookings(
     client: httpx.AsyncClient,
     world: World,
@@ -96,10 +117,17 @@ async def submit_bookings(
     progress: Progress,
     rate: float | None = None,
     booking_tag: str = "",
+    *,
+    retry_for_s: float = 0.0,
+    gate: Callable[[int], Awaitable[None]] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Posts every booking in booking order: at most `concurrency` in flight, at most `rate`
     started per second. A `booking_tag` is appended to each booking number, so that a run
-    against a federation that already holds another run's bookings does not collide."""
+    against a federation that already holds another run's bookings does not collide.
+
+    With `retry_for_s`, a booking the SIB does not answer (or answers with a 5xx) is posted
+    again for that long (see `post_booking`), and one still unanswered then is reported as
+    refused. A `gate` is awaited with each booking's index before it is posted."""
     semaphore = asyncio.Semaphore(concurrency)
     start = time.monotonic()
     tcns: list[str] = [""] * len(world.bookings)
@@ -111,15 +139,23 @@ async def submit_bookings(
         async with semaphore:
             if rate:
                 await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            if gate is not None:
+                await gate(i)
             booking = world.bookings[i]
             payload = booking_payload(world, booking)
             if booking_tag:
                 payload["booking_number"] = f"{payload['booking_number']}-{booking_tag}"
-            r = await client.post("/v1/bookings", json=payload)
-            if r.status_code in (200, 202):
-                tcns[i] = r.json()["tcn"]
+            try:
+                r = await post_booking(client, payload, retry_for_s)
+            except httpx.TransportError as exc:
+                if not retry_for_s:
+                    raise
+                refused.append(f"{booking.booking_number}: no answer ({exc!r})")
             else:
-                refused.append(f"{booking.booking_number}: HTTP {r.status_code} {r.text[:200]}")
+                if r.status_code in (200, 202):
+                    tcns[i] = r.json()["tcn"]
+                else:
+                    refused.append(f"{booking.booking_number}: HTTP {r.status_code} {r.text[:200]}")
             done += 1
             progress("submit", done, len(world.bookings))
 
@@ -129,9 +165,8 @@ async def submit_bookings(
     return [t for t in tcns if t], refused
 
 
-async def _outbox_totals(
-    client: httpx.AsyncClient, fed: LocalFederation
-) -> dict[OutboxStatus, int]:
+async def outbox_totals(client: httpx.AsyncClient, fed: LocalFederation) -> dict[OutboxStatus, int]:
+    """Outbox messages by status, summed over every service of `fed`."""
     totals = dict.fromkeys(OutboxStatus, 0)
     for svc in fed.services.values():
         stats = (await client.get(f"{svc.http_url}/v1/outbox")).json()
@@ -140,19 +175,20 @@ async def _outbox_totals(
     return totals
 
 
-def _idle(totals: dict[OutboxStatus, int]) -> bool:
+def outboxes_idle(totals: dict[OutboxStatus, int]) -> bool:
     """True when no outbox holds a message still to deliver."""
     return totals[OutboxStatus.PENDING] == 0 and totals[OutboxStatus.INFLIGHT] == 0
 
 
-async def _wait_quiet(
+async def wait_quiet(
     client: httpx.AsyncClient,
     fed: LocalFederation,
     expected: int,
     timeout_s: float,
     progress: Progress,
-) -> None:
-    """Waits until every booking is final and no outbox holds work, twice in a row."""
+) -> bool:
+    """Waits until every booking is final and no outbox holds work, twice in a row; False
+    when that did not happen within `timeout_s`."""
     sib = fed.services[Agency.SIB].http_url
     deadline = time.monotonic() + timeout_s
     previous: dict[OutboxStatus, int] | None = None
@@ -161,12 +197,13 @@ async def _wait_quiet(
         summary = (await client.get(f"{sib}/v1/bookings-summary")).json()
         final = finished_count(summary["by_status"])
         progress("answer", final, expected)
-        totals = await _outbox_totals(client, fed)
-        quiet = final >= expected and _idle(totals)
+        totals = await outbox_totals(client, fed)
+        quiet = final >= expected and outboxes_idle(totals)
         if quiet and previous == totals:
-            return
+            return True
         previous = totals if quiet else None
         await asyncio.sleep(0.2)
+    return False
 
 
 # An LEA sends its release notice this long before the release date it gives, so the date is
@@ -222,8 +259,8 @@ async def _wait_cases_closed(
         fed.check_running("during the demo")
         summary = (await client.get(f"{ice}/v1/cases-summary")).json()
         progress("cases", summary["cases"] - summary["open"], summary["cases"])
-        totals = await _outbox_totals(client, fed)
-        if summary["open"] == 0 and _idle(totals):
+        totals = await outbox_totals(client, fed)
+        if summary["open"] == 0 and outboxes_idle(totals):
             return
         await asyncio.sleep(0.2)
     raise TimeoutError(f"removal cases still open after {timeout_s:g}s")
@@ -245,7 +282,7 @@ async def _collect(
     ident_url = fed.services[Agency.IDENT].http_url
     summary = (await client.get(f"{sib_url}/v1/bookings-summary")).json()
     ident = (await client.get(f"{ident_url}/v1/stats")).json()
-    outbox = await _outbox_totals(client, fed)
+    outbox = await outbox_totals(client, fed)
     final = finished_count(summary["by_status"])
     refused = summary["by_status"].get(BookingStatus.REFUSED, 0)
     return {
@@ -391,7 +428,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             tcns, refused_at_edge = await submit_bookings(
                 client, world, options.concurrency, progress, options.rate
             )
-            await _wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
+            await wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)
             result["releases"] = 0

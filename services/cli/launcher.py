@@ -197,6 +197,17 @@ class LocalFederation:
                 stdin=subprocess.DEVNULL,
             )
 
+    def restart(self, name: str, timeout: float = 10.0) -> int:
+        """Starts service `name` (its first replica) again once its process has ended, for
+        instance after a SIGKILL; waits at most `timeout` seconds for the end. Returns the
+        new process id."""
+        svc = self.services[name]
+        if svc.process is not None:
+            svc.process.wait(timeout=timeout)
+        self._spawn(svc)
+        assert svc.process is not None
+        return svc.process.pid
+
     def label(self, svc: ServiceProcess) -> str:
         """The service's name, with its replica number when it has several."""
         return svc.name if len(self.replicas_of[svc.name]) == 1 else f"{svc.name}#{svc.replica}"

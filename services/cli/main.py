@@ -846,5 +846,44 @@ def bench_sweep(
     _emit_report(report, render_sweep, as_json=as_json, json_out=json_out)
 
 
+@bench_app.command("chaos")
+def bench_chaos(
+    bookings: Annotated[int, typer.Option(min=1, help="Bookings to drive.")] = 1000,
+    database_url: DatabaseUrl = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the world and the faults.")] = 1,
+    in_flight: Annotated[int, typer.Option(min=1, help="Bookings in flight at once.")] = 16,
+    drain_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds to wait for everything to be answered.")
+    ] = 300.0,
+    ready_timeout: ReadyTimeout = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Also write the JSON report to this file.")
+    ] = None,
+) -> None:
+    """Bookings while agencies are killed, paused, partitioned and lose acks: anything lost,
+    duplicated or dead? Exits 1 if so."""
+    import asyncio
+
+    from .chaos import ChaosOptions, failed, render_chaos, run_chaos
+
+    options = ChaosOptions(
+        bookings=bookings,
+        seed=seed,
+        database_url=_check_database_url(database_url),
+        in_flight=in_flight,
+        drain_timeout_s=drain_timeout,
+        ready_timeout_s=ready_timeout,
+    )
+    try:
+        report = asyncio.run(run_chaos(options))
+    except (RuntimeError, TimeoutError, ValueError) as exc:
+        err().print(f"[red]bench failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _emit_report(report, render_chaos, as_json=as_json, json_out=json_out)
+    if failed(report):
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()
