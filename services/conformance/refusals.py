@@ -351,6 +351,56 @@ def content_refusals() -> list[Refusal]:
             NOT_FOUND,
             "WY",
         ),
+        Refusal(
+            "jurisdiction suspension without its party",
+            sib_,
+            "SuspendJurisdiction",
+            sib.SuspendJurisdictionRequest(ori="CA0190000", reason="profiling"),
+            INVALID,
+            "by must be",
+        ),
+        Refusal(
+            "jurisdiction suspension without a reason",
+            sib_,
+            "SuspendJurisdiction",
+            sib.SuspendJurisdictionRequest(ori="CA0190000", by=sib.SUSPENDING_PARTY_ICE),
+            INVALID,
+            "reason is required",
+        ),
+        Refusal(
+            "jurisdiction suspension with a malformed ORI",
+            sib_,
+            "SuspendJurisdiction",
+            sib.SuspendJurisdictionRequest(ori="CA01", by=sib.SUSPENDING_PARTY_SIB, reason="x"),
+            INVALID,
+            "must be nine characters",
+        ),
+        Refusal(
+            "jurisdiction suspension of an unknown ORI",
+            sib_,
+            "SuspendJurisdiction",
+            sib.SuspendJurisdictionRequest(
+                ori="WY0000000", by=sib.SUSPENDING_PARTY_ICE, reason="profiling"
+            ),
+            NOT_FOUND,
+            "WY0000000",
+        ),
+        Refusal(
+            "jurisdiction resumed without its party",
+            sib_,
+            "ResumeJurisdiction",
+            sib.ResumeJurisdictionRequest(ori="CA0190000"),
+            INVALID,
+            "by must be",
+        ),
+        Refusal(
+            "jurisdiction resumed of an unknown ORI",
+            sib_,
+            "ResumeJurisdiction",
+            sib.ResumeJurisdictionRequest(ori="WY0000000", by=sib.SUSPENDING_PARTY_ICE),
+            NOT_FOUND,
+            "WY0000000",
+        ),
         # CJIS: submissions, responses for a transaction, records and look-ups.
         Refusal(
             "CAR with a NaN template",

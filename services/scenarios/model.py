@@ -146,7 +146,13 @@ class Expect(_Strict):
     sre: Literal["I", "N"] | None = None
     ident_search: bool | None = None
     no_ident_search_because: (
-        Literal["moa_suspended", "moa_not_signed", "moa_terminated", "jurisdiction_not_activated"]
+        Literal[
+            "moa_suspended",
+            "moa_not_signed",
+            "moa_terminated",
+            "jurisdiction_not_activated",
+            "jurisdiction_suspended",
+        ]
         | None
     ) = None
     ident_match: bool | None = None
@@ -235,6 +241,32 @@ class MoaStep(_Strict):
     state: str = Field(pattern=r"^[A-Z]{2}$")
 
 
+class SuspendStep(_Strict):
+    """A party to the MOA suspends one jurisdiction's interoperability at once (MOA VIII:
+    racial or ethnic profiling), apart from its state's MOA status."""
+
+    suspend: str
+    by: Literal["SIB", "ICE"] = "ICE"
+    reason: str = Field(default="racial or ethnic profiling (MOA VIII)", min_length=1)
+
+    @field_validator("suspend")
+    @classmethod
+    def _ori(cls, value: str) -> str:
+        return _matching(ORI_PATTERN, value, "an ORI is nine characters A-Z and 0-9")
+
+
+class ResumeStep(_Strict):
+    """The party that suspended a jurisdiction lifts the suspension."""
+
+    resume: str
+    by: Literal["SIB", "ICE"] = "ICE"
+
+    @field_validator("resume")
+    @classmethod
+    def _ori(cls, value: str) -> str:
+        return _matching(ORI_PATTERN, value, "an ORI is nine characters A-Z and 0-9")
+
+
 def _target(value: str) -> str:
     """An agency's name, or "all"."""
     if value != "all":
@@ -273,6 +305,8 @@ STEP_KINDS: tuple[str, ...] = (
     "release",
     "check",
     "moa",
+    "suspend",
+    "resume",
     "fault",
     "clear_faults",
 )
@@ -293,6 +327,8 @@ Step = Annotated[
     | Annotated[ReleaseStep, Tag("release")]
     | Annotated[CheckStep, Tag("check")]
     | Annotated[MoaStep, Tag("moa")]
+    | Annotated[SuspendStep, Tag("suspend")]
+    | Annotated[ResumeStep, Tag("resume")]
     | Annotated[FaultStep, Tag("fault")]
     | Annotated[ClearFaultsStep, Tag("clear_faults")],
     Discriminator(
@@ -347,6 +383,11 @@ class ScenarioSpec(_Strict):
                     raise ValueError(f"{where}.{key}: no earlier booking {name!r}")
             elif isinstance(step, MoaStep) and step.state not in states:
                 raise ValueError(f"{where}.state: no state {step.state!r}")
+            elif isinstance(step, SuspendStep | ResumeStep):
+                ori = step.suspend if isinstance(step, SuspendStep) else step.resume
+                key = "suspend" if isinstance(step, SuspendStep) else "resume"
+                if ori not in oris:
+                    raise ValueError(f"{where}.{key}: no agency with ORI {ori!r}")
         return self
 
 

@@ -52,7 +52,9 @@ from .model import (
     FaultStep,
     MoaStep,
     ReleaseStep,
+    ResumeStep,
     ScenarioSpec,
+    SuspendStep,
 )
 from .subjects import Subject, SubjectMaker, enroll_in_iafis, enroll_in_ident
 
@@ -169,6 +171,10 @@ def _world(spec: ScenarioSpec) -> World:
         bookings=(),
         fingerprints=SyntheticFingerprints(),
     )
+
+
+def _party(name: str) -> sib_pb2.SuspendingParty.ValueType:
+    return sib_pb2.SuspendingParty.Value(f"SUSPENDING_PARTY_{name}")
 
 
 def start_time(spec: ScenarioSpec) -> datetime:
@@ -308,6 +314,22 @@ class _Run:
                 )
             )
 
+    async def suspend(self, step: SuspendStep) -> None:
+        """A party suspends a jurisdiction at the SIB (MOA VIII)."""
+        async with grpc.aio.insecure_channel(self.fed.addresses()[Agency.SIB]) as channel:
+            await sib_pb2_grpc.StateIdentificationBureauStub(channel).SuspendJurisdiction(
+                sib_pb2.SuspendJurisdictionRequest(
+                    ori=step.suspend, by=_party(step.by), reason=step.reason
+                )
+            )
+
+    async def resume(self, step: ResumeStep) -> None:
+        """The suspending party lifts a jurisdiction's suspension at the SIB."""
+        async with grpc.aio.insecure_channel(self.fed.addresses()[Agency.SIB]) as channel:
+            await sib_pb2_grpc.StateIdentificationBureauStub(channel).ResumeJurisdiction(
+                sib_pb2.ResumeJurisdictionRequest(ori=step.resume, by=_party(step.by))
+            )
+
     def _targets(self, name: str) -> list[Agency]:
         return list(Agency) if name == "all" else [Agency(name)]
 
@@ -373,6 +395,7 @@ class _Observation:
     inbox: list[dict[str, Any]]
     detainers: list[dict[str, Any]]
     ident_journal: list[dict[str, Any]]
+    sib_journal: list[dict[str, Any]]
     state: dict[str, Any]
     activated: bool
 
@@ -390,6 +413,7 @@ class _Observation:
             inbox=inbox,
             detainers=[m for m in inbox if m["kind"] == "I-247"],
             ident_journal=list(await run._get(Agency.IDENT, f"/v1/journal/{booking.tcn}")),
+            sib_journal=list(await run._get(Agency.SIB, f"/v1/journal/{booking.tcn}")),
             state=state,
             activated=agency.activated if agency is not None else True,
         )
@@ -404,6 +428,9 @@ class _Observation:
         return None if joint is None else dict(joint["body"]["joint"]["iar"])
 
     def _no_search_reason(self) -> str:
+        # The SIB's journal of the booking says when the jurisdiction was suspended.
+        if any("jurisdiction suspended by" in e.get("detail", "") for e in self.sib_journal):
+            return "jurisdiction_suspended"
         moa = _suffix(str(self.state.get("moa_status", "")), "MOA_STATUS_").lower()
         if moa == "suspended":
             return "moa_suspended"
@@ -533,6 +560,10 @@ async def run_spec(spec: ScenarioSpec, *, source: str = "") -> ScenarioResult:
                     await run.check(index, step.check, step.expect)
                 elif isinstance(step, MoaStep):
                     await run.moa(step)
+                elif isinstance(step, SuspendStep):
+                    await run.suspend(step)
+                elif isinstance(step, ResumeStep):
+                    await run.resume(step)
                 elif isinstance(step, FaultStep):
                     await run.fault(index, step)
                 elif isinstance(step, ClearFaultsStep):

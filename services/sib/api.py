@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -17,7 +17,7 @@ from ..runtime.http_edge import INT32_MAX, Text, at_most, error_responses
 from ..runtime.proto_json import to_json
 from ..runtime.server import Runtime
 from . import queries
-from .domain import BookingSubmission, StateBureau
+from .domain import BookingSubmission, StateBureau, party_name
 from .models import BookingStatus
 
 PROFILING_FIELDS = frozenset({"rac", "race", "eth", "ethnicity"})
@@ -159,6 +159,17 @@ def to_submission(body: BookingIn, doa: str) -> BookingSubmission:
     )
 
 
+class JurisdictionView(BaseModel):
+    """One jurisdiction's access to interoperability: suspended or not, by which party to the
+    MOA ("SIB" or "ICE"), why and since when."""
+
+    ori: str
+    suspended: bool
+    suspended_by: Literal["SIB", "ICE"] | None
+    reason: str
+    suspended_at: datetime | None
+
+
 def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
     """Routes of the agency edge."""
     router = APIRouter(prefix="/v1", tags=["agencies"])
@@ -231,6 +242,20 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             )
         runtime.outbox.notify()
         return ReleaseForwarded(message_id=message_id)
+
+    @router.get("/jurisdictions/{ori}", responses=error_responses(404, 422))
+    async def jurisdiction(ori: Annotated[str, Path(max_length=9)]) -> JurisdictionView:
+        """Whether one jurisdiction's interoperability is suspended (MOA VIII), by whom and
+        why: 404 for an unknown ORI."""
+        async with runtime.db.session() as session:
+            access = await bureau.jurisdiction_access(session, ori)
+        return JurisdictionView(
+            ori=access.ori,
+            suspended=access.suspended,
+            suspended_by=party_name(access.suspended_by) if access.suspended else None,
+            reason=access.reason,
+            suspended_at=access.suspended_at.ToDatetime(UTC) if access.suspended else None,
+        )
 
     @router.get("/states")
     async def list_states() -> list[dict[str, object]]:

@@ -38,6 +38,7 @@ from .models import (
     AgencyRecord,
     Booking,
     BookingStatus,
+    JurisdictionSuspension,
     ResponseRecord,
     StateRecord,
     StateSubject,
@@ -53,6 +54,36 @@ def moa_in_effect(state: StateRecord, now: datetime) -> bool:
     if state.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED:
         return state.termination_effective_at is None or now < state.termination_effective_at
     return False
+
+
+# The longest reason a suspension notice may give.
+MAX_SUSPENSION_REASON = 500
+
+
+def party_name(by: int) -> str:
+    """ "SIB" or "ICE" for a SuspendingParty number."""
+    return pb.SuspendingParty.Name(pb.SuspendingParty.ValueType(by)).removeprefix(
+        "SUSPENDING_PARTY_"
+    )
+
+
+def describe_suspension(row: JurisdictionSuspension) -> str:
+    """The words a booking's journal gives for a suspended jurisdiction."""
+    return f"jurisdiction suspended by {party_name(row.suspended_by)}: {row.reason}"
+
+
+def access_to_proto(ori: str, row: JurisdictionSuspension | None) -> pb.JurisdictionAccess:
+    """A jurisdiction's access as the RPCs answer it."""
+    if row is None:
+        return pb.JurisdictionAccess(ori=ori, suspended=False)
+    access = pb.JurisdictionAccess(
+        ori=ori,
+        suspended=True,
+        suspended_by=pb.SuspendingParty.ValueType(row.suspended_by),
+        reason=row.reason,
+    )
+    access.suspended_at.FromDatetime(row.suspended_at)
+    return access
 
 
 def state_to_proto(row: StateRecord) -> pb.State:
@@ -208,6 +239,63 @@ class StateBureau:
         row.moa_status = int(request.status)
         return state_to_proto(row)
 
+    async def suspend_jurisdiction(
+        self, session: AsyncSession, request: pb.SuspendJurisdictionRequest
+    ) -> pb.JurisdictionAccess:
+        """Suspends one jurisdiction's interoperability at once (MOA VIII), apart from its
+        state's MOA; the same party suspending again replaces the reason."""
+        reason = request.reason.strip()
+        check_ori(request.ori)
+        if not reason:
+            raise InvalidArgument("reason is required: the notice says why (MOA VIII)")
+        if len(reason) > MAX_SUSPENSION_REASON:
+            raise InvalidArgument(
+                f"reason is at most {MAX_SUSPENSION_REASON} characters, got {len(reason)}"
+            )
+        await self._jurisdiction(session, request.ori, request.by)
+        row = await session.get(JurisdictionSuspension, request.ori, with_for_update=True)
+        if row is not None and row.suspended_by != request.by:
+            raise FailedPrecondition(
+                f"{request.ori} is already suspended by {party_name(row.suspended_by)}"
+            )
+        if row is None:
+            row = JurisdictionSuspension(ori=request.ori, suspended_by=int(request.by))
+            session.add(row)
+        row.reason = reason
+        row.suspended_at = self.clock.now()
+        return access_to_proto(request.ori, row)
+
+    async def resume_jurisdiction(
+        self, session: AsyncSession, request: pb.ResumeJurisdictionRequest
+    ) -> pb.JurisdictionAccess:
+        """Lifts a suspension; only the party that suspended the jurisdiction lifts it."""
+        await self._jurisdiction(session, request.ori, request.by)
+        row = await session.get(JurisdictionSuspension, request.ori, with_for_update=True)
+        if row is not None:
+            if row.suspended_by != request.by:
+                raise FailedPrecondition(
+                    f"{request.ori} was suspended by {party_name(row.suspended_by)}; "
+                    "only that party lifts the suspension"
+                )
+            await session.delete(row)
+        return access_to_proto(request.ori, None)
+
+    async def jurisdiction_access(self, session: AsyncSession, ori: str) -> pb.JurisdictionAccess:
+        """Whether a registered jurisdiction is suspended, by whom and why."""
+        check_ori(ori)
+        if await session.get(AgencyRecord, ori) is None:
+            raise NotFound(f"no agency with ORI {ori}")
+        return access_to_proto(ori, await session.get(JurisdictionSuspension, ori))
+
+    @staticmethod
+    async def _jurisdiction(session: AsyncSession, ori: str, by: int) -> None:
+        """Refuses a malformed ORI, an unspecified party or an unknown agency."""
+        check_ori(ori)
+        if by not in (pb.SUSPENDING_PARTY_SIB, pb.SUSPENDING_PARTY_ICE):
+            raise InvalidArgument("by must be SUSPENDING_PARTY_SIB or SUSPENDING_PARTY_ICE")
+        if await session.get(AgencyRecord, ori) is None:
+            raise NotFound(f"no agency with ORI {ori}")
+
     async def states(self, session: AsyncSession) -> list[pb.State]:
         """Every state, with its MOA status as of now."""
         rows = await session.scalars(select(StateRecord).order_by(StateRecord.code))
@@ -281,7 +369,8 @@ class StateBureau:
         else:
             subsequent = True
         tot = MessageType.CPI if state.nff and subsequent else MessageType.CAR
-        interop = moa_in_effect(state, now) and agency.activated
+        suspension = await session.get(JurisdictionSuspension, agency.ori)
+        interop = moa_in_effect(state, now) and agency.activated and suspension is None
         booking = Booking(
             tcn=new_tcn(state.code),
             ori=submission.ori,
@@ -312,7 +401,8 @@ class StateBureau:
             direction=Direction.RECEIVED,
             peer=f"lea:{submission.ori}",
             outcome=Outcome.ACCEPTED,
-            detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}",
+            detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}"
+            + ("" if suspension is None else f" ({describe_suspension(suspension)})"),
             at=received_at,
         )
         return BookingReceipt(booking.tcn, tot, booking.status, subject.sid)

@@ -63,6 +63,19 @@ class AgencyRecord(SibBase):
     activated: Mapped[bool] = mapped_column(Boolean)
 
 
+class JurisdictionSuspension(SibBase):
+    """A jurisdiction (LEA) whose interoperability one party to the MOA has suspended (MOA
+    VIII); the row goes when the suspension is lifted."""
+
+    __tablename__ = "jurisdiction_suspensions"
+
+    ori: Mapped[str] = mapped_column(String(9), primary_key=True)
+    # The SuspendingParty enum's number (SIB or ICE).
+    suspended_by: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    suspended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class StateSubject(SibBase):
     """A state record: one person known to the state by SID, with prints and FBI number."""
 

@@ -78,3 +78,19 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         """Changes a state's MOA status."""
         async with self._rt.db.session() as session:
             return await self._bureau.set_moa_status(session, request)
+
+    @grpc_edge
+    async def SuspendJurisdiction(
+        self, request: pb.SuspendJurisdictionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.JurisdictionAccess:
+        """Suspends one jurisdiction's interoperability (MOA VIII)."""
+        async with self._rt.db.session() as session:
+            return await self._bureau.suspend_jurisdiction(session, request)
+
+    @grpc_edge
+    async def ResumeJurisdiction(
+        self, request: pb.ResumeJurisdictionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.JurisdictionAccess:
+        """Lifts a jurisdiction's suspension."""
+        async with self._rt.db.session() as session:
+            return await self._bureau.resume_jurisdiction(session, request)

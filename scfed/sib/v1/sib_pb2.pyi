@@ -54,6 +54,26 @@ MOA_STATUS_TERMINATION_NOTICED: MoaStatus.ValueType  # 4
 MOA_STATUS_TERMINATED: MoaStatus.ValueType  # 5
 Global___MoaStatus: _TypeAlias = MoaStatus  # noqa: Y015
 
+class _SuspendingParty:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuspendingPartyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuspendingParty.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUSPENDING_PARTY_UNSPECIFIED: _SuspendingParty.ValueType  # 0
+    SUSPENDING_PARTY_SIB: _SuspendingParty.ValueType  # 1
+    SUSPENDING_PARTY_ICE: _SuspendingParty.ValueType  # 2
+
+class SuspendingParty(_SuspendingParty, metaclass=_SuspendingPartyEnumTypeWrapper):
+    """The party to the MOA that suspends a jurisdiction (MOA VIII: either party, on notice to the
+    other).
+    """
+
+SUSPENDING_PARTY_UNSPECIFIED: SuspendingParty.ValueType  # 0
+SUSPENDING_PARTY_SIB: SuspendingParty.ValueType  # 1
+SUSPENDING_PARTY_ICE: SuspendingParty.ValueType  # 2
+Global___SuspendingParty: _TypeAlias = SuspendingParty  # noqa: Y015
+
 @_typing.final
 class SreMessage(_message.Message):
     """Submission Results - Electronic (SRE) from CJIS for a CAR or CPI."""
@@ -321,3 +341,92 @@ class SetMoaStatusRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetMoaStatusRequest: _TypeAlias = SetMoaStatusRequest  # noqa: Y015
+
+@_typing.final
+class SuspendJurisdictionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORI_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ori: _builtins.str
+    """The jurisdiction: the LEA's ORI."""
+    by: Global___SuspendingParty.ValueType
+    reason: _builtins.str
+    """Why, as the notice says it (for example "use of IDENT/IAFIS for racial profiling, MOA
+    VIII"). Required; at most 500 characters.
+    """
+    def __init__(
+        self,
+        *,
+        ori: _builtins.str = ...,
+        by: Global___SuspendingParty.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "ori", b"ori", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendJurisdictionRequest: _TypeAlias = SuspendJurisdictionRequest  # noqa: Y015
+
+@_typing.final
+class ResumeJurisdictionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORI_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    ori: _builtins.str
+    by: Global___SuspendingParty.ValueType
+    """The party that suspended the jurisdiction."""
+    def __init__(
+        self,
+        *,
+        ori: _builtins.str = ...,
+        by: Global___SuspendingParty.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "ori", b"ori"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeJurisdictionRequest: _TypeAlias = ResumeJurisdictionRequest  # noqa: Y015
+
+@_typing.final
+class JurisdictionAccess(_message.Message):
+    """One jurisdiction's access to IDENT/IAFIS interoperability, apart from its state's MOA and
+    its activation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORI_FIELD_NUMBER: _builtins.int
+    SUSPENDED_FIELD_NUMBER: _builtins.int
+    SUSPENDED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SUSPENDED_AT_FIELD_NUMBER: _builtins.int
+    ori: _builtins.str
+    suspended: _builtins.bool
+    suspended_by: Global___SuspendingParty.ValueType
+    """Set while suspended."""
+    reason: _builtins.str
+    @_builtins.property
+    def suspended_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        ori: _builtins.str = ...,
+        suspended: _builtins.bool = ...,
+        suspended_by: Global___SuspendingParty.ValueType = ...,
+        reason: _builtins.str = ...,
+        suspended_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["suspended_at", b"suspended_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ori", b"ori", "reason", b"reason", "suspended", b"suspended", "suspended_at", b"suspended_at", "suspended_by", b"suspended_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JurisdictionAccess: _TypeAlias = JurisdictionAccess  # noqa: Y015

@@ -71,6 +71,16 @@ class StateIdentificationBureauStub:
                 request_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.SetMoaStatusRequest.SerializeToString,
                 response_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.State.FromString,
                 _registered_method=True)
+        self.SuspendJurisdiction = channel.unary_unary(
+                '/scfed.sib.v1.StateIdentificationBureau/SuspendJurisdiction',
+                request_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.SuspendJurisdictionRequest.SerializeToString,
+                response_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.FromString,
+                _registered_method=True)
+        self.ResumeJurisdiction = channel.unary_unary(
+                '/scfed.sib.v1.StateIdentificationBureau/ResumeJurisdiction',
+                request_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.ResumeJurisdictionRequest.SerializeToString,
+                response_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.FromString,
+                _registered_method=True)
 
 
 class StateIdentificationBureauServicer:
@@ -136,6 +146,27 @@ class StateIdentificationBureauServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendJurisdiction(self, request, context):
+        """Suspends one jurisdiction's interoperability at once (MOA VIII: use of IDENT/IAFIS for
+        racial or ethnic profiling may suspend the local jurisdiction engaged in it), whatever its
+        state's MOA status: its bookings get criminal-history processing only, no IDENT search,
+        and the booking's journal says why. Suspending again by the same party replaces the reason.
+        INVALID_ARGUMENT: ORI malformed, party unspecified, reason empty or over 500 characters.
+        NOT_FOUND: unknown ORI. FAILED_PRECONDITION: the other party has suspended it already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeJurisdiction(self, request, context):
+        """Lifts a suspension; a jurisdiction not suspended is answered as it is.
+        INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
+        FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StateIdentificationBureauServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +204,16 @@ def add_StateIdentificationBureauServicer_to_server(servicer, server):
                     servicer.SetMoaStatus,
                     request_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.SetMoaStatusRequest.FromString,
                     response_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.State.SerializeToString,
+            ),
+            'SuspendJurisdiction': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendJurisdiction,
+                    request_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.SuspendJurisdictionRequest.FromString,
+                    response_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.SerializeToString,
+            ),
+            'ResumeJurisdiction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeJurisdiction,
+                    request_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.ResumeJurisdictionRequest.FromString,
+                    response_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -365,6 +406,60 @@ class StateIdentificationBureau:
             '/scfed.sib.v1.StateIdentificationBureau/SetMoaStatus',
             scfed_dot_sib_dot_v1_dot_sib__pb2.SetMoaStatusRequest.SerializeToString,
             scfed_dot_sib_dot_v1_dot_sib__pb2.State.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendJurisdiction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.sib.v1.StateIdentificationBureau/SuspendJurisdiction',
+            scfed_dot_sib_dot_v1_dot_sib__pb2.SuspendJurisdictionRequest.SerializeToString,
+            scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeJurisdiction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.sib.v1.StateIdentificationBureau/ResumeJurisdiction',
+            scfed_dot_sib_dot_v1_dot_sib__pb2.ResumeJurisdictionRequest.SerializeToString,
+            scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.FromString,
             options,
             channel_credentials,
             insecure,

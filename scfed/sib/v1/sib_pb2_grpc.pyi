@@ -70,6 +70,19 @@ class StateIdentificationBureauStub:
     """Changes a state's MOA status. INVALID_ARGUMENT: status unspecified or TERMINATED (use
     TERMINATION_NOTICED: termination takes 30 days' notice). NOT_FOUND: unknown state.
     """
+    SuspendJurisdiction: _grpc.UnaryUnaryMultiCallable[_sib_pb2.SuspendJurisdictionRequest, _sib_pb2.JurisdictionAccess]
+    """Suspends one jurisdiction's interoperability at once (MOA VIII: use of IDENT/IAFIS for
+    racial or ethnic profiling may suspend the local jurisdiction engaged in it), whatever its
+    state's MOA status: its bookings get criminal-history processing only, no IDENT search,
+    and the booking's journal says why. Suspending again by the same party replaces the reason.
+    INVALID_ARGUMENT: ORI malformed, party unspecified, reason empty or over 500 characters.
+    NOT_FOUND: unknown ORI. FAILED_PRECONDITION: the other party has suspended it already.
+    """
+    ResumeJurisdiction: _grpc.UnaryUnaryMultiCallable[_sib_pb2.ResumeJurisdictionRequest, _sib_pb2.JurisdictionAccess]
+    """Lifts a suspension; a jurisdiction not suspended is answered as it is.
+    INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
+    FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
+    """
 
 @_typing.type_check_only
 class StateIdentificationBureauAsyncStub(StateIdentificationBureauStub):
@@ -106,6 +119,19 @@ class StateIdentificationBureauAsyncStub(StateIdentificationBureauStub):
     SetMoaStatus: _aio.UnaryUnaryMultiCallable[_sib_pb2.SetMoaStatusRequest, _sib_pb2.State]  # type: ignore[assignment]
     """Changes a state's MOA status. INVALID_ARGUMENT: status unspecified or TERMINATED (use
     TERMINATION_NOTICED: termination takes 30 days' notice). NOT_FOUND: unknown state.
+    """
+    SuspendJurisdiction: _aio.UnaryUnaryMultiCallable[_sib_pb2.SuspendJurisdictionRequest, _sib_pb2.JurisdictionAccess]  # type: ignore[assignment]
+    """Suspends one jurisdiction's interoperability at once (MOA VIII: use of IDENT/IAFIS for
+    racial or ethnic profiling may suspend the local jurisdiction engaged in it), whatever its
+    state's MOA status: its bookings get criminal-history processing only, no IDENT search,
+    and the booking's journal says why. Suspending again by the same party replaces the reason.
+    INVALID_ARGUMENT: ORI malformed, party unspecified, reason empty or over 500 characters.
+    NOT_FOUND: unknown ORI. FAILED_PRECONDITION: the other party has suspended it already.
+    """
+    ResumeJurisdiction: _aio.UnaryUnaryMultiCallable[_sib_pb2.ResumeJurisdictionRequest, _sib_pb2.JurisdictionAccess]  # type: ignore[assignment]
+    """Lifts a suspension; a jurisdiction not suspended is answered as it is.
+    INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
+    FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
     """
 
 class StateIdentificationBureauServicer(metaclass=_abc_1.ABCMeta):
@@ -182,6 +208,31 @@ class StateIdentificationBureauServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_sib_pb2.State, _abc.Awaitable[_sib_pb2.State]]:
         """Changes a state's MOA status. INVALID_ARGUMENT: status unspecified or TERMINATED (use
         TERMINATION_NOTICED: termination takes 30 days' notice). NOT_FOUND: unknown state.
+        """
+
+    @_abc_1.abstractmethod
+    def SuspendJurisdiction(
+        self,
+        request: _sib_pb2.SuspendJurisdictionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sib_pb2.JurisdictionAccess, _abc.Awaitable[_sib_pb2.JurisdictionAccess]]:
+        """Suspends one jurisdiction's interoperability at once (MOA VIII: use of IDENT/IAFIS for
+        racial or ethnic profiling may suspend the local jurisdiction engaged in it), whatever its
+        state's MOA status: its bookings get criminal-history processing only, no IDENT search,
+        and the booking's journal says why. Suspending again by the same party replaces the reason.
+        INVALID_ARGUMENT: ORI malformed, party unspecified, reason empty or over 500 characters.
+        NOT_FOUND: unknown ORI. FAILED_PRECONDITION: the other party has suspended it already.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeJurisdiction(
+        self,
+        request: _sib_pb2.ResumeJurisdictionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sib_pb2.JurisdictionAccess, _abc.Awaitable[_sib_pb2.JurisdictionAccess]]:
+        """Lifts a suspension; a jurisdiction not suspended is answered as it is.
+        INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
+        FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
         """
 
 def add_StateIdentificationBureauServicer_to_server(servicer: StateIdentificationBureauServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

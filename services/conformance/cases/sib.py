@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
+
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
 from scfed.common.v1 import common_pb2 as common
 from scfed.sib.v1 import sib_pb2 as sib
@@ -441,6 +443,40 @@ async def not_activated(probe: Probe) -> None:
     if car.interoperability.jurisdiction_activated:
         raise CaseFailed(f"the jurisdiction is not activated, the CAR says {car.interoperability}")
     await _answered_by_sre_alone(probe, booked, ori)
+
+
+@case(SIB, "A suspended jurisdiction gets criminal-history processing only, until resumed")
+async def suspended_jurisdiction(probe: Probe) -> None:
+    """SuspendJurisdiction (MOA VIII: profiling) takes one jurisdiction out of interoperability
+    at once, whatever its state's MOA: its CAR does not attest interoperability, and the SRE
+    alone answers the booking. Only the suspending party lifts it; after that the next
+    booking is submitted with interoperability again."""
+    ori = await _agency(probe, CA[:2])
+    suspended = await probe.call(
+        "SuspendJurisdiction",
+        sib.SuspendJurisdictionRequest(
+            ori=ori, by=sib.SUSPENDING_PARTY_ICE, reason="racial profiling (MOA VIII)"
+        ),
+    )
+    if not suspended.suspended or suspended.suspended_by != sib.SUSPENDING_PARTY_ICE:
+        raise CaseFailed(f"asked ICE to suspend {ori}, got {suspended}")
+    booked = await _book(probe, booking_body(Person(), ori))
+    if _interop(await _car(probe, booked)) == (True, True):
+        raise CaseFailed("the jurisdiction is suspended, yet its CAR attests interoperability")
+    await _answered_by_sre_alone(probe, booked, ori)
+    await probe.refused_with(
+        "ResumeJurisdiction",
+        sib.ResumeJurisdictionRequest(ori=ori, by=sib.SUSPENDING_PARTY_SIB),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    resumed = await probe.call(
+        "ResumeJurisdiction", sib.ResumeJurisdictionRequest(ori=ori, by=sib.SUSPENDING_PARTY_ICE)
+    )
+    if resumed.suspended:
+        raise CaseFailed(f"ICE lifted the suspension of {ori}, got {resumed}")
+    car = await _car(probe, await _book(probe, booking_body(Person(), ori)))
+    if _interop(car) != (True, True):
+        raise CaseFailed(f"the suspension was lifted, the CAR says {_interop(car)}")
 
 
 @case(SIB, "A noticed termination leaves the MOA in effect until it takes effect")
