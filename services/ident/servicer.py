@@ -72,17 +72,16 @@ class IdentServicer(pb_grpc.IdentServicer):
             self._rt.db, who=who, rpc="Identify", tcn="", purpose=Purpose.ADMINISTRATIVE
         ):
             response = self._gallery.identify(request)
-            async with self._rt.db.session() as session:
-                audit.record(
-                    session,
-                    who=who,
-                    rpc="Identify",
-                    tcn="",
-                    purpose=Purpose.ADMINISTRATIVE,
-                    outcome=AuditOutcome.MATCH if response.match else AuditOutcome.NO_MATCH,
-                    candidates=len(response.candidates),
-                    detail=f"threshold {response.threshold:.3f}",
-                )
+            await audit.record_alone(
+                self._rt.db,
+                who=who,
+                rpc="Identify",
+                tcn="",
+                purpose=Purpose.ADMINISTRATIVE,
+                outcome=AuditOutcome.MATCH if response.match else AuditOutcome.NO_MATCH,
+                candidates=len(response.candidates),
+                detail=f"threshold {response.threshold:.3f}",
+            )
         return response
 
     @grpc_edge

@@ -47,6 +47,7 @@ __all__ = [
     "http_caller",
     "lea_caller",
     "record",
+    "record_alone",
     "refusals",
 ]
 
@@ -90,6 +91,32 @@ def record(
     )
 
 
+async def record_alone(
+    db: Database,
+    *,
+    who: str,
+    rpc: str,
+    tcn: str,
+    purpose: Purpose,
+    outcome: AuditOutcome,
+    candidates: int = 0,
+    detail: str = "",
+) -> None:
+    """Writes one audit record in a transaction of its own: for a search that changes nothing
+    else (IDENT's Identify), and for a refusal (whose work was rolled back)."""
+    async with db.session() as session:
+        record(
+            session,
+            who=who,
+            rpc=rpc,
+            tcn=tcn,
+            purpose=purpose,
+            outcome=outcome,
+            candidates=candidates,
+            detail=detail,
+        )
+
+
 @asynccontextmanager
 async def refusals(
     db: Database, *, who: str, rpc: str, tcn: str, purpose: Purpose, detail: str = ""
@@ -99,17 +126,15 @@ async def refusals(
     try:
         yield
     except DomainError as exc:
-        reason = f"{exc.status}: {exc.message}"
-        async with db.session() as session:
-            record(
-                session,
-                who=who,
-                rpc=rpc,
-                tcn=tcn,
-                purpose=purpose,
-                outcome=AuditOutcome.REFUSED,
-                detail=f"{detail} {reason}".strip(),
-            )
+        await record_alone(
+            db,
+            who=who,
+            rpc=rpc,
+            tcn=tcn,
+            purpose=purpose,
+            outcome=AuditOutcome.REFUSED,
+            detail=f"{detail} {exc.status}: {exc.message}".strip(),
+        )
         raise
 
 
