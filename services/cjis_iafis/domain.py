@@ -22,7 +22,7 @@ from scfed.sib.v1 import sib_pb2
 from ..biometrics.store import StoredGallery
 from ..biometrics.template import TenprintTemplate, tenprint_from_proto
 from ..federation import Agency
-from ..runtime import message_routes
+from ..runtime import audit, message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
@@ -133,8 +133,9 @@ class CriminalMasterFile(StoredGallery):
         if await session.get(Transaction, tcn) is not None:
             raise AlreadyExists(f"a transaction with TCN {tcn} exists already")
 
-    async def take_car(self, session: AsyncSession, car: pb.Car) -> str:
-        """CAR: search, FBI number found or assigned, arrest appended, SRE, maybe IDENT."""
+    async def take_car(self, session: AsyncSession, car: pb.Car, *, who: str) -> str:
+        """CAR: search (audited as `who`'s), FBI number found or assigned, arrest appended,
+        SRE, maybe IDENT."""
         self._check_submission(
             car.envelope, car.booking_number, car.doa, car.charges, car.descriptors
         )
@@ -143,6 +144,16 @@ class CriminalMasterFile(StoredGallery):
         probe = tenprint_from_proto(car.tenprint, dim=self.engine.dim)
         await self._refuse_repeated_tcn(session, car.envelope.tcn)
         mate = self.engine.identify(probe)
+        audit.record(
+            session,
+            who=who,
+            rpc="SubmitCar",
+            tcn=car.envelope.tcn,
+            purpose=audit.Purpose.BOOKING,
+            outcome=audit.AuditOutcome.MATCH if mate else audit.AuditOutcome.NO_MATCH,
+            candidates=int(mate is not None),
+            detail=f"master file, fbi_number {mate.key}" if mate else "master file",
+        )
         if mate is not None:
             fbi_number, identification = mate.key, "I"
         else:

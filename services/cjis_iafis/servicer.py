@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import grpc
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as pb
@@ -9,6 +11,7 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc as pb_grpc
 from scfed.common.v1 import common_pb2
 
 from ..federation import Agency
+from ..runtime import audit
 from ..runtime.delivery import MessageHandler, Received
 from ..runtime.edge import grpc_edge
 from ..runtime.server import Runtime
@@ -37,8 +40,16 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
 
     @grpc_edge
     async def SubmitCar(self, request: pb.Car, context: grpc.aio.ServicerContext) -> common_pb2.Ack:
-        """CAR from a SIB."""
-        return await self._take_opening(request, self._mf.take_car)
+        """CAR from a SIB: the master-file search is audited (a refusal too) as the sender's."""
+        who = audit.caller(context, request.envelope)
+        async with audit.refusals(
+            self._rt.db,
+            who=who,
+            rpc="SubmitCar",
+            tcn=request.envelope.tcn,
+            purpose=audit.Purpose.BOOKING,
+        ):
+            return await self._take_opening(request, functools.partial(self._mf.take_car, who=who))
 
     @grpc_edge
     async def SubmitCpi(self, request: pb.Cpi, context: grpc.aio.ServicerContext) -> common_pb2.Ack:
@@ -79,6 +90,11 @@ class CjisServicer(pb_grpc.CjisIafisServicer):
     async def GetCriminalHistory(
         self, request: pb.GetCriminalHistoryRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.CriminalHistory:
-        """Looks up one rap sheet."""
-        async with self._rt.db.session() as session:
+        """Looks up one rap sheet, the read audited."""
+        async with audit.audited_read(
+            self._rt.db,
+            who=audit.caller(context),
+            rpc="GetCriminalHistory",
+            detail=f"fbi_number {request.fbi_number}",
+        ) as session:
             return await self._mf.history(session, request.fbi_number)

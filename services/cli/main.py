@@ -24,6 +24,7 @@ import typer
 from ..federation import Agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 from . import endpoints
+from .audit import audit
 from .conformance import conformance
 from .control import clock_app, reset
 from .endpoints import agency_item, is_host_port, is_http_url
@@ -728,6 +729,7 @@ def scenario_run(
 
 
 app.command("reset")(reset)
+app.command("audit")(audit)
 app.add_typer(faults_app, name="faults")
 app.command("conformance")(conformance)
 app.add_typer(snapshot_app, name="snapshot")

@@ -9,6 +9,7 @@ from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
 
 from ..federation import Agency
+from ..runtime import audit
 from ..runtime.edge import grpc_edge
 from ..runtime.server import Runtime
 from .domain import FieldOperations
@@ -57,6 +58,11 @@ class IceFieldServicer(pb_grpc.IceFieldServicer):
     async def GetDetainer(
         self, request: pb.GetDetainerRequest, context: grpc.aio.ServicerContext
     ) -> pb.DetainerRecord:
-        """One detainer."""
-        async with self._rt.db.session() as session:
+        """One detainer, the read audited."""
+        async with audit.audited_read(
+            self._rt.db,
+            who=audit.caller(context),
+            rpc="GetDetainer",
+            detail=f"detainer {request.detainer_id}",
+        ) as session:
             return await self._ops.detainer(session, request.detainer_id)

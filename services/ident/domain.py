@@ -20,7 +20,7 @@ from ..biometrics.scoring import Candidate, match_score
 from ..biometrics.store import StoredGallery
 from ..biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
 from ..federation import Agency
-from ..runtime import message_routes
+from ..runtime import audit, message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
@@ -247,8 +247,9 @@ class IdentGallery(StoredGallery):
         )
         return {"searches": int(searches or 0), "matches": int(matches or 0)}
 
-    async def search(self, session: AsyncSession, request: pb.IdentSearch) -> str:
-        """Interoperability search: the IDR (match or no match) goes back to CJIS."""
+    async def search(self, session: AsyncSession, request: pb.IdentSearch, *, who: str) -> str:
+        """Interoperability search: the IDR (match or no match) goes back to CJIS; the search
+        is audited as `who`'s, for a booking."""
         if not request.HasField("tenprint"):
             raise InvalidArgument("tenprint is required")
         probe = tenprint_from_proto(request.tenprint, dim=self.engine.dim)
@@ -271,6 +272,16 @@ class IdentGallery(StoredGallery):
                 encounters=await self._encounters(session, row.fin),
                 score=mate.score,
             )
+        audit.record(
+            session,
+            who=who,
+            rpc="Search",
+            tcn=tcr,
+            purpose=audit.Purpose.BOOKING,
+            outcome=audit.AuditOutcome.MATCH if idr.match else audit.AuditOutcome.NO_MATCH,
+            candidates=int(idr.match),
+            detail=f"fin {idr.fin} score {idr.score:.3f}" if idr.match else "",
+        )
         existing = await session.get(SearchRecord, tcr)
         if existing is None:
             session.add(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import grpc
 
 from scfed.common.v1 import common_pb2
@@ -9,6 +11,8 @@ from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
 
 from ..federation import Agency
+from ..runtime import audit
+from ..runtime.audit import AuditOutcome, Purpose
 from ..runtime.edge import grpc_edge
 from ..runtime.errors import InvalidArgument
 from ..runtime.server import Runtime
@@ -26,10 +30,17 @@ class IdentServicer(pb_grpc.IdentServicer):
     async def Search(
         self, request: pb.IdentSearch, context: grpc.aio.ServicerContext
     ) -> common_pb2.Ack:
-        """Interoperability search from CJIS."""
-        return await self._rt.inbox.take(
-            request, peer=Agency.CJIS_IAFIS, handler=self._gallery.search
-        )
+        """Interoperability search from CJIS, audited (a refusal too) as the sender's."""
+        who = audit.caller(context, request.envelope)
+        tcn = request.envelope.tcr or request.envelope.tcn
+        async with audit.refusals(
+            self._rt.db, who=who, rpc="Search", tcn=tcn, purpose=Purpose.BOOKING
+        ):
+            return await self._rt.inbox.take(
+                request,
+                peer=Agency.CJIS_IAFIS,
+                handler=functools.partial(self._gallery.search, who=who),
+            )
 
     @grpc_edge
     async def EnrollEncounters(
@@ -55,8 +66,23 @@ class IdentServicer(pb_grpc.IdentServicer):
     async def Identify(
         self, request: pb.IdentifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.IdentifyResponse:
-        """1:N identification with a candidate list."""
-        return self._gallery.identify(request)
+        """1:N identification with a candidate list, audited as an administrative search."""
+        who = audit.caller(context)
+        async with audit.refusals(
+            self._rt.db, who=who, rpc="Identify", tcn="", purpose=Purpose.ADMINISTRATIVE
+        ):
+            response = self._gallery.identify(request)
+            await audit.record_alone(
+                self._rt.db,
+                who=who,
+                rpc="Identify",
+                tcn="",
+                purpose=Purpose.ADMINISTRATIVE,
+                outcome=AuditOutcome.MATCH if response.match else AuditOutcome.NO_MATCH,
+                candidates=len(response.candidates),
+                detail=f"threshold {response.threshold:.3f}",
+            )
+        return response
 
     @grpc_edge
     async def DeleteIdentity(
@@ -71,8 +97,10 @@ class IdentServicer(pb_grpc.IdentServicer):
     async def GetIdentity(
         self, request: pb.GetIdentityRequest, context: grpc.aio.ServicerContext
     ) -> pb.Identity:
-        """One identity."""
-        async with self._rt.db.session() as session:
+        """One identity, the read audited."""
+        async with audit.audited_read(
+            self._rt.db, who=audit.caller(context), rpc="GetIdentity", detail=f"fin {request.fin}"
+        ) as session:
             return await self._gallery.identity(session, request.fin)
 
     @grpc_edge

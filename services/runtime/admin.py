@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from .audit import http_caller
 from .control import ClockView, ResetReport, advance_clock, reset_service, set_clock
 from .http_edge import error_responses
 from .snapshot import SnapshotReport, load_snapshot, save_snapshot
@@ -61,9 +62,10 @@ def admin_router(provider: ServiceProvider, runtime: Runtime) -> APIRouter:
         return await set_clock(provider, runtime, change.spec)
 
     @router.post("/v1/admin/reset")
-    async def admin_reset() -> ResetReport:
-        """Empties the service back to its configuration; says what it removed."""
-        return await reset_service(provider, runtime)
+    async def admin_reset(request: Request) -> ResetReport:
+        """Empties the service back to its configuration (the audit trail stays, and records
+        the reset); says what it removed."""
+        return await reset_service(provider, runtime, who=http_caller(request))
 
     @router.get(
         SNAPSHOT_PATH,

@@ -10,6 +10,7 @@ import grpc
 from scfed.admin.v1 import admin_pb2 as pb
 from scfed.admin.v1 import admin_pb2_grpc as pb_grpc
 
+from .audit import caller
 from .control import ClockView, advance_clock, reset_service, set_clock
 from .edge import grpc_edge
 from .snapshot import load_snapshot, save_snapshot
@@ -36,7 +37,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.ResetRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResetResponse:
         """Empties the service back to its configuration."""
-        report = await reset_service(self.provider, self.runtime)
+        report = await reset_service(self.provider, self.runtime, who=caller(context))
         return pb.ResetResponse(
             service=report.service,
             deleted=report.deleted,

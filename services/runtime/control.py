@@ -6,8 +6,9 @@ FAILED_PRECONDITION).
 
 A reset empties every table the service holds (its own and the runtime's outbox, inbox and
 journal), lets the provider empty what it keeps in memory (the biometric indexes) and clears
-the fault rules. The
-clock's anchor stays: agency time is configuration, and a manual clock only moves forward.
+the fault rules. The clock's anchor stays: agency time is configuration, and a manual clock only
+moves forward. The audit trail stays too (audit.py: its records are never deleted), and gains a
+record of the reset, naming who asked.
 Settings, servers and peer channels are untouched, so the service answers again at once. A
 reset is meant for a quiet federation (between tests): a booking in flight while it runs may
 leave a half-done exchange behind.
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import MetaData, Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import audit
 from .clock import (
     AcceleratedClock,
     Clock,
@@ -34,7 +36,7 @@ from .clock import (
 )
 from .clock_epoch import change_factor
 from .errors import FailedPrecondition, InvalidArgument
-from .models import ClockEpoch, RuntimeBase
+from .models import AuditRecord, ClockEpoch, RuntimeBase
 
 if TYPE_CHECKING:
     from .server import Runtime, ServiceProvider
@@ -115,13 +117,18 @@ async def set_clock(provider: ServiceProvider, runtime: Runtime, spec: str) -> C
     return ClockView(service=provider.name, clock=clock_kind(clock), now=now.isoformat())
 
 
+# Tables a reset does not empty and a snapshot does not hold.
+_KEPT_TABLES = frozenset({ClockEpoch.__tablename__, AuditRecord.__tablename__})
+
+
 def service_tables(provider: ServiceProvider) -> Iterator[Table]:
     """Every table a reset or a snapshot covers, parents before children: the service's own
-    and the runtime's, the clock's anchor excepted."""
+    and the runtime's, but neither the clock's anchor (configuration) nor the audit trail
+    (never deleted, never replaced)."""
     metadatas: tuple[MetaData, ...] = (*provider.metadatas, RuntimeBase.metadata)
     for metadata in metadatas:
         for table in metadata.sorted_tables:
-            if table.name != ClockEpoch.__tablename__:
+            if table.name not in _KEPT_TABLES:
                 yield table
 
 
@@ -135,13 +142,25 @@ async def empty_tables(session: AsyncSession, provider: ServiceProvider) -> dict
     return deleted
 
 
-async def reset_service(provider: ServiceProvider, runtime: Runtime) -> ResetReport:
-    """Empties every table of the service (the clock's anchor excepted) and its in-memory
-    state, and clears its fault rules. The delivery worker keeps running: a round that claimed
-    a row before the reset finds it gone when it settles, and skips it."""
+async def reset_service(
+    provider: ServiceProvider, runtime: Runtime, *, who: str = "unknown"
+) -> ResetReport:
+    """Empties every table of the service (the clock's anchor and the audit trail excepted)
+    and its in-memory state, clears its fault rules, and audits the reset as `who`'s. The
+    delivery worker keeps running: a round that claimed a row before the reset finds it gone
+    when it settles, and skips it."""
     started = time.perf_counter()
     async with runtime.db.session() as session:
         deleted = await empty_tables(session, provider)
+        audit.record(
+            session,
+            who=who,
+            rpc="Reset",
+            tcn="",
+            purpose=audit.Purpose.ADMINISTRATIVE,
+            outcome=audit.AuditOutcome.RESET,
+            detail=f"{sum(deleted.values())} rows removed",
+        )
     await provider.on_reset(runtime)
     return ResetReport(
         service=provider.name,

@@ -1,11 +1,11 @@
-"""Tables every service holds beside its own: outbox, inbox and message journal."""
+"""Tables every service holds beside its own: outbox, inbox, message journal and audit trail."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import DDL, Float, Index, Integer, LargeBinary, String, Text, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .db import StrEnumType, UtcDateTime
@@ -43,6 +43,23 @@ class Outcome(StrEnum):
     NOT_RELAYED = "not_relayed"
     # Either direction: a fault rule acted on the message (runtime/faults.py).
     FAULT = "fault"
+
+
+class Purpose(StrEnum):
+    """Why a record was searched or read, as the audit trail states it."""
+
+    BOOKING = "booking"
+    ADMINISTRATIVE = "administrative"
+
+
+class AuditOutcome(StrEnum):
+    """What an audited search or read came to."""
+
+    MATCH = "match"
+    NO_MATCH = "no_match"
+    READ = "read"
+    REFUSED = "refused"
+    RESET = "reset"
 
 
 class RuntimeBase(DeclarativeBase):
@@ -115,3 +132,46 @@ class ClockEpoch(RuntimeBase):
     factor: Mapped[float] = mapped_column(Float)
     wall_epoch: Mapped[datetime] = mapped_column(UtcDateTime)
     agency_epoch: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditRecord(RuntimeBase):
+    """One biometric search or record read: who, when, which RPC, the TCN, why and what came
+    of it. Written in the transaction of the work; never changed or deleted (runtime/audit.py)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    who: Mapped[str] = mapped_column(String(200))
+    rpc: Mapped[str] = mapped_column(String(64))
+    tcn: Mapped[str] = mapped_column(String(40), index=True)
+    purpose: Mapped[Purpose] = mapped_column(StrEnumType(Purpose, 16))
+    outcome: Mapped[AuditOutcome] = mapped_column(StrEnumType(AuditOutcome, 16))
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+_IMMUTABLE = "audit records cannot be changed or deleted"
+# The database itself refuses to change or delete an audit record, whoever asks: triggers
+# created with the table (SQLite raises; PostgreSQL calls a function that raises).
+_AUDIT_TRIGGERS = {
+    "sqlite": (
+        f"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+        f"BEGIN SELECT RAISE(ABORT, '{_IMMUTABLE}'); END",
+        f"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+        f"BEGIN SELECT RAISE(ABORT, '{_IMMUTABLE}'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION audit_immutable() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$body$ BEGIN RAISE EXCEPTION '{_IMMUTABLE}'; END $body$",
+        "CREATE TRIGGER audit_immutable BEFORE UPDATE OR DELETE ON audit "
+        "FOR EACH ROW EXECUTE FUNCTION audit_immutable()",
+    ),
+}
+for _dialect, _statements in _AUDIT_TRIGGERS.items():
+    for _statement in _statements:
+        event.listen(
+            AuditRecord.__table__,
+            "after_create",
+            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+        )

@@ -1,5 +1,6 @@
 """Server bootstrap shared by every service: gRPC with health and reflection, an HTTP edge
-for health, readiness, journal and outbox, the delivery worker, and graceful shutdown."""
+for health, readiness, journal, audit trail and outbox, the delivery worker, and graceful
+shutdown."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from scfed.admin.v1 import admin_pb2_grpc
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 
 from ..federation import Agency
-from . import journal
+from . import audit, journal
 from .admin import SNAPSHOT_PATH, admin_router
 from .admin_servicer import SERVICE_NAME as ADMIN_SERVICE_NAME
 from .admin_servicer import AdminServicer
@@ -536,6 +537,18 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     async def journal_counts() -> dict[str, int]:
         """Counts of journal entries keyed "direction:TOT:outcome"."""
         return journal.counts_to_json(await journal.counts(runtime.db))
+
+    @app.get("/v1/audit", tags=["audit"], responses=error_responses(422))
+    async def audit_trail(
+        tcn: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+        since: UtcTime | None = None,
+        limit: Annotated[int, Query(ge=1, le=audit.MAX_ENTRIES)] = 100,
+    ) -> list[audit.AuditView]:
+        """This service's audit records (searches, record reads, refusals, resets), oldest
+        first: of one TCN, at or after `since` (ISO 8601, wall-clock UTC), at most `limit`.
+        Read-only: no route changes or deletes them."""
+        service = host.provider.name
+        return await audit.entries(runtime.db, service, tcn=tcn, since=since, limit=limit)
 
     @app.get("/v1/outbox", tags=["delivery"])
     async def outbox_stats() -> dict[str, int]:

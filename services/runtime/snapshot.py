@@ -7,8 +7,9 @@ primary-key order, with bytes as base64 and times as ISO 8601.
 
 The clock's anchor (`clock_epoch`) is not part of a snapshot, as a reset keeps it: agency time
 is configuration, an accelerated clock's anchor is shared by replicas, and a manual clock only
-moves forward. A loaded snapshot's records keep the times they were taken at; `taken_at` in
-the document says what the agency time was then.
+moves forward. Nor is the audit trail (`audit`): its records are never deleted or replaced, so
+a load leaves it as it is. A loaded snapshot's records keep the times they were taken at;
+`taken_at` in the document says what the agency time was then.
 
 Loading checks the whole document first (format, version, service, every table and column
 known, every row the right length, every value of the column's kind), then empties the tables

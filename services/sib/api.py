@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
 
 from ..biometrics.params import TEMPLATE_DIM
+from ..runtime import audit
 from ..runtime.envelope import MessageType
 from ..runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
 from ..runtime.http_edge import INT32_MAX, Text, at_most, error_responses
@@ -183,12 +184,27 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             **error_responses(409, 413, 422),
         },
     )
-    async def submit_booking(body: BookingIn, response: Response) -> BookingAccepted:
-        """Submits a booking; answers 202 with the TCN (200 for an identical resubmission)."""
+    async def submit_booking(
+        body: BookingIn, request: Request, response: Response
+    ) -> BookingAccepted:
+        """Submits a booking; answers 202 with the TCN (200 for an identical resubmission). The
+        state file search, or the refusal, is audited as the LEA's."""
         doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
         submission = to_submission(body, doa)
-        async with bureau.enrollments.transaction(), runtime.db.session() as session:
-            receipt = await bureau.submit_booking(session, submission)
+        who = audit.http_caller(request, lea_ori=body.ori)
+        async with (
+            audit.refusals(
+                runtime.db,
+                who=who,
+                rpc="POST /v1/bookings",
+                tcn="",
+                purpose=audit.Purpose.BOOKING,
+                detail=f"booking {body.booking_number}",
+            ),
+            bureau.enrollments.transaction(),
+            runtime.db.session() as session,
+        ):
+            receipt = await bureau.submit_booking(session, submission, who=who)
         runtime.outbox.notify()
         if receipt.duplicate:
             response.status_code = 200
@@ -201,19 +217,29 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
         )
 
     @router.get("/bookings/{tcn}", responses=error_responses(404, 422))
-    async def get_booking(tcn: Annotated[str, Path(max_length=64)]) -> queries.BookingView:
-        """A booking's status and every response received for it."""
-        async with runtime.db.session() as session:
+    async def get_booking(
+        tcn: Annotated[str, Path(max_length=64)], request: Request
+    ) -> queries.BookingView:
+        """A booking's status and every response received for it; the read is audited."""
+        async with audit.audited_read(
+            runtime.db, who=audit.http_caller(request), rpc="GET /v1/bookings/{tcn}", tcn=tcn
+        ) as session:
             return await queries.booking_view(session, tcn)
 
     @router.get("/bookings", responses=error_responses(422))
     async def list_bookings(
+        request: Request,
         status: Annotated[str | None, Query(max_length=24)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> list[queries.BookingSummary]:
-        """A page of bookings, oldest first, optionally by status."""
-        async with runtime.db.session() as session:
+        """A page of bookings, oldest first, optionally by status; the read is audited."""
+        async with audit.audited_read(
+            runtime.db,
+            who=audit.http_caller(request),
+            rpc="GET /v1/bookings",
+            detail=f"status={status or ''} limit={limit} offset={offset}",
+        ) as session:
             return await queries.bookings(session, status=status, limit=limit, offset=offset)
 
     @router.get("/bookings-summary")
@@ -224,13 +250,21 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
 
     @router.get("/agencies/{ori}/messages", responses=error_responses(404, 422))
     async def agency_inbox(
+        request: Request,
         ori: Annotated[str, Path(pattern=anchored(ORI))],
         # A message id: the column is a 32-bit integer (PostgreSQL `integer`).
         after: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[queries.ResponseView]:
-        """The LEA's inbox: relayed responses and detainers, after a message id."""
-        async with runtime.db.session() as session:
+        """The LEA's inbox: relayed responses and detainers, after a message id; the read is
+        audited as the LEA's."""
+        async with audit.audited_read(
+            runtime.db,
+            who=audit.http_caller(request, lea_ori=ori),
+            rpc="GET /v1/agencies/{ori}/messages",
+            purpose=audit.Purpose.BOOKING,
+            detail=f"after={after} limit={limit}",
+        ) as session:
             return await queries.inbox(session, ori, after=after, limit=limit)
 
     @router.post("/release-notices", status_code=202, responses=error_responses(404, 409, 413, 422))

@@ -25,7 +25,7 @@ from ..biometrics.engine import BiometricEngine, load_gallery
 from ..biometrics.enrollment import StagedEnrollments
 from ..biometrics.template import TenprintTemplate, tenprint_from_proto
 from ..federation import Agency
-from ..runtime import journal, message_routes
+from ..runtime import audit, journal, message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope, new_tcn
@@ -312,9 +312,10 @@ class StateBureau:
     # --- bookings ------------------------------------------------------------------------
 
     async def submit_booking(
-        self, session: AsyncSession, submission: BookingSubmission
+        self, session: AsyncSession, submission: BookingSubmission, *, who: str
     ) -> BookingReceipt:
-        """Takes a booking: state file search, then a CAR with prints or an NFF state's CPI."""
+        """Takes a booking: state file search (audited as `who`'s), then a CAR with prints or
+        an NFF state's CPI."""
         received_at = datetime.now(UTC)
         check_ori(submission.ori)
         check_date(submission.doa, field="doa")
@@ -386,6 +387,16 @@ class StateBureau:
             accepted_at=now,
         )
         session.add(booking)
+        audit.record(
+            session,
+            who=who,
+            rpc="POST /v1/bookings",
+            tcn=booking.tcn,
+            purpose=audit.Purpose.BOOKING,
+            outcome=audit.AuditOutcome.MATCH if subsequent else audit.AuditOutcome.NO_MATCH,
+            candidates=int(subsequent),
+            detail=f"state file {state.code}, sid {subject.sid}",
+        )
         if tot == MessageType.CPI and not subject.fbi_number:
             # The first arrest's SRE has not come back yet: the CPI waits for the FBI number.
             booking.status = BookingStatus.AWAITING_FBI_NUMBER

@@ -202,8 +202,11 @@ async def test_reset_empties_every_store_and_a_booking_after_it_works_end_to_end
 
         for agency, host in federation.hosts.items():
             counts = await _row_counts(host)
-            left = {table: n for table, n in counts.items() if n and table != "clock_epoch"}
+            # The clock's anchor and the audit trail stay (test_audit.py proves the trail).
+            kept = {"clock_epoch", "audit"}
+            left = {table: n for table, n in counts.items() if n and table not in kept}
             assert left == {}, f"{agency} kept rows after reset"
+            assert counts["audit"] >= 1, f"{agency} did not audit its reset"
             ok, reason = await host.readiness()
             assert ok, f"{agency} not ready after reset: {reason}"
         assert _gallery_sizes(federation) == {"sib": 0, "cjis_iafis": 0, "ident": 0}

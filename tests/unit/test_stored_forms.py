@@ -30,11 +30,14 @@ from services.runtime.db import Database, StrEnumType
 from services.runtime.envelope import MessageType
 from services.runtime.journal import JournalKey, counts_from_json, counts_to_json
 from services.runtime.models import (
+    AuditOutcome,
+    AuditRecord,
     Direction,
     JournalRecord,
     OutboxMessage,
     OutboxStatus,
     Outcome,
+    Purpose,
 )
 from services.runtime.proto_json import from_json, list_from_json, to_json
 from services.sib import queries
@@ -100,6 +103,13 @@ TYPED_COLUMNS: list[tuple[InstrumentedAttribute[object], type[StrEnum], set[str]
             "not_relayed",
             "fault",
         },
+        16,
+    ),
+    (AuditRecord.purpose, Purpose, {"booking", "administrative"}, 16),
+    (
+        AuditRecord.outcome,
+        AuditOutcome,
+        {"match", "no_match", "read", "refused", "reset"},
         16,
     ),
 ]

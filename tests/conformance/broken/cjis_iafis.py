@@ -22,12 +22,14 @@ from tests.conformance.harness import Broken
 def _searches_without_moa(monkeypatch: pytest.MonkeyPatch) -> None:
     take_car = CriminalMasterFile.take_car
 
-    async def eager(self: CriminalMasterFile, session: AsyncSession, car: cjis.Car) -> str:
+    async def eager(
+        self: CriminalMasterFile, session: AsyncSession, car: cjis.Car, *, who: str
+    ) -> str:
         attested = cjis.Car()
         attested.CopyFrom(car)
         attested.interoperability.moa_active = True
         attested.interoperability.jurisdiction_activated = True
-        return await take_car(self, session, attested)
+        return await take_car(self, session, attested, who=who)
 
     monkeypatch.setattr(CriminalMasterFile, "take_car", eager)
 

@@ -14,7 +14,7 @@ from tests.conformance.harness import Broken
 
 
 def _never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def search(self: IdentGallery, session: AsyncSession, request: Any) -> str:
+    async def search(self: IdentGallery, session: AsyncSession, request: Any, *, who: str) -> str:
         return "searched, and forgot to answer"
 
     monkeypatch.setattr(IdentGallery, "search", search)
@@ -23,10 +23,10 @@ def _never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
 def _searches_without_prints(monkeypatch: pytest.MonkeyPatch) -> None:
     search = IdentGallery.search
 
-    async def lenient(self: IdentGallery, session: AsyncSession, request: Any) -> str:
+    async def lenient(self: IdentGallery, session: AsyncSession, request: Any, *, who: str) -> str:
         if not request.HasField("tenprint"):
             return "no prints, no search"
-        return await search(self, session, request)
+        return await search(self, session, request, who=who)
 
     monkeypatch.setattr(IdentGallery, "search", lenient)
 
