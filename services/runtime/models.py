@@ -60,6 +60,9 @@ class AuditOutcome(StrEnum):
     READ = "read"
     REFUSED = "refused"
     RESET = "reset"
+    # A jurisdiction's interoperability suspended or resumed (MOA VIII), with who and why.
+    SUSPENDED = "suspended"
+    RESUMED = "resumed"
 
 
 class RuntimeBase(DeclarativeBase):

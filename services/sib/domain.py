@@ -72,6 +72,24 @@ def describe_suspension(row: JurisdictionSuspension) -> str:
     return f"jurisdiction suspended by {party_name(row.suspended_by)}: {row.reason}"
 
 
+def _audit_access(
+    session: AsyncSession,
+    who: str,
+    rpc: str,
+    outcome: audit.AuditOutcome,
+    row: JurisdictionSuspension,
+) -> None:
+    audit.record(
+        session,
+        who=who,
+        rpc=rpc,
+        tcn="",
+        purpose=audit.Purpose.ADMINISTRATIVE,
+        outcome=outcome,
+        detail=f"{row.ori}: {describe_suspension(row)}",
+    )
+
+
 def access_to_proto(ori: str, row: JurisdictionSuspension | None) -> pb.JurisdictionAccess:
     """A jurisdiction's access as the RPCs answer it."""
     if row is None:
@@ -240,10 +258,11 @@ class StateBureau:
         return state_to_proto(row)
 
     async def suspend_jurisdiction(
-        self, session: AsyncSession, request: pb.SuspendJurisdictionRequest
+        self, session: AsyncSession, request: pb.SuspendJurisdictionRequest, *, who: str
     ) -> pb.JurisdictionAccess:
         """Suspends one jurisdiction's interoperability at once (MOA VIII), apart from its
-        state's MOA; the same party suspending again replaces the reason."""
+        state's MOA; the same party suspending again replaces the reason. Audited as `who`'s,
+        with the reason."""
         reason = request.reason.strip()
         check_ori(request.ori)
         if not reason:
@@ -263,12 +282,14 @@ class StateBureau:
             session.add(row)
         row.reason = reason
         row.suspended_at = self.clock.now()
+        _audit_access(session, who, "SuspendJurisdiction", audit.AuditOutcome.SUSPENDED, row)
         return access_to_proto(request.ori, row)
 
     async def resume_jurisdiction(
-        self, session: AsyncSession, request: pb.ResumeJurisdictionRequest
+        self, session: AsyncSession, request: pb.ResumeJurisdictionRequest, *, who: str
     ) -> pb.JurisdictionAccess:
-        """Lifts a suspension; only the party that suspended the jurisdiction lifts it."""
+        """Lifts a suspension; only the party that suspended the jurisdiction lifts it. A
+        lifted suspension is audited as `who`'s."""
         await self._jurisdiction(session, request.ori, request.by)
         row = await session.get(JurisdictionSuspension, request.ori, with_for_update=True)
         if row is not None:
@@ -277,6 +298,7 @@ class StateBureau:
                     f"{request.ori} was suspended by {party_name(row.suspended_by)}; "
                     "only that party lifts the suspension"
                 )
+            _audit_access(session, who, "ResumeJurisdiction", audit.AuditOutcome.RESUMED, row)
             await session.delete(row)
         return access_to_proto(request.ori, None)
 
@@ -395,7 +417,12 @@ class StateBureau:
             purpose=audit.Purpose.BOOKING,
             outcome=audit.AuditOutcome.MATCH if subsequent else audit.AuditOutcome.NO_MATCH,
             candidates=int(subsequent),
-            detail=f"state file {state.code}, sid {subject.sid}",
+            detail=f"state file {state.code}, sid {subject.sid}"
+            + (
+                ""
+                if suspension is None
+                else f"; no IDENT search: {describe_suspension(suspension)}"
+            ),
         )
         if tot == MessageType.CPI and not subject.fbi_number:
             # The first arrest's SRE has not come back yet: the CPI waits for the FBI number.

@@ -9,6 +9,7 @@ from scfed.sib.v1 import sib_pb2 as pb
 from scfed.sib.v1 import sib_pb2_grpc as pb_grpc
 
 from ..federation import Agency
+from ..runtime import audit
 from ..runtime.edge import grpc_edge
 from ..runtime.server import Runtime
 from .domain import StateBureau
@@ -85,7 +86,9 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
     ) -> pb.JurisdictionAccess:
         """Suspends one jurisdiction's interoperability (MOA VIII)."""
         async with self._rt.db.session() as session:
-            return await self._bureau.suspend_jurisdiction(session, request)
+            return await self._bureau.suspend_jurisdiction(
+                session, request, who=audit.caller(context)
+            )
 
     @grpc_edge
     async def ResumeJurisdiction(
@@ -93,4 +96,6 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
     ) -> pb.JurisdictionAccess:
         """Lifts a jurisdiction's suspension."""
         async with self._rt.db.session() as session:
-            return await self._bureau.resume_jurisdiction(session, request)
+            return await self._bureau.resume_jurisdiction(
+                session, request, who=audit.caller(context)
+            )

@@ -71,9 +71,18 @@ async def test_a_suspended_jurisdiction_gets_criminal_history_only_and_says_why(
         ident_journal = (
             await client.get(f"{fed.hosts[Agency.IDENT].http_url}/v1/journal/{tcn}")
         ).json()
+        trail = (await client.get(f"{fed.sib_url}/v1/audit")).json()
     accepted = next(e for e in sib_journal if e["tot"] == "BOOKING")
     assert f"interoperability=no (jurisdiction suspended by ICE: {REASON})" in accepted["detail"]
     assert ident_journal == []
+    # The audit trail says who suspended the jurisdiction and why, and why the booking's
+    # search went no further than the state file.
+    suspended = [r for r in trail if r["outcome"] == "suspended"]
+    assert len(suspended) == 1 and suspended[0]["rpc"] == "SuspendJurisdiction"
+    assert suspended[0]["who"].startswith("unauthenticated@")
+    assert f"{LA}: jurisdiction suspended by ICE: {REASON}" == suspended[0]["detail"]
+    booked = next(r for r in trail if r["tcn"] == tcn and r["purpose"] == "booking")
+    assert "no IDENT search: jurisdiction suspended by ICE" in booked["detail"]
 
     # The state's MOA stays active: another jurisdiction of the state is still checked.
     other = scenario.subject()
@@ -124,3 +133,8 @@ async def test_only_the_suspending_party_lifts_a_suspension(federation: Federati
             assert (await client.get("/v1/jurisdictions/WY0000000")).status_code == 404
             assert (await client.get("/v1/jurisdictions/CA01")).status_code == 422
             assert (await client.get(f"/v1/jurisdictions/{LA}")).json()["suspended"] is False
+            trail = (await client.get("/v1/audit")).json()
+        # Two suspensions by the SIB (the second replacing the reason) and one lifting; the
+        # refused attempts changed nothing and were not audited as changes.
+        outcomes = [r["outcome"] for r in trail if r["rpc"].endswith("Jurisdiction")]
+        assert sorted(outcomes) == ["resumed", "suspended", "suspended"], trail
