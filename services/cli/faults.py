@@ -109,13 +109,18 @@ def _exit_on(outcome: Outcome) -> None:
 
 @faults_app.command("add")
 def add(
-    services: Annotated[
-        list[str], typer.Argument(help='Services to add the rule to ("all": every service).')
-    ],
     action: Annotated[
         str,
         typer.Option(help="status, latency, drop, drop_ack, partition or slow_db."),
     ],
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(help='Services to add the rule to ("all": every service).'),
+    ] = None,
+    service: Annotated[
+        list[str] | None,
+        typer.Option("--service", help="A service to add the rule to (repeatable), as SERVICES."),
+    ] = None,
     side: Annotated[str, typer.Option(help="receive, send or both.")] = "receive",
     method: Annotated[str, typer.Option(help="Glob over the RPC's name or path.")] = "*",
     message_type: Annotated[str, typer.Option("--type", help="The message's TOT.")] = "",
@@ -158,7 +163,10 @@ def add(
         body["latency_ms"] = milliseconds(latency, "--latency")
     if spread is not None:
         body["latency_spread_ms"] = milliseconds(spread, "--spread")
-    urls = _services(services, edge_urls(url))
+    names = [*(services or []), *(service or [])]
+    if not names:
+        raise typer.BadParameter('name the services (or "all")', param_hint="SERVICES")
+    urls = _services(names, edge_urls(url))
     outcome = asyncio.run(
         call_each(
             urls,

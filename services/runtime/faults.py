@@ -111,6 +111,7 @@ class LatencyDistribution(StrEnum):
 
 
 _STATUS_NAMES: Final = tuple(code.name for code in grpc.StatusCode if code != grpc.StatusCode.OK)
+_STATUS_BY_NUMBER: Final = {code.value[0]: code.name for code in grpc.StatusCode}
 _Pattern = Annotated[str, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
@@ -146,12 +147,21 @@ class FaultSpec(BaseModel):
     def _agency(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("code")
+    @field_validator("code", mode="before")
     @classmethod
-    def _status_name(cls, value: str) -> str:
+    def _status_name(cls, value: Any) -> Any:
+        # A status is named ("UNAVAILABLE", any case) or numbered as on the wire (14).
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = _STATUS_BY_NUMBER.get(value, str(value))
+        if not isinstance(value, str):
+            return value  # pydantic refuses it as not a string
         name = value.strip().upper()
         if name not in _STATUS_NAMES:
-            raise ValueError("must be a gRPC status name other than OK, such as UNAVAILABLE")
+            raise ValueError(
+                "must be a gRPC status other than OK, by name (UNAVAILABLE) or number (14)"
+            )
         return name
 
     @model_validator(mode="after")

@@ -352,6 +352,8 @@ class ScenarioSpec(_Strict):
     agencies: list[AgencyIn] | None = None
     field_offices: list[FieldOfficeIn] | None = None
     people: dict[str, PersonIn] = Field(default_factory=dict)
+    # Fault rules in force from the start, as `fault` steps before the first step would be.
+    faults: list[FaultStep] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")

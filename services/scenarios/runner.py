@@ -339,7 +339,8 @@ class _Run:
         for agency in self._targets(step.fault):
             r = await self.client.post(f"{self.urls[agency]}/v1/faults", json=rule)
             if r.status_code != 201:
-                raise RuntimeError(f"steps.{index}: {agency} refused the fault rule: {r.text}")
+                where = "faults" if index < 0 else f"steps.{index}"
+                raise RuntimeError(f"{where}: {agency} refused the fault rule: {r.text}")
 
     async def clear_faults(self, index: int, step: ClearFaultsStep) -> None:
         """Clears the fault rules of the step's service(s)."""
@@ -548,6 +549,8 @@ async def run_spec(spec: ScenarioSpec, *, source: str = "") -> ScenarioResult:
             await seed_world(_world(spec), fed.addresses())
             run = _Run(spec, fed, client)
             await run.people()
+            for rule in spec.faults:
+                await run.fault(-1, rule)
             for index, step in enumerate(spec.steps):
                 if isinstance(step, BookStep):
                     await run.book(index, step)

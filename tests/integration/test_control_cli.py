@@ -245,7 +245,7 @@ async def test_faults_add_list_partition_and_clear(fed: tuple[Federation, Manual
     federation, _clock = fed
     urls = _urls(federation)
     code, out, err = await _scfed(
-        "faults", "add", "lesc", "ident", "--action", "latency", "--latency", "1.5s",
+        "faults", "add", "lesc", "--service", "ident", "--action", "latency", "--latency", "1.5s",
         "--spread", "200ms", "--distribution", "normal", "--type", "IAQ",
         "--probability", "0.5", "--count", "3", *urls,
     )  # fmt: skip

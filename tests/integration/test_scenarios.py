@@ -68,15 +68,19 @@ def test_a_met_scenario_exits_0_with_one_line_per_expectation(tmp_path: Path) ->
     assert len(lines) == len(load_scenario(path).steps[0].expect.given())  # type: ignore[union-attr]
 
 
-def test_a_fault_step_acts_on_the_flow_until_it_is_cleared(tmp_path: Path) -> None:
+REFUSING_RULE = 'fault = "ice_field"\naction = "status"\ncode = "PERMISSION_DENIED"\n'
+
+
+@pytest.mark.parametrize("form", ["step", "faults"])
+def test_a_fault_rule_in_a_file_acts_on_the_flow(tmp_path: Path, form: str) -> None:
     text = (SCENARIOS / "level1-match-detainer.toml").read_text()
     # The field office refuses LESC's IAR copy for good: LESC dead-letters it, no I-247.
-    refusing = text.replace(
-        "[[steps]]\nbook",
-        '[[steps]]\nfault = "ice_field"\naction = "status"\ncode = "PERMISSION_DENIED"\n\n'
-        "[[steps]]\nbook",
-        1,
-    )
+    if form == "step":
+        refusing = text.replace(
+            "[[steps]]\nbook", f"[[steps]]\n{REFUSING_RULE}\n[[steps]]\nbook", 1
+        )
+    else:
+        refusing = text.replace("[people.ewi]", f"[[faults]]\n{REFUSING_RULE}\n[people.ewi]", 1)
     assert refusing != text
     path = tmp_path / "refusing.toml"
     path.write_text(refusing)

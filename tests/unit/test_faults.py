@@ -55,8 +55,8 @@ def _rules(*specs: dict[str, Any], seed: int = 1) -> FaultRules:
         ({"action": "latency"}, "needs latency_ms"),
         ({"action": "slow_db", "latency_ms": 0}, "needs latency_ms"),
         ({"action": "partition"}, "needs the peer"),
-        ({"action": "status", "code": "OK"}, "gRPC status name"),
-        ({"action": "status", "code": "NOPE"}, "gRPC status name"),
+        ({"action": "status", "code": "OK"}, "gRPC status other than OK"),
+        ({"action": "status", "code": "NOPE"}, "gRPC status other than OK"),
         ({"action": "explode"}, "action"),
         ({"action": "status", "peer": "fbi"}, "peer"),
         ({"action": "status", "probability": 1.5}, "probability"),
@@ -71,6 +71,15 @@ def test_a_malformed_rule_is_refused_naming_the_field(spec: dict[str, Any], reas
     with pytest.raises(ValidationError) as caught:
         FaultSpec(**spec)
     assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "name"), [("internal", "INTERNAL"), (14, "UNAVAILABLE"), ("8", "RESOURCE_EXHAUSTED")]
+)
+def test_a_status_is_named_or_numbered(given: object, name: str) -> None:
+    assert FaultSpec.model_validate({"action": "status", "code": given}).code == name
+    with pytest.raises(ValidationError, match="gRPC status"):
+        FaultSpec.model_validate({"action": "status", "code": 0})
 
 
 def test_defaults_match_every_received_call() -> None:
