@@ -149,12 +149,15 @@ class Outbox:
         """Writes `message` for `route`'s peer into the outbox, inside the caller's transaction.
 
         Raises TypeError when `message` is not the route's request class (which mypy also
-        refuses), so a message never waits in the outbox for a method that cannot take it.
+        refuses), or when this service is not the route's sender, so a message never waits in
+        the outbox for a method that cannot take it or a peer that would refuse the caller.
         """
         if type(message) is not route.request:
             raise TypeError(
                 f"{route.path} takes {route.request.__name__}, not {type(message).__name__}"
             )
+        if route.sender != self._service:
+            raise TypeError(f"{route.path} is sent by {route.sender}, not by {self._service}")
         envelope = message.envelope
         now = _utcnow()
         session.add(

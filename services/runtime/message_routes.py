@@ -52,6 +52,9 @@ class Route(Generic[RequestT]):
     peer: Agency
     path: str
     request: type[RequestT]
+    # The agency whose outbox sends this message: the only one that may call the method
+    # (authorization.py), and the flow the Kubernetes NetworkPolicies allow.
+    sender: Agency
 
     def __post_init__(self) -> None:
         service, _, method = self.path.removeprefix("/").partition("/")
@@ -70,11 +73,13 @@ class Route(Generic[RequestT]):
             )
 
 
-def route(service: ServiceDescriptor, method: str, request: type[RequestT]) -> Route[RequestT]:
-    """The route of `service`'s `method`, which must take `request`."""
+def route(
+    service: ServiceDescriptor, method: str, request: type[RequestT], *, sender: Agency
+) -> Route[RequestT]:
+    """The route of `service`'s `method`, which must take `request`, sent by `sender`."""
     peer = Agency(service.file.package.removeprefix("scfed.").removesuffix(".v1"))
     descriptor = service.methods_by_name[method]
-    return Route(peer, f"/{service.full_name}/{descriptor.name}", request)
+    return Route(peer, f"/{service.full_name}/{descriptor.name}", request, sender)
 
 
 _SIB = sib_pb2.DESCRIPTOR.services_by_name["StateIdentificationBureau"]
@@ -83,21 +88,30 @@ _IDENT = ident_pb2.DESCRIPTOR.services_by_name["Ident"]
 _LESC = lesc_pb2.DESCRIPTOR.services_by_name["Lesc"]
 _ICE = ice_field_pb2.DESCRIPTOR.services_by_name["IceField"]
 
-SIB_DELIVER_SRE: Final = route(_SIB, "DeliverSre", sib_pb2.SreMessage)
-SIB_DELIVER_ERRT: Final = route(_SIB, "DeliverErrt", sib_pb2.ErrtMessage)
+SIB_DELIVER_SRE: Final = route(_SIB, "DeliverSre", sib_pb2.SreMessage, sender=Agency.CJIS_IAFIS)
+SIB_DELIVER_ERRT: Final = route(_SIB, "DeliverErrt", sib_pb2.ErrtMessage, sender=Agency.CJIS_IAFIS)
 SIB_DELIVER_RESPONSE: Final = route(
-    _SIB, "DeliverInteroperabilityResponse", sib_pb2.InteroperabilityResponse
+    _SIB,
+    "DeliverInteroperabilityResponse",
+    sib_pb2.InteroperabilityResponse,
+    sender=Agency.CJIS_IAFIS,
 )
-SIB_DELIVER_DETAINER: Final = route(_SIB, "DeliverDetainer", sib_pb2.DetainerMessage)
-CJIS_SUBMIT_CAR: Final = route(_CJIS, "SubmitCar", cjis_iafis_pb2.Car)
-CJIS_SUBMIT_CPI: Final = route(_CJIS, "SubmitCpi", cjis_iafis_pb2.Cpi)
-CJIS_DELIVER_IDR: Final = route(_CJIS, "DeliverIdr", cjis_iafis_pb2.IdrMessage)
-CJIS_ACKNOWLEDGE_IAQ: Final = route(_CJIS, "AcknowledgeIaq", cjis_iafis_pb2.IaqAcknowledgement)
-CJIS_DELIVER_IAR: Final = route(_CJIS, "DeliverIar", cjis_iafis_pb2.IarMessage)
-IDENT_SEARCH: Final = route(_IDENT, "Search", ident_pb2.IdentSearch)
-LESC_SUBMIT_IAQ: Final = route(_LESC, "SubmitIaq", lesc_pb2.Iaq)
-ICE_DELIVER_IAR: Final = route(_ICE, "DeliverIar", ice_field_pb2.IarCopy)
-ICE_NOTIFY_RELEASE: Final = route(_ICE, "NotifyRelease", ice_field_pb2.ReleaseNotice)
+SIB_DELIVER_DETAINER: Final = route(
+    _SIB, "DeliverDetainer", sib_pb2.DetainerMessage, sender=Agency.ICE_FIELD
+)
+CJIS_SUBMIT_CAR: Final = route(_CJIS, "SubmitCar", cjis_iafis_pb2.Car, sender=Agency.SIB)
+CJIS_SUBMIT_CPI: Final = route(_CJIS, "SubmitCpi", cjis_iafis_pb2.Cpi, sender=Agency.SIB)
+CJIS_DELIVER_IDR: Final = route(_CJIS, "DeliverIdr", cjis_iafis_pb2.IdrMessage, sender=Agency.IDENT)
+CJIS_ACKNOWLEDGE_IAQ: Final = route(
+    _CJIS, "AcknowledgeIaq", cjis_iafis_pb2.IaqAcknowledgement, sender=Agency.LESC
+)
+CJIS_DELIVER_IAR: Final = route(_CJIS, "DeliverIar", cjis_iafis_pb2.IarMessage, sender=Agency.LESC)
+IDENT_SEARCH: Final = route(_IDENT, "Search", ident_pb2.IdentSearch, sender=Agency.CJIS_IAFIS)
+LESC_SUBMIT_IAQ: Final = route(_LESC, "SubmitIaq", lesc_pb2.Iaq, sender=Agency.CJIS_IAFIS)
+ICE_DELIVER_IAR: Final = route(_ICE, "DeliverIar", ice_field_pb2.IarCopy, sender=Agency.LESC)
+ICE_NOTIFY_RELEASE: Final = route(
+    _ICE, "NotifyRelease", ice_field_pb2.ReleaseNotice, sender=Agency.SIB
+)
 
 ROUTES: Final[tuple[Route[Any], ...]] = (
     SIB_DELIVER_SRE,

@@ -49,7 +49,7 @@ async def test_moving_a_peer_mid_call_neither_kills_the_worker_nor_loses_the_mes
     fast, fast_addr = await _peer(0.0, fast_calls)
     outbox = Outbox(
         db,
-        service="test",
+        service=Agency.CJIS_IAFIS,
         peers={Agency.LESC: slow_addr},
         policy=RetryPolicy(base_delay_s=0.02, max_delay_s=0.1, deadline_s=5.0),
         poll_s=0.05,
@@ -93,7 +93,7 @@ async def test_a_peer_back_after_a_long_absence_gets_its_mail_within_the_outbox_
     port = free_port()
     outbox = Outbox(
         db,
-        service="test",
+        service=Agency.CJIS_IAFIS,
         peers={Agency.LESC: f"127.0.0.1:{port}"},
         policy=RetryPolicy(
             max_attempts=100_000, base_delay_s=0.02, max_delay_s=0.1, deadline_s=2.0

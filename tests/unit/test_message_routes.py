@@ -46,11 +46,18 @@ def test_routes_cover_every_method_that_carries_an_envelope() -> None:
 def test_a_route_whose_message_is_not_the_methods_input_fails_when_built() -> None:
     cjis = cjis_iafis_pb2.DESCRIPTOR.services_by_name["CjisIafis"]
     with pytest.raises(TypeError, match=r"SubmitCar takes scfed\.cjis_iafis\.v1\.Car"):
-        route(cjis, "SubmitCar", cjis_iafis_pb2.Cpi)
+        route(cjis, "SubmitCar", cjis_iafis_pb2.Cpi, sender=Agency.SIB)
     with pytest.raises(ValueError, match=r"served by scfed\.cjis_iafis\.v1, not by lesc"):
-        Route(Agency.LESC, "/scfed.cjis_iafis.v1.CjisIafis/SubmitCar", cjis_iafis_pb2.Car)
+        Route(
+            Agency.LESC, "/scfed.cjis_iafis.v1.CjisIafis/SubmitCar", cjis_iafis_pb2.Car, Agency.SIB
+        )
     with pytest.raises(ValueError, match="no gRPC method"):
-        Route(Agency.SIB, "/scfed.sib.v1.StateIdentificationBureau/Nothing", sib_pb2.SreMessage)
+        Route(
+            Agency.SIB,
+            "/scfed.sib.v1.StateIdentificationBureau/Nothing",
+            sib_pb2.SreMessage,
+            Agency.CJIS_IAFIS,
+        )
 
 
 async def test_the_outbox_refuses_a_message_the_route_does_not_take(tmp_path: Path) -> None:
@@ -69,5 +76,18 @@ async def test_the_outbox_refuses_a_message_the_route_does_not_take(tmp_path: Pa
         async with db.session() as session:
             methods = (await session.scalars(select(OutboxMessage.method))).all()
             assert methods == [message_routes.CJIS_SUBMIT_CPI.path]
+    finally:
+        await db.dispose()
+
+
+async def test_the_outbox_refuses_a_route_another_agency_sends(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
+    await db.connect([RuntimeBase.metadata])
+    outbox = Outbox(db, service=Agency.IDENT, peers={}, policy=RetryPolicy())
+    cpi = cjis_iafis_pb2.Cpi(envelope=common_pb2.Envelope(message_id="m-1", tot="CPI"))
+    try:
+        async with db.session() as session:
+            with pytest.raises(TypeError, match="SubmitCpi is sent by sib, not by ident"):
+                outbox.add(session, route=message_routes.CJIS_SUBMIT_CPI, message=cpi)
     finally:
         await db.dispose()
