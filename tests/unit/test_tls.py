@@ -1,0 +1,140 @@
+"""The federation's certificates: a CA whose leaves verify, each naming its agency, keys kept
+private, and nothing replaced unless asked."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import PolicyBuilder, Store
+
+from services.federation import Agency
+from services.runtime.config import ServiceSettings
+from services.runtime.tls import (
+    CA_NAME,
+    IDENTITIES,
+    OPERATOR,
+    CertificateMissing,
+    CertificatesExist,
+    certificate_path,
+    describe_certificates,
+    init_certificates,
+    key_path,
+    server_credentials,
+    spiffe_id,
+)
+
+
+@pytest.fixture(scope="module")
+def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One certificate directory for the module (making it costs a few key generations)."""
+    directory = tmp_path_factory.mktemp("certs")
+    init_certificates(directory, days=30)
+    return directory
+
+
+def _load(directory: Path, name: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(certificate_path(directory, name).read_bytes())
+
+
+def test_the_layout_has_the_ca_every_agency_and_the_operator(cert_dir: Path) -> None:
+    names = {path.name for path in cert_dir.iterdir()}
+    expected = {f"{name}.{suffix}" for name in (CA_NAME, *IDENTITIES) for suffix in ("pem", "key")}
+    assert names == expected
+    assert set(IDENTITIES) == {*map(str, Agency), OPERATOR}
+
+
+def test_the_ca_may_sign_certificates_and_nothing_else(cert_dir: Path) -> None:
+    ca = _load(cert_dir, CA_NAME)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.key_cert_sign
+    assert not usage.digital_signature
+
+
+@pytest.mark.parametrize("name", IDENTITIES)
+def test_each_leaf_verifies_against_the_ca_as_server_and_client(cert_dir: Path, name: str) -> None:
+    store = Store([_load(cert_dir, CA_NAME)])
+    leaf = _load(cert_dir, name)
+    builder = PolicyBuilder().store(store)
+    server_chain = builder.build_server_verifier(x509.DNSName("localhost")).verify(leaf, [])
+    assert server_chain[-1] == _load(cert_dir, CA_NAME)
+    builder.build_client_verifier().verify(leaf, [])
+    usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert set(usages) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+
+
+def test_a_leaf_names_its_agency_and_the_names_it_is_dialled_by(cert_dir: Path) -> None:
+    san = _load(cert_dir, Agency.CJIS_IAFIS).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert san.value.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "spiffe://scfed/cjis_iafis"
+    ]
+    assert set(san.value.get_values_for_type(x509.DNSName)) == {
+        "cjis_iafis",
+        "cjis-iafis",
+        "localhost",
+    }
+    assert set(san.value.get_values_for_type(x509.IPAddress)) == {
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    }
+
+
+def test_the_standard_library_loads_the_chain(cert_dir: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=cert_dir / "ca.pem")
+    context.load_cert_chain(certificate_path(cert_dir, "sib"), key_path(cert_dir, "sib"))
+
+
+def test_keys_are_readable_by_their_owner_only(cert_dir: Path) -> None:
+    for name in (CA_NAME, *IDENTITIES):
+        assert stat.S_IMODE(key_path(cert_dir, name).stat().st_mode) == 0o600
+        assert stat.S_IMODE(certificate_path(cert_dir, name).stat().st_mode) == 0o644
+
+
+def test_existing_certificates_are_kept_unless_forced(tmp_path: Path) -> None:
+    init_certificates(tmp_path, days=1)
+    before = certificate_path(tmp_path, CA_NAME).read_bytes()
+    with pytest.raises(CertificatesExist, match="--force"):
+        init_certificates(tmp_path, days=1)
+    assert certificate_path(tmp_path, CA_NAME).read_bytes() == before
+    init_certificates(tmp_path, days=1, force=True)
+    assert certificate_path(tmp_path, CA_NAME).read_bytes() != before
+
+
+def test_a_missing_file_is_named_with_the_two_ways_out(tmp_path: Path) -> None:
+    with pytest.raises(CertificateMissing) as missing:
+        server_credentials(tmp_path, Agency.SIB)
+    message = str(missing.value)
+    assert str(tmp_path / "sib.key") in message
+    assert f"scfed certs init --dir {tmp_path}" in message
+    assert "SCFED_TLS=off" in message
+
+
+def test_describe_lists_identity_names_and_expiry(cert_dir: Path) -> None:
+    found = {info.name: info for info in describe_certificates(cert_dir)}
+    assert list(found) == [CA_NAME, *IDENTITIES]
+    assert found[OPERATOR].identity == spiffe_id(OPERATOR)
+    assert "localhost" in found["lesc"].alternative_names
+    assert found[CA_NAME].not_after > _load(cert_dir, CA_NAME).not_valid_before_utc
+
+
+def test_settings_default_to_plaintext_and_certs_under_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SCFED_TLS", raising=False)
+    monkeypatch.delenv("SCFED_TLS_DIR", raising=False)
+    settings = ServiceSettings(data_dir=Path("/srv/scfed"))
+    assert settings.tls == "off"
+    assert settings.resolved_tls_dir() == Path("/srv/scfed/certs")
+    monkeypatch.setenv("SCFED_TLS", "ON")
+    monkeypatch.setenv("SCFED_TLS_DIR", "/etc/scfed/certs")
+    settings = ServiceSettings()
+    assert settings.tls == "on"
+    assert settings.resolved_tls_dir() == Path("/etc/scfed/certs")
