@@ -24,6 +24,7 @@ import typer
 from ..federation import Agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 from . import endpoints
+from .certs import certs_app
 from .conformance import conformance
 from .control import clock_app, reset
 from .endpoints import agency_item, is_host_port, is_http_url
@@ -731,6 +732,7 @@ app.command("reset")(reset)
 app.add_typer(faults_app, name="faults")
 app.command("conformance")(conformance)
 app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(certs_app, name="certs")
 
 bench_app = typer.Typer(
     help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True

@@ -4,6 +4,7 @@ private, and nothing replaced unless asked."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import ssl
 import stat
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
+from typer.testing import CliRunner
 
+from services.cli.main import app
 from services.federation import Agency
 from services.runtime.config import ServiceSettings
 from services.runtime.tls import (
@@ -138,3 +141,29 @@ def test_settings_default_to_plaintext_and_certs_under_the_data_dir(
     settings = ServiceSettings()
     assert settings.tls == "on"
     assert settings.resolved_tls_dir() == Path("/etc/scfed/certs")
+
+
+def test_scfed_certs_init_writes_the_directory_and_refuses_a_second_time(tmp_path: Path) -> None:
+    directory = tmp_path / "certs"
+    first = CliRunner().invoke(app, ["certs", "init", "--dir", str(directory), "--days", "2"])
+    assert first.exit_code == 0, first.output
+    assert str(key_path(directory, OPERATOR)) in first.stdout
+    again = CliRunner().invoke(app, ["certs", "init", "--dir", str(directory)])
+    assert again.exit_code == 1
+    assert "--force" in again.stderr
+    forced = CliRunner().invoke(app, ["certs", "init", "--dir", str(directory), "--force"])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_scfed_certs_show_lists_every_identity(cert_dir: Path) -> None:
+    shown = CliRunner().invoke(app, ["certs", "show", "--dir", str(cert_dir), "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.stdout)
+    assert [row["identity"] for row in rows[1:]] == [spiffe_id(name) for name in IDENTITIES]
+    assert "cjis-iafis" in rows[2]["alternative_names"]
+
+
+def test_scfed_certs_show_says_when_there_are_none(tmp_path: Path) -> None:
+    shown = CliRunner().invoke(app, ["certs", "show", "--dir", str(tmp_path)])
+    assert shown.exit_code == 1
+    assert "no certificates in" in shown.stderr
