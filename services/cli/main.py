@@ -90,6 +90,19 @@ def _check_database_url(url: str | None) -> str | None:
 
 
 # The launcher's DEFAULT_READY_TIMEOUT_S is the default of every command that takes it.
+Tls = Annotated[
+    bool,
+    typer.Option(
+        "--tls/--no-tls",
+        envvar="SCFED_TLS",
+        help="Mutual TLS between the services, with certificates under DATA_DIR/certs (made "
+        "when missing; --tls-dir elsewhere).",
+    ),
+]
+TlsDir = Annotated[
+    Path | None,
+    typer.Option(envvar="SCFED_TLS_DIR", help="The certificates (default: DATA_DIR/certs)."),
+]
 ReadyTimeout = Annotated[
     float,
     typer.Option(
@@ -301,6 +314,8 @@ def up(
             help="The longest backoff before a restart (from 1 s, doubling).",
         ),
     ] = 30.0,
+    tls: Tls = False,
+    tls_dir: TlsDir = None,
 ) -> None:
     """Run the five services (less any external ones) as separate processes on loopback until
     interrupted, restarting any that ends."""
@@ -328,6 +343,8 @@ def up(
         port_offset=port_offset,
         external=externals,
         ready_timeout=ready_timeout,
+        tls=tls,
+        tls_dir=tls_dir,
     )
     stopping = False
 
@@ -338,6 +355,12 @@ def up(
     # Installed before anything starts, so an interrupt at any point still stops the children.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    try:
+        if fed.ensure_certificates():
+            err().print(f"made the federation's certificates in {fed.certificate_dir}")
+    except FileExistsError as exc:
+        err().print(f"[red]federation did not start:[/red] {exc}")
+        raise typer.Exit(1) from exc
     fed.start()
     try:
         try:
@@ -348,7 +371,9 @@ def up(
                 err().print(f"[yellow]{warning}:[/yellow] {problem}")
             if seed is not None and not stopping:
                 world = build_world(seed, world_size)
-                _print_seeded(seed, asyncio.run(seed_world(world, fed.all_addresses())))
+                channels = fed.operator_channels()
+                seeded = seed_world(world, fed.all_addresses(), channels=channels)
+                _print_seeded(seed, asyncio.run(seeded))
         except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
             err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -472,6 +497,7 @@ def demo(
         ),
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
+    tls: Tls = False,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -509,6 +535,7 @@ def demo(
         timeout_s=timeout,
         removals=removals,
         ready_timeout_s=ready_timeout,
+        tls=tls,
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
