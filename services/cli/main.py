@@ -411,7 +411,8 @@ def seed(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
 ) -> None:
-    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports)."""
+    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports; with
+    SCFED_TLS=on, with the operator's certificate from SCFED_TLS_DIR)."""
     import asyncio
 
     import grpc
@@ -420,9 +421,14 @@ def seed(
     from ..world.world import build_world
 
     try:
-        counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
+        world = build_world(seed, world_size)
+        seeding = seed_world(world, _addresses(), channels=endpoints.operator_channels())
+        counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
         err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
+        raise typer.Exit(1) from exc
+    except FileNotFoundError as exc:
+        err().print(f"[red]seeding failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     _print_seeded(seed, counts)
 
@@ -585,7 +591,8 @@ def trace(
             databases = OfflineDatabases(data_dir, _check_database_url(database_url), schema_prefix)
             entries = asyncio.run(trace_offline(tcn, databases))
         else:
-            entries, left_out = asyncio.run(trace_online(tcn, _addresses()))
+            online = trace_online(tcn, _addresses(), channels=endpoints.operator_channels())
+            entries, left_out = asyncio.run(online)
             for name, why in left_out.items():
                 err().print(f"left out of the trace: {name} ({why})")
     except (RuntimeError, FileNotFoundError) as exc:

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.cli.trace import trace_online
 from services.federation import Agency
 from services.runtime.server import ServiceHost, bind_grpc
 from services.runtime.tls import (
@@ -68,8 +69,12 @@ async def test_a_booking_is_answered_over_mutual_tls_on_every_hop(
         tcn = await scenario.book(scenario.subject(), CA)
         view = await scenario.final(tcn)
         await scenario.quiet()
+        entries, left_out = await trace_online(tcn, fed.addresses(), channels=scenario.channels)
     assert view["status"] == "answered"
     assert "SRE" in {response["kind"] for response in view["responses"]}
+    # The operator's certificate also reads every journal; each hop was received over TLS.
+    assert left_out == {}
+    assert {entry["service"] for entry in entries} >= {Agency.SIB, Agency.CJIS_IAFIS}
 
 
 async def test_the_operator_certificate_reaches_a_tls_service(tls_host: ServiceHost) -> None:

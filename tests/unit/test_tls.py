@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 from typer.testing import CliRunner
 
+from services.cli.endpoints import operator_channels
 from services.cli.main import app
 from services.federation import Agency
 from services.runtime.config import ServiceSettings
@@ -24,9 +25,11 @@ from services.runtime.tls import (
     OPERATOR,
     CertificateMissing,
     CertificatesExist,
+    SecureChannels,
     certificate_path,
     describe_certificates,
     init_certificates,
+    insecure_channels,
     key_path,
     server_credentials,
     spiffe_id,
@@ -167,3 +170,16 @@ def test_scfed_certs_show_says_when_there_are_none(tmp_path: Path) -> None:
     shown = CliRunner().invoke(app, ["certs", "show", "--dir", str(tmp_path)])
     assert shown.exit_code == 1
     assert "no certificates in" in shown.stderr
+
+
+def test_the_operators_commands_dial_as_the_environment_says(
+    cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCFED_TLS", raising=False)
+    assert operator_channels() is insecure_channels
+    monkeypatch.setenv("SCFED_TLS", "on")
+    monkeypatch.setenv("SCFED_TLS_DIR", str(cert_dir))
+    assert isinstance(operator_channels(), SecureChannels)
+    monkeypatch.setenv("SCFED_TLS_DIR", str(tmp_path / "none"))
+    with pytest.raises(CertificateMissing, match="is missing: run"):
+        operator_channels()
