@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..runtime.tls import ChannelFactory
     from ..world.seeding import SeedCounts
     from .demo import Progress as DemoProgress
     from .remote import RemoteDemoOptions
@@ -422,13 +423,10 @@ def seed(
 
     try:
         world = build_world(seed, world_size)
-        seeding = seed_world(world, _addresses(), channels=endpoints.operator_channels())
+        seeding = seed_world(world, _addresses(), channels=_operator_channels())
         counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
         err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
-        raise typer.Exit(1) from exc
-    except FileNotFoundError as exc:
-        err().print(f"[red]seeding failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     _print_seeded(seed, counts)
 
@@ -524,6 +522,7 @@ def demo(
             bookings=bookings,
             seed=seed,
             seed_world=seed_world_first,
+            channels=_operator_channels(),
             concurrency=concurrency,
             rate=rate,
             timeout_s=timeout,
@@ -623,6 +622,16 @@ def trace(
 def _addresses() -> dict[str, str]:
     """gRPC addresses of a running federation (endpoints.grpc_addresses)."""
     return endpoints.grpc_addresses()
+
+
+def _operator_channels() -> ChannelFactory:
+    """How the operator's commands dial gRPC (endpoints.operator_channels); exit 1 with the
+    file's name when TLS is on and a certificate is missing."""
+    try:
+        return endpoints.operator_channels()
+    except FileNotFoundError as exc:
+        err().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def _http_urls(given: list[str]) -> dict[str, str]:
