@@ -77,6 +77,21 @@ async def test_a_booking_is_answered_over_mutual_tls_on_every_hop(
     assert {entry["service"] for entry in entries} >= {Agency.SIB, Agency.CJIS_IAFIS}
 
 
+async def test_a_service_restarted_in_a_tls_federation_serves_tls_again(
+    db: DatabaseChoice, certs: Path
+) -> None:
+    overrides: dict[str, Any] = {name: {"tls": "on", "tls_dir": certs} for name in Agency}
+    async with (
+        running_federation(db, **overrides) as fed,
+        scenario_in(fed, channels=SecureChannels.of(certs, OPERATOR)) as scenario,
+    ):
+        await fed.hosts[Agency.CJIS_IAFIS].stop()
+        await fed.restart(Agency.CJIS_IAFIS, db)
+        assert fed.hosts[Agency.CJIS_IAFIS].settings.tls == "on"
+        view = await scenario.final(await scenario.book(scenario.subject(), CA))
+    assert view["status"] == "answered"
+
+
 async def test_the_operator_certificate_reaches_a_tls_service(tls_host: ServiceHost) -> None:
     certs = tls_host.settings.resolved_tls_dir()
     async with SecureChannels.of(certs, OPERATOR)(Agency.IDENT, tls_host.grpc_address) as channel:
