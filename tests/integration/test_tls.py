@@ -27,7 +27,7 @@ from services.runtime.tls import (
     server_credentials,
 )
 from tests.federation import DatabaseChoice, make_host, running_federation
-from tests.scenario import scenario_in
+from tests.scenario import Scenario, scenario_in
 
 CA = "CA0190000"
 # A method of the tests' own that answers with the caller's identity from its certificate.
@@ -58,18 +58,24 @@ async def _health(channel: grpc.aio.Channel) -> int:
     return int(reply.status)
 
 
-async def test_a_booking_is_answered_over_mutual_tls_on_every_hop(
-    db: DatabaseChoice, certs: Path
-) -> None:
+@pytest.fixture
+async def tls_scenario(db: DatabaseChoice, certs: Path) -> AsyncIterator[Scenario]:
+    """The five services with TLS on, their world seeded with the operator's certificate."""
     overrides: dict[str, Any] = {name: {"tls": "on", "tls_dir": certs} for name in Agency}
     async with (
         running_federation(db, **overrides) as fed,
         scenario_in(fed, channels=SecureChannels.of(certs, OPERATOR)) as scenario,
     ):
-        tcn = await scenario.book(scenario.subject(), CA)
-        view = await scenario.final(tcn)
-        await scenario.quiet()
-        entries, left_out = await trace_online(tcn, fed.addresses(), channels=scenario.channels)
+        yield scenario
+
+
+async def test_a_booking_is_answered_over_mutual_tls_on_every_hop(tls_scenario: Scenario) -> None:
+    tcn = await tls_scenario.book(tls_scenario.subject(), CA)
+    view = await tls_scenario.final(tcn)
+    await tls_scenario.quiet()
+    entries, left_out = await trace_online(
+        tcn, tls_scenario.fed.addresses(), channels=tls_scenario.channels
+    )
     assert view["status"] == "answered"
     assert "SRE" in {response["kind"] for response in view["responses"]}
     # The operator's certificate also reads every journal; each hop was received over TLS.
@@ -78,17 +84,13 @@ async def test_a_booking_is_answered_over_mutual_tls_on_every_hop(
 
 
 async def test_a_service_restarted_in_a_tls_federation_serves_tls_again(
-    db: DatabaseChoice, certs: Path
+    tls_scenario: Scenario, db: DatabaseChoice
 ) -> None:
-    overrides: dict[str, Any] = {name: {"tls": "on", "tls_dir": certs} for name in Agency}
-    async with (
-        running_federation(db, **overrides) as fed,
-        scenario_in(fed, channels=SecureChannels.of(certs, OPERATOR)) as scenario,
-    ):
-        await fed.hosts[Agency.CJIS_IAFIS].stop()
-        await fed.restart(Agency.CJIS_IAFIS, db)
-        assert fed.hosts[Agency.CJIS_IAFIS].settings.tls == "on"
-        view = await scenario.final(await scenario.book(scenario.subject(), CA))
+    fed = tls_scenario.fed
+    await fed.hosts[Agency.CJIS_IAFIS].stop()
+    await fed.restart(Agency.CJIS_IAFIS, db)
+    assert fed.hosts[Agency.CJIS_IAFIS].settings.tls == "on"
+    view = await tls_scenario.final(await tls_scenario.book(tls_scenario.subject(), CA))
     assert view["status"] == "answered"
 
 
