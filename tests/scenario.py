@@ -40,11 +40,13 @@ class Scenario:
 
     async def in_ident(self, subject: Subject, status: str, a_number: str = "A123456789") -> None:
         """Gives the subject an IDENT encounter with an immigration status."""
-        await enroll_in_ident(self.fed.addresses(), subject, status, a_number)
+        await enroll_in_ident(
+            self.fed.addresses(), subject, status, a_number, channels=self.channels
+        )
 
     async def in_iafis(self, subject: Subject, convictions: list[tuple[str, int]]) -> None:
         """Gives the subject a criminal history: (NCIC code, sentence days) convictions."""
-        await enroll_in_iafis(self.fed.addresses(), subject, convictions)
+        await enroll_in_iafis(self.fed.addresses(), subject, convictions, channels=self.channels)
 
     async def book(
         self,

@@ -83,6 +83,17 @@ async def test_a_booking_is_answered_over_mutual_tls_on_every_hop(tls_scenario: 
     assert {entry["service"] for entry in entries} >= {Agency.SIB, Agency.CJIS_IAFIS}
 
 
+async def test_a_match_gets_its_detainer_over_mutual_tls(tls_scenario: Scenario) -> None:
+    # IDENT, CJIS, LESC and the field office all take part; the enrolment uses the operator's
+    # certificate too.
+    subject = tls_scenario.subject()
+    await tls_scenario.in_ident(subject, "ENTRY_WITHOUT_INSPECTION")
+    await tls_scenario.in_iafis(subject, [("1201", 1825)])
+    tcn = await tls_scenario.book(subject, CA)
+    assert (await tls_scenario.final(tcn))["status"] == "answered"
+    await tls_scenario.detainers_for(tcn, CA, expect=1)
+
+
 async def test_a_service_restarted_in_a_tls_federation_serves_tls_again(
     tls_scenario: Scenario, db: DatabaseChoice
 ) -> None:
