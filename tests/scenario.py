@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from services.runtime.tls import ChannelFactory, insecure_channels
 from services.scenarios.subjects import Subject, SubjectMaker, enroll_in_iafis, enroll_in_ident
 from services.world.seeding import seed_world
 from services.world.world import build_world
@@ -26,10 +27,12 @@ class Scenario:
     fed: Federation
     client: httpx.AsyncClient
     maker: SubjectMaker = field(default_factory=SubjectMaker)
+    # How the seeding dials the services: plaintext, or with the operator's certificate.
+    channels: ChannelFactory = insecure_channels
 
     async def setup(self) -> None:
         """Registers the world's states, agencies and field offices (no bookings)."""
-        await seed_world(build_world(11, 0), self.fed.addresses())
+        await seed_world(build_world(11, 0), self.fed.addresses(), channels=self.channels)
 
     def subject(self, name: str = "") -> Subject:
         """A new person nobody knows yet."""
@@ -37,11 +40,13 @@ class Scenario:
 
     async def in_ident(self, subject: Subject, status: str, a_number: str = "A123456789") -> None:
         """Gives the subject an IDENT encounter with an immigration status."""
-        await enroll_in_ident(self.fed.addresses(), subject, status, a_number)
+        await enroll_in_ident(
+            self.fed.addresses(), subject, status, a_number, channels=self.channels
+        )
 
     async def in_iafis(self, subject: Subject, convictions: list[tuple[str, int]]) -> None:
         """Gives the subject a criminal history: (NCIC code, sentence days) convictions."""
-        await enroll_in_iafis(self.fed.addresses(), subject, convictions)
+        await enroll_in_iafis(self.fed.addresses(), subject, convictions, channels=self.channels)
 
     async def book(
         self,
@@ -85,9 +90,12 @@ class Scenario:
 
 
 @asynccontextmanager
-async def scenario_in(fed: Federation) -> AsyncIterator[Scenario]:
-    """A Scenario over a running federation, its fixed world registered."""
+async def scenario_in(
+    fed: Federation, *, channels: ChannelFactory = insecure_channels
+) -> AsyncIterator[Scenario]:
+    """A Scenario over a running federation, its fixed world registered (seeded through
+    `channels`)."""
     async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
-        scenario = Scenario(fed, client)
+        scenario = Scenario(fed, client, channels=channels)
         await scenario.setup()
         yield scenario

@@ -83,6 +83,8 @@ class DemoOptions:
     # ~52 agency days in about 5 seconds, and the world's longest local custody (120 days) in
     # about 10. LESC keeps the launcher's agency speed.
     case_speed: float = 1_000_000.0
+    # Mutual TLS between the services (certificates made under the data dir).
+    tls: bool = False
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -413,12 +415,13 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         speeds={Agency.ICE_FIELD: options.case_speed},
         extra_env=world.lesc_staffing.settings(),
         ready_timeout=options.ready_timeout_s,
+        tls=options.tls,
     )
     fed.start()
     try:
         await fed.wait_ready()
         progress("seed", 0, 1)
-        await seed_world(world, fed.addresses())
+        await seed_world(world, fed.addresses(), channels=fed.operator_channels())
         progress("seed", 1, 1)
         limits = httpx.Limits(max_connections=options.concurrency * 2)
         async with httpx.AsyncClient(

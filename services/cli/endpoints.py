@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..federation import Agency, parse_agency
+
+if TYPE_CHECKING:
+    from ..runtime.tls import ChannelFactory
 
 
 def grpc_addresses() -> dict[str, str]:
@@ -21,6 +25,19 @@ def grpc_addresses() -> dict[str, str]:
             settings = agency.profile.settings_class()()
             addresses[agency] = f"{settings.grpc_host}:{settings.grpc_port}"
     return addresses
+
+
+def operator_channels() -> ChannelFactory:
+    """How the operator's commands dial the services' gRPC edges, read from the environment as
+    the services read it: with the operator's certificate when SCFED_TLS=on (in SCFED_TLS_DIR,
+    else <SCFED_DATA_DIR>/certs), plaintext otherwise."""
+    from ..runtime.config import ServiceSettings
+    from ..runtime.tls import OPERATOR, SecureChannels, insecure_channels
+
+    settings = ServiceSettings()
+    if settings.tls == "off":
+        return insecure_channels
+    return SecureChannels.of(settings.resolved_tls_dir(), OPERATOR)
 
 
 def http_urls() -> dict[str, str]:

@@ -12,10 +12,14 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ..federation import Agency, parse_agency
+
+if TYPE_CHECKING:
+    from ..runtime.tls import ChannelFactory
 
 
 def external_agencies(environ: Mapping[str, str], given: Iterable[str] = ()) -> dict[Agency, str]:
@@ -106,6 +110,10 @@ class LocalFederation:
     replicas_of: dict[str, list[ServiceProcess]] = field(default_factory=dict)
     # Seconds wait_ready gives every service to answer /readyz.
     ready_timeout: float = DEFAULT_READY_TIMEOUT_S
+    # Mutual TLS between the services, with the certificates in tls_dir (default
+    # data_dir/certs), made at start when the directory has none.
+    tls: bool = False
+    tls_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if any(n > 1 for n in self.replicas.values()) and not self.database_url:
@@ -148,6 +156,30 @@ class LocalFederation:
             },
         }
 
+    @property
+    def certificate_dir(self) -> Path:
+        """Where the services' certificates are."""
+        return self.tls_dir or self.data_dir / "certs"
+
+    def ensure_certificates(self) -> bool:
+        """Makes the federation's certificates when TLS is on and the directory has no CA yet;
+        returns whether it made them (an incomplete directory is refused, not replaced)."""
+        from ..runtime.tls import CA_NAME, certificate_path, init_certificates
+
+        if not self.tls or certificate_path(self.certificate_dir, CA_NAME).exists():
+            return False
+        init_certificates(self.certificate_dir)
+        return True
+
+    def operator_channels(self) -> ChannelFactory:
+        """How the operator's tools (seeding) dial the services: with the operator's
+        certificate when TLS is on, plaintext otherwise."""
+        from ..runtime.tls import OPERATOR, SecureChannels, insecure_channels
+
+        if not self.tls:
+            return insecure_channels
+        return SecureChannels.of(self.certificate_dir, OPERATOR)
+
     def environment(self, name: str, replica: int = 1) -> dict[str, str]:
         """The environment one service (one of its replicas) is started with."""
         svc = self.replicas_of[name][replica - 1]
@@ -161,6 +193,8 @@ class LocalFederation:
             f"{prefix}GRPC_PORT": str(svc.grpc_port),
             f"{prefix}HTTP_PORT": str(svc.http_port),
             "PYTHONUNBUFFERED": "1",
+            "SCFED_TLS": "on" if self.tls else "off",
+            "SCFED_TLS_DIR": str(self.certificate_dir),
             **{
                 Agency(peer).profile.address_variable: a
                 for peer, a in self.peer_addresses().items()
@@ -176,7 +210,9 @@ class LocalFederation:
         return env
 
     def start(self) -> None:
-        """Starts every service; each writes its log under data_dir/logs."""
+        """Starts every service (making the certificates first when TLS is on and there are
+        none); each writes its log under data_dir/logs."""
+        self.ensure_certificates()
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for svc in self.processes():

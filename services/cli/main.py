@@ -25,6 +25,7 @@ from ..federation import Agency
 from ..lesc.offense_levels import DEFAULT_TABLE, TABLE_NAMES, load_table
 from . import endpoints
 from .audit import audit
+from .certs import certs_app
 from .conformance import conformance
 from .control import clock_app, reset
 from .endpoints import agency_item, is_host_port, is_http_url
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..runtime.tls import ChannelFactory
     from ..world.seeding import SeedCounts
     from .demo import Progress as DemoProgress
     from .remote import RemoteDemoOptions
@@ -90,6 +92,19 @@ def _check_database_url(url: str | None) -> str | None:
 
 
 # The launcher's DEFAULT_READY_TIMEOUT_S is the default of every command that takes it.
+Tls = Annotated[
+    bool,
+    typer.Option(
+        "--tls/--no-tls",
+        envvar="SCFED_TLS",
+        help="Mutual TLS between the services, with certificates under DATA_DIR/certs (made "
+        "when missing; --tls-dir elsewhere).",
+    ),
+]
+TlsDir = Annotated[
+    Path | None,
+    typer.Option(envvar="SCFED_TLS_DIR", help="The certificates (default: DATA_DIR/certs)."),
+]
 ReadyTimeout = Annotated[
     float,
     typer.Option(
@@ -301,6 +316,8 @@ def up(
             help="The longest backoff before a restart (from 1 s, doubling).",
         ),
     ] = 30.0,
+    tls: Tls = False,
+    tls_dir: TlsDir = None,
 ) -> None:
     """Run the five services (less any external ones) as separate processes on loopback until
     interrupted, restarting any that ends."""
@@ -328,6 +345,8 @@ def up(
         port_offset=port_offset,
         external=externals,
         ready_timeout=ready_timeout,
+        tls=tls,
+        tls_dir=tls_dir,
     )
     stopping = False
 
@@ -338,6 +357,12 @@ def up(
     # Installed before anything starts, so an interrupt at any point still stops the children.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    try:
+        if fed.ensure_certificates():
+            err().print(f"made the federation's certificates in {fed.certificate_dir}")
+    except FileExistsError as exc:
+        err().print(f"[red]federation did not start:[/red] {exc}")
+        raise typer.Exit(1) from exc
     fed.start()
     try:
         try:
@@ -348,7 +373,9 @@ def up(
                 err().print(f"[yellow]{warning}:[/yellow] {problem}")
             if seed is not None and not stopping:
                 world = build_world(seed, world_size)
-                _print_seeded(seed, asyncio.run(seed_world(world, fed.all_addresses())))
+                channels = fed.operator_channels()
+                seeded = seed_world(world, fed.all_addresses(), channels=channels)
+                _print_seeded(seed, asyncio.run(seeded))
         except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
             err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -386,7 +413,8 @@ def seed(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
 ) -> None:
-    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports)."""
+    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports; with
+    SCFED_TLS=on, with the operator's certificate from SCFED_TLS_DIR)."""
     import asyncio
 
     import grpc
@@ -395,7 +423,9 @@ def seed(
     from ..world.world import build_world
 
     try:
-        counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
+        world = build_world(seed, world_size)
+        seeding = seed_world(world, _addresses(), channels=_operator_channels())
+        counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
         err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
@@ -472,6 +502,7 @@ def demo(
         ),
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
+    tls: Tls = False,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -492,6 +523,7 @@ def demo(
             bookings=bookings,
             seed=seed,
             seed_world=seed_world_first,
+            channels=_operator_channels(),
             concurrency=concurrency,
             rate=rate,
             timeout_s=timeout,
@@ -509,6 +541,7 @@ def demo(
         timeout_s=timeout,
         removals=removals,
         ready_timeout_s=ready_timeout,
+        tls=tls,
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
@@ -558,7 +591,8 @@ def trace(
             databases = OfflineDatabases(data_dir, _check_database_url(database_url), schema_prefix)
             entries = asyncio.run(trace_offline(tcn, databases))
         else:
-            entries, left_out = asyncio.run(trace_online(tcn, _addresses()))
+            online = trace_online(tcn, _addresses(), channels=endpoints.operator_channels())
+            entries, left_out = asyncio.run(online)
             for name, why in left_out.items():
                 err().print(f"left out of the trace: {name} ({why})")
     except (RuntimeError, FileNotFoundError) as exc:
@@ -589,6 +623,16 @@ def trace(
 def _addresses() -> dict[str, str]:
     """gRPC addresses of a running federation (endpoints.grpc_addresses)."""
     return endpoints.grpc_addresses()
+
+
+def _operator_channels() -> ChannelFactory:
+    """How the operator's commands dial gRPC (endpoints.operator_channels); exit 1 with the
+    file's name when TLS is on and a certificate is missing."""
+    try:
+        return endpoints.operator_channels()
+    except FileNotFoundError as exc:
+        err().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def _http_urls(given: list[str]) -> dict[str, str]:
@@ -733,6 +777,7 @@ app.command("audit")(audit)
 app.add_typer(faults_app, name="faults")
 app.command("conformance")(conformance)
 app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(certs_app, name="certs")
 
 bench_app = typer.Typer(
     help="Benchmarks, run on purpose: they print figures.", no_args_is_help=True

@@ -22,6 +22,7 @@ import httpx
 from ..federation import Agency
 from ..runtime.journal import counts_from_json
 from ..runtime.models import OutboxStatus
+from ..runtime.tls import ChannelFactory, insecure_channels
 from ..sib.models import FINISHED, BookingStatus
 from ..world.seeding import seed_world
 from ..world.world import build_world
@@ -47,6 +48,8 @@ class RemoteDemoOptions:
     # Agencies someone else runs: seeded at their gRPC address where they implement the
     # seeding RPCs, but no HTTP edge of theirs is read (ours may still run on its port).
     external: frozenset[str] = frozenset()
+    # How the seeding dials the services: plaintext, or with the operator's certificate.
+    channels: ChannelFactory = insecure_channels
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -170,7 +173,7 @@ async def run_remote_demo(
             if missing:
                 raise ValueError(f"seeding needs the gRPC address of {', '.join(missing)}")
             progress("seed", 0, 1)
-            seeded = await seed_world(world, options.addresses)
+            seeded = await seed_world(world, options.addresses, channels=options.channels)
             progress("seed", 1, 1)
         before = await _snapshot(client, urls)
         # Booking numbers carry the run, so runs of the same world never collide at the edge.

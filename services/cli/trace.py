@@ -12,13 +12,15 @@ from scfed.common.v1 import common_pb2, common_pb2_grpc
 from ..federation import Agency
 from ..runtime import journal
 from ..runtime.db import Database
+from ..runtime.tls import ChannelFactory, insecure_channels
 from .offline import OfflineDatabases
 
 
 async def trace_online(
-    tcn: str, addresses: dict[str, str]
+    tcn: str, addresses: dict[str, str], *, channels: ChannelFactory = insecure_channels
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Asks every running service for its journal entries of `tcn`.
+    """Asks every running service for its journal entries of `tcn`, dialling through
+    `channels` (plaintext, or the operator's certificate).
 
     Also returns the services left out and why: one that serves no `Journal` (an external
     implementation need not) answers UNIMPLEMENTED, one that is not there UNAVAILABLE. Raises
@@ -27,7 +29,7 @@ async def trace_online(
     entries: list[dict[str, Any]] = []
     left_out: dict[str, str] = {}
     for name, address in addresses.items():
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with channels(name, address) as channel:
             stub = common_pb2_grpc.JournalStub(channel)
             try:
                 page = await stub.GetJournal(common_pb2.JournalQuery(tcn=tcn), timeout=5)

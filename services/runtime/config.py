@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -64,6 +64,12 @@ class ServiceSettings(BaseSettings):
     # with 413 before it is parsed; the snapshot PUT (the service's whole state) has its own.
     http_max_body_bytes: int = Field(default=2**20, ge=1024)
     http_max_snapshot_bytes: int = Field(default=2 * 2**30, ge=1024)
+    # Mutual TLS on the gRPC hops (runtime/tls.py): "on" binds the gRPC port with the service's
+    # certificate, admits only clients with one from the federation's CA, and dials peers
+    # with it; "off" is plaintext, said in a warning at start.
+    tls: Literal["on", "off"] = "off"
+    # Where the certificates are (`scfed certs init --dir D`); default <data_dir>/certs.
+    tls_dir: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -83,6 +89,11 @@ class ServiceSettings(BaseSettings):
     def _clock_is_valid(cls, value: str) -> str:
         clock_from_spec(value)
         return value
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls_in_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod
@@ -110,6 +121,10 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / (self.service_name + '.db')}"
+
+    def resolved_tls_dir(self) -> Path:
+        """Where this service's certificates are: `tls_dir`, else <data_dir>/certs."""
+        return self.tls_dir or self.data_dir / "certs"
 
     def resolved_schema(self) -> str | None:
         """PostgreSQL schema this service owns (its "own database" on a shared server)."""

@@ -35,6 +35,7 @@ from .faults import Call, FaultRules, FaultSide, Injected, apply_sending
 from .message_routes import EnvelopedMessage, RequestT, Route
 from .models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
 from .periodic import AT_ONCE, PeriodicTask
+from .tls import ChannelFactory, insecure_channels
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,11 @@ class Outbox:
         batch: int = 64,
         poll_s: float = 0.5,
         faults: FaultRules | None = None,
+        channels: ChannelFactory = insecure_channels,
     ) -> None:
         self._db = db
+        # Opens the channel to a peer: plaintext, or mutual TLS with this service's certificate.
+        self._open_channel = channels
         # The sending side's fault rules, applied to each delivery.
         self._faults = faults
         self._service = service
@@ -306,9 +310,7 @@ class Outbox:
                 ("grpc.lb_policy_name", "round_robin"),
                 ("grpc.max_reconnect_backoff_ms", max(1000, int(self._policy.max_delay_s * 1000))),
             ]
-            channels = [
-                grpc.aio.insecure_channel(address, options=options) for address in addresses
-            ]
+            channels = [self._open_channel(peer, address, options) for address in addresses]
             self._channels[peer] = channels
         turn = self._turn.get(peer, 0)
         self._turn[peer] = turn + 1

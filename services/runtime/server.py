@@ -50,6 +50,13 @@ from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handle
 from .models import RuntimeBase
 from .readiness import SERVING, Readiness
 from .reflection import enable_reflection
+from .tls import (
+    CertificateMissing,
+    ChannelFactory,
+    SecureChannels,
+    insecure_channels,
+    server_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,8 @@ log = logging.getLogger(__name__)
 PORT_UNAVAILABLE_EXIT = 3
 # Exit status when the database could not be reached at start, after every attempt.
 DATABASE_UNREACHABLE_EXIT = 4
+# Exit status of a bad configuration, such as TLS on without its certificate files.
+BAD_CONFIGURATION_EXIT = 2
 
 # The gRPC health name that stays SERVING while the process serves, database or not.
 LIVENESS = "liveness"
@@ -136,10 +145,20 @@ def _bind_failure(edge: str, host: str, port: int, error: OSError | None) -> Por
     return PortUnavailable(f"cannot bind {edge} to {host}:{port}: {reason}")
 
 
-def bind_grpc(server: grpc.aio.Server, host: str, port: int) -> int:
-    """Binds the gRPC server to host:port (port 0: any free port); returns the bound port."""
+def bind_grpc(
+    server: grpc.aio.Server,
+    host: str,
+    port: int,
+    credentials: grpc.ServerCredentials | None = None,
+) -> int:
+    """Binds the gRPC server to host:port (port 0: any free port), with TLS when given
+    `credentials`, plaintext otherwise; returns the bound port."""
+    address = f"{host}:{port}"
     try:
-        bound = int(server.add_insecure_port(f"{host}:{port}"))
+        if credentials is None:
+            bound = int(server.add_insecure_port(address))
+        else:
+            bound = int(server.add_secure_port(address, credentials))
     except RuntimeError:
         bound = 0
     if bound == 0:
@@ -159,6 +178,17 @@ def bind_http(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=_family(host), backlog=2048)
     except OSError as exc:
         raise _bind_failure("HTTP", host, port, exc) from exc
+
+
+def transport_security(
+    settings: ServiceSettings, name: str
+) -> tuple[grpc.ServerCredentials | None, ChannelFactory]:
+    """What `name` serves and dials with: its certificate's credentials when TLS is on (raises
+    CertificateMissing, naming the file, when one is not there), plaintext when it is off."""
+    if settings.tls == "off":
+        return None, insecure_channels
+    directory = settings.resolved_tls_dir()
+    return server_credentials(directory, name), SecureChannels.of(directory, name)
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -218,10 +248,12 @@ class ServiceHost:
         )
         faults = FaultRules(provider.name, db)
         db.before_transaction = faults.before_transaction
+        self._server_credentials, channels = transport_security(settings, provider.name)
         outbox = Outbox(
             db,
             service=provider.name,
             peers=settings.peer_addresses(),
+            channels=channels,
             policy=RetryPolicy(
                 max_attempts=settings.outbox_max_attempts,
                 base_delay_s=settings.outbox_base_delay_s,
@@ -289,7 +321,10 @@ class ServiceHost:
                 ("grpc.max_receive_message_length", self.settings.grpc_max_message_mb * 2**20),
             ],
         )
-        self.grpc_port = bind_grpc(server, self.settings.grpc_host, self.settings.grpc_port)
+        self.grpc_port = bind_grpc(
+            server, self.settings.grpc_host, self.settings.grpc_port, self._server_credentials
+        )
+        self._log_transport_security()
         try:
             http_socket = bind_http(self.settings.http_host, self.settings.http_port)
         except PortUnavailable:
@@ -340,6 +375,17 @@ class ServiceHost:
             self.grpc_address,
             self.http_url,
         )
+
+    def _log_transport_security(self) -> None:
+        """One line at start saying whether the gRPC hops are mutual TLS or plaintext."""
+        if self._server_credentials is None:
+            log.warning("%s: TLS off: gRPC is plaintext (SCFED_TLS=off)", self.provider.name)
+        else:
+            log.info(
+                "%s: mutual TLS on gRPC with the certificates in %s",
+                self.provider.name,
+                self.settings.resolved_tls_dir(),
+            )
 
     async def _serve_http(self, http_socket: socket.socket) -> None:
         """Starts the HTTP edge on its bound socket and waits until it listens."""
@@ -640,7 +686,11 @@ def run_service(
         level=settings.log_level.upper(),
         format=f"%(asctime)s {settings_cls.service_name} %(levelname)s %(name)s: %(message)s",
     )
-    host = ServiceHost(make_provider(settings), settings)
+    try:
+        host = ServiceHost(make_provider(settings), settings)
+    except CertificateMissing as exc:
+        print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
+        raise SystemExit(BAD_CONFIGURATION_EXIT) from exc
     try:
         asyncio.run(serve(host))
     except PortUnavailable as exc:

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import numpy as np
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2, cjis_iafis_pb2_grpc
@@ -17,6 +16,7 @@ from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 
 from ..federation import Agency
+from ..runtime.tls import ChannelFactory, insecure_channels
 from ..world.tenprints import SyntheticFingerprints
 
 
@@ -106,11 +106,17 @@ class SubjectMaker:
 
 
 async def enroll_in_ident(
-    addresses: dict[str, str], subject: Subject, status: str, a_number: str = "A123456789"
+    addresses: dict[str, str],
+    subject: Subject,
+    status: str,
+    a_number: str = "A123456789",
+    *,
+    channels: ChannelFactory = insecure_channels,
 ) -> None:
     """Gives the subject an IDENT encounter with an immigration status (a suffix of
-    scfed.common.v1.ImmigrationStatus, e.g. "VISA_OVERSTAY"); sets its FIN."""
-    async with grpc.aio.insecure_channel(addresses[Agency.IDENT]) as channel:
+    scfed.common.v1.ImmigrationStatus, e.g. "VISA_OVERSTAY"); sets its FIN. `channels` dials
+    IDENT (plaintext, or with the operator's certificate)."""
+    async with channels(Agency.IDENT, addresses[Agency.IDENT]) as channel:
         reply = await ident_pb2_grpc.IdentStub(channel).EnrollEncounters(
             ident_pb2.EnrollEncountersRequest(
                 encounters=[
@@ -138,9 +144,11 @@ async def enroll_in_iafis(
     *,
     ori: str = "CA0190000",
     doa: str = "20050101",
+    channels: ChannelFactory = insecure_channels,
 ) -> None:
     """Gives the subject a criminal history, one prior arrest with these (NCIC code, sentence
-    days) convictions; sets its FBI number."""
+    days) convictions; sets its FBI number. `channels` dials CJIS (plaintext, or with the
+    operator's certificate)."""
     cycle = common_pb2.ArrestCycle(
         ori=ori,
         doa=doa,
@@ -153,7 +161,7 @@ async def enroll_in_iafis(
             for code, days in convictions
         ],
     )
-    async with grpc.aio.insecure_channel(addresses[Agency.CJIS_IAFIS]) as channel:
+    async with channels(Agency.CJIS_IAFIS, addresses[Agency.CJIS_IAFIS]) as channel:
         reply = await cjis_iafis_pb2_grpc.CjisIafisStub(channel).EnrollCriminalRecords(
             cjis_iafis_pb2.EnrollCriminalRecordsRequest(
                 records=[

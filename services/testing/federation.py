@@ -88,6 +88,8 @@ class Federation:
     """Five started hosts wired to each other."""
 
     hosts: dict[str, ServiceHost]
+    # Each service's settings overrides (TLS, for one), kept so that a restart keeps them.
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def addresses(self) -> dict[str, str]:
         """gRPC address of every service."""
@@ -111,8 +113,9 @@ class Federation:
         self.wire()
 
     async def restart(self, service: str, db: DatabaseChoice) -> None:
-        """Replaces a stopped service with a fresh host on the same database, and rewires."""
-        self.hosts[service] = make_host(service, db)
+        """Replaces a stopped service with a fresh host on the same database and the same
+        settings overrides (its clock apart: a fresh one), and rewires."""
+        self.hosts[service] = make_host(service, db, **self.overrides.get(service, {}))
         await self.hosts[service].start()
         self.wire()
 
@@ -135,13 +138,15 @@ async def running_federation(
     """Starts the five services (settings per service in `overrides`, a "clock" key included),
     wires them, and stops them afterwards."""
     hosts: dict[str, ServiceHost] = {}
+    kept: dict[str, dict[str, Any]] = {}
     for name in Agency:
         settings = dict(overrides.get(name, {}))
         clock = settings.pop("clock", None)
         hosts[name] = make_host(
             name, db, clock=clock, instant_analysts=instant_analysts, **settings
         )
-    fed = Federation(hosts=hosts)
+        kept[name] = settings
+    fed = Federation(hosts=hosts, overrides=kept)
     try:
         await fed.start()
         yield fed

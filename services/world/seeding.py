@@ -17,6 +17,7 @@ from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
 
 from ..federation import Agency
+from ..runtime.tls import ChannelFactory, insecure_channels
 from .world import AgencySpec, ChargeSpec, Person, StateSpec, World
 
 BATCH = 100
@@ -143,18 +144,22 @@ async def _unless_unimplemented(
         return 0
 
 
-async def seed_world(world: World, addresses: dict[str, str]) -> SeedCounts:
+async def seed_world(
+    world: World, addresses: dict[str, str], *, channels: ChannelFactory = insecure_channels
+) -> SeedCounts:
     """Registers states, agencies and field offices, and fills IAFIS and IDENT.
 
-    An agency that answers a seeding RPC with UNIMPLEMENTED is left unseeded and named in the
-    counts' `not_seeded`; any other error stops the seeding.
+    `channels` opens each agency's channel: plaintext by default, or mutual TLS with the
+    operator's certificate (`SecureChannels.of(directory, OPERATOR)`) when the services have TLS
+    on. An agency that answers a seeding RPC with UNIMPLEMENTED is left unseeded and named in
+    the counts' `not_seeded`; any other error stops the seeding.
     """
     not_seeded: dict[str, str] = {}
     async with (
-        grpc.aio.insecure_channel(addresses[Agency.SIB]) as sib_channel,
-        grpc.aio.insecure_channel(addresses[Agency.ICE_FIELD]) as ice_channel,
-        grpc.aio.insecure_channel(addresses[Agency.CJIS_IAFIS]) as cjis_channel,
-        grpc.aio.insecure_channel(addresses[Agency.IDENT]) as ident_channel,
+        channels(Agency.SIB, addresses[Agency.SIB]) as sib_channel,
+        channels(Agency.ICE_FIELD, addresses[Agency.ICE_FIELD]) as ice_channel,
+        channels(Agency.CJIS_IAFIS, addresses[Agency.CJIS_IAFIS]) as cjis_channel,
+        channels(Agency.IDENT, addresses[Agency.IDENT]) as ident_channel,
     ):
         sib = sib_pb2_grpc.StateIdentificationBureauStub(sib_channel)
 

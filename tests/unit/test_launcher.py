@@ -172,3 +172,25 @@ def test_an_exit_is_described_by_its_signal_or_its_code_and_last_line() -> None:
         "exited with code 4 (lesc: cannot reach its database at db:5432/x: refused)"
     )
     assert exit_reason(1) == "exited with code 1"
+
+
+def test_with_tls_the_launcher_makes_certificates_once_and_passes_them_to_every_service(
+    tmp_path: Path,
+) -> None:
+    fed = LocalFederation(data_dir=tmp_path, tls=True)
+    assert fed.ensure_certificates()
+    assert (tmp_path / "certs" / "ca.pem").exists()
+    assert not fed.ensure_certificates()
+    for name in fed.services:
+        environment = fed.environment(name)
+        assert environment["SCFED_TLS"] == "on"
+        assert environment["SCFED_TLS_DIR"] == str(tmp_path / "certs")
+
+
+def test_without_tls_the_launcher_makes_no_certificates_and_says_plaintext(
+    tmp_path: Path,
+) -> None:
+    fed = LocalFederation(data_dir=tmp_path)
+    assert not fed.ensure_certificates()
+    assert not (tmp_path / "certs").exists()
+    assert fed.environment(Agency.SIB)["SCFED_TLS"] == "off"
