@@ -11,9 +11,10 @@ adds a record that it happened, a snapshot neither saves nor replaces it (contro
 `service_tables` leaves it out), and the database itself refuses UPDATE and DELETE on it (a
 trigger created with the table, models.py).
 
-Who asked: mutual TLS does not exist yet. Until it does, `caller` and `http_caller` give the best
-identity there is (an inter-agency message's sender, the SIB's LEA by ORI, else the unauthenticated
-peer address); mTLS will replace their answer with the certificate subject, in these two places.
+Who asked: with TLS on, `caller` answers the identity of the gRPC caller's certificate
+(`sib`, `operator`); with it off, the best identity there is (an inter-agency message's
+sender, else the unauthenticated peer address). `http_caller` names the SIB's LEA by ORI, else
+the unauthenticated client address: the HTTP edges have no credentials yet.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .db import Database
 from .errors import DomainError
 from .models import AuditOutcome, AuditRecord, Purpose
+from .tls import peer_identity
 
 if TYPE_CHECKING:
     import grpc
@@ -169,8 +171,11 @@ async def audited_read(
 def caller(
     context: grpc.aio.ServicerContext | None, envelope: common_pb2.Envelope | None = None
 ) -> str:
-    """Who made a gRPC call: an inter-agency message's sender (the agency), else
-    "unauthenticated@<peer>". mTLS will answer the certificate subject here."""
+    """Who made a gRPC call: the identity of its client certificate (with TLS on), else an
+    inter-agency message's sender (the agency), else "unauthenticated@<peer>"."""
+    identity = peer_identity(context) if context is not None else None
+    if identity:
+        return identity
     if envelope is not None and envelope.sender:
         return envelope.sender
     peer = context.peer() if context is not None else ""

@@ -17,8 +17,9 @@ tests/deploy checks against the file.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
+import grpc
 from google.protobuf.descriptor import FileDescriptor
 
 from scfed.admin.v1 import admin_pb2
@@ -30,7 +31,9 @@ from scfed.lesc.v1 import lesc_pb2
 from scfed.sib.v1 import sib_pb2
 
 from ..federation import Agency
+from .edge import UnaryBehaviour, UnaryInterceptor
 from .message_routes import ROUTES
+from .tls import peer_identity
 
 # The identity of the operator's certificate: administration of any service.
 OPERATOR: Final = "operator"
@@ -90,3 +93,32 @@ def delivery_flows() -> frozenset[tuple[Agency, Agency]]:
     """(sender, receiver) of every inter-agency delivery: what the NetworkPolicies allow on the
     receivers' gRPC ports."""
     return frozenset((route.sender, route.peer) for route in ROUTES)
+
+
+class AuthorizationInterceptor(UnaryInterceptor):
+    """Refuses a call its caller may not make, before anything runs: UNAUTHENTICATED without a
+    client certificate's identity, PERMISSION_DENIED naming the caller and the RPC otherwise.
+    Installed when TLS is on (with it off there is no identity to check)."""
+
+    def wrap(self, method: str, inner: UnaryBehaviour) -> UnaryBehaviour | None:
+        """`inner`, behind the table's check for `method`."""
+        if is_public(method):
+            return None
+        callers = allowed_callers(method)
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            identity = peer_identity(context)
+            if identity is None:
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    f"{method} needs a client certificate of the federation's CA",
+                )
+            elif identity not in callers:
+                allowed = ", ".join(sorted(callers)) or "nobody"
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{identity} may not call {method} (it is for {allowed})",
+                )
+            return await inner(request, context)
+
+        return unary_unary

@@ -37,6 +37,7 @@ from . import audit, journal
 from .admin import SNAPSHOT_PATH, admin_router
 from .admin_servicer import SERVICE_NAME as ADMIN_SERVICE_NAME
 from .admin_servicer import AdminServicer
+from .authorization import AuthorizationInterceptor
 from .clock import AcceleratedClock, Clock, clock_from_spec
 from .clock_epoch import share_epoch
 from .config import ServiceSettings
@@ -311,7 +312,9 @@ class ServiceHost:
         server = grpc.aio.server(
             # Undecodable bytes are refused first, then the fault rules act; a database
             # outage is UNAVAILABLE.
+            # With TLS on, a caller the authorization table does not name is refused first.
             interceptors=[
+                *([AuthorizationInterceptor()] if self._server_credentials is not None else []),
                 DecodeRefusal(),
                 FaultInterceptor(runtime.faults),
                 _UnavailableInterceptor(self.readiness_monitor),
