@@ -401,6 +401,22 @@ def content_refusals() -> list[Refusal]:
             NOT_FOUND,
             "WY0000000",
         ),
+        Refusal(
+            "LEA credential for a malformed ORI",
+            sib_,
+            "IssueLeaCredential",
+            sib.IssueLeaCredentialRequest(ori="CA01"),
+            INVALID,
+            "must be nine characters",
+        ),
+        Refusal(
+            "LEA credential for an unknown ORI",
+            sib_,
+            "IssueLeaCredential",
+            sib.IssueLeaCredentialRequest(ori="WY0000000"),
+            NOT_FOUND,
+            "WY0000000",
+        ),
         # CJIS: submissions, responses for a transaction, records and look-ups.
         Refusal(
             "CAR with a NaN template",

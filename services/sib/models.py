@@ -136,3 +136,15 @@ class ResponseRecord(SibBase):
     # The message as received, in the stored form of services.runtime.proto_json.
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LeaCredentialRecord(SibBase):
+    """An LEA's current API key at the agency edge: its SHA-256 only, never the key. Issuing a
+    new key replaces the row (the old key is revoked). A table of its own, so that databases
+    made before credentials existed need no migration."""
+
+    __tablename__ = "lea_credentials"
+
+    ori: Mapped[str] = mapped_column(String(9), primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)

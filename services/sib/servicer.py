@@ -12,6 +12,7 @@ from ..federation import Agency
 from ..runtime import audit
 from ..runtime.edge import grpc_edge
 from ..runtime.server import Runtime
+from . import credentials
 from .domain import StateBureau
 
 
@@ -99,3 +100,14 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
             return await self._bureau.resume_jurisdiction(
                 session, request, who=audit.caller(context)
             )
+
+    @grpc_edge
+    async def IssueLeaCredential(
+        self, request: pb.IssueLeaCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LeaCredential:
+        """Issues a fresh API key for an LEA, revoking its previous one."""
+        async with self._rt.db.session() as session:
+            issued = await credentials.issue(session, request.ori, now=self._rt.clock.now())
+        reply = pb.LeaCredential(ori=issued.ori, api_key=issued.api_key)
+        reply.issued_at.FromDatetime(issued.issued_at)
+        return reply

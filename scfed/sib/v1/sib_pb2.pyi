@@ -430,3 +430,54 @@ class JurisdictionAccess(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JurisdictionAccess: _TypeAlias = JurisdictionAccess  # noqa: Y015
+
+@_typing.final
+class IssueLeaCredentialRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORI_FIELD_NUMBER: _builtins.int
+    ori: _builtins.str
+    """The LEA's nine-character ORI; the agency must be registered."""
+    def __init__(
+        self,
+        *,
+        ori: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ori", b"ori"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueLeaCredentialRequest: _TypeAlias = IssueLeaCredentialRequest  # noqa: Y015
+
+@_typing.final
+class LeaCredential(_message.Message):
+    """An LEA's credential at the agency edge: the API key it sends as `Authorization: Bearer
+    <api_key>` (or `X-API-Key`). The key is answered once, here: the SIB keeps only its hash.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORI_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    ori: _builtins.str
+    api_key: _builtins.str
+    """"scfed_lea_" then 43 URL-safe characters (256 random bits)."""
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        ori: _builtins.str = ...,
+        api_key: _builtins.str = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "issued_at", b"issued_at", "ori", b"ori"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaCredential: _TypeAlias = LeaCredential  # noqa: Y015

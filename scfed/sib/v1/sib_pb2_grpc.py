@@ -81,6 +81,11 @@ class StateIdentificationBureauStub:
                 request_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.ResumeJurisdictionRequest.SerializeToString,
                 response_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.FromString,
                 _registered_method=True)
+        self.IssueLeaCredential = channel.unary_unary(
+                '/scfed.sib.v1.StateIdentificationBureau/IssueLeaCredential',
+                request_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.IssueLeaCredentialRequest.SerializeToString,
+                response_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.LeaCredential.FromString,
+                _registered_method=True)
 
 
 class StateIdentificationBureauServicer:
@@ -167,6 +172,15 @@ class StateIdentificationBureauServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueLeaCredential(self, request, context):
+        """Issues a fresh API key for one LEA at the agency edge and revokes its previous one
+        (rotation): from now on only the new key is the LEA's. Administration: the operator's.
+        INVALID_ARGUMENT: ORI malformed. NOT_FOUND: unknown agency.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StateIdentificationBureauServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +228,11 @@ def add_StateIdentificationBureauServicer_to_server(servicer, server):
                     servicer.ResumeJurisdiction,
                     request_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.ResumeJurisdictionRequest.FromString,
                     response_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.SerializeToString,
+            ),
+            'IssueLeaCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueLeaCredential,
+                    request_deserializer=scfed_dot_sib_dot_v1_dot_sib__pb2.IssueLeaCredentialRequest.FromString,
+                    response_serializer=scfed_dot_sib_dot_v1_dot_sib__pb2.LeaCredential.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -460,6 +479,33 @@ class StateIdentificationBureau:
             '/scfed.sib.v1.StateIdentificationBureau/ResumeJurisdiction',
             scfed_dot_sib_dot_v1_dot_sib__pb2.ResumeJurisdictionRequest.SerializeToString,
             scfed_dot_sib_dot_v1_dot_sib__pb2.JurisdictionAccess.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueLeaCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.sib.v1.StateIdentificationBureau/IssueLeaCredential',
+            scfed_dot_sib_dot_v1_dot_sib__pb2.IssueLeaCredentialRequest.SerializeToString,
+            scfed_dot_sib_dot_v1_dot_sib__pb2.LeaCredential.FromString,
             options,
             channel_credentials,
             insecure,

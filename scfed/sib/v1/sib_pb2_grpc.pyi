@@ -83,6 +83,11 @@ class StateIdentificationBureauStub:
     INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
     FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
     """
+    IssueLeaCredential: _grpc.UnaryUnaryMultiCallable[_sib_pb2.IssueLeaCredentialRequest, _sib_pb2.LeaCredential]
+    """Issues a fresh API key for one LEA at the agency edge and revokes its previous one
+    (rotation): from now on only the new key is the LEA's. Administration: the operator's.
+    INVALID_ARGUMENT: ORI malformed. NOT_FOUND: unknown agency.
+    """
 
 @_typing.type_check_only
 class StateIdentificationBureauAsyncStub(StateIdentificationBureauStub):
@@ -132,6 +137,11 @@ class StateIdentificationBureauAsyncStub(StateIdentificationBureauStub):
     """Lifts a suspension; a jurisdiction not suspended is answered as it is.
     INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
     FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
+    """
+    IssueLeaCredential: _aio.UnaryUnaryMultiCallable[_sib_pb2.IssueLeaCredentialRequest, _sib_pb2.LeaCredential]  # type: ignore[assignment]
+    """Issues a fresh API key for one LEA at the agency edge and revokes its previous one
+    (rotation): from now on only the new key is the LEA's. Administration: the operator's.
+    INVALID_ARGUMENT: ORI malformed. NOT_FOUND: unknown agency.
     """
 
 class StateIdentificationBureauServicer(metaclass=_abc_1.ABCMeta):
@@ -233,6 +243,17 @@ class StateIdentificationBureauServicer(metaclass=_abc_1.ABCMeta):
         """Lifts a suspension; a jurisdiction not suspended is answered as it is.
         INVALID_ARGUMENT: ORI malformed or party unspecified. NOT_FOUND: unknown ORI.
         FAILED_PRECONDITION: the other party suspended it; only that party lifts it.
+        """
+
+    @_abc_1.abstractmethod
+    def IssueLeaCredential(
+        self,
+        request: _sib_pb2.IssueLeaCredentialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sib_pb2.LeaCredential, _abc.Awaitable[_sib_pb2.LeaCredential]]:
+        """Issues a fresh API key for one LEA at the agency edge and revokes its previous one
+        (rotation): from now on only the new key is the LEA's. Administration: the operator's.
+        INVALID_ARGUMENT: ORI malformed. NOT_FOUND: unknown agency.
         """
 
 def add_StateIdentificationBureauServicer_to_server(servicer: StateIdentificationBureauServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -283,6 +283,20 @@ async def register_agency(probe: Probe) -> None:
             raise CaseFailed(f"registered {ori} activated={activated}, got {reply}")
 
 
+@case(SIB, "IssueLeaCredential answers a fresh API key for the LEA at each call")
+async def issue_lea_credential(probe: Probe) -> None:
+    """IssueLeaCredential answers the LEA's ORI, a key and when it was issued; a second call
+    answers another key (the first is revoked: rotation)."""
+    ori = await _agency(probe, CA[:2])
+    request = sib.IssueLeaCredentialRequest(ori=ori)
+    first, second = [await probe.call("IssueLeaCredential", request) for _ in range(2)]
+    for reply in (first, second):
+        if reply.ori != ori or not reply.api_key or not reply.HasField("issued_at"):
+            raise CaseFailed(f"asked for a credential for {ori}, got ori={reply.ori!r}")
+    if first.api_key == second.api_key:
+        raise CaseFailed("two calls answered the same key: each must issue a fresh one")
+
+
 @case(SIB, "SetMoaStatus suspends at once, resumes, and gives 30 days' notice of termination")
 async def set_moa_status(probe: Probe) -> None:
     """Each change is answered with the state in its new status (MOA VIII); a noticed
