@@ -13,8 +13,9 @@ trigger created with the table, models.py).
 
 Who asked: with TLS on, `caller` answers the identity of the gRPC caller's certificate
 (`sib`, `operator`); with it off, the best identity there is (an inter-agency message's
-sender, else the unauthenticated peer address). `http_caller` names the SIB's LEA by ORI, else
-the unauthenticated client address: the HTTP edges have no credentials yet.
+sender, else the unauthenticated peer address). `http_caller` names the SIB's LEA by ORI (the
+ORI of its API key when the SIB requires LEA credentials, sib/api.py), else the unauthenticated
+client address.
 """
 
 from __future__ import annotations

@@ -60,3 +60,10 @@ class ResourceExhausted(DomainError):
 
     status = "RESOURCE_EXHAUSTED"
     http_status = 429
+
+
+class PermissionDenied(DomainError):
+    """The caller is known, but the request is for what is not its own (another LEA's)."""
+
+    status = "PERMISSION_DENIED"
+    http_status = 403

@@ -112,6 +112,8 @@ class ErrorBody(BaseModel):
 
 
 _DESCRIPTIONS: Final = {
+    401: "No credential, or one the service does not know: the reason says which",
+    403: "The credential's holder may not do this (another agency's data)",
     404: "Not found: the reason names what",
     409: "Conflict with what is stored: the reason says what",
     413: "Request body too large: the reason gives the limit",

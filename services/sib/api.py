@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
@@ -13,11 +14,12 @@ from scfed.common.v1 import common_pb2
 from ..biometrics.params import TEMPLATE_DIM
 from ..runtime import audit
 from ..runtime.envelope import MessageType
+from ..runtime.errors import PermissionDenied
 from ..runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
 from ..runtime.http_edge import INT32_MAX, Text, at_most, error_responses
 from ..runtime.proto_json import to_json
 from ..runtime.server import Runtime
-from . import queries
+from . import credentials, queries
 from .domain import BookingSubmission, StateBureau, party_name
 from .models import BookingStatus
 
@@ -160,6 +162,66 @@ def to_submission(body: BookingIn, doa: str) -> BookingSubmission:
     )
 
 
+# How the agency edge treats LEA credentials (SibSettings.lea_credentials).
+LeaCredentials = Literal["required", "off"]
+
+
+def _unauthenticated(detail: str) -> HTTPException:
+    """A 401 that says what is wrong with the credential, never quoting it."""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key from `Authorization: Bearer <key>`, else from `X-API-Key`; None without one."""
+    if authorization:
+        scheme, _, key = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise _unauthenticated("no LEA credential: send Authorization: Bearer <api key>")
+        return key.strip()
+    return x_api_key.strip() if x_api_key and x_api_key.strip() else None
+
+
+def lea_authentication(runtime: Runtime, mode: LeaCredentials) -> Callable[..., Awaitable[None]]:
+    """The dependency every LEA route runs first: it keeps the calling LEA's ORI, from its API
+    key, on the request (None with credentials off), or refuses the request with 401."""
+
+    async def authenticate(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> None:
+        """Finds the ORI whose credential the request carries."""
+        ori = None
+        if mode == "required":
+            key = _presented_key(authorization, x_api_key)
+            if key is None:
+                raise _unauthenticated("no LEA credential: send Authorization: Bearer <api key>")
+            async with runtime.db.session() as session:
+                ori = await credentials.lea_of(session, key)
+            if ori is None:
+                raise _unauthenticated("unknown or revoked LEA credential")
+        request.state.lea_ori = ori
+
+    return authenticate
+
+
+def calling_lea(request: Request) -> str | None:
+    """The calling LEA's ORI, as `lea_authentication` found it (None with credentials off). A
+    route that did not run it fails here rather than serve every LEA's data."""
+    ori: str | None = request.state.lea_ori
+    return ori
+
+
+# The calling LEA's ORI in a route that runs `lea_authentication`.
+CallingLea = Annotated[str | None, Depends(calling_lea)]
+
+
+def check_own(caller: str | None, ori: str, what: str) -> None:
+    """Refuses (403) a request for an ORI that is not the calling LEA's, naming neither."""
+    if caller is not None and ori != caller:
+        raise PermissionDenied(f"an LEA's credential covers {what} of its own ORI only")
+
+
 class JurisdictionView(BaseModel):
     """One jurisdiction's access to interoperability: suspended or not, by which party to the
     MOA ("SIB" or "ICE"), why and since when."""
@@ -171,27 +233,34 @@ class JurisdictionView(BaseModel):
     suspended_at: datetime | None
 
 
-def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
-    """Routes of the agency edge."""
+def build_router(
+    runtime: Runtime, bureau: StateBureau, *, lea_credentials: LeaCredentials = "off"
+) -> APIRouter:
+    """Routes of the agency edge; with `lea_credentials` "required" the LEA routes (bookings,
+    booking reads, inboxes, release notices) need an LEA's API key and serve its own ORI only."""
     router = APIRouter(prefix="/v1", tags=["agencies"])
+    # Run first by every LEA route: a 401 without a known credential (when required).
+    lea_routes = [Depends(lea_authentication(runtime, lea_credentials))]
+    lea_errors = (401, 403) if lea_credentials == "required" else ()
 
     @router.post(
         "/bookings",
         status_code=202,
+        dependencies=lea_routes,
         response_model=BookingAccepted,
         responses={
             200: {"model": BookingAccepted, "description": "An identical resubmission"},
-            **error_responses(409, 413, 422),
+            **error_responses(*lea_errors, 409, 413, 422),
         },
     )
     async def submit_booking(
-        body: BookingIn, request: Request, response: Response
+        body: BookingIn, request: Request, response: Response, caller: CallingLea
     ) -> BookingAccepted:
         """Submits a booking; answers 202 with the TCN (200 for an identical resubmission). The
         state file search, or the refusal, is audited as the LEA's."""
         doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
         submission = to_submission(body, doa)
-        who = audit.http_caller(request, lea_ori=body.ori)
+        who = audit.http_caller(request, lea_ori=caller or body.ori)
         async with (
             audit.refusals(
                 runtime.db,
@@ -204,6 +273,7 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             bureau.enrollments.transaction(),
             runtime.db.session() as session,
         ):
+            check_own(caller, body.ori, "bookings")
             receipt = await bureau.submit_booking(session, submission, who=who)
         runtime.outbox.notify()
         if receipt.duplicate:
@@ -216,31 +286,46 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
             duplicate=receipt.duplicate,
         )
 
-    @router.get("/bookings/{tcn}", responses=error_responses(404, 422))
+    @router.get(
+        "/bookings/{tcn}",
+        dependencies=lea_routes,
+        responses=error_responses(*lea_errors[:1], 404, 422),
+    )
     async def get_booking(
-        tcn: Annotated[str, Path(max_length=64)], request: Request
+        tcn: Annotated[str, Path(max_length=64)], request: Request, caller: CallingLea
     ) -> queries.BookingView:
-        """A booking's status and every response received for it; the read is audited."""
+        """A booking's status and every response received for it; the read is audited. With
+        credentials, another LEA's booking is a 404 like an unknown TCN: its existence is not
+        told."""
         async with audit.audited_read(
-            runtime.db, who=audit.http_caller(request), rpc="GET /v1/bookings/{tcn}", tcn=tcn
+            runtime.db,
+            who=audit.http_caller(request, lea_ori=caller),
+            rpc="GET /v1/bookings/{tcn}",
+            tcn=tcn,
         ) as session:
-            return await queries.booking_view(session, tcn)
+            return await queries.booking_view(session, tcn, ori=caller)
 
-    @router.get("/bookings", responses=error_responses(422))
+    @router.get(
+        "/bookings", dependencies=lea_routes, responses=error_responses(*lea_errors[:1], 422)
+    )
     async def list_bookings(
         request: Request,
+        caller: CallingLea,
         status: Annotated[str | None, Query(max_length=24)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> list[queries.BookingSummary]:
-        """A page of bookings, oldest first, optionally by status; the read is audited."""
+        """A page of bookings, oldest first, optionally by status (with credentials, the
+        calling LEA's only); the read is audited."""
         async with audit.audited_read(
             runtime.db,
-            who=audit.http_caller(request),
+            who=audit.http_caller(request, lea_ori=caller),
             rpc="GET /v1/bookings",
             detail=f"status={status or ''} limit={limit} offset={offset}",
         ) as session:
-            return await queries.bookings(session, status=status, limit=limit, offset=offset)
+            return await queries.bookings(
+                session, status=status, limit=limit, offset=offset, ori=caller
+            )
 
     @router.get("/bookings-summary")
     async def bookings_summary() -> queries.BookingsSummary:
@@ -248,28 +333,41 @@ def build_router(runtime: Runtime, bureau: StateBureau) -> APIRouter:
         async with runtime.db.session() as session:
             return await queries.summary(session)
 
-    @router.get("/agencies/{ori}/messages", responses=error_responses(404, 422))
+    @router.get(
+        "/agencies/{ori}/messages",
+        dependencies=lea_routes,
+        responses=error_responses(*lea_errors, 404, 422),
+    )
     async def agency_inbox(
         request: Request,
+        caller: CallingLea,
         ori: Annotated[str, Path(pattern=anchored(ORI))],
         # A message id: the column is a 32-bit integer (PostgreSQL `integer`).
         after: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[queries.ResponseView]:
         """The LEA's inbox: relayed responses and detainers, after a message id; the read is
-        audited as the LEA's."""
+        audited as the LEA's. With credentials, another LEA's inbox is a 403."""
         async with audit.audited_read(
             runtime.db,
-            who=audit.http_caller(request, lea_ori=ori),
+            who=audit.http_caller(request, lea_ori=caller or ori),
             rpc="GET /v1/agencies/{ori}/messages",
             purpose=audit.Purpose.BOOKING,
-            detail=f"after={after} limit={limit}",
+            detail=f"ori={ori} after={after} limit={limit}",
         ) as session:
+            check_own(caller, ori, "the inbox")
             return await queries.inbox(session, ori, after=after, limit=limit)
 
-    @router.post("/release-notices", status_code=202, responses=error_responses(404, 409, 413, 422))
-    async def release_notice(body: ReleaseNoticeIn) -> ReleaseForwarded:
-        """Tells the ICE field office that a subject under detainer will be released."""
+    @router.post(
+        "/release-notices",
+        status_code=202,
+        dependencies=lea_routes,
+        responses=error_responses(*lea_errors, 404, 409, 413, 422),
+    )
+    async def release_notice(body: ReleaseNoticeIn, caller: CallingLea) -> ReleaseForwarded:
+        """Tells the ICE field office that a subject under detainer will be released; with
+        credentials, only for a detainer lodged with the calling LEA."""
+        check_own(caller, body.ori, "release notices")
         async with runtime.db.session() as session:
             message_id = await bureau.release_notice(
                 session, ori=body.ori, detainer_id=body.detainer_id, release_at=body.release_at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -24,3 +24,8 @@ class SibSettings(config.MatchSettings):
     http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
     cjis_iafis_addr: str = Agency.CJIS_IAFIS.profile.default_address
     ice_field_addr: str = Agency.ICE_FIELD.profile.default_address
+    # LEA credentials at the agency edge (credentials.py): "required" refuses a booking, a
+    # booking read, an inbox read or a release notice without an LEA's API key (401) and
+    # confines each LEA to its own ORI (403, or 404 for another's booking); "off" (the
+    # default for now) takes the ORI a request names on trust.
+    lea_credentials: Literal["required", "off"] = "off"

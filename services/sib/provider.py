@@ -54,7 +54,7 @@ class SibProvider:
     def http_router(self, runtime: Runtime) -> APIRouter | None:
         """The LEAs' agency edge."""
         assert self.bureau is not None, "on_after_init runs first"
-        return build_router(runtime, self.bureau)
+        return build_router(runtime, self.bureau, lea_credentials=self.settings.lea_credentials)
 
     async def on_reset(self, runtime: Runtime) -> None:
         """Empties every state's tenprint file."""

@@ -116,10 +116,11 @@ def booking_summary(row: Booking) -> BookingSummary:
     return BookingSummary(**_summary_fields(row))
 
 
-async def booking_view(session: AsyncSession, tcn: str) -> BookingView:
-    """A booking with every response received for it (relayed or not)."""
+async def booking_view(session: AsyncSession, tcn: str, *, ori: str | None = None) -> BookingView:
+    """A booking with every response received for it (relayed or not); with `ori`, another
+    agency's booking is not found, in the same words as an unknown TCN."""
     row = await session.get(Booking, tcn)
-    if row is None:
+    if row is None or (ori is not None and row.ori != ori):
         raise NotFound(f"no booking with TCN {shown(tcn)}")
     responses = await session.scalars(
         select(ResponseRecord).where(ResponseRecord.tcn == tcn).order_by(ResponseRecord.id)
@@ -128,10 +129,13 @@ async def booking_view(session: AsyncSession, tcn: str) -> BookingView:
 
 
 async def bookings(
-    session: AsyncSession, *, status: str | None, limit: int, offset: int
+    session: AsyncSession, *, status: str | None, limit: int, offset: int, ori: str | None = None
 ) -> list[BookingSummary]:
-    """A page of bookings, oldest first; a status no booking can have matches none."""
+    """A page of bookings, oldest first (of one agency with `ori`); a status no booking can
+    have matches none."""
     query = select(Booking).order_by(Booking.accepted_at, Booking.tcn).limit(limit).offset(offset)
+    if ori is not None:
+        query = query.where(Booking.ori == ori)
     if status:
         if status not in set(BookingStatus):
             return []
