@@ -63,6 +63,8 @@ class AuditOutcome(StrEnum):
     # A jurisdiction's interoperability suspended or resumed (MOA VIII), with who and why.
     SUSPENDED = "suspended"
     RESUMED = "resumed"
+    # An LEA's API key issued (the previous one revoked); the key itself is never recorded.
+    ISSUED = "issued"
 
 
 class RuntimeBase(DeclarativeBase):

@@ -108,6 +108,15 @@ class SibServicer(pb_grpc.StateIdentificationBureauServicer):
         """Issues a fresh API key for an LEA, revoking its previous one."""
         async with self._rt.db.session() as session:
             issued = await credentials.issue(session, request.ori, now=self._rt.clock.now())
+            audit.record(
+                session,
+                who=audit.caller(context),
+                rpc="IssueLeaCredential",
+                tcn="",
+                purpose=audit.Purpose.ADMINISTRATIVE,
+                outcome=audit.AuditOutcome.ISSUED,
+                detail=f"API key for {issued.ori}; the previous one revoked",
+            )
         reply = pb.LeaCredential(ori=issued.ori, api_key=issued.api_key)
         reply.issued_at.FromDatetime(issued.issued_at)
         return reply

@@ -155,6 +155,11 @@ async def test_a_new_key_revokes_the_previous_one(scenario: Scenario) -> None:
     r = await scenario.client.get("/v1/bookings", headers=_bearer(old))
     _refused(r, 401, "unknown or revoked LEA credential", old)
     assert await _tcns(scenario, new) == []
+    # Each issue is on the audit trail; no key ever is.
+    trail = (await scenario.client.get("/v1/audit")).json()
+    issued = [r for r in trail if r["rpc"] == "IssueLeaCredential"]
+    assert [r["outcome"] for r in issued] == ["issued", "issued"]
+    assert all(old not in str(r) and new not in str(r) for r in trail)
 
 
 async def test_issuing_a_credential_refuses_a_malformed_or_unknown_ori(

@@ -109,7 +109,7 @@ TYPED_COLUMNS: list[tuple[InstrumentedAttribute[object], type[StrEnum], set[str]
     (
         AuditRecord.outcome,
         AuditOutcome,
-        {"match", "no_match", "read", "refused", "reset", "suspended", "resumed"},
+        {"match", "no_match", "read", "refused", "reset", "suspended", "resumed", "issued"},
         16,
     ),
 ]
