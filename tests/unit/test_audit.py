@@ -23,8 +23,14 @@ class _Session:
 
 
 class _Context:
+    def __init__(self, auth: dict[str, list[bytes]] | None = None) -> None:
+        self._auth = auth or {}
+
     def peer(self) -> str:
         return "ipv4:127.0.0.1:5555"
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return self._auth
 
 
 def test_every_string_is_clipped_to_its_column() -> None:
@@ -75,3 +81,8 @@ def test_the_caller_is_the_senders_agency_else_the_unauthenticated_peer() -> Non
     assert audit.caller(context, common_pb2.Envelope()) == "unauthenticated@ipv4:127.0.0.1:5555"
     assert audit.caller(context) == "unauthenticated@ipv4:127.0.0.1:5555"
     assert audit.lea_caller("CA0190000") == "lea:CA0190000"
+
+
+def test_with_tls_the_caller_is_the_certificates_identity_whatever_the_envelope_says() -> None:
+    context: Any = _Context({"x509_subject_alternative_name": [b"spiffe://scfed/operator"]})
+    assert audit.caller(context, common_pb2.Envelope(sender="cjis_iafis")) == "operator"
