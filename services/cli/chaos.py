@@ -52,6 +52,7 @@ import httpx
 
 from ..federation import Agency
 from ..runtime.models import Direction, OutboxStatus, Outcome
+from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED, BookingStatus
 from ..world.seeding import seed_world
 from ..world.world import build_world
@@ -397,13 +398,16 @@ async def run_chaos(options: ChaosOptions, progress: Progress = _no_progress) ->
     try:
         await fed.wait_ready()
         progress("seed", 0, 1)
-        await seed_world(world, fed.addresses())
+        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
         progress("seed", 1, 1)
         # Idle connections are dropped before the services' 5 s keep-alive ends, so a request
         # never goes out on a connection the server is closing.
         limits = httpx.Limits(max_connections=options.in_flight * 2, keepalive_expiry=2.0)
         async with httpx.AsyncClient(
-            base_url=fed.services[Agency.SIB].http_url, timeout=20.0, limits=limits
+            base_url=fed.services[Agency.SIB].http_url,
+            timeout=20.0,
+            limits=limits,
+            auth=LeaKeys(seeded.lea_keys),
         ) as client:
             edge = FaultEdge(client)
             gate = Gate(schedule)

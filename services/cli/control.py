@@ -4,7 +4,6 @@ edges (step or re-pace agency clocks; empty every service and optionally seed it
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sys
 import time
@@ -209,13 +208,17 @@ def _reseed(seed: int, world_size: int) -> dict[str, int]:
     """Seeds a world into the federation at its gRPC addresses; exits 1 when seeding fails."""
     import grpc
 
+    from ..runtime.config import ServiceSettings
     from ..world.seeding import seed_world
     from ..world.world import build_world
-    from .main import _addresses, err
+    from .main import _addresses, _operator_channels, err, save_lea_keys
 
+    seeding = seed_world(build_world(seed, world_size), _addresses(), channels=_operator_channels())
     try:
-        counts = asyncio.run(seed_world(build_world(seed, world_size), _addresses()))
+        counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
         err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
-    return dataclasses.asdict(counts)
+    if counts.lea_keys:
+        save_lea_keys(counts.lea_keys, ServiceSettings().data_dir)
+    return counts.counts()

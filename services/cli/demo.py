@@ -21,6 +21,7 @@ from ..federation import Agency
 from ..runtime.envelope import MessageType
 from ..runtime.journal import JournalKey, counts_from_json
 from ..runtime.models import Direction, OutboxStatus, Outcome
+from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED, BookingStatus
 from ..world.seeding import seed_world
 from ..world.world import World, booking_payload, build_world
@@ -84,7 +85,7 @@ class DemoOptions:
     # about 10. LESC keeps the launcher's agency speed.
     case_speed: float = 1_000_000.0
     # Mutual TLS between the services (certificates made under the data dir).
-    tls: bool = False
+    tls: bool = True
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -421,11 +422,14 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
     try:
         await fed.wait_ready()
         progress("seed", 0, 1)
-        await seed_world(world, fed.addresses(), channels=fed.operator_channels())
+        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
         progress("seed", 1, 1)
         limits = httpx.Limits(max_connections=options.concurrency * 2)
         async with httpx.AsyncClient(
-            base_url=fed.services[Agency.SIB].http_url, timeout=60.0, limits=limits
+            base_url=fed.services[Agency.SIB].http_url,
+            timeout=60.0,
+            limits=limits,
+            auth=LeaKeys(seeded.lea_keys),
         ) as client:
             started = time.monotonic()
             tcns, refused_at_edge = await submit_bookings(

@@ -112,7 +112,7 @@ class LocalFederation:
     ready_timeout: float = DEFAULT_READY_TIMEOUT_S
     # Mutual TLS between the services, with the certificates in tls_dir (default
     # data_dir/certs), made at start when the directory has none.
-    tls: bool = False
+    tls: bool = True
     tls_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -396,18 +396,27 @@ class RestartPolicy:
         return float(min(self.max_delay_s, self.base_delay_s * 2 ** (len(recent) - 1)))
 
 
-async def external_health(external: Mapping[Agency, str], timeout: float = 3.0) -> dict[str, str]:
+async def external_health(
+    external: Mapping[Agency, str],
+    timeout: float = 3.0,
+    *,
+    channels: ChannelFactory | None = None,
+) -> dict[str, str]:
     """Why each external agency that does not answer gRPC health SERVING does not (by name).
 
-    Every address of a `*_ADDR` value is asked; an agency missing from the result answered.
+    Every address of a `*_ADDR` value is asked, through `channels` (the operator's, under
+    TLS; plaintext by default); an agency missing from the result answered.
     """
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from ..runtime.tls import insecure_channels
+
+    dial = channels or insecure_channels
     problems: dict[str, str] = {}
     for agency, value in external.items():
         for address in value.split(","):
-            async with grpc.aio.insecure_channel(address) as channel:
+            async with dial(agency, address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
                 try:
                     reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)

@@ -7,7 +7,6 @@ about a second of CPU to import, and `scfed --help` or `scfed classify` need non
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -158,6 +157,9 @@ def _agency_option(
         raise typer.BadParameter(str(exc), param_hint=param_hint) from exc
 
 
+# Where `scfed up --seed`, `scfed seed` and `scfed reset --seed` save the LEAs' API keys,
+# under the data directory.
+LEA_KEYS_FILE = "lea-keys.json"
 MESSAGE_COUNTS = (
     "car",
     "cpi",
@@ -316,7 +318,7 @@ def up(
             help="The longest backoff before a restart (from 1 s, doubling).",
         ),
     ] = 30.0,
-    tls: Tls = False,
+    tls: Tls = True,
     tls_dir: TlsDir = None,
 ) -> None:
     """Run the five services (less any external ones) as separate processes on loopback until
@@ -368,14 +370,15 @@ def up(
         try:
             asyncio.run(fed.wait_ready())
             # A warning, not an error: the others' outboxes hold its messages until it answers.
-            for name, problem in asyncio.run(external_health(externals)).items():
+            health = external_health(externals, channels=fed.operator_channels())
+            for name, problem in asyncio.run(health).items():
                 warning = f"external {name} does not answer gRPC health"
                 err().print(f"[yellow]{warning}:[/yellow] {problem}")
             if seed is not None and not stopping:
                 world = build_world(seed, world_size)
                 channels = fed.operator_channels()
                 seeded = seed_world(world, fed.all_addresses(), channels=channels)
-                _print_seeded(seed, asyncio.run(seeded))
+                _print_seeded(seed, asyncio.run(seeded), fed.data_dir)
         except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
             err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -413,12 +416,14 @@ def seed(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
 ) -> None:
-    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports; with
-    SCFED_TLS=on, with the operator's certificate from SCFED_TLS_DIR)."""
+    """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports; with TLS on,
+    the default, with the operator's certificate from SCFED_TLS_DIR). Every LEA's API key is
+    issued afresh and saved in SCFED_DATA_DIR/lea-keys.json."""
     import asyncio
 
     import grpc
 
+    from ..runtime.config import ServiceSettings
     from ..world.seeding import seed_world
     from ..world.world import build_world
 
@@ -429,15 +434,59 @@ def seed(
     except grpc.aio.AioRpcError as exc:
         err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
-    _print_seeded(seed, counts)
+    _print_seeded(seed, counts, ServiceSettings().data_dir)
 
 
-def _print_seeded(seed: int, counts: SeedCounts) -> None:
-    """What seeding loaded, and each agency it could not seed with the reason."""
-    loaded = {k: v for k, v in dataclasses.asdict(counts).items() if k != "not_seeded"}
-    out().print(f"seeded world {seed}: {loaded}")
+def _print_seeded(seed: int, counts: SeedCounts, data_dir: Path) -> None:
+    """What seeding loaded, each agency it could not seed with the reason, and where the LEAs'
+    API keys were saved."""
+    out().print(f"seeded world {seed}: {counts.counts()}")
     for name, reason in counts.not_seeded.items():
         err().print(f"[yellow]not seeded:[/yellow] {name} ({reason})")
+    if counts.lea_keys:
+        saved = save_lea_keys(counts.lea_keys, data_dir)
+        out().print(f"LEA API keys (ORI -> key, for Authorization: Bearer): {saved}")
+
+
+def save_lea_keys(keys: dict[str, str], data_dir: Path) -> Path:
+    """Writes the LEAs' API keys as JSON (ORI -> key) to DATA_DIR/lea-keys.json, readable by
+    the owner only; returns the file."""
+    from ..runtime.tls import write_file
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LEA_KEYS_FILE
+    write_file(path, json.dumps(keys, indent=2).encode() + b"\n", 0o600)
+    return path
+
+
+@app.command("lea-key")
+def lea_key(
+    ori: Annotated[str, typer.Argument(help="The LEA's ORI, as registered at the SIB.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Issue an LEA's API key at the SIB (revoking its previous one) and print it: the key the
+    LEA sends as Authorization: Bearer to the agency edge. Shown once; the SIB keeps its hash."""
+    import asyncio
+
+    import grpc
+
+    from scfed.sib.v1 import sib_pb2_grpc
+
+    from ..sib.lea_client import issue_lea_keys
+
+    async def issue() -> dict[str, str]:
+        async with _operator_channels()(Agency.SIB, _addresses()[Agency.SIB]) as channel:
+            return await issue_lea_keys(sib_pb2_grpc.StateIdentificationBureauStub(channel), [ori])
+
+    try:
+        keys = asyncio.run(issue())
+    except grpc.aio.AioRpcError as exc:
+        err().print(f"[red]no key issued:[/red] {exc.code().name}: {exc.details()}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps({"ori": ori, "api_key": keys[ori]}))
+    else:
+        print(keys[ori])
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -502,7 +551,7 @@ def demo(
         ),
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
-    tls: Tls = False,
+    tls: Tls = True,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation

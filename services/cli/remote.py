@@ -17,15 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import grpc
 import httpx
+
+from scfed.sib.v1 import sib_pb2_grpc
 
 from ..federation import Agency
 from ..runtime.journal import counts_from_json
 from ..runtime.models import OutboxStatus
 from ..runtime.tls import ChannelFactory, insecure_channels
+from ..sib.lea_client import LeaKeys, issue_lea_keys
 from ..sib.models import FINISHED, BookingStatus
 from ..world.seeding import seed_world
-from ..world.world import build_world
+from ..world.world import World, build_world
 from .demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings, unchecked
 
 
@@ -151,6 +155,23 @@ async def wait_answered(
     return views
 
 
+async def _issue_keys(world: World, options: RemoteDemoOptions) -> dict[str, str]:
+    """The world's LEAs' API keys, issued afresh at the SIB with the operator's channel; none
+    when no gRPC address of the SIB was given or it does not issue keys (its LEA routes then
+    answer as it answers an LEA without one)."""
+    address = options.addresses.get(Agency.SIB)
+    if address is None:
+        return {}
+    async with options.channels(Agency.SIB, address) as channel:
+        sib = sib_pb2_grpc.StateIdentificationBureauStub(channel)
+        try:
+            return await issue_lea_keys(sib, (agency.ori for agency in world.agencies))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            return {}
+
+
 async def run_remote_demo(
     options: RemoteDemoOptions, progress: Progress = _no_progress
 ) -> dict[str, Any]:
@@ -175,6 +196,7 @@ async def run_remote_demo(
             progress("seed", 0, 1)
             seeded = await seed_world(world, options.addresses, channels=options.channels)
             progress("seed", 1, 1)
+        client.auth = LeaKeys(seeded.lea_keys if seeded else await _issue_keys(world, options))
         before = await _snapshot(client, urls)
         # Booking numbers carry the run, so runs of the same world never collide at the edge.
         run_tag = uuid.uuid4().hex[:8]

@@ -66,8 +66,8 @@ class ServiceSettings(BaseSettings):
     http_max_snapshot_bytes: int = Field(default=2 * 2**30, ge=1024)
     # Mutual TLS on the gRPC hops (runtime/tls.py): "on" binds the gRPC port with the service's
     # certificate, admits only clients with one from the federation's CA, and dials peers
-    # with it; "off" is plaintext, said in a warning at start.
-    tls: Literal["on", "off"] = "off"
+    # with it (the default); "off" is plaintext, said in a warning at start.
+    tls: Literal["on", "off"] = "on"
     # Where the certificates are (`scfed certs init --dir D`); default <data_dir>/certs.
     tls_dir: Path | None = None
 

@@ -168,7 +168,7 @@ def _leaf(
     return key, _validity(builder, days).sign(ca_key, hashes.SHA256())
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int) -> None:
     """Writes `data` to `path` with `mode`, never readable by others even for an instant."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(descriptor, "wb") as file:
@@ -185,8 +185,10 @@ def _write_pair(
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write(key_path(directory, name), key_bytes, 0o600)
-    _write(certificate_path(directory, name), cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_file(key_path(directory, name), key_bytes, 0o600)
+    write_file(
+        certificate_path(directory, name), cert.public_bytes(serialization.Encoding.PEM), 0o644
+    )
     return [certificate_path(directory, name), key_path(directory, name)]
 
 
@@ -286,6 +288,12 @@ class SecureChannels:
             address,
             self.credentials,
             options=[*options, (TARGET_NAME_OPTION, target_name(peer))],
+        )
+
+    def blocking(self, peer: str, address: str) -> grpc.Channel:
+        """The same channel for synchronous (non-asyncio) stubs."""
+        return grpc.secure_channel(
+            address, self.credentials, options=[(TARGET_NAME_OPTION, target_name(peer))]
         )
 
 

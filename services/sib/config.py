@@ -26,6 +26,6 @@ class SibSettings(config.MatchSettings):
     ice_field_addr: str = Agency.ICE_FIELD.profile.default_address
     # LEA credentials at the agency edge (credentials.py): "required" refuses a booking, a
     # booking read, an inbox read or a release notice without an LEA's API key (401) and
-    # confines each LEA to its own ORI (403, or 404 for another's booking); "off" (the
-    # default for now) takes the ORI a request names on trust.
-    lea_credentials: Literal["required", "off"] = "off"
+    # confines each LEA to its own ORI (403, or 404 for another's booking), the default;
+    # "off" takes the ORI a request names on trust.
+    lea_credentials: Literal["required", "off"] = "required"

@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
+from grpc import Channel
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc
 from scfed.ice_field.v1 import ice_field_pb2_grpc
@@ -29,6 +31,8 @@ from ..cli.remote import trace_http
 from ..federation import Agency, parse_agency
 from ..lesc.determination import default_status_rules
 from ..runtime.clock import parse_duration
+from ..runtime.tls import OPERATOR, ChannelFactory, SecureChannels, insecure_channels
+from ..sib.lea_client import LeaKeys
 from ..world.seeding import SeedCounts, seed_world
 from ..world.world import CHARGE_POOL, BookingSpec, World, booking_payload, build_world
 from .loop import LoopThread
@@ -47,15 +51,29 @@ _LEVELS = {kind.ncic_code: kind.level for kind in CHARGE_POOL}
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where a federation answers: each agency's HTTP edge and gRPC address."""
+    """Where a federation answers: each agency's HTTP edge and gRPC address, and the
+    operator's certificates when its gRPC hops are mutual TLS (None: plaintext)."""
 
     http: dict[Agency, str]
     grpc: dict[Agency, str]
+    tls_dir: Path | None = None
 
     @property
     def sib_url(self) -> str:
         """Base URL of the SIB's agency edge."""
         return self.http[Agency.SIB]
+
+    def operator_channels(self) -> ChannelFactory:
+        """How the operator's tools (seeding) dial the services."""
+        if self.tls_dir is None:
+            return insecure_channels
+        return SecureChannels.of(self.tls_dir, OPERATOR)
+
+    def blocking_channel(self, agency: Agency) -> Channel:
+        """A synchronous channel to an agency, with the operator's certificate under TLS."""
+        if self.tls_dir is None:
+            return grpc.insecure_channel(self.grpc[agency])
+        return SecureChannels.of(self.tls_dir, OPERATOR).blocking(agency, self.grpc[agency])
 
 
 @dataclass
@@ -85,7 +103,9 @@ class ScfedFederation:
         self.timings = Timings()
         self.world: World | None = None
         self._loop = loop
-        self._http = httpx.Client(base_url=endpoints.sib_url, timeout=timeout)
+        # The seeded LEAs' API keys, sent with each LEA route's request (seed() fills them).
+        self._lea_keys = LeaKeys()
+        self._http = httpx.Client(base_url=endpoints.sib_url, timeout=timeout, auth=self._lea_keys)
         self._channels: dict[Agency, grpc.Channel] = {}
         self._worlds: dict[tuple[int, int], World] = {}
 
@@ -108,7 +128,7 @@ class ScfedFederation:
         """A (synchronous) gRPC channel to an agency, open until the session ends."""
         key = parse_agency(agency)
         if key not in self._channels:
-            self._channels[key] = grpc.insecure_channel(self.endpoints.grpc[key])
+            self._channels[key] = self.endpoints.blocking_channel(key)
         return self._channels[key]
 
     def stub(self, agency: str) -> Any:
@@ -140,7 +160,11 @@ class ScfedFederation:
         world = self._worlds.get((seed, size))
         if world is None:
             world = self._worlds[seed, size] = build_world(seed, size)
-        counts = self._loop.run(seed_world(world, _named(self.endpoints.grpc)))
+        seeding = seed_world(
+            world, _named(self.endpoints.grpc), channels=self.endpoints.operator_channels()
+        )
+        counts = self._loop.run(seeding)
+        self._lea_keys.keys = dict(counts.lea_keys)
         self.timings.seeds_s.append(time.perf_counter() - started)
         self.world = world
         return counts
@@ -194,7 +218,9 @@ class ScfedFederation:
         """Waits until the booking is answered or refused; returns the SIB's view of it."""
 
         async def wait() -> dict[str, Any]:
-            async with httpx.AsyncClient(base_url=self.sib_url, timeout=self.timeout) as client:
+            async with httpx.AsyncClient(
+                base_url=self.sib_url, timeout=self.timeout, auth=self._lea_keys
+            ) as client:
                 return await final_booking(client, tcn, timeout=timeout or self.timeout)
 
         return self._loop.run(wait())

@@ -45,7 +45,11 @@ def make_settings(
     service: str, db: DatabaseChoice, *, instant_analysts: bool = True, **overrides: Any
 ) -> ServiceSettings:
     """Settings for one service on loopback port 0 with fast retries. With `instant_analysts`
-    LESC's analysts take no agency time; otherwise they keep LESC's configured desk."""
+    LESC's analysts take no agency time; otherwise they keep LESC's configured desk.
+
+    The hosts share this process and its loopback, so they run plaintext and the SIB takes an
+    LEA's ORI on trust (`tls="off"`, `lea_credentials="off"`), unlike a started federation;
+    `overrides` turns either on (the project's TLS and credential tests do)."""
     settings_cls = Agency(service).profile.settings_class()
     values: dict[str, Any] = {
         "grpc_port": 0,
@@ -57,6 +61,8 @@ def make_settings(
         "outbox_poll_s": 0.1,
         "outbox_deadline_s": 5.0,
         "shutdown_grace_s": 0.5,
+        "tls": "off",
+        **({"lea_credentials": "off"} if service == Agency.SIB else {}),
         **db.settings_for(service),
         **({"desk_poll_s": 0.02} if service == Agency.LESC else {}),
         **(

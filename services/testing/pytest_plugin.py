@@ -11,8 +11,11 @@ the fixture::
 ``scfed_federation`` (session) starts the five services in this process on free ports, on
 SQLite in a temporary folder, LESC and the field offices on a clock 3600 times faster than the
 wall clock (``--scfed-clock``), or drives a federation that already runs (``--scfed-url``).
-``scfed`` (each test) empties every service and seeds the same small world again. Nothing
-heavier than pytest is imported until a test asks for a fixture.
+``scfed`` (each test) empties every service and seeds the same small world again, issuing each
+LEA's API key, which the helpers send with the LEA's bookings and reads. The in-process
+federation is plaintext on loopback and takes an LEA's ORI on trust; a federation driven with
+--scfed-url is dialled as the operator (mutual TLS unless SCFED_TLS=off). Nothing heavier than
+pytest is imported until a test asks for a fixture.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Drive the federation already running with its SIB's HTTP edge at URL (env "
         "SCFED_URL) instead of starting one in-process. The other edges come from "
         "--scfed-http/--scfed-grpc, else from the variables the scfed CLI reads "
-        "(SCFED_<SERVICE>_ADDR, SCFED_<SERVICE>_HTTP_PORT; default ports 8081.., 50051..).",
+        "(SCFED_<SERVICE>_ADDR, SCFED_<SERVICE>_HTTP_PORT; default ports 8081.., 50051..). "
+        "Its gRPC edges are dialled with the operator's certificate from SCFED_TLS_DIR (default "
+        "<SCFED_DATA_DIR>/certs) unless SCFED_TLS=off.",
     )
     group.addoption(
         "--scfed-http",
@@ -142,12 +147,15 @@ def _remote_endpoints(config: pytest.Config) -> Endpoints:
     """A running federation's edges: the options over the CLI's environment defaults."""
     from ..cli.endpoints import grpc_addresses, http_urls
     from ..federation import Agency
+    from ..runtime.config import ServiceSettings
     from .client import Endpoints
 
     given = _given_endpoints(config)
     http = {Agency(k): v for k, v in {**http_urls(), **given["http"]}.items()}
     grpc = {Agency(k): v for k, v in {**grpc_addresses(), **given["grpc"]}.items()}
-    return Endpoints(http=http, grpc=grpc)
+    settings = ServiceSettings()
+    tls_dir = settings.resolved_tls_dir() if settings.tls == "on" else None
+    return Endpoints(http=http, grpc=grpc, tls_dir=tls_dir)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
 
 from ..federation import Agency
 from ..runtime.tls import ChannelFactory, insecure_channels
+from ..sib.lea_client import issue_lea_keys
 from .world import AgencySpec, ChargeSpec, Person, StateSpec, World
 
 BATCH = 100
@@ -35,6 +36,18 @@ class SeedCounts:
     ident_encounters: int
     # Agencies that did not implement their seeding RPC (NAME -> the status), left unseeded.
     not_seeded: dict[str, str] = field(default_factory=dict)
+    # Each registered LEA's API key at the SIB's agency edge (ORI -> key), issued fresh.
+    lea_keys: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def counts(self) -> dict[str, int]:
+        """What was loaded, by kind."""
+        return {
+            "states": self.states,
+            "agencies": self.agencies,
+            "field_offices": self.field_offices,
+            "criminal_records": self.criminal_records,
+            "ident_encounters": self.ident_encounters,
+        }
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -147,7 +160,8 @@ async def _unless_unimplemented(
 async def seed_world(
     world: World, addresses: dict[str, str], *, channels: ChannelFactory = insecure_channels
 ) -> SeedCounts:
-    """Registers states, agencies and field offices, and fills IAFIS and IDENT.
+    """Registers states, agencies and field offices, issues each LEA's API key (the counts'
+    `lea_keys`), and fills IAFIS and IDENT.
 
     `channels` opens each agency's channel: plaintext by default, or mutual TLS with the
     operator's certificate (`SecureChannels.of(directory, OPERATOR)`) when the services have TLS
@@ -163,8 +177,11 @@ async def seed_world(
     ):
         sib = sib_pb2_grpc.StateIdentificationBureauStub(sib_channel)
 
+        lea_keys: dict[str, str] = {}
+
         async def load_sib() -> int:
             await register_jurisdictions(sib, world.states, world.agencies)
+            lea_keys.update(await issue_lea_keys(sib, (a.ori for a in world.agencies)))
             return len(world.states)
 
         ice = ice_field_pb2_grpc.IceFieldStub(ice_channel)
@@ -218,4 +235,5 @@ async def seed_world(
         criminal_records=records,
         ident_encounters=encounters,
         not_seeded=not_seeded,
+        lea_keys=lea_keys,
     )

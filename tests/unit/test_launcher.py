@@ -174,10 +174,10 @@ def test_an_exit_is_described_by_its_signal_or_its_code_and_last_line() -> None:
     assert exit_reason(1) == "exited with code 1"
 
 
-def test_with_tls_the_launcher_makes_certificates_once_and_passes_them_to_every_service(
+def test_by_default_the_launcher_makes_certificates_once_and_passes_them_to_every_service(
     tmp_path: Path,
 ) -> None:
-    fed = LocalFederation(data_dir=tmp_path, tls=True)
+    fed = LocalFederation(data_dir=tmp_path)
     assert fed.ensure_certificates()
     assert (tmp_path / "certs" / "ca.pem").exists()
     assert not fed.ensure_certificates()
@@ -190,7 +190,7 @@ def test_with_tls_the_launcher_makes_certificates_once_and_passes_them_to_every_
 def test_without_tls_the_launcher_makes_no_certificates_and_says_plaintext(
     tmp_path: Path,
 ) -> None:
-    fed = LocalFederation(data_dir=tmp_path)
+    fed = LocalFederation(data_dir=tmp_path, tls=False)
     assert not fed.ensure_certificates()
     assert not (tmp_path / "certs").exists()
     assert fed.environment(Agency.SIB)["SCFED_TLS"] == "off"

@@ -131,18 +131,18 @@ def test_describe_lists_identity_names_and_expiry(cert_dir: Path) -> None:
     assert found[CA_NAME].not_after > _load(cert_dir, CA_NAME).not_valid_before_utc
 
 
-def test_settings_default_to_plaintext_and_certs_under_the_data_dir(
+def test_settings_default_to_mutual_tls_with_certs_under_the_data_dir(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SCFED_TLS", raising=False)
     monkeypatch.delenv("SCFED_TLS_DIR", raising=False)
     settings = ServiceSettings(data_dir=Path("/srv/scfed"))
-    assert settings.tls == "off"
+    assert settings.tls == "on"
     assert settings.resolved_tls_dir() == Path("/srv/scfed/certs")
-    monkeypatch.setenv("SCFED_TLS", "ON")
+    monkeypatch.setenv("SCFED_TLS", "OFF")
     monkeypatch.setenv("SCFED_TLS_DIR", "/etc/scfed/certs")
     settings = ServiceSettings()
-    assert settings.tls == "on"
+    assert settings.tls == "off"
     assert settings.resolved_tls_dir() == Path("/etc/scfed/certs")
 
 
@@ -175,9 +175,9 @@ def test_scfed_certs_show_says_when_there_are_none(tmp_path: Path) -> None:
 def test_the_operators_commands_dial_as_the_environment_says(
     cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SCFED_TLS", raising=False)
+    monkeypatch.setenv("SCFED_TLS", "off")
     assert operator_channels() is insecure_channels
-    monkeypatch.setenv("SCFED_TLS", "on")
+    monkeypatch.delenv("SCFED_TLS")
     monkeypatch.setenv("SCFED_TLS_DIR", str(cert_dir))
     assert isinstance(operator_channels(), SecureChannels)
     monkeypatch.setenv("SCFED_TLS_DIR", str(tmp_path / "none"))
