@@ -24,7 +24,7 @@ from ..runtime import audit, message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
-from ..runtime.errors import InvalidArgument, NotFound, shown
+from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound, shown
 from ..runtime.validation import check_descriptors
 from .models import EncounterRecord, IdentityRecord, SearchRecord
 
@@ -155,8 +155,14 @@ class IdentGallery(StoredGallery):
     async def enroll(
         self, session: AsyncSession, encounters: Sequence[pb.NewEncounter]
     ) -> list[pb.Enrollment]:
-        """Enrols encounters: attached to a matching identity's FIN, or under a new FIN."""
+        """Enrols encounters: attached to a matching identity's FIN, or under a new FIN.
+
+        An encounter id already on file is enrolled once: the same encounter again (same type
+        and status) answers its stored enrollment, so seeding a world twice changes nothing;
+        another encounter under that id is ALREADY_EXISTS, and an id twice in one request is
+        INVALID_ARGUMENT."""
         results: list[pb.Enrollment] = []
+        ids_in_request: set[str] = set()
         for i, item in enumerate(encounters):
             where = f"encounters[{i}]"
             check_descriptors(item.descriptors, field=f"{where}.descriptors")
@@ -165,6 +171,17 @@ class IdentGallery(StoredGallery):
             )
             if item.encounter.status == common_pb2.IMMIGRATION_STATUS_UNSPECIFIED:
                 raise InvalidArgument(f"{where}.encounter.status is required")
+            if item.encounter.encounter_id:
+                if item.encounter.encounter_id in ids_in_request:
+                    raise InvalidArgument(
+                        f"{where}.encounter.encounter_id {item.encounter.encounter_id!r} "
+                        "repeats an earlier encounter of this request"
+                    )
+                ids_in_request.add(item.encounter.encounter_id)
+                stored = await session.get(EncounterRecord, item.encounter.encounter_id)
+                if stored is not None:
+                    results.append(_enrolled_before(stored, item.encounter, where))
+                    continue
             found = [c for c in (self._staged_mate(template), self.engine.identify(template)) if c]
             mate = max(found, key=lambda c: c.score, default=None)
             fin = mate.key if mate is not None else None
@@ -306,3 +323,21 @@ class IdentGallery(StoredGallery):
         )
         self.outbox.add(session, route=message_routes.CJIS_DELIVER_IDR, message=message)
         return f"match {idr.fin} score {idr.score:.3f}" if idr.match else "no match"
+
+
+def _enrolled_before(
+    stored: EncounterRecord, encounter: common_pb2.Encounter, where: str
+) -> pb.Enrollment:
+    """The enrollment of an encounter already on file, when `encounter` is that one again;
+    ALREADY_EXISTS naming the id when it is another under the same id."""
+    if (stored.encounter_type, stored.status) != (
+        encounter.encounter_type or "UNSPECIFIED",
+        int(encounter.status),
+    ):
+        raise AlreadyExists(
+            f"{where}.encounter.encounter_id {stored.encounter_id!r} is already on file "
+            "as another encounter"
+        )
+    return pb.Enrollment(
+        fin=stored.fin, new_identity=False, encounter_id=stored.encounter_id, score=0.0
+    )

@@ -515,6 +515,49 @@ async def test_enrolment_batches_are_all_or_nothing(running: Start) -> None:
     assert caught.value.code() == NOT_FOUND, "the batch's other record must be rolled back"
 
 
+async def test_an_encounter_id_on_file_is_enrolled_once(running: Start) -> None:
+    identities = (await running(Agency.IDENT)).stub(Agency.IDENT)
+    world = _world()
+    capture = world.enrollment_capture(world.person(_plain_booking(world).person_id))
+    overstay = common.Encounter(
+        encounter_id="ENC-ONCE-1", status=common.IMMIGRATION_STATUS_VISA_OVERSTAY
+    )
+    first = ident.NewEncounter(descriptors=NAM, tenprint=capture, encounter=overstay)
+    enrolled = await identities.EnrollEncounters(ident.EnrollEncountersRequest(encounters=[first]))
+    size = (await identities.Info(ident.InfoRequest())).gallery_size
+    # The same encounter again (a world seeded twice): its enrollment, nothing added.
+    again = await identities.EnrollEncounters(ident.EnrollEncountersRequest(encounters=[first]))
+    assert (again.enrollments[0].fin, again.enrollments[0].encounter_id) == (
+        enrolled.enrollments[0].fin,
+        "ENC-ONCE-1",
+    )
+    assert again.enrollments[0].new_identity is False
+    assert (await identities.Info(ident.InfoRequest())).gallery_size == size
+    # Another encounter under that id, and one id twice in a request, are refused.
+    other = ident.NewEncounter(
+        descriptors=NAM,
+        tenprint=capture,
+        encounter=common.Encounter(
+            encounter_id="ENC-ONCE-1", status=common.IMMIGRATION_STATUS_NONIMMIGRANT_VISA
+        ),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await identities.Enroll(ident.EnrollRequest(encounter=other))
+    assert caught.value.code() == EXISTS
+    assert "'ENC-ONCE-1' is already on file" in (caught.value.details() or "")
+    twice = ident.NewEncounter(
+        descriptors=NAM,
+        tenprint=capture,
+        encounter=common.Encounter(
+            encounter_id="ENC-TWICE", status=common.IMMIGRATION_STATUS_VISA_OVERSTAY
+        ),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await identities.EnrollEncounters(ident.EnrollEncountersRequest(encounters=[twice, twice]))
+    assert caught.value.code() == INVALID
+    assert "encounters[1].encounter.encounter_id" in (caught.value.details() or "")
+
+
 async def _booked_in_oregon(edges: Edges) -> tuple[str, ice.IarCopy]:
     """A new state no field office covers, a booking there, and an IAR copy for it."""
     oregon = StateSpec(
