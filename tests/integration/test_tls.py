@@ -105,6 +105,34 @@ async def test_a_service_restarted_in_a_tls_federation_serves_tls_again(
     assert view["status"] == "answered"
 
 
+async def test_rotated_certificates_take_effect_at_restart_and_the_old_ones_are_refused(
+    tls_scenario: Scenario, db: DatabaseChoice, certs: Path
+) -> None:
+    fed = tls_scenario.fed
+    assert (await tls_scenario.final(await tls_scenario.book(tls_scenario.subject(), CA)))[
+        "status"
+    ] == "answered"
+    old_operator = SecureChannels.of(certs, OPERATOR)
+    # The documented rotation: a new CA and new certificates, then every service restarted.
+    init_certificates(certs, days=1, force=True)
+    for agency in Agency:
+        await fed.hosts[agency].stop()
+    for agency in Agency:
+        await fed.restart(agency, db)
+    sib = fed.addresses()[Agency.SIB]
+    async with old_operator(Agency.SIB, sib) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _health(channel)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    async with SecureChannels.of(certs, OPERATOR)(Agency.SIB, sib) as channel:
+        assert await _health(channel) == health_pb2.HealthCheckResponse.SERVING
+    # Every hop works again on the new certificates (the SIB's edge is on a new port).
+    async with scenario_in(fed, channels=SecureChannels.of(certs, OPERATOR)) as again:
+        view = await again.final(await again.book(again.subject(), CA))
+    assert view["status"] == "answered"
+    assert "SRE" in {response["kind"] for response in view["responses"]}
+
+
 async def test_the_operator_certificate_reaches_a_tls_service(tls_host: ServiceHost) -> None:
     certs = tls_host.settings.resolved_tls_dir()
     async with SecureChannels.of(certs, OPERATOR)(Agency.IDENT, tls_host.grpc_address) as channel:
