@@ -455,7 +455,10 @@ def save_lea_keys(keys: dict[str, str], data_dir: Path) -> Path:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / LEA_KEYS_FILE
-    write_file(path, json.dumps(keys, indent=2).encode() + b"\n", 0o600)
+    # Written whole, then renamed into place: a reader never sees half a file.
+    partial = path.with_name(f".{LEA_KEYS_FILE}.partial")
+    write_file(partial, json.dumps(keys, indent=2).encode() + b"\n", 0o600)
+    partial.replace(path)
     return path
 
 

@@ -20,6 +20,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.cli.launcher import free_port
+from services.federation import Agency
+from services.runtime.tls import (
+    OPERATOR,
+    ChannelFactory,
+    SecureChannels,
+    init_certificates,
+    insecure_channels,
+)
+from services.world.world import booking_payload, build_world
 from tests.federation import POSTGRES_URL
 from tests.support import postgres_or_skip
 
@@ -148,8 +157,8 @@ def _wait_ready(url: str, proc: subprocess.Popen[Any], timeout: float = 30) -> N
     raise AssertionError(f"{url} not ready after {timeout}s")
 
 
-async def _health_and_reflection(address: str) -> tuple[int, list[str]]:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def _health_and_reflection(address: str, certs: Path) -> tuple[int, list[str]]:
+    async with SecureChannels.of(certs, OPERATOR)(Agency.IDENT, address) as channel:
         health = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="scfed.ident.v1.Ident")
         )
@@ -162,7 +171,24 @@ async def _health_and_reflection(address: str) -> tuple[int, list[str]]:
         return health.status, names
 
 
+def test_a_service_alone_with_no_certificates_exits_saying_how_to_make_them(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.ident"],
+        cwd=ROOT,
+        env=_service_env(tmp_path, "ident", free_port(), free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"run `scfed certs init --dir {tmp_path / 'certs'}`" in result.stderr
+    assert "SCFED_TLS=off" in result.stderr
+
+
 def test_a_service_runs_alone_and_stops_gracefully(tmp_path: Path) -> None:
+    init_certificates(tmp_path / "certs")
     grpc_port, http_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.ident"],
@@ -173,7 +199,8 @@ def test_a_service_runs_alone_and_stops_gracefully(tmp_path: Path) -> None:
     )
     try:
         _wait_ready(f"http://127.0.0.1:{http_port}", proc)
-        status, services = asyncio.run(_health_and_reflection(f"127.0.0.1:{grpc_port}"))
+        address = f"127.0.0.1:{grpc_port}"
+        status, services = asyncio.run(_health_and_reflection(address, tmp_path / "certs"))
         assert status == health_pb2.HealthCheckResponse.SERVING
         assert {"scfed.ident.v1.Ident", "scfed.common.v1.Journal", "grpc.health.v1.Health"} <= set(
             services
@@ -245,8 +272,38 @@ def test_up_runs_the_federation_until_interrupted(tmp_path: Path) -> None:
             states = r.json()
             time.sleep(0.2)
         assert {s["code"] for s in states} == {"TX", "CA", "AZ", "NM"}
+        # By default: mutual TLS with certificates made in the data dir, and LEA keys.
+        assert (tmp_path / "certs" / "ca.pem").exists()
+        sib = f"127.0.0.1:{50051 + offset}"
+        with pytest.raises(grpc.aio.AioRpcError) as plaintext:
+            asyncio.run(_health(insecure_channels, sib))
+        assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE
+        certs = tmp_path / "certs"
+        assert asyncio.run(_health(SecureChannels.of(certs, OPERATOR), sib)) == 1
+        # Saved once the whole world is seeded.
+        while time.monotonic() < deadline and not (tmp_path / "lea-keys.json").exists():
+            time.sleep(0.2)
+        keys = json.loads((tmp_path / "lea-keys.json").read_text())
+        assert (tmp_path / "lea-keys.json").stat().st_mode & 0o077 == 0
+        world = build_world(3, 5)
+        booking = world.bookings[0]
+        payload = booking_payload(world, booking)
+        edge = f"http://127.0.0.1:{8081 + offset}"
+        assert httpx.post(f"{edge}/v1/bookings", json=payload).status_code == 401
+        headers = {"Authorization": f"Bearer {keys[booking.ori]}"}
+        accepted = httpx.post(f"{edge}/v1/bookings", json=payload, headers=headers)
+        assert accepted.status_code == 202, accepted.text
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert "federation stopped" in out
+    assert str(tmp_path / "lea-keys.json") in out
+
+
+async def _health(channels: ChannelFactory, address: str) -> int:
+    async with channels(Agency.SIB, address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+        return int(reply.status)
