@@ -107,4 +107,3 @@ def test_every_named_volume_a_service_mounts_is_declared() -> None:
         merge_compose(load_compose("compose.yaml"), load_compose("compose.hostnet.yaml")),
     ):
         assert _named_volumes(document) <= set(document["volumes"])
-
