@@ -52,6 +52,8 @@ RUN groupadd --system --gid 10001 scfed \
     && chown 10001:10001 /data
 COPY --from=builder /opt/venv /opt/venv
 COPY deploy/docker/healthcheck.py /opt/scfed/healthcheck.py
+# Compose's one-shot `certs` service: the mutual-TLS certificates, one directory per agency.
+COPY deploy/docker/issue_certs.py /opt/scfed/issue_certs.py
 # SCFED_GRPC_HOST / SCFED_HTTP_HOST are federation-wide settings (README, Configuration): every
 # service listens on all interfaces of the container. /data holds the SQLite files when no
 # SCFED_DATABASE_URL is given; mount a volume there to keep them.

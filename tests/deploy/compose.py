@@ -10,8 +10,10 @@ smoke test uses the host's PostgreSQL instead of the compose postgres container.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +115,8 @@ class ComposeProject:
     external: frozenset[str] = frozenset()
     env_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     containers: dict[str, Container] = field(default_factory=dict)
+    # One-shot services (`service_completed_successfully`) that have exited with status 0.
+    completed: set[str] = field(default_factory=set)
 
     def config(self) -> Obj:
         """The merged compose model."""
@@ -136,9 +140,12 @@ class ComposeProject:
                     continue
                 if rule.get("condition") == "service_healthy":
                     self.wait_healthy([dep], timeout_s=timeout_s)
+                elif rule.get("condition") == "service_completed_successfully":
+                    self.wait_completed(dep, timeout_s=timeout_s)
             self.containers[name] = self._run(name, service)
-        self.wait_healthy(list(self.containers), timeout_s=timeout_s)
-        for name in self.containers:
+        long_running = [name for name in self.containers if name not in self.completed]
+        self.wait_healthy(long_running, timeout_s=timeout_s)
+        for name in long_running:
             healthy_at[name] = time.monotonic() - started
         return healthy_at
 
@@ -173,6 +180,8 @@ class ComposeProject:
         return self.client.containers.run(
             image=service["image"],
             command=service.get("command"),
+            entrypoint=service.get("entrypoint"),
+            user=service.get("user", ""),
             name=container_name,
             detach=True,
             environment=env,
@@ -180,12 +189,26 @@ class ComposeProject:
             read_only=bool(service.get("read_only", False)),
             tmpfs={path: "" for path in service.get("tmpfs", [])},
             cap_drop=service.get("cap_drop"),
+            cap_add=service.get("cap_add"),
             security_opt=service.get("security_opt"),
             stop_signal="SIGTERM",
             volumes=volumes,
             healthcheck=healthcheck,
             labels={"com.docker.compose.project": self.project, "scfed.service": name},
         )
+
+    def wait_completed(self, name: str, *, timeout_s: float) -> None:
+        """Waits until a one-shot container has exited with status 0."""
+        if name in self.completed:
+            return
+        container = self.containers[name]
+        status = container.wait(timeout=timeout_s)
+        if status.get("StatusCode") != 0:
+            raise RuntimeError(
+                f"{name} exited ({status.get('StatusCode')}): "
+                f"{container.logs(tail=40).decode(errors='replace')}"
+            )
+        self.completed.add(name)
 
     def wait_healthy(self, names: list[str], *, timeout_s: float) -> None:
         """Waits until every named container's health check passes."""
@@ -213,6 +236,20 @@ class ComposeProject:
                 raise TimeoutError(f"not healthy after {timeout_s:g}s: {logs}")
             time.sleep(0.5)
 
+    def copy_out(self, service: str, files: list[str], destination: Path) -> None:
+        """Copies files out of a service's container (running or exited) into `destination`,
+        as `docker compose cp` does."""
+        destination.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            chunks, _ = self.containers[service].get_archive(path)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+                member = tar.getmember(Path(path).name)
+                extracted = tar.extractfile(member)
+                assert extracted is not None, f"{service}:{path} is not a file"
+                target = destination / member.name
+                target.write_bytes(extracted.read())
+                target.chmod(0o600)
+
     def logs(self) -> dict[str, str]:
         """Each container's last log lines."""
         return {n: c.logs(tail=60).decode(errors="replace") for n, c in self.containers.items()}
@@ -226,6 +263,7 @@ class ComposeProject:
             except NotFound:
                 pass
         self.containers.clear()
+        self.completed.clear()
         for volume in self.client.volumes.list():
             if volume.name.startswith(f"{self.project}_"):
                 volume.remove(force=True)

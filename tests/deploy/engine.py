@@ -251,7 +251,13 @@ def build_context(wheelhouse: Path) -> io.BytesIO:
     """The build context as a tar: what .dockerignore lets in, plus the wheelhouse."""
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
-        for name in ("Dockerfile", "pyproject.toml", "README.md", "deploy/docker/healthcheck.py"):
+        for name in (
+            "Dockerfile",
+            "pyproject.toml",
+            "README.md",
+            "deploy/docker/healthcheck.py",
+            "deploy/docker/issue_certs.py",
+        ):
             tar.add(ROOT / name, arcname=name)
         for folder in ("scfed", "proto", "services"):
             for path in sorted((ROOT / folder).rglob("*")):

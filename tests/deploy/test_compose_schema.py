@@ -88,3 +88,22 @@ def test_the_schema_check_refuses_what_compose_would_refuse(
     errors = _errors(compose_spec, broken)
     assert any("service_ready" in e for e in errors)
     assert any("restartt" in e for e in errors)
+
+
+def _named_volumes(document: dict[str, Any]) -> set[str]:
+    """The named volumes (not host paths) the services mount."""
+    return {
+        volume.split(":", 1)[0]
+        for service in document["services"].values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith((".", "/"))
+    }
+
+
+def test_every_named_volume_a_service_mounts_is_declared() -> None:
+    # The schema cannot see it; Compose refuses a service that "refers to undefined volume".
+    for document in (
+        load_compose("compose.yaml"),
+        merge_compose(load_compose("compose.yaml"), load_compose("compose.hostnet.yaml")),
+    ):
+        assert _named_volumes(document) <= set(document["volumes"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -69,10 +70,13 @@ def engine() -> Iterator[engines.Engine]:
         engine.stop()
 
 
-def _scfed(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _scfed(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli.main", *args],
         cwd=ROOT,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -80,7 +84,7 @@ def _scfed(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
 
 
 def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
-    engine: engines.Engine, capsys: pytest.CaptureFixture[str]
+    engine: engines.Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     total = time.monotonic()
     timings = dict(engine.timings)
@@ -107,6 +111,15 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
         up = time.monotonic()
         project.up(timeout_s=240)
         timings["start_to_healthy_s"] = time.monotonic() - up
+        # The gRPC edges take only the federation's certificates: the operator's, as the
+        # README has one copy it (`docker compose cp certs:/authority/...`).
+        operator = tmp_path / "certs"
+        project.copy_out(
+            "certs",
+            ["/authority/ca.pem", "/authority/operator.pem", "/authority/operator.key"],
+            operator,
+        )
+        tls_env = {"SCFED_TLS": "on", "SCFED_TLS_DIR": str(operator)}
 
         urls: list[str] = []
         addrs: list[str] = []
@@ -128,6 +141,7 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
             "--timeout",
             "240",
             "--json",
+            env=tls_env,
         )
         timings["bookings_s"] = time.monotonic() - driven
         assert demo.returncode == 0, demo.stderr[-3000:] + json.dumps(project.logs())[-3000:]
@@ -140,7 +154,13 @@ def test_compose_federation_answers_every_booking_driven_through_the_sib_edge(
         assert result["ident_matches"] > 0
 
         trace = _scfed(
-            "trace", result["sample_tcn"], "--sib-url", "http://127.0.0.1:8081", *urls, "--json"
+            "trace",
+            result["sample_tcn"],
+            "--sib-url",
+            "http://127.0.0.1:8081",
+            *urls,
+            "--json",
+            env=tls_env,
         )
         assert trace.returncode == 0, trace.stderr[-2000:]
         entries = json.loads(trace.stdout)

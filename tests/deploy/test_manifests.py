@@ -22,15 +22,21 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from cryptography import x509
 
 from services import federation
 from services.cli.launcher import LocalFederation
+from services.runtime import server, tls
 from services.runtime.config import ServiceSettings
 from tests.deploy.compose import compose_env, interpolate, load_compose, merge_compose
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.32"
 OVERLAYS = ("dev", "production")
+# Where the dev overlay's secretGenerator reads the certificates from, inside deploy/.
+DEV_CERTS = Path("overlays") / "dev" / "certs"
+# Where every agency's mutual-TLS files are mounted, in Compose and in Kubernetes.
+TLS_DIR = "/run/scfed/tls"
 
 Obj = dict[str, Any]
 
@@ -73,13 +79,23 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def render(overlay: str) -> list[Obj]:
-    """The objects `kubectl kustomize` makes of an overlay."""
+@pytest.fixture(scope="module")
+def deploy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of deploy/ with the dev overlay's certificates made as its README says (`scfed
+    certs init --dir deploy/overlays/dev/certs`): they are git-ignored, never in the checkout."""
+    tree = tmp_path_factory.mktemp("deploy") / "deploy"
+    shutil.copytree(ROOT / "deploy", tree, ignore=shutil.ignore_patterns("certs"))
+    tls.init_certificates(tree / DEV_CERTS)
+    return tree
+
+
+def render(tree: Path, overlay: str) -> list[Obj]:
+    """The objects `kubectl kustomize` makes of an overlay of the deploy folder `tree`."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed: the Kubernetes manifests cannot be rendered")
     result = subprocess.run(
-        [kubectl, "kustomize", str(ROOT / "deploy" / "overlays" / overlay)],
+        [kubectl, "kustomize", str(tree / "overlays" / overlay)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -90,10 +106,10 @@ def render(overlay: str) -> list[Obj]:
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
-def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Obj]]:
+def overlay(request: pytest.FixtureRequest, deploy_tree: Path) -> tuple[str, list[Obj]]:
     """Each overlay's name and rendered objects."""
     name: str = request.param
-    return name, render(name)
+    return name, render(deploy_tree, name)
 
 
 def of_kind(objects: list[Obj], *kinds: str) -> list[Obj]:
@@ -238,7 +254,7 @@ def test_the_base_renders_on_its_own() -> None:
 # --- Kubernetes: workloads ----------------------------------------------------------------------
 
 
-def test_every_agency_runs_its_own_module_with_native_grpc_probes(
+def test_every_agency_runs_its_own_module_with_http_probes_on_its_edge(
     overlay: tuple[str, list[Obj]],
 ) -> None:
     _, objects = overlay
@@ -248,17 +264,28 @@ def test_every_agency_runs_its_own_module_with_native_grpc_probes(
         assert container["args"] == [f"scfed.services.{agency.module}"]
         assert container_port(workload, "grpc") == ("grpc", agency.grpc_port)
         assert container_port(workload, "http") == ("http", agency.http_port)
-        # Liveness asks for the health name that a database outage leaves SERVING.
+        # The gRPC port wants a client certificate, which the kubelet cannot present; liveness
+        # asks the route that a database outage leaves answering 200.
         expected = {
-            "startupProbe": {"port": agency.grpc_port},
-            "readinessProbe": {"port": agency.grpc_port},
-            "livenessProbe": {"port": agency.grpc_port, "service": "liveness"},
+            "startupProbe": {"path": "/readyz", "port": "http"},
+            "readinessProbe": {"path": "/readyz", "port": "http"},
+            "livenessProbe": {"path": "/healthz", "port": "http"},
         }
-        for probe, grpc_probe in expected.items():
+        for probe, http_probe in expected.items():
             assert probe in container, f"{name} has no {probe}"
-            assert container[probe].get("grpc") == grpc_probe, (
-                f"{name}: {probe} is not the gRPC probe {grpc_probe}"
+            assert container[probe].get("httpGet") == http_probe, (
+                f"{name}: {probe} is not the HTTP probe {http_probe}"
             )
+            # The edge answers these while the service starts or its database is out.
+            assert http_probe["path"] in server._ALWAYS_ANSWERING
+
+
+def test_no_probe_asks_the_mutual_tls_grpc_port(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    for name, workload in workloads(objects).items():
+        for container in containers(workload):
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert "grpc" not in container.get(probe, {}), f"{name}: {probe} uses gRPC"
 
 
 def test_every_container_is_hardened(overlay: tuple[str, list[Obj]]) -> None:
@@ -436,8 +463,10 @@ def database_host(objects: list[Obj]) -> str:
     return match.group(1)
 
 
-def test_dev_runs_its_database_in_the_cluster_reachable_by_the_agencies_only() -> None:
-    objects = render("dev")
+def test_dev_runs_its_database_in_the_cluster_reachable_by_the_agencies_only(
+    deploy_tree: Path,
+) -> None:
+    objects = render(deploy_tree, "dev")
     postgres = named(objects, "StatefulSet", "postgres")
     service = named(objects, "Service", "postgres")
     assert database_host(objects) == f"postgres:{service['spec']['ports'][0]['port']}"
@@ -448,8 +477,8 @@ def test_dev_runs_its_database_in_the_cluster_reachable_by_the_agencies_only() -
     assert into_postgres == {(name, "postgres") for name in AGENCIES}
 
 
-def test_production_points_at_an_external_database_and_scales_out() -> None:
-    objects = render("production")
+def test_production_points_at_an_external_database_and_scales_out(deploy_tree: Path) -> None:
+    objects = render(deploy_tree, "production")
     assert not [w for w in workloads(objects) if w not in AGENCIES], "no database in the cluster"
     host = database_host(objects)
     assert not host.startswith(("postgres:", "127.", "localhost")), host
@@ -460,8 +489,8 @@ def test_production_points_at_an_external_database_and_scales_out() -> None:
     assert len(images) == 1 and images != {"scfed:local"}, "the overlay sets the image"
 
 
-def test_dev_runs_the_locally_built_image() -> None:
-    objects = render("dev")
+def test_dev_runs_the_locally_built_image(deploy_tree: Path) -> None:
+    objects = render(deploy_tree, "dev")
     images = {c["image"] for w in agency_workloads(objects).values() for c in containers(w)}
     assert images == {"scfed:local"}
 
@@ -476,14 +505,19 @@ SCFED_UP_CLOCKS = {
 }
 
 
-def clock_of(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    """The clock an agency's settings read from exactly this environment."""
+def settings_of(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
+    """An agency's settings as read from exactly this environment."""
     for key in [k for k in os.environ if k.startswith("SCFED_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings: ServiceSettings = federation.Agency(AGENCIES[name].module).profile.settings_class()()
-    return settings.clock
+    return settings
+
+
+def clock_of(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The clock an agency's settings read from exactly this environment."""
+    return settings_of(name, env, monkeypatch).clock
 
 
 def test_scfed_up_runs_the_agencies_on_these_clocks(
@@ -506,6 +540,97 @@ def test_kubernetes_runs_agency_time_as_scfed_up_does(
         config, secret = config_of(objects, workload)
         clocks[name] = clock_of(name, {**config, **secret}, monkeypatch)
     assert clocks == SCFED_UP_CLOCKS
+
+
+# --- Kubernetes: mutual TLS -------------------------------------------------------------------
+
+
+def tls_files(module: str) -> set[str]:
+    """The files a service with TLS on reads from its certificate directory."""
+    directory = Path(TLS_DIR)
+    return {
+        str(tls.certificate_path(directory, tls.CA_NAME)),
+        str(tls.certificate_path(directory, module)),
+        str(tls.key_path(directory, module)),
+    }
+
+
+def test_every_agency_mounts_only_its_own_tls_secret_where_its_settings_look(
+    overlay: tuple[str, list[Obj]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, objects = overlay
+    for name, workload in agency_workloads(objects).items():
+        module = AGENCIES[name].module
+        pod = workload["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        secrets = [v for v in pod["volumes"] if "secret" in v]
+        assert len(secrets) == 1, f"{name} mounts {len(secrets)} Secrets"
+        (volume,) = secrets
+        secret_name = volume["secret"]["secretName"]
+        assert re.fullmatch(rf"scfed-tls-{name}(-[a-z0-9]{{10}})?", secret_name), secret_name
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is True, name
+        paths = {item["key"]: item["path"] for item in volume["secret"]["items"]}
+        assert paths == {"ca.crt": "ca.pem", "tls.crt": f"{module}.pem", "tls.key": f"{module}.key"}
+        # Group-readable only: the pod's fsGroup is the image's group.
+        assert volume["secret"]["defaultMode"] == 0o440, name
+        assert pod["securityContext"]["fsGroup"] == 10001, name
+        assert {f"{mount['mountPath']}/{path}" for path in paths.values()} == tls_files(module)
+        config, secret = config_of(objects, workload)
+        settings = settings_of(name, {**config, **secret}, monkeypatch)
+        assert settings.tls == "on", name
+        assert str(settings.resolved_tls_dir()) == mount["mountPath"] == TLS_DIR, name
+
+
+def cert_identity(pem: bytes) -> str:
+    """The SPIFFE ID a certificate names its holder by."""
+    cert = x509.load_pem_x509_certificate(pem)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    (uri,) = san.get_values_for_type(x509.UniformResourceIdentifier)
+    return uri
+
+
+def test_dev_makes_each_agency_secret_of_its_own_pair_and_never_the_ca_key(
+    deploy_tree: Path,
+) -> None:
+    objects = render(deploy_tree, "dev")
+    certs = deploy_tree / DEV_CERTS
+    ca = tls.certificate_path(certs, tls.CA_NAME).read_bytes()
+    secret_bytes = [
+        base64.b64decode(value)
+        for secret in of_kind(objects, "Secret")
+        for value in secret.get("data", {}).values()
+    ]
+    for withheld in (tls.CA_NAME, tls.OPERATOR):
+        assert tls.key_path(certs, withheld).read_bytes() not in secret_bytes, withheld
+    for name, agency in AGENCIES.items():
+        secret = generated(objects, "Secret", f"scfed-tls-{name}")
+        assert secret["type"] == "kubernetes.io/tls"
+        data = {key: base64.b64decode(value) for key, value in secret["data"].items()}
+        assert set(data) == {"ca.crt", "tls.crt", "tls.key"}
+        assert data["ca.crt"] == ca
+        assert data["tls.key"] == tls.key_path(certs, agency.module).read_bytes()
+        assert cert_identity(data["tls.crt"]) == tls.spiffe_id(agency.module)
+
+
+def test_production_expects_each_agency_secret_made_out_of_band(deploy_tree: Path) -> None:
+    objects = render(deploy_tree, "production")
+    generated_tls = [
+        s for s in of_kind(objects, "Secret") if s["metadata"]["name"].startswith("scfed-tls-")
+    ]
+    assert not generated_tls, "production keeps keys out of the repository"
+    for name, workload in agency_workloads(objects).items():
+        (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+        assert volume["secret"]["secretName"] == f"scfed-tls-{name}"
+
+
+def test_overlay_certificates_are_never_committed() -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-q", str(DEV_CERTS / "sib.key")],
+        cwd=ROOT / "deploy",
+        check=False,
+    )
+    assert ignored.returncode == 0, f"deploy/{DEV_CERTS} is not git-ignored"
 
 
 # --- Kubernetes: network policies ---------------------------------------------------------------
@@ -559,7 +684,7 @@ def compose() -> Obj:
 
 def test_compose_runs_every_agency_from_one_image_next_to_postgres(compose: Obj) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", *AGENCIES}
+    assert set(services) == {"postgres", "certs", "operator", *AGENCIES}
     for name, agency in AGENCIES.items():
         service = services[name]
         assert service["image"] == "scfed:local"
@@ -568,12 +693,17 @@ def test_compose_runs_every_agency_from_one_image_next_to_postgres(compose: Obj)
     assert services["postgres"]["image"] == "postgres:15"
 
 
-def test_compose_agencies_wait_only_for_a_healthy_database(compose: Obj) -> None:
+def test_compose_agencies_wait_only_for_a_healthy_database_and_their_certificates(
+    compose: Obj,
+) -> None:
     services = compose["services"]
     postgres_check = services["postgres"]["healthcheck"]["test"]
     assert "pg_isready" in " ".join(postgres_check)
     for name in AGENCIES:
-        assert services[name]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        assert services[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "certs": {"condition": "service_completed_successfully"},
+        }
 
 
 def test_compose_agencies_report_readiness_with_python(compose: Obj) -> None:
@@ -600,12 +730,139 @@ def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None
 
 def test_compose_keeps_the_database_and_ident_data_in_named_volumes(compose: Obj) -> None:
     services = compose["services"]
-    assert set(compose["volumes"]) == {"postgres-data", "ident-index"}
+    certificates = {"certs-authority", "certs-operator", *(f"certs-{name}" for name in AGENCIES)}
+    assert set(compose["volumes"]) == {"postgres-data", "ident-index", *certificates}
     assert services["postgres"]["volumes"][0] == "postgres-data:/var/lib/postgresql/data"
-    assert services["ident"]["volumes"] == ["ident-index:/data"]
+    assert services["ident"]["volumes"][0] == "ident-index:/data"
     for name in AGENCIES.keys() - {"ident"}:
-        assert "volumes" not in services[name]
+        assert not any(v.split(":")[1] == "/data" for v in services[name]["volumes"]), name
         assert "/data" in services[name]["tmpfs"]
+
+
+def volume_mounts(service: Obj) -> dict[str, tuple[str, str]]:
+    """A service's volumes by mount path: (source, mode)."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        mounts[target] = (source, mode[0] if mode else "rw")
+    return mounts
+
+
+def test_compose_gives_each_agency_only_its_own_certificates_where_its_settings_look(
+    compose: Obj, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = compose["services"]
+    for name in AGENCIES:
+        env = compose_env(services[name])
+        settings = settings_of(name, env, monkeypatch)
+        assert settings.tls == "on", name
+        tls_dir = str(settings.resolved_tls_dir())
+        assert tls_dir == TLS_DIR
+        mounts = volume_mounts(services[name])
+        assert mounts[tls_dir] == (f"certs-{name}", "ro"), name
+        certificate_volumes = [s for s, _ in mounts.values() if s.startswith("certs-")]
+        assert certificate_volumes == [f"certs-{name}"], f"{name} mounts {certificate_volumes}"
+    # Only the one-shot issuer holds the authority (the CA's key) and writes the agencies'.
+    holders = {
+        name
+        for name, service in services.items()
+        if any(s == "certs-authority" for s, _ in volume_mounts(service).values())
+    }
+    assert holders == {"certs"}
+
+
+def test_compose_operator_tools_hold_the_operator_certificate_only_and_reach_every_edge(
+    compose: Obj, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operator = compose["services"]["operator"]
+    assert operator["profiles"] == ["tools"], "started only when asked for"
+    assert operator["entrypoint"] == ["scfed"]
+    env = compose_env(operator)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = ServiceSettings()
+    assert settings.tls == "on" and str(settings.resolved_tls_dir()) == TLS_DIR
+    mounts = volume_mounts(operator)
+    assert [s for s, _ in mounts.values() if s.startswith("certs-")] == ["certs-operator"]
+    assert mounts[TLS_DIR] == ("certs-operator", "ro")
+    # The CLI's endpoints resolve to the agencies' names on the Compose network.
+    from services.cli.endpoints import grpc_addresses, http_urls
+
+    for name, agency in AGENCIES.items():
+        assert http_urls()[agency.module] == f"http://{name}:{agency.http_port}"
+        assert grpc_addresses()[agency.module] == f"{name}:{agency.grpc_port}"
+
+
+def test_compose_certs_service_issues_into_each_agency_volume_without_network_or_privilege(
+    compose: Obj,
+) -> None:
+    certs = compose["services"]["certs"]
+    assert certs["image"] == "scfed:local"
+    program, script, *arguments = certs["entrypoint"]
+    assert [program, script] == ["python", "/opt/scfed/issue_certs.py"]
+    # Rotation (`docker compose run --rm certs --new-authority`) replaces the command only.
+    assert certs["command"] == []
+    options = dict(argument.removeprefix("--").split("=", 1) for argument in arguments)
+    authority, out = options["authority"], options["out"]
+    assert options["owner"] == "10001:10001"
+    mounts = volume_mounts(certs)
+    assert mounts[authority] == ("certs-authority", "rw")
+    for name in [*AGENCIES, "operator"]:
+        assert mounts[f"{out}/{name}"] == (f"certs-{name}", "rw")
+    assert certs["network_mode"] == "none"
+    assert certs["read_only"] is True
+    assert certs["cap_drop"] == ["ALL"] and certs["cap_add"] == ["CHOWN"]
+    assert "restart" not in certs, "a one-shot service"
+
+
+def load_issue_certs() -> Any:
+    """deploy/docker/issue_certs.py as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "issue_certs", ROOT / "deploy" / "docker" / "issue_certs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_issued_certificates_are_each_agency_own_files_and_serve_mutual_tls(
+    tmp_path: Path,
+) -> None:
+    issue_certs = load_issue_certs()
+    authority, out = tmp_path / "authority", tmp_path / "issued"
+    (out / "sib").mkdir(parents=True)
+    (out / "sib" / "ca.key").write_text("left from an older layout")
+    issue_certs.issue(authority, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*AGENCIES, "operator"])
+    operator = {p.name for p in (out / "operator").iterdir()}
+    assert operator == {"ca.pem", "operator.pem", "operator.key"}
+    tls.channel_credentials(out / "operator", tls.OPERATOR)
+    ca = tls.certificate_path(authority, tls.CA_NAME).read_bytes()
+    for name, agency in AGENCIES.items():
+        directory = out / name
+        expected = {tls_file.rsplit("/", 1)[1] for tls_file in tls_files(agency.module)}
+        assert {p.name for p in directory.iterdir()} == expected, name
+        assert tls.key_path(directory, agency.module).stat().st_mode & 0o777 == 0o600
+        assert tls.certificate_path(directory, tls.CA_NAME).read_bytes() == ca
+        pem = tls.certificate_path(directory, agency.module).read_bytes()
+        assert cert_identity(pem) == tls.spiffe_id(agency.module)
+        # What the service builds at start from its directory alone.
+        tls.server_credentials(directory, agency.module)
+        tls.channel_credentials(directory, agency.module)
+
+
+def test_issuing_again_keeps_the_authority_unless_told_to_rotate(tmp_path: Path) -> None:
+    issue_certs = load_issue_certs()
+    authority, out = tmp_path / "authority", tmp_path / "issued"
+    issue_certs.issue(authority, out)
+    first = (out / "lesc" / "ca.pem").read_bytes()
+    issue_certs.issue(authority, out)
+    assert (out / "lesc" / "ca.pem").read_bytes() == first
+    issue_certs.issue(authority, out, new_authority=True)
+    rotated = (out / "lesc" / "ca.pem").read_bytes()
+    assert rotated != first
+    assert rotated == tls.certificate_path(authority, tls.CA_NAME).read_bytes()
 
 
 def test_compose_gives_every_agency_its_own_database(compose: Obj) -> None:
@@ -627,11 +884,22 @@ def test_compose_publishes_only_the_sib_agency_edge(compose: Obj) -> None:
 def test_compose_host_network_override_keeps_everything_on_loopback(compose: Obj) -> None:
     merged = merge_compose(compose, load_compose("compose.hostnet.yaml"))
     services = merged["services"]
-    assert set(services) == {"postgres", *AGENCIES}
+    assert set(services) == {"postgres", "certs", "operator", *AGENCIES}
     for name, service in services.items():
-        assert service["network_mode"] == "host", name
+        assert service["network_mode"] == ("none" if name == "certs" else "host"), name
         assert "ports" not in service, name
     assert "listen_addresses=127.0.0.1" in services["postgres"]["command"]
+    operator = compose_env(services["operator"])
+    assert (
+        operator.items()
+        >= {
+            **{
+                f"SCFED_{a.module.upper()}_ADDR": f"127.0.0.1:{a.grpc_port}"
+                for a in AGENCIES.values()
+            },
+            **{f"SCFED_{a.module.upper()}_HTTP_HOST": "127.0.0.1" for a in AGENCIES.values()},
+        }.items()
+    )
     for name in AGENCIES:
         env = compose_env(services[name])
         assert env["SCFED_GRPC_HOST"] == env["SCFED_HTTP_HOST"] == "127.0.0.1"
