@@ -109,14 +109,19 @@ async def alone(
 
 
 @asynccontextmanager
-async def in_process(agency: Agency, db: DatabaseChoice) -> AsyncIterator[Target]:
-    """The agency in this process on free ports (so a test can break one of its rules)."""
+async def in_process(
+    agency: Agency, db: DatabaseChoice, *, tls_dir: Path | None = None
+) -> AsyncIterator[Target]:
+    """The agency in this process on free ports (so a test can break one of its rules): with
+    mutual TLS and the certificates in `tls_dir` when given."""
     peers = _peer_ports(agency)
-    addresses: dict[str, Any] = {f"{peer}_addr": address for peer, address in peers.items()}
-    host = make_host(agency, db, **addresses)
+    settings: dict[str, Any] = {f"{peer}_addr": address for peer, address in peers.items()}
+    if tls_dir is not None:
+        settings.update(tls="on", tls_dir=tls_dir)
+    host = make_host(agency, db, **settings)
     await host.start()
     try:
-        yield Target(agency, host.grpc_address, host.http_url, peers)
+        yield Target(agency, host.grpc_address, host.http_url, peers, tls_dir)
     finally:
         await host.stop()
 

@@ -10,6 +10,7 @@ import pytest
 from services.conformance.cases import trust
 from services.conformance.kit import Outcome, Report, suite
 from services.federation import Agency
+from services.runtime.authorization import AuthorizationInterceptor
 from services.runtime.tls import init_certificates
 from tests.conformance.broken import VARIANTS
 from tests.conformance.harness import Broken, alone, in_process
@@ -65,3 +66,24 @@ async def test_a_broken_variant_fails_the_case_that_names_its_rule(
         report = await target.check(variant.caught_by, deadline=3.0)
     outcomes = {r.name: r.outcome for r in report.results}
     assert outcomes[variant.caught_by] == Outcome.FAILED, _failures(report)
+
+
+async def test_a_server_that_authorizes_nobody_fails_the_authorization_cases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Mutual TLS without the table: any certificate of the federation may call anything.
+    monkeypatch.setattr(AuthorizationInterceptor, "wrap", lambda _self, _method, _inner: None)
+    certs = tmp_path / "certs"
+    init_certificates(certs, days=1)
+    db = DatabaseChoice("sqlite", tmp_path)
+    async with in_process(Agency.IDENT, db, tls_dir=certs) as target:
+        report = await target.check("Authorization:", deadline=3.0)
+    outcomes = {r.name: r.outcome for r in report.results}
+    assert outcomes == {
+        "Authorization: a call without a client certificate cannot proceed": Outcome.PASSED,
+        "Authorization: every RPC answers each certificate as the table says": Outcome.FAILED,
+        "Authorization: a delivery from an agency that does not send it changes nothing": (
+            Outcome.FAILED
+        ),
+        "Authorization: health answers any federation certificate": Outcome.PASSED,
+    }, _failures(report)
