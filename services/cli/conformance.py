@@ -85,6 +85,21 @@ def conformance(
     list_cases: Annotated[
         bool, typer.Option("--list", help="List the suite's cases and exit.")
     ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            envvar="SCFED_TLS",
+            help="Mutual TLS: each call presents the certificate of the identity it comes "
+            "from, each fake peer serves its agency's; --no-tls for a plaintext target.",
+        ),
+    ] = True,
+    tls_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The certificates (`scfed certs init --dir D`); default SCFED_TLS_DIR, else "
+            "<SCFED_DATA_DIR>/certs, as the services find them.",
+        ),
+    ] = None,
 ) -> None:
     """Run the contract suite of one agency against a server that implements its proto.
 
@@ -92,6 +107,8 @@ def conformance(
     messages the target sends them. One line per case; exit 1 if any case fails.
     """
     from ..conformance.kit import Outcome, PortUnavailable, TargetUnreachable, run, select, suite
+    from ..runtime.config import ServiceSettings
+    from ..runtime.tls import CertificateMissing
 
     agency = _agency(service)
     if list_cases:
@@ -102,6 +119,7 @@ def conformance(
         raise typer.BadParameter("the server under test is required", param_hint="--target")
     _host_port(target, "--target")
     peers = _peers(peer or [])
+    certificates = (tls_dir or ServiceSettings(tls="on").resolved_tls_dir()) if tls else None
 
     def show(result: CaseResult) -> None:
         if not as_json:
@@ -123,9 +141,10 @@ def conformance(
                 strict=strict,
                 on_result=show,
                 connect_timeout=connect_timeout,
+                tls_dir=certificates,
             )
         )
-    except (TargetUnreachable, PortUnavailable) as exc:
+    except (TargetUnreachable, PortUnavailable, CertificateMissing) as exc:
         typer.echo(f"conformance: {exc}", err=True)
         raise typer.Exit(2) from None
     if junit is not None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -28,6 +29,8 @@ from scfed.common.v1 import common_pb2
 
 from ..federation import Agency
 from ..runtime.server import PortUnavailable
+from ..sib.lea_client import LeaKeys
+from .channels import Dialer
 from .peers import SERVICES, FakePeers, Match, Received
 from .refusals import Refusal
 
@@ -57,23 +60,29 @@ class Probe:
     """What a case works with: the target's channel and HTTP edge, and the fake peers."""
 
     agency: Agency
-    channel: grpc.aio.Channel
+    dialer: Dialer
     peers: FakePeers
     http: httpx.AsyncClient | None
     deadline: float = DEFAULT_DEADLINE_S
     quiet: float = DEFAULT_QUIET_S
     # Our own services also match the words of each refusal, not only its status.
     strict: bool = False
+    # The LEAs' API keys the HTTP client sends (the SIB's cases issue them).
+    lea_keys: LeaKeys = field(default_factory=LeaKeys)
 
-    def stub(self, agency: Agency | None = None) -> Any:
-        """A stub of the target's service (or, given an agency, that service over the target's
-        channel: for a target that serves more than its own)."""
-        return _stub_class(agency or self.agency)(self.channel)
+    def rpc(self, method: str, *, identity: str | None = None) -> Any:
+        """The target's `method`, called (with TLS) as the identity the federation calls it
+        as, or as `identity`."""
+        path = method_path(self.agency, method)
+        channel = (
+            self.dialer.for_method(path) if identity is None else self.dialer.channel(identity)
+        )
+        return getattr(_stub_class(self.agency)(channel), method)
 
     async def call(self, method: str, request: Any) -> Any:
         """Calls the target's `method`; a refusal fails the case with its status and reason."""
         try:
-            return await getattr(self.stub(), method)(request, timeout=self.deadline)
+            return await self.rpc(method)(request, timeout=self.deadline)
         except grpc.aio.AioRpcError as err:
             raise CaseFailed(
                 f"{method} refused a well-formed request: {err.code().name} {err.details()!r}"
@@ -100,9 +109,8 @@ class Probe:
 
     async def refuses(self, refusal: Refusal) -> None:
         """The target answers `refusal.request` with the documented status and a reason."""
-        method = getattr(self.stub(), refusal.method)
         try:
-            reply = await method(refusal.request, timeout=self.deadline)
+            reply = await self.rpc(refusal.method)(refusal.request, timeout=self.deadline)
         except grpc.aio.AioRpcError as err:
             details = err.details() or ""
             if err.code() != refusal.code:
@@ -122,7 +130,7 @@ class Probe:
     async def refused_with(self, method: str, request: Any, code: grpc.StatusCode) -> str:
         """Calls `method` expecting `code`; returns the reason given."""
         try:
-            reply = await getattr(self.stub(), method)(request, timeout=self.deadline)
+            reply = await self.rpc(method)(request, timeout=self.deadline)
         except grpc.aio.AioRpcError as err:
             if err.code() != code:
                 raise CaseFailed(
@@ -210,6 +218,11 @@ def check_follow_on(
         problems.append(f"pry {reply.pry} must be 1..9")
     if problems:
         raise CaseFailed(f"the {what}'s envelope: " + "; ".join(problems))
+
+
+def method_path(agency: Agency, method: str) -> str:
+    """The full path of `agency`'s `method` (``/scfed.ident.v1.Ident/Search``)."""
+    return f"/{SERVICES[agency].full_name}/{method}"
 
 
 def _stub_class(agency: Agency) -> Callable[[grpc.aio.Channel], Any]:
@@ -421,34 +434,39 @@ async def run(
     strict: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
     connect_timeout: float = 10.0,
+    tls_dir: Path | None = None,
 ) -> Report:
-    """Runs `agency`'s suite (the cases `patterns` select) against the server at `target`."""
+    """Runs `agency`'s suite (the cases `patterns` select) against the server at `target`:
+    with mutual TLS and the certificates in `tls_dir` when given, in plaintext otherwise."""
     chosen = select(suite(agency).cases, patterns)
     report = Report(agency, target)
-    fakes = FakePeers(peer_addresses(agency, peers))
+    dialer = Dialer(agency, target, tls_dir)
+    fakes = FakePeers(peer_addresses(agency, peers), tls_dir=tls_dir)
     await fakes.start()
     try:
-        async with grpc.aio.insecure_channel(target) as channel:
-            try:
-                await asyncio.wait_for(channel.channel_ready(), connect_timeout)
-            except TimeoutError:
-                raise TargetUnreachable(
-                    f"no gRPC server answered at {target} within {connect_timeout:g} s"
-                ) from None
-            async with _http_client(http_url) as http:
-                probe = Probe(agency, channel, fakes, http, deadline, quiet, strict)
-                setup_check = SUITES[agency].setup
-                if setup_check is not None and chosen:
-                    try:
-                        await setup_check(probe)
-                    except (CaseFailed, grpc.aio.AioRpcError) as exc:
-                        raise CaseFailed(f"the suite's setup failed: {_reason(exc)}") from None
-                for one in chosen:
-                    result = await _run_case(one, probe)
-                    report.results.append(result)
-                    if on_result is not None:
-                        on_result(result)
+        try:
+            await asyncio.wait_for(dialer.channel().channel_ready(), connect_timeout)
+        except TimeoutError:
+            over = " over mutual TLS (--no-tls for a plaintext server)" if dialer.tls else ""
+            raise TargetUnreachable(
+                f"no gRPC server answered at {target}{over} within {connect_timeout:g} s"
+            ) from None
+        lea_keys = LeaKeys()
+        async with _http_client(http_url, lea_keys) as http:
+            probe = Probe(agency, dialer, fakes, http, deadline, quiet, strict, lea_keys)
+            setup_check = SUITES[agency].setup
+            if setup_check is not None and chosen:
+                try:
+                    await setup_check(probe)
+                except (CaseFailed, grpc.aio.AioRpcError) as exc:
+                    raise CaseFailed(f"the suite's setup failed: {_reason(exc)}") from None
+            for one in chosen:
+                result = await _run_case(one, probe)
+                report.results.append(result)
+                if on_result is not None:
+                    on_result(result)
     finally:
+        await dialer.close()
         await fakes.stop()
     return report
 
@@ -461,8 +479,8 @@ class _NoClient:
         return None
 
 
-def _http_client(url: str | None) -> Any:
-    return httpx.AsyncClient(base_url=url, timeout=30) if url else _NoClient()
+def _http_client(url: str | None, lea_keys: LeaKeys) -> Any:
+    return httpx.AsyncClient(base_url=url, timeout=30, auth=lea_keys) if url else _NoClient()
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,6 +30,7 @@ from scfed.sib.v1 import sib_pb2
 
 from ..federation import Agency
 from ..runtime.server import bind_grpc
+from .channels import peer_credentials
 
 SERVICES: dict[Agency, ServiceDescriptor] = {
     Agency.SIB: sib_pb2.DESCRIPTOR.services_by_name["StateIdentificationBureau"],
@@ -71,10 +73,12 @@ Match = Callable[[Received], bool]
 
 
 class FakePeers:
-    """Agencies that acknowledge and record, each on its address; start, then read what came."""
+    """Agencies that acknowledge and record, each on its address; start, then read what came.
+    With `tls_dir`, each serves mutual TLS with its own agency's certificate from there."""
 
-    def __init__(self, addresses: Mapping[Agency, str]) -> None:
+    def __init__(self, addresses: Mapping[Agency, str], *, tls_dir: Path | None = None) -> None:
         self.addresses = dict(addresses)
+        self.tls_dir = tls_dir
         self.received: list[Received] = []
         self._seen: set[str] = set()
         self._arrived = asyncio.Condition()
@@ -87,7 +91,8 @@ class FakePeers:
                 server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
                 server.add_generic_rpc_handlers((self._handler(peer),))
                 host, _, port = address.rpartition(":")
-                bind_grpc(server, host.strip("[]") or "127.0.0.1", int(port))
+                credentials = peer_credentials(self.tls_dir, peer)
+                bind_grpc(server, host.strip("[]") or "127.0.0.1", int(port), credentials)
                 await server.start()
                 self._servers.append(server)
         except BaseException:

@@ -38,6 +38,8 @@ class Target:
     address: str
     http_url: str
     peers: dict[Agency, str]
+    # The certificates when the target serves mutual TLS; None in plaintext.
+    tls_dir: Path | None = None
 
     async def check(self, *patterns: str, deadline: float = 10.0) -> Report:
         """The agency's suite (or the cases `patterns` select) against this target."""
@@ -50,6 +52,7 @@ class Target:
             deadline=deadline,
             quiet=0.7,
             strict=True,
+            tls_dir=self.tls_dir,
         )
 
 
@@ -58,14 +61,20 @@ def _peer_ports(agency: Agency) -> dict[Agency, str]:
 
 
 @asynccontextmanager
-async def alone(agency: Agency, data_dir: Path) -> AsyncIterator[Target]:
-    """`python -m services.<agency>` on free ports, its peers' addresses set to free ports."""
+async def alone(
+    agency: Agency, data_dir: Path, *, tls_dir: Path | None = None
+) -> AsyncIterator[Target]:
+    """`python -m services.<agency>` on free ports, its peers' addresses set to free ports: with
+    mutual TLS and the certificates in `tls_dir` when given, in plaintext otherwise (a SIB
+    requires LEA credentials either way, its default)."""
     peers = _peer_ports(agency)
     grpc_port, http_port = free_port(), free_port()
     prefix = agency.profile.env_prefix
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SCFED_")},
         "SCFED_DATA_DIR": str(data_dir),
+        "SCFED_TLS": "on" if tls_dir else "off",
+        **({"SCFED_TLS_DIR": str(tls_dir)} if tls_dir else {}),
         f"{prefix}GRPC_PORT": str(grpc_port),
         f"{prefix}HTTP_PORT": str(http_port),
         **{peer.profile.address_variable: address for peer, address in peers.items()},
@@ -90,7 +99,7 @@ async def alone(agency: Agency, data_dir: Path) -> AsyncIterator[Target]:
                     return False
 
             await eventually(ready, timeout=60, what=f"{agency} to be ready")
-        yield Target(agency, f"127.0.0.1:{grpc_port}", http_url, peers)
+        yield Target(agency, f"127.0.0.1:{grpc_port}", http_url, peers, tls_dir)
     finally:
         process.terminate()
         try:
@@ -100,14 +109,19 @@ async def alone(agency: Agency, data_dir: Path) -> AsyncIterator[Target]:
 
 
 @asynccontextmanager
-async def in_process(agency: Agency, db: DatabaseChoice) -> AsyncIterator[Target]:
-    """The agency in this process on free ports (so a test can break one of its rules)."""
+async def in_process(
+    agency: Agency, db: DatabaseChoice, *, tls_dir: Path | None = None
+) -> AsyncIterator[Target]:
+    """The agency in this process on free ports (so a test can break one of its rules): with
+    mutual TLS and the certificates in `tls_dir` when given."""
     peers = _peer_ports(agency)
-    addresses: dict[str, Any] = {f"{peer}_addr": address for peer, address in peers.items()}
-    host = make_host(agency, db, **addresses)
+    settings: dict[str, Any] = {f"{peer}_addr": address for peer, address in peers.items()}
+    if tls_dir is not None:
+        settings.update(tls="on", tls_dir=tls_dir)
+    host = make_host(agency, db, **settings)
     await host.start()
     try:
-        yield Target(agency, host.grpc_address, host.http_url, peers)
+        yield Target(agency, host.grpc_address, host.http_url, peers, tls_dir)
     finally:
         await host.stop()
 

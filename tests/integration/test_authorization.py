@@ -1,6 +1,6 @@
 """Authorization by flow over mutual TLS: every RPC of every service called with every
 identity's certificate answers as the table says (services/runtime/authorization.py), and a
-refused call changes nothing."""
+refused call changes nothing. The every-RPC sweep is the conformance kit's (cases/trust.py)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,13 @@ import pytest
 
 from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from scfed.sib.v1 import sib_pb2 as sib
+from services.conformance.kit import Outcome, run
 from services.conformance.messages import Person
 from services.federation import Agency
-from services.runtime.authorization import allowed_callers
-from services.runtime.tls import IDENTITIES, OPERATOR, SecureChannels, init_certificates
+from services.runtime.tls import OPERATOR, SecureChannels, init_certificates
 from services.sib.models import StateRecord
+from tests.conformance.harness import free_port
 from tests.federation import DatabaseChoice, Federation, running_federation
-from tests.grpc_fuzz import service_descriptors
-
-REFUSALS = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
-# Calls whose empty request does something an operator might not want mid-test; their refusal
-# for everyone else is still checked.
-SKIPPED_FOR_THE_ALLOWED = {"Reset", "LoadSnapshot"}
 
 
 @pytest.fixture
@@ -38,45 +33,25 @@ async def tls_federation(tmp_path: Path) -> AsyncIterator[tuple[Federation, Path
         yield fed, certs
 
 
-async def _code(channel: grpc.aio.Channel, path: str) -> tuple[grpc.StatusCode, str]:
-    call = channel.unary_unary(path)
-    try:
-        await call(b"", timeout=10)
-    except grpc.aio.AioRpcError as err:
-        return err.code(), err.details() or ""
-    return grpc.StatusCode.OK, ""
-
-
+@pytest.mark.parametrize("agency", list(Agency))
 async def test_every_rpc_with_every_certificate_answers_as_the_table_says(
-    tls_federation: tuple[Federation, Path],
+    agency: Agency, tls_federation: tuple[Federation, Path]
 ) -> None:
+    # The conformance kit's authorization cases (services/conformance/cases/trust.py), against
+    # the agency in the running federation; the kit's fake peers on free ports.
     fed, certs = tls_federation
-    wrong: list[str] = []
-    calls = 0
-    for identity in IDENTITIES:
-        channels = SecureChannels.of(certs, identity)
-        for agency, address in fed.addresses().items():
-            async with channels(agency, address) as channel:
-                for service in service_descriptors(agency):
-                    if service.full_name.startswith("grpc."):
-                        continue
-                    for method in service.methods:
-                        path = f"/{service.full_name}/{method.name}"
-                        allowed = identity in allowed_callers(path)
-                        if allowed and method.name in SKIPPED_FOR_THE_ALLOWED:
-                            continue
-                        code, details = await _code(channel, path)
-                        calls += 1
-                        if allowed and code in REFUSALS:
-                            wrong.append(f"{identity} refused {path}: {code.name} {details}")
-                        if not allowed and (
-                            code != grpc.StatusCode.PERMISSION_DENIED
-                            or identity not in details
-                            or path not in details
-                        ):
-                            wrong.append(f"{identity} not refused {path}: {code.name} {details}")
-    assert wrong == [], "\n".join(wrong)
-    assert calls > 200
+    peers = {peer: f"127.0.0.1:{free_port()}" for peer in Agency if peer != agency}
+    report = await run(
+        agency,
+        fed.addresses()[agency],
+        peers=peers,
+        patterns=["Authorization:"],
+        quiet=0.5,
+        strict=True,
+        tls_dir=certs,
+    )
+    assert [(r.name, r.detail) for r in report.results if r.outcome != Outcome.PASSED] == []
+    assert len(report.results) == 4
 
 
 async def test_a_refused_administration_changes_nothing(

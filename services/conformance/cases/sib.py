@@ -20,9 +20,11 @@ import grpc
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
 from scfed.common.v1 import common_pb2 as common
 from scfed.sib.v1 import sib_pb2 as sib
+from scfed.sib.v1 import sib_pb2_grpc
 
 from ...federation import Agency
-from ..kit import CaseFailed, Probe, case, refusal_cases, setup
+from ...sib.lea_client import issue_lea_keys
+from ..kit import CaseFailed, Probe, case, method_path, refusal_cases, setup
 from ..messages import CA, Person, envelope, new_tcn
 from ..peers import Match, Received
 from ..refusals import content_refusals, envelope_refusals
@@ -59,9 +61,26 @@ async def register_california(probe: Probe) -> None:
         ),
     )
     await probe.call("RegisterAgency", sib.Agency(ori=CA, name="Sacramento", activated=True))
+    await _lea_key(probe, CA)
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+async def _lea_key(probe: Probe, ori: str) -> None:
+    """Issues the LEA's API key (as the operator) for the kit's HTTP client to send, so the
+    cases pass against a SIB that requires one; a SIB that issues none (UNIMPLEMENTED) is
+    called without."""
+    operator = probe.dialer.for_method(method_path(SIB, "IssueLeaCredential"))
+    try:
+        keys = await issue_lea_keys(sib_pb2_grpc.StateIdentificationBureauStub(operator), [ori])
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+            return
+        raise CaseFailed(
+            f"IssueLeaCredential for {ori}: {err.code().name} {err.details()!r}"
+        ) from None
+    probe.lea_keys.keys.update(keys)
 
 
 def fresh_ori(state: str) -> str:
@@ -94,6 +113,7 @@ async def _agency(probe: Probe, state: str, *, activated: bool = True) -> str:
     """Registers a fresh LEA in `state` (already registered); returns its ORI."""
     ori = fresh_ori(state)
     await probe.call("RegisterAgency", sib.Agency(ori=ori, name="Conformance", activated=activated))
+    await _lea_key(probe, ori)
     return ori
 
 
@@ -718,8 +738,13 @@ async def bad_bookings(probe: Probe) -> None:
     for problem, path, value, names, words in _BAD_BOOKINGS:
         body = _spoilt(dict(good, booking_number=new_tcn("BK-")), path, value)
         numbers.add(body["booking_number"])
-        response = await http.post("/v1/bookings", json=body)
+        # With LEA credentials, CA's key may book for CA alone: another ORI is a 403 first.
+        key = probe.lea_keys.keys.get(CA) if path == "ori" else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = await http.post("/v1/bookings", json=body, headers=headers)
         reason = _reason(response)
+        if key and response.status_code == 403:
+            continue
         if response.status_code != 422 or names not in reason:
             failures.append(f"{problem}: {response.status_code} {reason[:200]!r}")
         elif probe.strict and words not in reason:
