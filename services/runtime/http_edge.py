@@ -150,16 +150,50 @@ def validation_body(errors: Iterable[Mapping[str, Any]]) -> ErrorBody:
     return ErrorBody(detail=clip(detail, DETAIL_CHARS), errors=fields)
 
 
+# The attribute a route dependency carries (`before_body`) when its refusal must come before any
+# complaint about the body: FastAPI parses a JSON body before it runs the route's dependencies,
+# so without it a request with no credential and a malformed body would get 422, not 401.
+_BEFORE_BODY: Final = "scfed_before_body"
+
+
+def before_body(dependency: Any, check: Callable[[Request], Awaitable[None]]) -> None:
+    """Marks a route dependency whose refusal comes first: for a request whose body cannot be
+    parsed, `check(request)` (the dependency's own check, reading the request) runs before the
+    422, and an HTTPException it raises is the answer."""
+    setattr(dependency, _BEFORE_BODY, check)
+
+
+async def _refused_before_body(request: Request) -> HTTPException | None:
+    """The first refusal of the matched route's `before_body` dependencies, if any."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    for dependency in dependant.dependencies if dependant is not None else []:
+        check = getattr(dependency.call, _BEFORE_BODY, None)
+        if check is None:
+            continue
+        try:
+            await check(request)
+        except HTTPException as exc:
+            return exc
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Makes every error of `app` an `ErrorBody`: validation, HTTP and domain errors."""
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(error.get("type") == "json_invalid" for error in exc.errors()):
+            refused = await _refused_before_body(request)
+            if refused is not None:
+                return await _http(request, refused)
         return _error(422, validation_body(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            refused = await _refused_before_body(request)
+            if refused is not None:
+                return await _http(request, refused)
             # FastAPI's 400 for a body that is not UTF-8: invalid JSON, like any other (422).
             error = {"loc": ["body"], "msg": "must be JSON in UTF-8", "type": "json_invalid"}
             return _error(422, validation_body([error]))

@@ -16,7 +16,7 @@ from ..runtime import audit
 from ..runtime.envelope import MessageType
 from ..runtime.errors import PermissionDenied
 from ..runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
-from ..runtime.http_edge import INT32_MAX, Text, at_most, error_responses
+from ..runtime.http_edge import INT32_MAX, Text, at_most, before_body, error_responses
 from ..runtime.proto_json import to_json
 from ..runtime.server import Runtime
 from . import credentials, queries
@@ -202,6 +202,12 @@ def lea_authentication(runtime: Runtime, mode: LeaCredentials) -> Callable[..., 
                 raise _unauthenticated("unknown or revoked LEA credential")
         request.state.lea_ori = ori
 
+    async def before_the_body(request: Request) -> None:
+        headers = request.headers
+        await authenticate(request, headers.get("authorization"), headers.get("x-api-key"))
+
+    # A booking with no credential is a 401 even when its body is not JSON.
+    before_body(authenticate, before_the_body)
     return authenticate
 
 

@@ -85,6 +85,20 @@ async def test_without_a_known_credential_the_edge_answers_401_and_stores_nothin
         _refused(await scenario.client.get(path), 401, "no LEA credential")
     r = await scenario.client.post("/v1/release-notices", json={"ori": LA, "detainer_id": "D-1"})
     _refused(r, 401, "no LEA credential")
+    # Whatever the body, even one that is not JSON (or not UTF-8): the credential comes first.
+    for raw in (b"{not json", b"\xff\xfe", b""):
+        for path in ("/v1/bookings", "/v1/release-notices"):
+            r = await scenario.client.post(
+                path, content=raw, headers={"content-type": "application/json"}
+            )
+            _refused(r, 401, "no LEA credential")
+    # With a good key, the same bodies are the 422 they always were.
+    r = await scenario.client.post(
+        "/v1/bookings",
+        content=b"{not json",
+        headers={"content-type": "application/json", **_bearer(la_key)},
+    )
+    _refused(r, 422, "JSON")
     assert await _tcns(scenario, la_key) == []
 
 
@@ -155,10 +169,10 @@ async def test_a_new_key_revokes_the_previous_one(scenario: Scenario) -> None:
     r = await scenario.client.get("/v1/bookings", headers=_bearer(old))
     _refused(r, 401, "unknown or revoked LEA credential", old)
     assert await _tcns(scenario, new) == []
-    # Each issue is on the audit trail; no key ever is.
+    # Each issue is on the audit trail (seeding issued every LEA's first); no key ever is.
     trail = (await scenario.client.get("/v1/audit")).json()
-    issued = [r for r in trail if r["rpc"] == "IssueLeaCredential"]
-    assert [r["outcome"] for r in issued] == ["issued", "issued"]
+    issued = [r for r in trail if r["rpc"] == "IssueLeaCredential" and LA in r["detail"]]
+    assert [r["outcome"] for r in issued] == ["issued", "issued", "issued"]
     assert all(old not in str(r) and new not in str(r) for r in trail)
 
 
