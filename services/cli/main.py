@@ -249,6 +249,7 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
         table = _counts_table(title, result, (*keys, "dead_letters", "errors"))
         out().print(table)
         out().print(f"removal cases: {result['removals']}")
+        out().print(f"LEA API keys: {result['lea_keys']}")
         if result["unreachable"]:
             out().print(f"not counted (edge not reached): {', '.join(result['unreachable'])}")
         if result["external"]:

@@ -155,21 +155,23 @@ async def wait_answered(
     return views
 
 
-async def _issue_keys(world: World, options: RemoteDemoOptions) -> dict[str, str]:
-    """The world's LEAs' API keys, issued afresh at the SIB with the operator's channel; none
-    when no gRPC address of the SIB was given or it does not issue keys (its LEA routes then
-    answer as it answers an LEA without one)."""
+async def _issue_keys(world: World, options: RemoteDemoOptions) -> tuple[dict[str, str], str]:
+    """The world's LEAs' API keys, issued afresh at the SIB with the operator's channel, and a
+    line saying so. None when the SIB's gRPC edge does not answer or issues no keys
+    (UNIMPLEMENTED): the bookings then go without, and a SIB that requires keys refuses them at
+    the edge (401), counted and shown as edge refusals."""
     address = options.addresses.get(Agency.SIB)
     if address is None:
-        return {}
+        return {}, "not issued: no gRPC address of the SIB (--addr sib=HOST:PORT)"
     async with options.channels(Agency.SIB, address) as channel:
         sib = sib_pb2_grpc.StateIdentificationBureauStub(channel)
         try:
-            return await issue_lea_keys(sib, (agency.ori for agency in world.agencies))
+            keys = await issue_lea_keys(sib, (agency.ori for agency in world.agencies))
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+            if exc.code() not in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.UNAVAILABLE):
                 raise
-            return {}
+            return {}, f"not issued: the SIB at {address} answered {exc.code().name}"
+    return keys, f"issued for {len(keys)} LEAs"
 
 
 async def run_remote_demo(
@@ -196,7 +198,11 @@ async def run_remote_demo(
             progress("seed", 0, 1)
             seeded = await seed_world(world, options.addresses, channels=options.channels)
             progress("seed", 1, 1)
-        client.auth = LeaKeys(seeded.lea_keys if seeded else await _issue_keys(world, options))
+        if seeded is not None:
+            keys, keys_note = seeded.lea_keys, f"issued for {len(seeded.lea_keys)} LEAs"
+        else:
+            keys, keys_note = await _issue_keys(world, options)
+        client.auth = LeaKeys(keys)
         before = await _snapshot(client, urls)
         # Booking numbers carry the run, so runs of the same world never collide at the edge.
         run_tag = uuid.uuid4().hex[:8]
@@ -236,6 +242,7 @@ async def run_remote_demo(
         run_tag=run_tag,
         seeded=options.seed_world,
         not_seeded=seeded.not_seeded if seeded is not None else {},
+        lea_keys=keys_note,
         sample_tcn=tcns[0] if tcns else "",
         tcns=tcns,
         removals="not run: removal cases need the field offices' fast clock (local demo only)",

@@ -815,15 +815,18 @@ def test_compose_certs_service_issues_into_each_agency_volume_without_network_or
     assert "restart" not in certs, "a one-shot service"
 
 
-def load_issue_certs() -> Any:
-    """deploy/docker/issue_certs.py as a module."""
-    spec = importlib.util.spec_from_file_location(
-        "issue_certs", ROOT / "deploy" / "docker" / "issue_certs.py"
-    )
+def load_docker_script(name: str) -> Any:
+    """deploy/docker/<name>.py (a script of the image, not a package module) as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / "docker" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_issue_certs() -> Any:
+    """deploy/docker/issue_certs.py as a module."""
+    return load_docker_script("issue_certs")
 
 
 def test_issued_certificates_are_each_agency_own_files_and_serve_mutual_tls(
@@ -1093,13 +1096,7 @@ def test_image_healthcheck_uses_the_federation_wide_port_and_fails_on_unknown_se
 
 
 def test_image_healthcheck_finds_the_service_on_the_container_command_line() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "healthcheck", ROOT / "deploy" / "docker" / "healthcheck.py"
-    )
-    assert spec is not None and spec.loader is not None
-    healthcheck = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(healthcheck)
-    find = healthcheck.service_from_cmdline
+    find = load_docker_script("healthcheck").service_from_cmdline
     assert find(b"python\0-m\0scfed.services.ice_field\0") == "ice_field"
     assert find(b"/sbin/docker-init\0--\0python\0-m\0scfed.services.sib\0") == "sib"
     assert find(b"python\0-m\0services.lesc\0") == "lesc"

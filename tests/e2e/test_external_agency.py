@@ -4,7 +4,9 @@ demo, trace and report name what they cannot read instead of failing.
 
 The outside IDENT is a stand-in that serves only IDENT's own proto (no Journal, no health): a
 forwarding proxy in front of our IDENT started alone with its own environment, as a team's
-implementation would be.
+implementation would be. The federation runs plaintext here (SCFED_TLS=off, the documented way
+out): a forwarding proxy cannot present CJIS's certificate to the IDENT behind it. The SIB
+still requires LEA keys, which the remote demo issues with --no-seed-world.
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ async def _scfed(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, st
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_an_external_ident_carries_bookings_and_is_reported_honestly(tmp_path: Path) -> None:
+async def test_an_external_ident_carries_bookings_and_is_reported_honestly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCFED_TLS", "off")
     offset = _free_offset()
     ours = {a: f"127.0.0.1:{a.profile.grpc_port + offset}" for a in Agency if a != Agency.IDENT}
     http = {a: f"http://127.0.0.1:{a.profile.http_port + offset}" for a in ours}

@@ -63,8 +63,14 @@ def test_up_restarts_a_killed_service_and_bookings_complete_again(tmp_path: Path
             if agency != Agency.SIB:
                 args += ["--url", f"{agency}={http[agency]}"]
         args += ["--bookings", "3", "--seed", "5", "--timeout", "120"]
+        # As a user would: the same data dir, so the operator's certificate `up` made there.
         demo = subprocess.run(
-            [*SCFED, *args], cwd=ROOT, capture_output=True, text=True, timeout=240
+            [*SCFED, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={**os.environ, "SCFED_DATA_DIR": str(tmp_path / "fed")},
         )
         assert demo.returncode == 0, demo.stderr[-3000:]
         result = json.loads(demo.stdout)

@@ -32,14 +32,15 @@ START = datetime(2009, 10, 1, 12, 0, tzinfo=UTC)
 
 
 async def _scfed(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Runs the scfed command in a child process while this loop keeps serving the federation."""
+    """Runs the scfed command in a child process while this loop keeps serving the federation
+    (in-process, so plaintext: the command is told so, as an operator would be)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.cli.main",
         *args,
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "SCFED_TLS": "off", **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -519,10 +519,12 @@ async def test_an_encounter_id_on_file_is_enrolled_once(running: Start) -> None:
     identities = (await running(Agency.IDENT)).stub(Agency.IDENT)
     world = _world()
     capture = world.enrollment_capture(world.person(_plain_booking(world).person_id))
-    overstay = common.Encounter(
-        encounter_id="ENC-ONCE-1", status=common.IMMIGRATION_STATUS_VISA_OVERSTAY
-    )
-    first = ident.NewEncounter(descriptors=NAM, tenprint=capture, encounter=overstay)
+
+    def encounter(encounter_id: str, status: int) -> ident.NewEncounter:
+        seen = common.Encounter(encounter_id=encounter_id, status=status)
+        return ident.NewEncounter(descriptors=NAM, tenprint=capture, encounter=seen)
+
+    first = encounter("ENC-ONCE-1", common.IMMIGRATION_STATUS_VISA_OVERSTAY)
     enrolled = await identities.EnrollEncounters(ident.EnrollEncountersRequest(encounters=[first]))
     size = (await identities.Info(ident.InfoRequest())).gallery_size
     # The same encounter again (a world seeded twice): its enrollment, nothing added.
@@ -534,24 +536,12 @@ async def test_an_encounter_id_on_file_is_enrolled_once(running: Start) -> None:
     assert again.enrollments[0].new_identity is False
     assert (await identities.Info(ident.InfoRequest())).gallery_size == size
     # Another encounter under that id, and one id twice in a request, are refused.
-    other = ident.NewEncounter(
-        descriptors=NAM,
-        tenprint=capture,
-        encounter=common.Encounter(
-            encounter_id="ENC-ONCE-1", status=common.IMMIGRATION_STATUS_NONIMMIGRANT_VISA
-        ),
-    )
+    other = encounter("ENC-ONCE-1", common.IMMIGRATION_STATUS_NONIMMIGRANT_VISA)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await identities.Enroll(ident.EnrollRequest(encounter=other))
     assert caught.value.code() == EXISTS
     assert "'ENC-ONCE-1' is already on file" in (caught.value.details() or "")
-    twice = ident.NewEncounter(
-        descriptors=NAM,
-        tenprint=capture,
-        encounter=common.Encounter(
-            encounter_id="ENC-TWICE", status=common.IMMIGRATION_STATUS_VISA_OVERSTAY
-        ),
-    )
+    twice = encounter("ENC-TWICE", common.IMMIGRATION_STATUS_VISA_OVERSTAY)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await identities.EnrollEncounters(ident.EnrollEncountersRequest(encounters=[twice, twice]))
     assert caught.value.code() == INVALID

@@ -235,6 +235,8 @@ def _start_against(url: str, http_port: int, **env: str) -> subprocess.Popen[str
             "SCFED_IDENT_HTTP_PORT": str(http_port),
             "SCFED_IDENT_DB_CONNECT_TIMEOUT_S": "0.5",
             "SCFED_IDENT_DB_START_ATTEMPTS": "4",
+            # The database is what is under test here, not certificates.
+            "SCFED_TLS": "off",
             **env,
         },
         stdout=subprocess.PIPE,

@@ -62,6 +62,8 @@ async def test_a_service_process_exits_with_a_clear_error_when_another_grpc_serv
                 "SCFED_DATA_DIR": str(tmp_path),
                 "SCFED_IDENT_GRPC_PORT": str(port),
                 "SCFED_IDENT_HTTP_PORT": "0",
+                # The port is what is under test here, not certificates.
+                "SCFED_TLS": "off",
             },
             capture_output=True,
             text=True,

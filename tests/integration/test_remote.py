@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _scfed(*args: str, timeout: float = 240) -> tuple[int, str, str]:
-    """Runs the scfed command in a child process while this loop keeps serving the federation."""
+    """Runs the scfed command in a child process while this loop keeps serving the federation
+    (in-process, so plaintext: the command is told so, as an operator would be)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.cli.main",
         *args,
         cwd=ROOT,
+        env={**os.environ, "SCFED_TLS": "off"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -60,6 +63,7 @@ async def test_remote_demo_answers_every_booking_and_counts_only_its_own_run(
     async with running_federation(db) as fed:
         first = await _remote_demo(fed, *_addrs(fed), "--bookings", "30", "--seed", "3")
         assert first["bookings"] == 30
+        assert first["lea_keys"].startswith("issued for ")
         assert first["unanswered"] == 0
         assert first["problems"] == []
         assert set(first["counted_services"]) == set(Agency)
@@ -71,6 +75,9 @@ async def test_remote_demo_answers_every_booking_and_counts_only_its_own_run(
         # number collides with the first run's, and its counts are its own.
         second = await _remote_demo(fed, "--no-seed-world", "--bookings", "12", "--seed", "3")
         assert second["edge_refusals"] == []
+        # No SIB gRPC address given, the default's does not answer: no keys (this SIB needs
+        # none), and the run goes on saying so.
+        assert second["lea_keys"].startswith("not issued: the SIB at ")
         assert second["bookings"] == 12
         assert second["unanswered"] == 0
         assert second["car"] + second["cpi"] == 12 - second["refused"]

@@ -29,6 +29,7 @@ from services.runtime.clock import AcceleratedClock
 from services.runtime.clock_epoch import share_epoch
 from services.runtime.db import Database
 from services.runtime.models import RuntimeBase
+from services.sib.lea_client import LeaKeys
 from services.sib.models import FINISHED
 from services.world.seeding import seed_world
 from services.world.world import build_world
@@ -110,9 +111,11 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
     fed.start()
     try:
         await fed.wait_ready(timeout=60)
-        await seed_world(world, fed.addresses())
+        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
         async with httpx.AsyncClient(
-            base_url=fed.services[Agency.SIB].http_url, timeout=60.0
+            base_url=fed.services[Agency.SIB].http_url,
+            timeout=60.0,
+            auth=LeaKeys(seeded.lea_keys),
         ) as client:
             tcns, refused_at_edge = await submit_bookings(client, world, 16, lambda *_: None)
             assert refused_at_edge == []

@@ -12,10 +12,12 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.federation import Agency
+from services.runtime.tls import init_certificates
 from tests.federation import DatabaseChoice, running_federation
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pytest_plugin"
@@ -95,7 +97,13 @@ def test_a_team_steps_the_agency_clocks_by_hand_with_scfed_clock_manual(tmp_path
 
 async def test_a_teams_tests_pass_against_a_federation_already_running(tmp_path: Path) -> None:
     project = _team_project(tmp_path, EXAMPLE)
-    async with running_federation(DatabaseChoice("sqlite", tmp_path / "fed")) as fed:
+    # A federation as `scfed up` runs one: mutual TLS and LEA keys required; the team's
+    # environment names only where the operator's certificate is.
+    certs = tmp_path / "certs"
+    init_certificates(certs, days=1)
+    tls: dict[str, Any] = {agency: {"tls": "on", "tls_dir": certs} for agency in Agency}
+    tls[Agency.SIB]["lea_credentials"] = "required"
+    async with running_federation(DatabaseChoice("sqlite", tmp_path / "fed"), **tls) as fed:
         options = ["--scfed-url", fed.sib_url]
         for agency in Agency:
             options += ["--scfed-http", f"{agency}={fed.hosts[agency].http_url}"]
@@ -103,7 +111,7 @@ async def test_a_teams_tests_pass_against_a_federation_already_running(tmp_path:
         process = await asyncio.create_subprocess_exec(
             *_pytest_command(*options),
             cwd=project,
-            env=_ENV,
+            env={**_ENV, "SCFED_TLS_DIR": str(certs)},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
