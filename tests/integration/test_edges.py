@@ -520,7 +520,9 @@ async def test_an_encounter_id_on_file_is_enrolled_once(running: Start) -> None:
     world = _world()
     capture = world.enrollment_capture(world.person(_plain_booking(world).person_id))
 
-    def encounter(encounter_id: str, status: int) -> ident.NewEncounter:
+    def encounter(
+        encounter_id: str, status: common.ImmigrationStatus.ValueType
+    ) -> ident.NewEncounter:
         seen = common.Encounter(encounter_id=encounter_id, status=status)
         return ident.NewEncounter(descriptors=NAM, tenprint=capture, encounter=seen)
 
