@@ -126,15 +126,16 @@ class ComposeProject:
         return merged
 
     def up(self, *, timeout_s: float = 180) -> dict[str, float]:
-        """Starts every service in dependency order, each after its dependencies are healthy;
-        returns seconds from start to healthy per service."""
+        """Starts every service outside a profile in dependency order, each after its
+        dependencies are healthy; returns seconds from start to healthy per service."""
         services = self.config()["services"]
         healthy_at: dict[str, float] = {}
         started = time.monotonic()
         for name in start_order(services):
-            if name in self.external:
-                continue
             service = services[name]
+            # As `docker compose up` without --profile: a service with profiles stays down.
+            if name in self.external or service.get("profiles"):
+                continue
             for dep, rule in service.get("depends_on", {}).items():
                 if dep in self.external:
                     continue
