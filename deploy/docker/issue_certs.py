@@ -7,9 +7,10 @@ The authority directory (a volume only this service mounts) keeps what ``scfed c
 makes: the CA with its key, every agency's certificate and the operator's. It is made when it
 holds no CA yet, or anew with ``--new-authority`` (rotation). Then each agency's directory,
 ``OUT/<service>`` (the Compose service name, ``cjis-iafis``), gets exactly what that agency
-reads with TLS on: ``ca.pem``, ``<agency>.pem`` and ``<agency>.key``; nothing else is left there,
-so no agency ever holds the CA's key or another agency's key. ``OUT/operator`` gets the
-operator's pair the same way, for Compose's `operator` tools service. Files are replaced by a
+reads with TLS on: ``ca.pem``, ``<agency>.pem``, ``<agency>.key`` and the operator token's
+SHA-256; nothing else is left there, so no agency ever holds the CA's key, another agency's key
+or the operator's token. ``OUT/operator`` gets the operator's pair and token the same way, for
+Compose's `operator` tools service. Files are replaced by a
 rename, so a service never reads half a file, and given to ``--owner`` (the image's user), as
 the agencies run as that user and the keys are readable by their owner only.
 
@@ -37,11 +38,14 @@ def service_name(agency: str) -> str:
 
 def handed_out(identity: str) -> dict[str, int]:
     """The files an agency (or the operator) gets, with their modes: the CA's certificate, its
-    own pair."""
+    own pair, and the operator's token for the operator, its SHA-256 for an agency (what the
+    HTTP operator routes check)."""
+    token = tls.OPERATOR_TOKEN if identity == tls.OPERATOR else tls.OPERATOR_TOKEN_HASH
     return {
         tls.certificate_path(Path(), tls.CA_NAME).name: 0o644,
         tls.certificate_path(Path(), identity).name: 0o644,
         tls.key_path(Path(), identity).name: 0o600,
+        token: 0o600 if identity == tls.OPERATOR else 0o644,
     }
 
 
@@ -71,6 +75,8 @@ def issue(
     operator's under `out`; returns the files handed out."""
     if new_authority or not tls.certificate_path(authority, tls.CA_NAME).exists():
         tls.init_certificates(authority, force=True)
+    elif not (authority / tls.OPERATOR_TOKEN).exists():
+        tls.write_operator_token(authority)  # an authority made before operator tokens
     written = []
     for identity in (*Agency, tls.OPERATOR):
         directory = out / service_name(identity)

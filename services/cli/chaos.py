@@ -236,12 +236,14 @@ class FaultTally:
 class FaultEdge:
     """The services' `/v1/faults` HTTP edge."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
         self._client = client
+        # The operator's token (the fault routes are the operator's).
+        self._headers = headers
 
     async def add(self, url: str, rule: dict[str, Any]) -> str | None:
         """Adds a rule; its id, or None when the service has no fault edge (404)."""
-        r = await self._client.post(f"{url}/v1/faults", json=rule)
+        r = await self._client.post(f"{url}/v1/faults", json=rule, headers=self._headers)
         if r.status_code == 404:
             return None
         r.raise_for_status()
@@ -251,19 +253,19 @@ class FaultEdge:
         """Removes one rule; how many times it was injected. A rule that used up its `count`
         is no longer listed (nor removable): it was injected `count` times. The bench's rules
         expire well after their episode, so a rule missing for another reason does not arise."""
-        r = await self._client.get(f"{url}/v1/faults")
+        r = await self._client.get(f"{url}/v1/faults", headers=self._headers)
         r.raise_for_status()
         listed = [int(x.get("injected", 0)) for x in r.json()["rules"] if x["id"] == rule_id]
         if not listed:
             return count or 0
-        await self._client.delete(f"{url}/v1/faults/{rule_id}")
+        await self._client.delete(f"{url}/v1/faults/{rule_id}", headers=self._headers)
         return listed[0]
 
     async def clear(self, urls: Iterable[str]) -> None:
         """Removes every rule of every service (those without a fault edge are skipped)."""
         for url in urls:
             try:
-                await self._client.delete(f"{url}/v1/faults")
+                await self._client.delete(f"{url}/v1/faults", headers=self._headers)
             except httpx.HTTPError:
                 continue
 
@@ -409,7 +411,7 @@ async def run_chaos(options: ChaosOptions, progress: Progress = _no_progress) ->
             limits=limits,
             auth=LeaKeys(seeded.lea_keys),
         ) as client:
-            edge = FaultEdge(client)
+            edge = FaultEdge(client, fed.operator_headers())
             gate = Gate(schedule)
 
             def submitted(stage: str, done: int, total: int) -> None:

@@ -7,13 +7,14 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..federation import parse_agency
+from .endpoints import operator_headers
 
 if TYPE_CHECKING:
     import httpx
@@ -58,10 +59,11 @@ async def call_each(
     *,
     timeout: float = 60.0,
     ok: tuple[int, ...] = (200,),
+    headers: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Calls every service at once (`send` given the client, the name and the base URL); sorts
-    the answers by outcome, `answer` making a success (a status in `ok`) into what `done`
-    keeps."""
+    """Calls every service at once (`send` given the client, the name and the base URL), each
+    request with `headers` (the operator's token, endpoints.operator_headers); sorts the
+    answers by outcome, `answer` making a success (a status in `ok`) into what `done` keeps."""
     import httpx
 
     outcome = Outcome()
@@ -79,14 +81,23 @@ async def call_each(
         else:
             outcome.refused[name] = f"{r.status_code}: {r.text[:200]}"
 
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
         await asyncio.gather(*(one(client, name, url) for name, url in urls.items()))
     return outcome
 
 
-async def post_each(urls: dict[str, str], path: str, body: dict[str, Any] | None) -> Outcome:
-    """POSTs `body` to `path` on every service at once; sorts the answers by outcome."""
-    return await call_each(urls, lambda client, _name, url: client.post(f"{url}{path}", json=body))
+async def post_each(
+    urls: dict[str, str],
+    path: str,
+    body: dict[str, Any] | None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Outcome:
+    """POSTs `body` to `path` on every service at once, with `headers`; sorts the answers by
+    outcome."""
+    return await call_each(
+        urls, lambda client, _name, url: client.post(f"{url}{path}", json=body), headers=headers
+    )
 
 
 def selected_urls(urls: dict[str, str], services: list[str]) -> dict[str, str]:
@@ -147,7 +158,8 @@ def clock_advance(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="DURATION") from exc
     urls = selected_urls(edge_urls(url), service or [])
-    outcome = asyncio.run(post_each(urls, "/v1/clock/advance", {"seconds": span.total_seconds()}))
+    step = {"seconds": span.total_seconds()}
+    outcome = asyncio.run(post_each(urls, "/v1/clock/advance", step, headers=operator_headers()))
     _report(outcome, as_json)
     if outcome.unreachable or not outcome.done or (service and outcome.refused):
         raise typer.Exit(1)
@@ -166,7 +178,7 @@ def clock_set(
     Only the factor of an accelerated clock changes at runtime (the services' parts hold their
     clock); another change is refused, and exits 1 like `clock advance`."""
     urls = selected_urls(edge_urls(url), service or [])
-    outcome = asyncio.run(post_each(urls, "/v1/clock", {"spec": spec}))
+    outcome = asyncio.run(post_each(urls, "/v1/clock", {"spec": spec}, headers=operator_headers()))
     _report(outcome, as_json)
     if outcome.unreachable or not outcome.done or (service and outcome.refused):
         raise typer.Exit(1)
@@ -187,7 +199,7 @@ def reset(
     a world again through the gRPC edges (SCFED_<SERVICE>_ADDR, else the default ports)."""
     urls = edge_urls(url)
     started = time.perf_counter()
-    outcome = asyncio.run(post_each(urls, "/v1/admin/reset", None))
+    outcome = asyncio.run(post_each(urls, "/v1/admin/reset", None, headers=operator_headers()))
     timing: dict[str, Any] = {"reset_seconds": round(time.perf_counter() - started, 4)}
     if outcome.unreachable or outcome.refused:
         _report(outcome, as_json, timing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..federation import Agency, parse_agency
@@ -38,6 +39,27 @@ def operator_channels() -> ChannelFactory:
     if settings.tls == "off":
         return insecure_channels
     return SecureChannels.of(settings.resolved_tls_dir(), OPERATOR)
+
+
+def operator_headers() -> dict[str, str]:
+    """What the operator's commands send to the HTTP edges' operator routes (reset, snapshots,
+    clocks, faults), read from the environment as the services read it: the operator's token
+    from SCFED_TLS_DIR (else <SCFED_DATA_DIR>/certs) when TLS is on and the token is there;
+    nothing otherwise, and a service that needs it answers 401 saying so."""
+    from ..runtime.config import ServiceSettings
+
+    settings = ServiceSettings()
+    return tls_operator_headers(settings.resolved_tls_dir() if settings.tls == "on" else None)
+
+
+def tls_operator_headers(tls_dir: Path | None) -> dict[str, str]:
+    """The operator's token header from `tls_dir` (None: TLS off), or none when no token is
+    there."""
+    from ..runtime.tls import OPERATOR_TOKEN, operator_token
+
+    if tls_dir is None or not (tls_dir / OPERATOR_TOKEN).exists():
+        return {}
+    return {"Authorization": f"Bearer {operator_token(tls_dir)}"}
 
 
 def http_urls() -> dict[str, str]:

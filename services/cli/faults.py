@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from ..federation import parse_agency
 from .control import AsJson, Outcome, Services, Urls, call_each, edge_urls, selected_urls
+from .endpoints import operator_headers
 
 faults_app = typer.Typer(
     help="Fault rules on a running federation: refuse, slow, drop or cut off calls on demand.",
@@ -173,6 +174,7 @@ def add(
             lambda client, _name, base: client.post(f"{base}/v1/faults", json=body),
             answer=lambda _name, r: r.json(),
             ok=(201,),
+            headers=operator_headers(),
         )
     )
     _print(outcome, as_json, lambda name, rule: [rule_line(name, rule)])
@@ -208,6 +210,7 @@ def partition(
                 json={"action": "partition", "peer": other[name], "expires_in_s": expiry},
             ),
             ok=(201,),
+            headers=operator_headers(),
         )
     )
     _print(outcome, as_json, lambda name, rule: [rule_line(name, rule)])
@@ -219,7 +222,11 @@ def list_rules(service: Services = None, url: Urls = None, as_json: AsJson = Fal
     """List the fault rules in force on each service."""
     urls = selected_urls(edge_urls(url), service or [])
     outcome = asyncio.run(
-        call_each(urls, lambda client, _name, base: client.get(f"{base}/v1/faults"))
+        call_each(
+            urls,
+            lambda client, _name, base: client.get(f"{base}/v1/faults"),
+            headers=operator_headers(),
+        )
     )
 
     def lines(name: str, view: dict[str, Any]) -> list[str]:
@@ -245,7 +252,11 @@ def clear_rules(
     urls = selected_urls(edge_urls(url), service or [])
     path = "/v1/faults" if rule_id is None else f"/v1/faults/{rule_id}"
     outcome = asyncio.run(
-        call_each(urls, lambda client, _name, base: client.delete(f"{base}{path}"))
+        call_each(
+            urls,
+            lambda client, _name, base: client.delete(f"{base}{path}"),
+            headers=operator_headers(),
+        )
     )
     _print(outcome, as_json, lambda name, view: [f"{name}: {view['cleared']} rule(s) cleared"])
     _exit_on(outcome)

@@ -162,11 +162,22 @@ class LocalFederation:
         return self.tls_dir or self.data_dir / "certs"
 
     def ensure_certificates(self) -> bool:
-        """Makes the federation's certificates when TLS is on and the directory has no CA yet;
-        returns whether it made them (an incomplete directory is refused, not replaced)."""
-        from ..runtime.tls import CA_NAME, certificate_path, init_certificates
+        """Makes the federation's certificates when TLS is on and the directory has no CA yet
+        (and the operator's token when a directory made before tokens lacks it); returns
+        whether it made the certificates (an incomplete directory is refused, not replaced)."""
+        from ..runtime.tls import (
+            CA_NAME,
+            OPERATOR_TOKEN,
+            certificate_path,
+            init_certificates,
+            write_operator_token,
+        )
 
-        if not self.tls or certificate_path(self.certificate_dir, CA_NAME).exists():
+        if not self.tls:
+            return False
+        if certificate_path(self.certificate_dir, CA_NAME).exists():
+            if not (self.certificate_dir / OPERATOR_TOKEN).exists():
+                write_operator_token(self.certificate_dir)
             return False
         init_certificates(self.certificate_dir)
         return True
@@ -179,6 +190,13 @@ class LocalFederation:
         if not self.tls:
             return insecure_channels
         return SecureChannels.of(self.certificate_dir, OPERATOR)
+
+    def operator_headers(self) -> dict[str, str]:
+        """What the operator's tools send to the HTTP edges' operator routes: the operator's
+        token when TLS is on."""
+        from .endpoints import tls_operator_headers
+
+        return tls_operator_headers(self.certificate_dir if self.tls else None)
 
     def environment(self, name: str, replica: int = 1) -> dict[str, str]:
         """The environment one service (one of its replicas) is started with."""

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from .control import AsJson, Outcome, Services, Urls, call_each, edge_urls, selected_urls
+from .endpoints import operator_headers
 
 DEFAULT_DIR = Path(".scfed") / "snapshots"
 # A snapshot's name is a folder name: no separators, no leading dot.
@@ -106,6 +107,7 @@ def save(
             lambda client, _agency, base: client.get(f"{base}/v1/admin/snapshot"),
             keep,
             timeout=SNAPSHOT_TIMEOUT_S,
+            headers=operator_headers(),
         )
     )
     extra = {"name": name, "path": str(folder), "seconds": round(time.perf_counter() - started, 4)}
@@ -138,7 +140,9 @@ def load(
         return client.put(f"{base}/v1/admin/snapshot", content=content, headers=headers)
 
     started = time.perf_counter()
-    outcome = asyncio.run(call_each(present, put, timeout=SNAPSHOT_TIMEOUT_S))
+    outcome = asyncio.run(
+        call_each(present, put, timeout=SNAPSHOT_TIMEOUT_S, headers=operator_headers())
+    )
     extra: dict[str, Any] = {
         "name": name,
         "path": str(folder),

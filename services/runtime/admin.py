@@ -6,9 +6,10 @@ its HTTP status through the app's handler)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, params
 from pydantic import BaseModel, ConfigDict, Field
 
 from .audit import http_caller
@@ -45,9 +46,12 @@ class ClockChange(BaseModel):
 SNAPSHOT_PATH = "/v1/admin/snapshot"
 
 
-def admin_router(provider: ServiceProvider, runtime: Runtime) -> APIRouter:
-    """The control routes: clock steps, clock pace, reset, snapshot save and load."""
-    router = APIRouter(tags=["control"])
+def admin_router(
+    provider: ServiceProvider, runtime: Runtime, dependencies: Sequence[params.Depends] = ()
+) -> APIRouter:
+    """The control routes: clock steps, clock pace, reset, snapshot save and load, each
+    running `dependencies` first (the operator's check)."""
+    router = APIRouter(tags=["control"], dependencies=dependencies)
 
     @router.post("/v1/clock/advance", responses=error_responses(409, 413, 422))
     async def clock_advance(step: ClockStep) -> ClockView:

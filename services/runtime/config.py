@@ -70,6 +70,9 @@ class ServiceSettings(BaseSettings):
     tls: Literal["on", "off"] = "on"
     # Where the certificates are (`scfed certs init --dir D`); default <data_dir>/certs.
     tls_dir: Path | None = None
+    # The SHA-256 (hex) of the operator's token, which the HTTP operator routes ask for with
+    # TLS on (operator_http.py); default: the file operator.token.sha256 in the TLS directory.
+    operator_token_sha256: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -94,6 +97,18 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _tls_in_any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("operator_token_sha256", mode="before")
+    @classmethod
+    def _token_hash_is_hex(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        digest = value.strip().lower()
+        if not digest:
+            return None
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError("operator_token_sha256 must be 64 hex digits (a SHA-256)")
+        return digest
 
     @field_validator("database_url")
     @classmethod

@@ -4,10 +4,11 @@ refuse a malformed one naming the field: 422 / INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, params
 from google.protobuf import json_format
 from pydantic import BaseModel, ValidationError
 
@@ -45,9 +46,10 @@ def clear(rules: FaultRules, rule_id: str | None) -> Cleared:
     return Cleared(cleared=1)
 
 
-def faults_router(rules: FaultRules) -> APIRouter:
-    """`/v1/faults`: add a rule, list them, clear one or all."""
-    router = APIRouter(tags=["faults"])
+def faults_router(rules: FaultRules, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
+    """`/v1/faults`: add a rule, list them, clear one or all, each running `dependencies`
+    first (the operator's check)."""
+    router = APIRouter(tags=["faults"], dependencies=dependencies)
 
     @router.post("/v1/faults", status_code=201, responses=error_responses(413, 422, 429))
     async def add_fault(spec: FaultSpec) -> FaultView:

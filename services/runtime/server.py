@@ -21,7 +21,7 @@ from typing import Annotated, Any, Protocol
 
 import grpc
 import uvicorn
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health, health_pb2_grpc
 from pydantic import ValidationError
@@ -49,6 +49,7 @@ from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
 from .faults_edge import FaultsServicer, faults_router
 from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handlers
 from .models import RuntimeBase
+from .operator_http import operator_only
 from .readiness import SERVING, Readiness
 from .reflection import enable_reflection
 from .tls import (
@@ -491,6 +492,8 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     """The HTTP edge: health, readiness, journal and outbox (`add_service_routes` adds the
     service's own routes)."""
     runtime = host.runtime
+    # The operator's routes: with TLS on, only with the operator's token (operator_http.py).
+    operator = [Depends(operator_only(runtime.settings))]
     settings = host.settings
     app = FastAPI(title=f"scfed {host.provider.name}", version="1")
     install_error_handlers(app)
@@ -621,7 +624,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             for row in await runtime.outbox.dead_letters(limit)
         ]
 
-    @app.post("/v1/outbox/dead/requeue", tags=["delivery"])
+    @app.post("/v1/outbox/dead/requeue", tags=["delivery"], dependencies=operator)
     async def outbox_requeue() -> dict[str, int]:
         """Puts every dead letter back in the queue."""
         return {"requeued": await runtime.outbox.requeue_dead()}
@@ -639,8 +642,8 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             async with runtime.db.session() as session:
                 return await counts(session, since)
 
-    app.include_router(admin_router(host.provider, runtime))
-    app.include_router(faults_router(runtime.faults))
+    app.include_router(admin_router(host.provider, runtime, dependencies=operator))
+    app.include_router(faults_router(runtime.faults, dependencies=operator))
     return app
 
 

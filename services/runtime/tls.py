@@ -19,8 +19,10 @@ Kubernetes DNS names verify alike.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,14 @@ _LOOPBACK_IPS: Final = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address(
 # The option that makes gRPC check the peer's certificate against a name other than the host
 # it dials (127.0.0.1:port, a Kubernetes DNS name).
 TARGET_NAME_OPTION: Final = "grpc.ssl_target_name_override"
+
+
+# The operator's credential on the HTTP edges' operator routes (reset, snapshots, clocks,
+# faults, dead-letter requeue), which TLS does not cover: a random token the operator's tools
+# send as `Authorization: Bearer`, and its SHA-256, all a service needs to check it.
+OPERATOR_TOKEN: Final = "operator.token"
+OPERATOR_TOKEN_HASH: Final = "operator.token.sha256"
+OPERATOR_TOKEN_PREFIX: Final = "scfed_op_"
 
 
 class CertificatesExist(FileExistsError):
@@ -220,7 +230,38 @@ def init_certificates(
     written = _write_pair(directory, CA_NAME, ca_key, ca_cert)
     for name in IDENTITIES:
         written += _write_pair(directory, name, *_leaf(name, days, ca_key, ca_cert))
-    return written
+    return written + write_operator_token(directory)
+
+
+def write_operator_token(directory: Path) -> list[Path]:
+    """A new operator token in `directory` (0600) with its SHA-256 beside it (0644), replacing
+    any earlier one; returns the two files."""
+    token = OPERATOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    write_file(directory / OPERATOR_TOKEN, token.encode() + b"\n", 0o600)
+    write_file(directory / OPERATOR_TOKEN_HASH, token_hash(token).encode() + b"\n", 0o644)
+    return [directory / OPERATOR_TOKEN, directory / OPERATOR_TOKEN_HASH]
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 of an operator token, hex, as stored."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def operator_token(directory: Path) -> str:
+    """The operator's token from `directory` (CertificateMissing naming the file and the way
+    out when it is not there)."""
+    return _read(directory / OPERATOR_TOKEN).decode().strip()
+
+
+def operator_token_hash(directory: Path) -> str | None:
+    """The SHA-256 a service checks the operator's token against: the hash file, else the hash
+    of the token file beside it; None when `directory` holds neither."""
+    stored = directory / OPERATOR_TOKEN_HASH
+    if stored.exists():
+        return stored.read_text().strip()
+    if (directory / OPERATOR_TOKEN).exists():
+        return token_hash(operator_token(directory))
+    return None
 
 
 def _read(path: Path) -> bytes:

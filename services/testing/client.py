@@ -27,6 +27,7 @@ from scfed.lesc.v1 import lesc_pb2_grpc
 from scfed.sib.v1 import sib_pb2_grpc
 
 from ..cli.control import post_each
+from ..cli.endpoints import tls_operator_headers
 from ..cli.remote import trace_http
 from ..federation import Agency, parse_agency
 from ..lesc.determination import default_status_rules
@@ -146,7 +147,9 @@ class ScfedFederation:
         started = time.perf_counter()
         with contextlib.suppress(AssertionError):
             self.quiet(timeout=settle_s)
-        outcome = self._loop.run(post_each(_named(self.endpoints.http), "/v1/admin/reset", None))
+        urls = _named(self.endpoints.http)
+        headers = tls_operator_headers(self.endpoints.tls_dir)
+        outcome = self._loop.run(post_each(urls, "/v1/admin/reset", None, headers=headers))
         self.timings.resets_s.append(time.perf_counter() - started)
         if outcome.refused or outcome.unreachable:
             raise RuntimeError(f"reset failed: {outcome.as_dict()}")
@@ -309,7 +312,8 @@ class ScfedFederation:
         if agency is not None:
             urls = {str(parse_agency(agency)): self.http_url(agency)}
         body = {"seconds": span.total_seconds()}
-        outcome = self._loop.run(post_each(urls, "/v1/clock/advance", body))
+        headers = tls_operator_headers(self.endpoints.tls_dir)
+        outcome = self._loop.run(post_each(urls, "/v1/clock/advance", body, headers=headers))
         if outcome.unreachable or not outcome.done or (agency and outcome.refused):
             raise RuntimeError(f"clock advance failed: {outcome.as_dict()}")
         return outcome.done

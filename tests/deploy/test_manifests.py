@@ -613,6 +613,20 @@ def test_dev_makes_each_agency_secret_of_its_own_pair_and_never_the_ca_key(
         assert cert_identity(data["tls.crt"]) == tls.spiffe_id(agency.module)
 
 
+def test_dev_gives_every_agency_the_operator_token_hash_and_never_the_token(
+    deploy_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = render(deploy_tree, "dev")
+    certs = deploy_tree / DEV_CERTS
+    token = tls.operator_token(certs)
+    rendered = yaml.safe_dump_all(objects)
+    assert token not in rendered
+    for name, workload in agency_workloads(objects).items():
+        config, secret = config_of(objects, workload)
+        settings = settings_of(name, {**config, **secret}, monkeypatch)
+        assert settings.operator_token_sha256 == tls.token_hash(token), name
+
+
 def test_production_expects_each_agency_secret_made_out_of_band(deploy_tree: Path) -> None:
     objects = render(deploy_tree, "production")
     generated_tls = [
@@ -839,13 +853,17 @@ def test_issued_certificates_are_each_agency_own_files_and_serve_mutual_tls(
     issue_certs.issue(authority, out)
     assert sorted(p.name for p in out.iterdir()) == sorted([*AGENCIES, "operator"])
     operator = {p.name for p in (out / "operator").iterdir()}
-    assert operator == {"ca.pem", "operator.pem", "operator.key"}
+    assert operator == {"ca.pem", "operator.pem", "operator.key", tls.OPERATOR_TOKEN}
     tls.channel_credentials(out / "operator", tls.OPERATOR)
+    token = tls.operator_token(out / "operator")
     ca = tls.certificate_path(authority, tls.CA_NAME).read_bytes()
     for name, agency in AGENCIES.items():
         directory = out / name
         expected = {tls_file.rsplit("/", 1)[1] for tls_file in tls_files(agency.module)}
+        # The operator token's hash, never the token: what the HTTP operator routes check.
+        expected.add(tls.OPERATOR_TOKEN_HASH)
         assert {p.name for p in directory.iterdir()} == expected, name
+        assert tls.operator_token_hash(directory) == tls.token_hash(token)
         assert tls.key_path(directory, agency.module).stat().st_mode & 0o777 == 0o600
         assert tls.certificate_path(directory, tls.CA_NAME).read_bytes() == ca
         pem = tls.certificate_path(directory, agency.module).read_bytes()

@@ -293,6 +293,16 @@ def test_up_runs_the_federation_until_interrupted(tmp_path: Path) -> None:
         headers = {"Authorization": f"Bearer {keys[booking.ori]}"}
         accepted = httpx.post(f"{edge}/v1/bookings", json=payload, headers=headers)
         assert accepted.status_code == 202, accepted.text
+        # The HTTP operator routes want the operator's token, which the CLI finds in the data
+        # dir as the services do.
+        assert httpx.post(f"{edge}/v1/admin/reset").status_code == 401
+        urls = [f"--url={a}=http://127.0.0.1:{a.profile.http_port + offset}" for a in Agency]
+        env = {**os.environ, "SCFED_DATA_DIR": str(tmp_path)}
+        reset = subprocess.run(
+            [*SCFED, "reset", *urls, "--json"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert reset.returncode == 0, reset.stderr[-2000:]
+        assert json.loads(reset.stdout)["done"][Agency.SIB]["deleted"]["bookings"] == 1
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -23,6 +24,7 @@ from services.runtime.tls import (
     certificate_path,
     init_certificates,
     key_path,
+    operator_token,
     peer_identity,
     server_credentials,
 )
@@ -131,6 +133,44 @@ async def test_rotated_certificates_take_effect_at_restart_and_the_old_ones_are_
         view = await again.final(await again.book(again.subject(), CA))
     assert view["status"] == "answered"
     assert "SRE" in {response["kind"] for response in view["responses"]}
+
+
+async def test_with_tls_the_http_operator_routes_need_the_operators_token(
+    tls_host: ServiceHost,
+) -> None:
+    certs = tls_host.settings.resolved_tls_dir()
+    token = operator_token(certs)
+    routes = [
+        ("POST", "/v1/admin/reset", None),
+        ("GET", "/v1/admin/snapshot", None),
+        ("POST", "/v1/clock/advance", b'{"seconds": 1}'),
+        ("POST", "/v1/faults", b'{"action": "latency", "latency_ms": 1}'),
+        ("GET", "/v1/faults", None),
+        ("DELETE", "/v1/faults", None),
+        ("POST", "/v1/outbox/dead/requeue", None),
+    ]
+    async with httpx.AsyncClient(base_url=tls_host.http_url, timeout=30) as client:
+        before = (await client.get("/v1/stats")).json()
+        json = {"content-type": "application/json"}
+        for method, path, body in routes:
+            for headers in ({}, {"Authorization": "Bearer scfed_op_wrong"}, {"X-API-Key": token}):
+                r = await client.request(method, path, content=body, headers={**json, **headers})
+                assert r.status_code == 401, (method, path, headers, r.text)
+                assert r.headers["www-authenticate"] == "Bearer"
+                assert token not in r.text
+        # A body that is not JSON does not get its 422 before the 401.
+        r = await client.post("/v1/clock/advance", content=b"{nope", headers=json)
+        assert r.status_code == 401, r.text
+        # Nothing changed, and the service's reads stay open.
+        assert (await client.get("/v1/stats")).json() == before
+        assert (await client.get("/v1/journal-counts")).status_code == 200
+        operator = {"Authorization": f"Bearer {token}"}
+        assert (await client.post("/v1/admin/reset", headers=operator)).status_code == 200
+        added = await client.post(
+            "/v1/faults", json={"action": "latency", "latency_ms": 1}, headers=operator
+        )
+        assert added.status_code == 201, added.text
+        assert (await client.delete("/v1/faults", headers=operator)).json() == {"cleared": 1}
 
 
 async def test_the_operator_certificate_reaches_a_tls_service(tls_host: ServiceHost) -> None:

@@ -23,6 +23,8 @@ from services.runtime.tls import (
     CA_NAME,
     IDENTITIES,
     OPERATOR,
+    OPERATOR_TOKEN,
+    OPERATOR_TOKEN_HASH,
     CertificateMissing,
     CertificatesExist,
     SecureChannels,
@@ -31,8 +33,12 @@ from services.runtime.tls import (
     init_certificates,
     insecure_channels,
     key_path,
+    operator_token,
+    operator_token_hash,
     server_credentials,
     spiffe_id,
+    token_hash,
+    write_operator_token,
 )
 
 
@@ -51,8 +57,38 @@ def _load(directory: Path, name: str) -> x509.Certificate:
 def test_the_layout_has_the_ca_every_agency_and_the_operator(cert_dir: Path) -> None:
     names = {path.name for path in cert_dir.iterdir()}
     expected = {f"{name}.{suffix}" for name in (CA_NAME, *IDENTITIES) for suffix in ("pem", "key")}
-    assert names == expected
+    assert names == expected | {OPERATOR_TOKEN, OPERATOR_TOKEN_HASH}
     assert set(IDENTITIES) == {*map(str, Agency), OPERATOR}
+
+
+def test_the_operator_token_is_private_and_its_hash_is_what_a_service_checks(
+    cert_dir: Path, tmp_path: Path
+) -> None:
+    token = operator_token(cert_dir)
+    assert token.startswith("scfed_op_") and len(token) > 40
+    assert stat.S_IMODE((cert_dir / OPERATOR_TOKEN).stat().st_mode) == 0o600
+    assert operator_token_hash(cert_dir) == token_hash(token)
+    # Without the hash file, the token beside it gives the hash; without either, None.
+    only_token = tmp_path / "only-token"
+    only_token.mkdir()
+    (only_token / OPERATOR_TOKEN).write_text(token + "\n")
+    assert operator_token_hash(only_token) == token_hash(token)
+    assert operator_token_hash(tmp_path / "empty") is None
+    # A new token replaces the old one, and its hash with it.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    write_operator_token(fresh)
+    assert operator_token(fresh) != token
+    assert operator_token_hash(fresh) == token_hash(operator_token(fresh))
+
+
+@pytest.mark.parametrize("given", ["abc", "g" * 64, "0" * 63])
+def test_an_operator_token_hash_setting_must_be_a_sha256(given: str) -> None:
+    with pytest.raises(ValueError, match="64 hex digits"):
+        ServiceSettings(operator_token_sha256=given)
+    assert ServiceSettings(operator_token_sha256=" " + "AB" * 32 + "\n").operator_token_sha256 == (
+        "ab" * 32
+    )
 
 
 def test_the_ca_may_sign_certificates_and_nothing_else(cert_dir: Path) -> None:

@@ -90,7 +90,10 @@ class IdentServicer:
 
     def EnrollEncounters(self, request, context):
         """Enrols encounters (synthetic seeding and immigration encounters), in one transaction.
-        INVALID_ARGUMENT: as for Search, or an encounter without a status.
+        An encounter id already on file is enrolled once: the same encounter again (same type and
+        status) answers its stored enrollment (new_identity false, score 0).
+        INVALID_ARGUMENT: as for Search, an encounter without a status, or an encounter id twice in
+        one request. ALREADY_EXISTS: another encounter under an id already on file.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,7 +43,10 @@ class IdentStub:
     """
     EnrollEncounters: _grpc.UnaryUnaryMultiCallable[_ident_pb2.EnrollEncountersRequest, _ident_pb2.EnrollEncountersResponse]
     """Enrols encounters (synthetic seeding and immigration encounters), in one transaction.
-    INVALID_ARGUMENT: as for Search, or an encounter without a status.
+    An encounter id already on file is enrolled once: the same encounter again (same type and
+    status) answers its stored enrollment (new_identity false, score 0).
+    INVALID_ARGUMENT: as for Search, an encounter without a status, or an encounter id twice in
+    one request. ALREADY_EXISTS: another encounter under an id already on file.
     """
     GetIdentity: _grpc.UnaryUnaryMultiCallable[_ident_pb2.GetIdentityRequest, _ident_pb2.Identity]
     """Returns one identity. INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN."""
@@ -79,7 +82,10 @@ class IdentAsyncStub(IdentStub):
     """
     EnrollEncounters: _aio.UnaryUnaryMultiCallable[_ident_pb2.EnrollEncountersRequest, _ident_pb2.EnrollEncountersResponse]  # type: ignore[assignment]
     """Enrols encounters (synthetic seeding and immigration encounters), in one transaction.
-    INVALID_ARGUMENT: as for Search, or an encounter without a status.
+    An encounter id already on file is enrolled once: the same encounter again (same type and
+    status) answers its stored enrollment (new_identity false, score 0).
+    INVALID_ARGUMENT: as for Search, an encounter without a status, or an encounter id twice in
+    one request. ALREADY_EXISTS: another encounter under an id already on file.
     """
     GetIdentity: _aio.UnaryUnaryMultiCallable[_ident_pb2.GetIdentityRequest, _ident_pb2.Identity]  # type: ignore[assignment]
     """Returns one identity. INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN."""
@@ -124,7 +130,10 @@ class IdentServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ident_pb2.EnrollEncountersResponse, _abc.Awaitable[_ident_pb2.EnrollEncountersResponse]]:
         """Enrols encounters (synthetic seeding and immigration encounters), in one transaction.
-        INVALID_ARGUMENT: as for Search, or an encounter without a status.
+        An encounter id already on file is enrolled once: the same encounter again (same type and
+        status) answers its stored enrollment (new_identity false, score 0).
+        INVALID_ARGUMENT: as for Search, an encounter without a status, or an encounter id twice in
+        one request. ALREADY_EXISTS: another encounter under an id already on file.
         """
 
     @_abc_1.abstractmethod

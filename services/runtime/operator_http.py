@@ -1,0 +1,65 @@
+"""The operator's routes on the HTTP edge (reset, snapshots, clocks, faults, dead-letter
+requeue) with TLS on: only with the operator's token.
+
+Mutual TLS covers the gRPC port, where the same operations are the operator certificate's alone
+(authorization.py); the HTTP edge is plain HTTP, so there the operator shows the token that
+`scfed certs init` writes beside the certificates (tls.OPERATOR_TOKEN), as `Authorization:
+Bearer <token>`. A service checks it against the token's SHA-256 (tls.OPERATOR_TOKEN_HASH), so
+an agency's directory need not hold the token itself. With TLS off the routes are open, as the
+gRPC port is.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Header, Request
+from starlette.exceptions import HTTPException
+
+from .config import ServiceSettings
+from .http_edge import before_body
+from .tls import OPERATOR_TOKEN, OPERATOR_TOKEN_HASH, operator_token_hash, token_hash
+
+_SCHEME = "bearer"
+
+
+def _refused(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def operator_only(settings: ServiceSettings) -> Callable[..., Awaitable[None]]:
+    """The dependency of every operator route: nothing with TLS off; with TLS on, a 401 unless
+    the request carries the operator's token. The expected hash is read once, here."""
+    directory = settings.resolved_tls_dir()
+    expected = None
+    if settings.tls == "on":
+        expected = settings.operator_token_sha256 or operator_token_hash(directory)
+
+    async def operator(authorization: Annotated[str | None, Header()] = None) -> None:
+        """Admits the operator's token only (with TLS on)."""
+        if settings.tls == "off":
+            return
+        if expected is None:
+            raise _refused(
+                "operator routes need the operator's token, and this service has none to check "
+                f"it against ({directory / OPERATOR_TOKEN_HASH}, or SCFED_OPERATOR_TOKEN_SHA256):"
+                " run `scfed certs init`, or use the gRPC AdminService with the operator's "
+                "certificate"
+            )
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != _SCHEME or not token.strip():
+            raise _refused(
+                "an operator route: send Authorization: Bearer <the operator's token, "
+                f"{OPERATOR_TOKEN} beside the certificates>"
+            )
+        if not hmac.compare_digest(token_hash(token.strip()), expected):
+            raise _refused("not the operator's token")
+
+    async def before_the_body(request: Request) -> None:
+        await operator(request.headers.get("authorization"))
+
+    # A clock step or a fault rule without the token is a 401 even when its body is not JSON.
+    before_body(operator, before_the_body)
+    return operator
