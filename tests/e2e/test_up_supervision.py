@@ -21,11 +21,12 @@ from tests.e2e.test_cli import ROOT, SCFED, _free_offset
 pytestmark = pytest.mark.e2e
 
 
-def _ready(url: str, up: subprocess.Popen[str], timeout: float = 120) -> int:
-    """Waits until the service at `url` is ready; returns its pid."""
+def _ready(url: str, up: subprocess.Popen[str], said: Path, timeout: float = 120) -> int:
+    """Waits until the service at `url` is ready; returns its pid. If `up` ends first, fails
+    with the end of what it said (its stderr file, `said`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert up.poll() is None, "scfed up ended"
+        assert up.poll() is None, f"scfed up ended: {' '.join(said.read_text().split())[-2000:]}"
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return int(httpx.get(f"{url}/v1/replica", timeout=2).json()["pid"])
@@ -49,13 +50,13 @@ def test_up_restarts_a_killed_service_and_bookings_complete_again(tmp_path: Path
             text=True,
         )
     try:
-        pids = {a: _ready(url, up) for a, url in http.items()}
+        pids = {a: _ready(url, up, stderr_path) for a, url in http.items()}
         os.kill(pids[Agency.LESC], signal.SIGKILL)
-        again = _ready(http[Agency.LESC], up)
+        again = _ready(http[Agency.LESC], up, stderr_path)
         assert again != pids[Agency.LESC]
         # The others were never restarted.
         for agency in (Agency.SIB, Agency.CJIS_IAFIS, Agency.IDENT, Agency.ICE_FIELD):
-            assert _ready(http[agency], up) == pids[agency]
+            assert _ready(http[agency], up, stderr_path) == pids[agency]
 
         args = ["demo", "--sib-url", http[Agency.SIB], "--json"]
         for agency in Agency:
@@ -132,8 +133,8 @@ def test_up_takes_its_supervision_limits_from_options_and_the_environment(
             text=True,
         )
     try:
-        os.kill(_ready(lesc, up), signal.SIGKILL)
-        os.kill(_ready(lesc, up), signal.SIGKILL)
+        os.kill(_ready(lesc, up, stderr_path), signal.SIGKILL)
+        os.kill(_ready(lesc, up, stderr_path), signal.SIGKILL)
         deadline = time.monotonic() + 30
         while "giving up" not in stderr_path.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
