@@ -117,9 +117,10 @@ def test_up_takes_its_supervision_limits_from_options_and_the_environment(
     tmp_path: Path,
 ) -> None:
     offset = _free_offset()
-    lesc = f"http://127.0.0.1:{Agency.LESC.profile.http_port + offset}"
-    stderr_path = tmp_path / "up.stderr"
-    with stderr_path.open("w") as stderr:
+    http = {a: f"http://127.0.0.1:{a.profile.http_port + offset}" for a in Agency}
+    lesc = http[Agency.LESC]
+    stderr_path, stdout_path = tmp_path / "up.stderr", tmp_path / "up.stdout"
+    with stderr_path.open("w") as stderr, stdout_path.open("w") as stdout:
         up = subprocess.Popen(
             [
                 *SCFED,
@@ -128,11 +129,19 @@ def test_up_takes_its_supervision_limits_from_options_and_the_environment(
             ],
             cwd=ROOT,
             env={**os.environ, "SCFED_UP_RESTART_WINDOW_S": "90"},
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=stderr,
             text=True,
         )
     try:
+        # The federation started and supervised first (`up` says "Ctrl-C stops"): a service
+        # that ends while `up` still waits for the start is a failed start (exit 1).
+        for url in http.values():
+            _ready(url, up, stderr_path)
+        deadline = time.monotonic() + 60
+        while "Ctrl-C stops" not in stdout_path.read_text() and time.monotonic() < deadline:
+            assert up.poll() is None, stderr_path.read_text()[-2000:]
+            time.sleep(0.1)
         os.kill(_ready(lesc, up, stderr_path), signal.SIGKILL)
         os.kill(_ready(lesc, up, stderr_path), signal.SIGKILL)
         deadline = time.monotonic() + 30
