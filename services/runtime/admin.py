@@ -51,7 +51,7 @@ def admin_router(
 ) -> APIRouter:
     """The control routes: clock steps, clock pace, reset, snapshot save and load, each
     running `dependencies` first (the operator's check)."""
-    router = APIRouter(tags=["control"], dependencies=dependencies)
+    router = APIRouter(tags=["control"], dependencies=dependencies, responses=error_responses(401))
 
     @router.post("/v1/clock/advance", responses=error_responses(409, 413, 422))
     async def clock_advance(step: ClockStep) -> ClockView:

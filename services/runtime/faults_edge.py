@@ -49,7 +49,7 @@ def clear(rules: FaultRules, rule_id: str | None) -> Cleared:
 def faults_router(rules: FaultRules, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
     """`/v1/faults`: add a rule, list them, clear one or all, each running `dependencies`
     first (the operator's check)."""
-    router = APIRouter(tags=["faults"], dependencies=dependencies)
+    router = APIRouter(tags=["faults"], dependencies=dependencies, responses=error_responses(401))
 
     @router.post("/v1/faults", status_code=201, responses=error_responses(413, 422, 429))
     async def add_fault(spec: FaultSpec) -> FaultView:

@@ -624,7 +624,12 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             for row in await runtime.outbox.dead_letters(limit)
         ]
 
-    @app.post("/v1/outbox/dead/requeue", tags=["delivery"], dependencies=operator)
+    @app.post(
+        "/v1/outbox/dead/requeue",
+        tags=["delivery"],
+        dependencies=operator,
+        responses=error_responses(401),
+    )
     async def outbox_requeue() -> dict[str, int]:
         """Puts every dead letter back in the queue."""
         return {"requeued": await runtime.outbox.requeue_dead()}

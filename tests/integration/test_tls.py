@@ -171,6 +171,13 @@ async def test_with_tls_the_http_operator_routes_need_the_operators_token(
         )
         assert added.status_code == 201, added.text
         assert (await client.delete("/v1/faults", headers=operator)).json() == {"cleared": 1}
+        # The OpenAPI document says so, in the edge's one error shape.
+        spec = (await client.get("/openapi.json")).json()
+        for method, path, _body in routes:
+            declared = spec["paths"][path][method.lower()]["responses"]
+            assert declared["401"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorBody"
+            }, (method, path)
 
 
 async def test_the_operator_certificate_reaches_a_tls_service(tls_host: ServiceHost) -> None:
