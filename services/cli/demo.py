@@ -189,9 +189,10 @@ async def wait_quiet(
     expected: int,
     timeout_s: float,
     progress: Progress,
+    poll_s: float = 0.2,
 ) -> bool:
-    """Waits until every booking is final and no outbox holds work, twice in a row; False
-    when that did not happen within `timeout_s`."""
+    """Waits until every booking is final and no outbox holds work, twice in a row (looking
+    every `poll_s`); False when that did not happen within `timeout_s`."""
     sib = fed.services[Agency.SIB].http_url
     deadline = time.monotonic() + timeout_s
     previous: dict[OutboxStatus, int] | None = None
@@ -205,7 +206,7 @@ async def wait_quiet(
         if quiet and previous == totals:
             return True
         previous = totals if quiet else None
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(poll_s)
     return False
 
 

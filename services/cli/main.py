@@ -179,6 +179,8 @@ STAGES = {
     "answer": "bookings answered",
     "release": "release notices",
     "cases": "removal cases closed",
+    "solo": "bookings alone",
+    "echo": "raw gRPC echo",
 }
 T = TypeVar("T")
 
@@ -944,6 +946,57 @@ def bench_sweep(
         rescore=rescore or base.rescore,
     )
     _emit_report(report, render_sweep, as_json=as_json, json_out=json_out)
+
+
+@bench_app.command("federation")
+def bench_federation(
+    bookings: Annotated[int, typer.Option(min=1, help="Bookings in the load phase.")] = 1000,
+    database_url: DatabaseUrl = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the world.")] = 1,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Bookings per second to offer (default: --in-flight at once)."),
+    ] = None,
+    in_flight: Annotated[
+        int, typer.Option(min=1, max=256, help="Bookings in flight at once at most.")
+    ] = 16,
+    warmup: Annotated[int, typer.Option(min=0, help="Bookings before measuring.")] = 20,
+    solo: Annotated[
+        int, typer.Option(min=1, help="Bookings sent one at a time on the idle federation.")
+    ] = 20,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every answer.")] = 600.0,
+    ready_timeout: ReadyTimeout = 60.0,
+    tls: Tls = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only one JSON object.")] = False,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Also write the JSON report to this file.")
+    ] = None,
+) -> None:
+    """Bookings through the whole federation: throughput, machine latency (alone and under
+    load), each hop and outbox wait, RPCs, commits and CPU per booking, and the ratio to a raw
+    gRPC echo measured in the same run. Exits 1 if a booking went unanswered."""
+    from .federation_bench import BenchOptions, render_federation_bench, run_federation_bench
+
+    options = BenchOptions(
+        bookings=bookings,
+        seed=seed,
+        database_url=_check_database_url(database_url),
+        rate=rate,
+        in_flight=in_flight,
+        warmup=warmup,
+        solo=solo,
+        tls=tls,
+        timeout_s=timeout,
+        ready_timeout_s=ready_timeout,
+    )
+    try:
+        report = _with_progress(lambda progress: run_federation_bench(options, progress), as_json)
+    except (RuntimeError, TimeoutError, ValueError) as exc:
+        err().print(f"[red]bench failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _emit_report(report, render_federation_bench, as_json=as_json, json_out=json_out)
+    if report["unanswered"] or report["refused_at_edge"] or not report["quiet"]:
+        raise typer.Exit(1)
 
 
 @bench_app.command("chaos")

@@ -128,6 +128,9 @@ class Database:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         # Awaited before each transaction begins: the slow_db fault rules (runtime/faults.py).
         self.before_transaction: Callable[[], Awaitable[None]] | None = None
+        # Commits and statements this process made, for `scfed bench federation`.
+        self.commits = 0
+        self.statements = 0
 
     @property
     def target(self) -> str:
@@ -173,6 +176,8 @@ class Database:
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "commit", self._count_commit)
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count_statement)
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with engine.begin() as conn:
@@ -188,6 +193,12 @@ class Database:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             for metadata in metadatas:
                 await conn.run_sync(metadata.create_all)
+
+    def _count_commit(self, _conn: Any) -> None:
+        self.commits += 1
+
+    def _count_statement(self, *_args: Any) -> None:
+        self.statements += 1
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -89,6 +89,37 @@ async def entries_for(db: Database, tcn: str) -> list[JournalRecord]:
         return list(rows)
 
 
+# The most entries one page of `page` returns.
+MAX_PAGE = 5000
+
+
+async def page(db: Database, *, after: int, limit: int) -> list[JournalRecord]:
+    """The entries with an id after `after`, oldest first, at most `limit`."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(JournalRecord)
+            .where(JournalRecord.id > after)
+            .order_by(JournalRecord.id)
+            .limit(min(limit, MAX_PAGE))
+        )
+        return list(rows)
+
+
+def to_json(entry: JournalRecord, service: str) -> dict[str, str]:
+    """An entry as the HTTP edge serves it."""
+    return {
+        "service": service,
+        "message_id": entry.message_id,
+        "tcn": entry.tcn,
+        "tot": entry.tot,
+        "direction": entry.direction,
+        "peer": entry.peer,
+        "at": entry.at.isoformat(),
+        "outcome": entry.outcome,
+        "detail": entry.detail,
+    }
+
+
 async def counts(db: Database) -> dict[JournalKey, int]:
     """Counts of entries by direction, TOT and outcome."""
     async with db.session() as session:

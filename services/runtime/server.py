@@ -565,24 +565,28 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             "received_processed": runtime.inbox.processed_here,
             "received_duplicate": runtime.inbox.duplicates_here,
             "delivered": runtime.outbox.delivered_here,
+            "delivery_calls": runtime.outbox.calls_here,
+            "db_commits": runtime.db.commits,
+            "db_statements": runtime.db.statements,
+            "cpu_s": round(time.process_time(), 3),
         }
 
     @app.get("/v1/journal/{tcn}", tags=["journal"], responses=error_responses(422))
     async def journal_entries(tcn: Annotated[str, Path(max_length=64)]) -> list[dict[str, str]]:
         """This service's journal entries for one booking TCN."""
         entries = await journal.entries_for(runtime.db, tcn)
+        return [journal.to_json(e, host.provider.name) for e in entries]
+
+    @app.get("/v1/journal", tags=["journal"], responses=error_responses(422))
+    async def journal_page(
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=journal.MAX_PAGE)] = 1000,
+    ) -> list[dict[str, object]]:
+        """This service's journal entries with an id after `after`, oldest first, at most
+        `limit`: page through the whole journal by passing the last id seen."""
         return [
-            {
-                "service": host.provider.name,
-                "message_id": e.message_id,
-                "tot": e.tot,
-                "direction": e.direction,
-                "peer": e.peer,
-                "at": e.at.isoformat(),
-                "outcome": e.outcome,
-                "detail": e.detail,
-            }
-            for e in entries
+            {"id": e.id, **journal.to_json(e, host.provider.name)}
+            for e in await journal.page(runtime.db, after=after, limit=limit)
         ]
 
     @app.get("/v1/journal-counts", tags=["journal"])
