@@ -8,6 +8,12 @@ repeated id is acknowledged again and not processed twice. A crash at any point 
 before the sender commits, nothing happened; after, the worker (or another replica, once the
 lease runs out) delivers; before the receiver commits, the sender retries; after, the retry is a
 duplicate.
+
+A message is sent as soon as the transaction that wrote it commits, by the process that wrote
+it (the direct path): it is written not yet due for the worker's poll (a call's deadline and a
+little more ahead), handed to a pool of senders on commit, and its outcome is settled with
+others in one transaction. Only a crash between the commit and the settle leaves it to the
+poll, which delivers it once it falls due (the receiver's inbox answers a repeat as such).
 """
 
 from __future__ import annotations
@@ -22,13 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
 import grpc
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2
 
 from . import journal
-from .db import Database
+from .db import Database, is_unavailable
 from .envelope import check_envelope
 from .errors import DomainError
 from .faults import Call, FaultRules, FaultSide, Injected, apply_sending
@@ -38,6 +44,9 @@ from .periodic import AT_ONCE, PeriodicTask
 from .tls import ChannelFactory, insecure_channels
 
 log = logging.getLogger(__name__)
+
+# Where a session keeps the rows it wrote for the direct path (see Outbox._send_on_commit).
+_DIRECT_ROWS = "scfed.outbox.direct"
 
 # Refusals that another attempt cannot cure: the message goes to the dead-letter state at once.
 PERMANENT_CODES = frozenset(
@@ -117,14 +126,25 @@ class Outbox:
         self._batch = batch
         self._poll_s = poll_s
         self._worker = PeriodicTask(f"{service}-outbox", self._deliver_round, poll_s=poll_s)
+        # The direct path: rows written while the worker runs, sent on commit by `_senders`
+        # tasks, their outcomes settled together by one more.
+        self._direct: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        self._outcomes: list[tuple[OutboxMessage, grpc.StatusCode | str | None]] = []
+        self._outcome_ready = asyncio.Event()
+        self._direct_tasks: list[asyncio.Task[None]] = []
+        self._senders = max(16, batch * 4)
+        # A directly sent row is not due for the poll until a call's deadline has passed.
+        self._direct_hold = timedelta(seconds=policy.deadline_s + 2.0)
         # A peer's address may list several replicas ("h1:p1,h2:p2"): one channel each, used
         # in turn, so every replica of the peer gets a share of the messages.
         self._channels: dict[str, list[grpc.aio.Channel]] = {}
         self._turn: dict[str, int] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._dead_hooks: dict[str, DeadLetterHook] = {}
-        # Deliveries by this process (the database's counts are every replica's together).
+        # Deliveries by this process (the database's counts are every replica's together),
+        # and the calls it made to deliver them (retries included).
         self.delivered_here = 0
+        self.calls_here = 0
 
     def on_dead_letter(self, tot: str, hook: DeadLetterHook) -> None:
         """Calls `hook` in the transaction that dead-letters a message of type `tot`."""
@@ -164,28 +184,56 @@ class Outbox:
             raise TypeError(f"{route.path} is sent by {route.sender}, not by {self._service}")
         envelope = message.envelope
         now = _utcnow()
-        session.add(
-            OutboxMessage(
-                message_id=envelope.message_id,
-                peer=route.peer,
-                method=route.path,
-                tot=envelope.tot,
-                tcn=envelope.tcr or envelope.tcn,
-                payload=message.SerializeToString(),
-                status=OutboxStatus.PENDING,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
+        direct = self.running
+        row = OutboxMessage(
+            message_id=envelope.message_id,
+            peer=route.peer,
+            method=route.path,
+            tot=envelope.tot,
+            tcn=envelope.tcr or envelope.tcn,
+            payload=message.SerializeToString(),
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now + self._direct_hold if direct else now,
         )
+        session.add(row)
+        if direct:
+            self._send_on_commit(session, row)
+
+    def _send_on_commit(self, session: AsyncSession, row: OutboxMessage) -> None:
+        """Queues `row` for the direct path once `session`'s transaction commits (a rollback
+        drops it with the transaction)."""
+        rows: list[OutboxMessage] | None = session.info.get(_DIRECT_ROWS)
+        if rows is None:
+            rows = session.info[_DIRECT_ROWS] = []
+            queued = rows
+
+            def committed(_session: object) -> None:
+                for item in queued:
+                    self._direct.put_nowait(_detached(item))
+
+            event.listen(session.sync_session, "after_commit", committed, once=True)
+        rows.append(row)
 
     def notify(self) -> None:
-        """Wakes the worker: something was committed to the outbox."""
-        self._worker.notify()
+        """Wakes the worker: something was committed to the outbox. While the direct path
+        runs, what was committed is already on its way, and the worker sleeps on."""
+        if not self._direct_tasks:
+            self._worker.notify()
 
     def start(self) -> None:
-        """Starts the delivery worker."""
+        """Starts the delivery worker and the direct path's senders."""
         self._worker.start()
+        if not self._direct_tasks:
+            loop = asyncio.get_running_loop()
+            self._direct_tasks = [
+                loop.create_task(self._direct_sender(), name=f"{self._service}-send-{i}")
+                for i in range(self._senders)
+            ]
+            self._direct_tasks.append(
+                loop.create_task(self._direct_settler(), name=f"{self._service}-settle")
+            )
 
     @property
     def running(self) -> bool:
@@ -193,8 +241,14 @@ class Outbox:
         return self._worker.running
 
     async def stop(self) -> None:
-        """Stops the worker and closes peer channels; undelivered messages stay pending."""
+        """Stops the worker and closes peer channels; undelivered messages stay pending (the
+        outcomes of calls already made are settled first, where the database answers)."""
         await self._worker.stop()
+        for task in self._direct_tasks:
+            task.cancel()
+        await asyncio.gather(*self._direct_tasks, return_exceptions=True)
+        self._direct_tasks = []
+        await self._release_direct()
         for channels in self._channels.values():
             for channel in channels:
                 await channel.close()
@@ -233,8 +287,96 @@ class Outbox:
                 row.status = OutboxStatus.PENDING
                 row.attempts = 0
                 row.next_attempt_at = now
-        self.notify()
+        self._worker.notify()
         return len(rows)
+
+    async def _direct_sender(self) -> None:
+        """Sends rows of the direct path as they come; one whose hold is nearly over is left
+        to the poll, which may be about to claim it."""
+        while True:
+            row = await self._direct.get()
+            if _utcnow() + timedelta(seconds=self._policy.deadline_s) >= row.next_attempt_at:
+                continue
+            try:
+                outcome = await self._send(row)
+            except Exception as exc:  # a sender must outlive any one message: retry it later
+                log.exception("%s outbox: sending %s %s", self._service, row.tot, row.message_id)
+                outcome = row.last_error = f"{type(exc).__name__}: {exc}"
+            self._outcomes.append((row, outcome))
+            self._outcome_ready.set()
+
+    async def _direct_settler(self) -> None:
+        """Settles the direct path's outcomes, as many at once as have come in."""
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            outcomes, self._outcomes = self._outcomes, []
+            try:
+                await self._settle_direct(outcomes)
+            except Exception as exc:  # the rows stay pending: the poll delivers them again
+                if not is_unavailable(exc):
+                    log.exception("%s outbox: settling %d messages", self._service, len(outcomes))
+
+    async def _settle_direct(
+        self, outcomes: list[tuple[OutboxMessage, grpc.StatusCode | str | None]]
+    ) -> None:
+        """Records the direct path's outcomes in one transaction: the delivered rows with one
+        UPDATE, a failed one as the poll's settle records it (retry later, or dead)."""
+        now = _utcnow()
+        delivered = {row.id: row for row, outcome in outcomes if outcome is None}
+        async with self._db.session() as session:
+            if delivered:
+                result = await session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(delivered),
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                    )
+                    .values(
+                        status=OutboxStatus.DELIVERED,
+                        delivered_at=now,
+                        attempts=OutboxMessage.attempts + 1,
+                        last_error=None,
+                    )
+                    .returning(OutboxMessage.id)
+                    .execution_options(synchronize_session=False)
+                )
+                for row_id in result.scalars():
+                    self.delivered_here += 1
+                    row = delivered[row_id]
+                    self._journal(session, row, Outcome.DELIVERED, "after 1 attempt(s)")
+            for sent, outcome in outcomes:
+                if outcome is None:
+                    continue
+                failed = await session.get(OutboxMessage, sent.id, with_for_update=True)
+                if failed is None or failed.status != OutboxStatus.PENDING:
+                    continue
+                failed.attempts += 1
+                await self._failed(session, failed, sent.last_error or str(outcome), outcome, now)
+
+    async def _release_direct(self) -> None:
+        """At stop: settles the calls already made, and makes the rows still queued due now,
+        so the next start (or another replica) sends them without waiting out their hold."""
+        outcomes, self._outcomes = self._outcomes, []
+        queued = []
+        while not self._direct.empty():
+            queued.append(self._direct.get_nowait())
+        try:
+            if outcomes:
+                await self._settle_direct(outcomes)
+            if queued:
+                async with self._db.session() as session:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.id.in_([row.id for row in queued]),
+                            OutboxMessage.status == OutboxStatus.PENDING,
+                        )
+                        .values(next_attempt_at=_utcnow())
+                        .execution_options(synchronize_session=False)
+                    )
+        except Exception as exc:  # a database gone at shutdown: the holds run out instead
+            log.warning("%s outbox: at stop, %s", self._service, exc)
 
     async def _deliver_round(self) -> float | None:
         """One round of the worker; returns the pause until the next (None: the poll interval)."""
@@ -347,6 +489,7 @@ class Outbox:
             request_serializer=None,
             response_deserializer=common_pb2.Ack.FromString,
         )
+        self.calls_here += 1
         try:
             await call(row.payload, timeout=self._policy.deadline_s)
         except grpc.aio.AioRpcError as exc:
@@ -382,28 +525,38 @@ class Outbox:
                     attempts = f"after {row.attempts} attempt(s)"
                     self._journal(session, row, Outcome.DELIVERED, attempts)
                     continue
-                row.last_error = claimed.last_error or str(outcome)
-                permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
-                if permanent or row.attempts >= self._policy.max_attempts:
-                    row.status = OutboxStatus.DEAD
-                    self._journal(session, row, Outcome.DEAD, row.last_error or "")
-                    hook = self._dead_hooks.get(row.tot)
-                    if hook is not None:
-                        await hook(session, row)
-                    log.warning(
-                        "%s outbox: %s %s to %s is dead: %s",
-                        self._service,
-                        row.tot,
-                        row.message_id,
-                        row.peer,
-                        row.last_error,
-                    )
-                else:
-                    row.status = OutboxStatus.PENDING
-                    row.next_attempt_at = now + timedelta(
-                        seconds=self._policy.delay_after(row.attempts)
-                    )
+                await self._failed(session, row, claimed.last_error or str(outcome), outcome, now)
             return await self._min_due(session)
+
+    async def _failed(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        error: str,
+        outcome: grpc.StatusCode | str,
+        now: datetime,
+    ) -> None:
+        """Records a failed attempt: dead after a permanent refusal or the last attempt (with
+        the TOT's dead-letter hook), otherwise pending again after a backoff."""
+        row.last_error = error
+        permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
+        if permanent or row.attempts >= self._policy.max_attempts:
+            row.status = OutboxStatus.DEAD
+            self._journal(session, row, Outcome.DEAD, row.last_error or "")
+            hook = self._dead_hooks.get(row.tot)
+            if hook is not None:
+                await hook(session, row)
+            log.warning(
+                "%s outbox: %s %s to %s is dead: %s",
+                self._service,
+                row.tot,
+                row.message_id,
+                row.peer,
+                row.last_error,
+            )
+        else:
+            row.status = OutboxStatus.PENDING
+            row.next_attempt_at = now + timedelta(seconds=self._policy.delay_after(row.attempts))
 
     def _journal(
         self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, detail: str = ""
@@ -420,6 +573,24 @@ class Outbox:
             detail=detail,
             at=row.created_at,
         )
+
+
+def _detached(row: OutboxMessage) -> OutboxMessage:
+    """A copy of a just-committed row that belongs to no session, for the direct path to
+    note its outcome on while the writing session closes."""
+    return OutboxMessage(
+        id=row.id,
+        message_id=row.message_id,
+        peer=row.peer,
+        method=row.method,
+        tot=row.tot,
+        tcn=row.tcn,
+        payload=row.payload,
+        status=row.status,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+    )
 
 
 Handler = Callable[[AsyncSession], Awaitable[str | None]]
