@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
     db_schema: str | None = None
     clock: str = "real"
     log_level: str = "INFO"
+    # The event loop a started service runs on: uvloop (libuv; the services spend less CPU per
+    # message on it, see `scfed bench federation`), or the standard library's asyncio loop.
+    # Where uvloop is not installed (Windows), asyncio.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     outbox_max_attempts: int = Field(default=60, ge=1)
     outbox_base_delay_s: float = Field(default=0.1, gt=0)
     outbox_max_delay_s: float = Field(default=5.0, gt=0)

@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -569,6 +569,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             "db_commits": runtime.db.commits,
             "db_statements": runtime.db.statements,
             "cpu_s": round(time.process_time(), 3),
+            "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
         }
 
     @app.get("/v1/journal/{tcn}", tags=["journal"], responses=error_responses(422))
@@ -688,6 +689,20 @@ async def serve(host: ServiceHost) -> None:
         await host.stop()
 
 
+def run_on_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
+    """Runs `main` to its end on the event loop the settings name (uvloop, where installed;
+    otherwise the standard library's)."""
+    if event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: running on asyncio's event loop")
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
 def run_service(
     make_provider: Callable[[Any], ServiceProvider], settings_cls: type[ServiceSettings]
 ) -> None:
@@ -707,7 +722,7 @@ def run_service(
         print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
         raise SystemExit(BAD_CONFIGURATION_EXIT) from exc
     try:
-        asyncio.run(serve(host))
+        run_on_loop(serve(host), settings.event_loop)
     except PortUnavailable as exc:
         print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
         raise SystemExit(PORT_UNAVAILABLE_EXIT) from exc

@@ -29,7 +29,9 @@ def _ready(url: str, up: subprocess.Popen[str], said: Path, timeout: float = 120
         assert up.poll() is None, f"scfed up ended: {' '.join(said.read_text().split())[-2000:]}"
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return int(httpx.get(f"{url}/v1/replica", timeout=2).json()["pid"])
+                replica = httpx.get(f"{url}/v1/replica", timeout=2).json()
+                assert replica["event_loop"] == "uvloop"  # the default of a started service
+                return int(replica["pid"])
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
