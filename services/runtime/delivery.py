@@ -10,8 +10,8 @@ lease runs out) delivers; before the receiver commits, the sender retries; after
 duplicate.
 
 A message is sent as soon as the transaction that wrote it commits, by the process that wrote
-it (the direct path): it is written not yet due for the worker's poll (a call's deadline and a
-little more ahead), handed to a pool of senders on commit, and its outcome is settled with
+it (the direct path): it is written not yet due for the worker's poll (a claim's lease ahead),
+handed to a pool of senders on commit, and its outcome is settled with
 others in one transaction. Only a crash between the commit and the settle leaves it to the
 poll, which delivers it once it falls due (the receiver's inbox answers a repeat as such).
 """
@@ -133,8 +133,9 @@ class Outbox:
         self._outcome_ready = asyncio.Event()
         self._direct_tasks: list[asyncio.Task[None]] = []
         self._senders = max(16, batch * 4)
-        # A directly sent row is not due for the poll until a call's deadline has passed.
-        self._direct_hold = timedelta(seconds=policy.deadline_s + 2.0)
+        # How long a claim holds a message; a row for the direct path is written not due for
+        # the poll until as long after.
+        self._lease = timedelta(seconds=policy.deadline_s * 2 + 5)
         # A peer's address may list several replicas ("h1:p1,h2:p2"): one channel each, used
         # in turn, so every replica of the peer gets a share of the messages.
         self._channels: dict[str, list[grpc.aio.Channel]] = {}
@@ -195,7 +196,7 @@ class Outbox:
             status=OutboxStatus.PENDING,
             attempts=0,
             created_at=now,
-            next_attempt_at=now + self._direct_hold if direct else now,
+            next_attempt_at=now + self._lease if direct else now,
         )
         session.add(row)
         if direct:
@@ -291,12 +292,12 @@ class Outbox:
         return len(rows)
 
     async def _direct_sender(self) -> None:
-        """Sends rows of the direct path as they come; one whose hold is nearly over is left
-        to the poll, which may be about to claim it."""
+        """Sends rows of the direct path in the order they were committed. Under a backlog
+        longer than the hold, the poll may claim and send a queued row too: the receiver's
+        inbox takes the second copy as a repeat, and whichever settle finds the row still
+        pending (direct) or claimed (poll) records it."""
         while True:
             row = await self._direct.get()
-            if _utcnow() + timedelta(seconds=self._policy.deadline_s) >= row.next_attempt_at:
-                continue
             try:
                 outcome = await self._send(row)
             except Exception as exc:  # a sender must outlive any one message: retry it later
@@ -397,7 +398,7 @@ class Outbox:
 
     async def _claim(self) -> list[OutboxMessage]:
         now = _utcnow()
-        lease = timedelta(seconds=self._policy.deadline_s * 2 + 5)
+        lease = self._lease
         async with self._db.session() as session:
             due = or_(
                 and_(
