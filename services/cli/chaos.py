@@ -36,7 +36,6 @@ import asyncio
 import itertools
 import os
 import random
-import shutil
 import signal
 import tempfile
 import time
@@ -54,9 +53,8 @@ from ..federation import Agency
 from ..runtime.models import Direction, OutboxStatus, Outcome
 from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED, BookingStatus
-from ..world.seeding import seed_world
 from ..world.world import build_world
-from .demo import Progress, drop_schemas, outbox_totals, submit_bookings, wait_quiet
+from .demo import Progress, outbox_totals, seeded_federation, submit_bookings, wait_quiet
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation
 
 
@@ -396,12 +394,7 @@ async def run_chaos(options: ChaosOptions, progress: Progress = _no_progress) ->
         external={},
     )
     tally = FaultTally()
-    fed.start()
-    try:
-        await fed.wait_ready()
-        progress("seed", 0, 1)
-        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
-        progress("seed", 1, 1)
+    async with seeded_federation(fed, world, progress) as seeded:
         # Idle connections are dropped before the services' 5 s keep-alive ends, so a request
         # never goes out on a connection the server is closing.
         limits = httpx.Limits(max_connections=options.in_flight * 2, keepalive_expiry=2.0)
@@ -449,11 +442,6 @@ async def run_chaos(options: ChaosOptions, progress: Progress = _no_progress) ->
             elapsed = time.monotonic() - started
             journals, views = await _journals(client, fed, tcns, options.in_flight)
             outbox = await outbox_totals(client, fed)
-    finally:
-        fed.stop()
-        if options.database_url:
-            await drop_schemas(options.database_url, (f"{prefix}_{name}" for name in Agency))
-        shutil.rmtree(data_dir, ignore_errors=True)
     statuses = {t: views[t]["status"] for t in tcns}
     answered = sum(1 for s in statuses.values() if s in FINISHED)
     responses = {t: [r["kind"] for r in views[t]["responses"]] for t in tcns}

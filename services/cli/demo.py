@@ -8,7 +8,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..runtime.journal import JournalKey, counts_from_json
 from ..runtime.models import Direction, OutboxStatus, Outcome
 from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED, BookingStatus
-from ..world.seeding import seed_world
+from ..world.seeding import SeedCounts, seed_world
 from ..world.world import World, booking_payload, build_world
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation, external_agencies
 from .report import compute, counts_online
@@ -395,6 +396,34 @@ async def drop_schemas(database_url: str, schemas: Iterable[str]) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def seeded_federation(
+    fed: LocalFederation,
+    world: World,
+    progress: Progress,
+    *,
+    drop_data: bool = True,
+    remove_data_dir: bool = True,
+) -> AsyncIterator[SeedCounts]:
+    """Starts `fed`, waits until it is ready and seeds `world` into it (the counts, with each
+    LEA's key); at the end stops it, drops its PostgreSQL schemas (with `drop_data`) and
+    removes its data directory (with `remove_data_dir`)."""
+    fed.start()
+    try:
+        await fed.wait_ready()
+        progress("seed", 0, 1)
+        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
+        progress("seed", 1, 1)
+        yield seeded
+    finally:
+        fed.stop()
+        if fed.database_url and drop_data:
+            schemas = (f"{fed.schema_prefix}_{name}" for name in Agency)
+            await drop_schemas(fed.database_url, schemas)
+        if remove_data_dir:
+            shutil.rmtree(fed.data_dir, ignore_errors=True)
+
+
 async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> dict[str, Any]:
     """Runs the whole demo and returns its summary."""
     if options.bookings < 1:
@@ -419,12 +448,10 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         ready_timeout=options.ready_timeout_s,
         tls=options.tls,
     )
-    fed.start()
-    try:
-        await fed.wait_ready()
-        progress("seed", 0, 1)
-        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
-        progress("seed", 1, 1)
+    keep = options.keep_data
+    async with seeded_federation(
+        fed, world, progress, drop_data=not keep, remove_data_dir=temporary and not keep
+    ) as seeded:
         limits = httpx.Limits(max_connections=options.concurrency * 2)
         async with httpx.AsyncClient(
             base_url=fed.services[Agency.SIB].http_url,
@@ -457,9 +484,3 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         result["data_dir"] = "" if temporary else str(data_dir)
         result["problems"] = consistency(result)
         return result
-    finally:
-        fed.stop()
-        if options.database_url and not options.keep_data:
-            await drop_schemas(options.database_url, (f"{prefix}_{name}" for name in Agency))
-        if temporary and not options.keep_data:
-            shutil.rmtree(data_dir, ignore_errors=True)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,9 +53,8 @@ from ..runtime.envelope import MessageType
 from ..runtime.models import Direction, Outcome
 from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED
-from ..world.seeding import seed_world
 from ..world.world import World, build_world
-from .demo import Progress, drop_schemas, submit_bookings, wait_quiet
+from .demo import Progress, seeded_federation, submit_bookings, wait_quiet
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation
 
 # The SIB's responses that can end a booking.
@@ -400,12 +398,7 @@ async def run_federation_bench(
         ready_timeout=options.ready_timeout_s,
         tls=options.tls,
     )
-    fed.start()
-    try:
-        await fed.wait_ready()
-        progress("seed", 0, 1)
-        seeded = await seed_world(world, fed.addresses(), channels=fed.operator_channels())
-        progress("seed", 1, 1)
+    async with seeded_federation(fed, world, progress) as seeded:
         urls = {name: svc.http_url for name, svc in fed.services.items()}
         async with (
             httpx.AsyncClient(timeout=60.0) as reader,
@@ -440,14 +433,10 @@ async def run_federation_bench(
             bench_cpu = time.process_time() - bench_cpu
             after = await edges.counters()
             load_report = analyse(await edges.journal_since_mark(), tcns)
-        progress("echo", 0, 1)
-        echo = await echo_rpc_per_s(options.echo_s, options.in_flight * 4)
-        progress("echo", 1, 1)
-    finally:
-        fed.stop()
-        if options.database_url:
-            await drop_schemas(options.database_url, (f"{prefix}_{name}" for name in Agency))
-        shutil.rmtree(data_dir, ignore_errors=True)
+    # With the federation stopped, so that the echo has the machine to itself.
+    progress("echo", 0, 1)
+    echo = await echo_rpc_per_s(options.echo_s, options.in_flight * 4)
+    progress("echo", 1, 1)
 
     n = max(1, len(tcns))
     elapsed = load_report.pop("span_s") or waited
