@@ -132,6 +132,8 @@ class Outbox:
         self._outcomes: list[tuple[OutboxMessage, grpc.StatusCode | str | None]] = []
         self._outcome_ready = asyncio.Event()
         self._direct_tasks: list[asyncio.Task[None]] = []
+        # The rows whose call is under way, by id (a stop cuts them off).
+        self._sending: dict[int, OutboxMessage] = {}
         self._senders = max(16, batch * 4)
         # How long a claim holds a message; a row for the direct path is written not due for
         # the poll until as long after.
@@ -298,11 +300,13 @@ class Outbox:
         pending (direct) or claimed (poll) records it."""
         while True:
             row = await self._direct.get()
+            self._sending[row.id] = row
             try:
                 outcome = await self._send(row)
             except Exception as exc:  # a sender must outlive any one message: retry it later
                 log.exception("%s outbox: sending %s %s", self._service, row.tot, row.message_id)
                 outcome = row.last_error = f"{type(exc).__name__}: {exc}"
+            del self._sending[row.id]  # (a cancelled call leaves it there, for the stop)
             self._outcomes.append((row, outcome))
             self._outcome_ready.set()
 
@@ -356,10 +360,12 @@ class Outbox:
                 await self._failed(session, failed, sent.last_error or str(outcome), outcome, now)
 
     async def _release_direct(self) -> None:
-        """At stop: settles the calls already made, and makes the rows still queued due now,
-        so the next start (or another replica) sends them without waiting out their hold."""
+        """At stop: settles the calls already made, and makes the rows still queued, and those
+        whose call the stop cut off, due now, so the next start (or another replica) sends them
+        without waiting out their hold (a cut-off call may have arrived: the inbox knows)."""
         outcomes, self._outcomes = self._outcomes, []
-        queued = []
+        queued = list(self._sending.values())
+        self._sending.clear()
         while not self._direct.empty():
             queued.append(self._direct.get_nowait())
         try:
