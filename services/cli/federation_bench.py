@@ -57,6 +57,9 @@ from ..world.world import World, build_world
 from .demo import Progress, seeded_federation, submit_bookings, wait_quiet
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation
 
+# The statement kinds per service the text report shows (the JSON has them all).
+TOP_KINDS = 6
+
 # The SIB's responses that can end a booking.
 FINAL_TOTS = frozenset(
     {MessageType.SRE, MessageType.ERRT, MessageType.NO_MATCH_IDR, MessageType.IDR_IAR}
@@ -296,6 +299,23 @@ def _delta(
     return {name: float(after[name][key]) - float(before[name][key]) for name in after}
 
 
+def _kinds_per_booking(
+    after: Mapping[str, Mapping[str, Any]], before: Mapping[str, Mapping[str, Any]], n: int
+) -> dict[str, dict[str, float]]:
+    """Each service's statements by kind per booking, most frequent first."""
+    out: dict[str, dict[str, float]] = {}
+    for name in after:
+        now = after[name].get("db_statements_by_kind", {})
+        then = before[name].get("db_statements_by_kind", {})
+        deltas = {kind: count - then.get(kind, 0) for kind, count in now.items()}
+        out[name] = {
+            kind: round(d / n, 2)
+            for kind, d in sorted(deltas.items(), key=lambda item: -item[1])
+            if d > 0
+        }
+    return out
+
+
 def _per_booking(values: Mapping[str, float], n: int, digits: int = 4) -> dict[str, float]:
     out = {name: round(v / n, digits) for name, v in values.items()}
     out["total"] = round(sum(values.values()) / n, digits)
@@ -458,6 +478,7 @@ async def run_federation_bench(
         "rpc_per_booking": _per_booking(calls, n, 2),
         "db_commits_per_booking": _per_booking(_delta(after, before, "db_commits"), n, 2),
         "db_statements_per_booking": _per_booking(_delta(after, before, "db_statements"), n, 1),
+        "db_statements_by_kind_per_booking": _kinds_per_booking(after, before, n),
         "cpu_s_per_booking": {
             **_per_booking(_delta(after, before, "cpu_s"), n),
             "bench_client": round(bench_cpu / n, 4),
@@ -504,6 +525,13 @@ def render_federation_bench(report: dict[str, Any]) -> str:
             f"{name} {v * 1000:.1f}"
             for name, v in report["cpu_s_per_booking"].items()
             if name != "total"
+        ),
+        "  statements per booking, the most frequent kinds:",
+        *(
+            f"    {name:<16} "
+            + ", ".join(f"{kind} {v:g}" for kind, v in list(kinds.items())[:TOP_KINDS])
+            for name, kinds in report.get("db_statements_by_kind_per_booking", {}).items()
+            if kinds
         ),
         f"  gRPC              federation {report['federation_rpc_per_s']:g} calls/s, raw echo "
         f"{report['echo_rpc_per_s']:g} calls/s, ratio {report['rpc_ratio']:g}",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import re
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -131,6 +134,8 @@ class Database:
         # Commits and statements this process made, for `scfed bench federation`.
         self.commits = 0
         self.statements = 0
+        # The same statements by kind ("SELECT bookings", "INSERT journal", statement_kind).
+        self.statement_kinds: Counter[str] = Counter()
 
     @property
     def target(self) -> str:
@@ -197,8 +202,9 @@ class Database:
     def _count_commit(self, _conn: Any) -> None:
         self.commits += 1
 
-    def _count_statement(self, *_args: Any) -> None:
+    def _count_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements += 1
+        self.statement_kinds[statement_kind(statement)] += 1
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -238,6 +244,27 @@ class Database:
         if self.is_sqlite:
             return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+_VERB = re.compile(r"\s*(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|WITH|[A-Z]+)", re.IGNORECASE)
+_TABLE = re.compile(r'\bFROM\s+"?(?:\w+"?\.)?"?(\w+)', re.IGNORECASE)
+_TARGET = re.compile(r'\s*"?(?:\w+"?\.)?"?(\w+)')
+
+
+@functools.lru_cache(maxsize=1024)
+def statement_kind(statement: str) -> str:
+    """A statement's verb and first table, such as "SELECT bookings" or "UPDATE outbox"
+    (the verb alone when it names no table)."""
+    verb_match = _VERB.match(statement)
+    if verb_match is None:
+        return "OTHER"
+    verb = " ".join(verb_match.group(1).upper().split())
+    if verb in ("INSERT INTO", "UPDATE", "DELETE FROM"):
+        table = _TARGET.match(statement, verb_match.end())
+    else:
+        table = _TABLE.search(statement, verb_match.end())
+    word = verb.split()[0]
+    return f"{word} {table.group(1)}" if table else word
 
 
 def schema_lock_key(schema: str) -> int:

@@ -568,6 +568,7 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             "delivery_calls": runtime.outbox.calls_here,
             "db_commits": runtime.db.commits,
             "db_statements": runtime.db.statements,
+            "db_statements_by_kind": dict(runtime.db.statement_kinds),
             "cpu_s": round(time.process_time(), 3),
             "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
         }

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.cli.federation_bench import Entry, analyse, percentiles
+from services.cli.federation_bench import Entry, _kinds_per_booking, analyse, percentiles
 from services.federation import Agency
+from services.runtime.db import statement_kind
 from services.runtime.models import Direction, Outcome
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -76,3 +77,27 @@ def test_a_booking_without_its_final_response_is_unanswered_not_fast() -> None:
 def test_percentiles_of_nothing_are_zero_and_of_one_value_are_that_value() -> None:
     assert percentiles([]) == {"n": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}
     assert percentiles([4.0]) == {"n": 1, "p50": 4.0, "p99": 4.0, "max": 4.0}
+
+
+def test_statements_are_tallied_by_verb_and_first_table_whatever_the_quoting() -> None:
+    assert statement_kind("SELECT bookings.tcn FROM bookings WHERE x = ?") == "SELECT bookings"
+    assert statement_kind('SELECT a FROM "sib".journal JOIN x') == "SELECT journal"
+    assert statement_kind("INSERT INTO journal (a) VALUES ($1)") == "INSERT journal"
+    assert statement_kind('insert into "lea_credentials" (a)') == "INSERT lea_credentials"
+    assert statement_kind("UPDATE outbox SET status = 1") == "UPDATE outbox"
+    assert statement_kind('DELETE FROM "sib"."inbox" WHERE 1') == "DELETE inbox"
+    assert statement_kind("SELECT 1") == "SELECT"
+    assert statement_kind("PRAGMA journal_mode=WAL") == "PRAGMA"
+    assert statement_kind("  ") == "OTHER"
+
+
+def test_statement_kinds_per_booking_are_the_phase_deltas_most_frequent_first() -> None:
+    before = {"sib": {"db_statements_by_kind": {"SELECT states": 10, "INSERT journal": 5}}}
+    after = {
+        "sib": {
+            "db_statements_by_kind": {"SELECT states": 10, "INSERT journal": 25, "UPDATE x": 10}
+        }
+    }
+    kinds = _kinds_per_booking(after, before, 10)
+    assert kinds == {"sib": {"INSERT journal": 2.0, "UPDATE x": 1.0}}
+    assert list(kinds["sib"]) == ["INSERT journal", "UPDATE x"]
