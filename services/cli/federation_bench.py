@@ -39,7 +39,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,13 +52,16 @@ from ..federation import Agency
 from ..runtime.envelope import MessageType
 from ..runtime.models import Direction, Outcome
 from ..sib.lea_client import LeaKeys
-from ..sib.models import FINISHED
 from ..world.world import World, build_world
 from .demo import Progress, seeded_federation, submit_bookings, wait_quiet
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation
 
 # The statement kinds per service the text report shows (the JSON has them all).
 TOP_KINDS = 6
+
+# How long one solo booking may take, and how often the bench looks whether it is done.
+SOLO_TIMEOUT_S = 30.0
+SOLO_POLL_S = 0.02
 
 # The SIB's responses that can end a booking.
 FINAL_TOTS = frozenset(
@@ -326,23 +329,24 @@ def _slice(world: World, start: int, stop: int) -> World:
     return dataclasses.replace(world, bookings=world.bookings[start:stop])
 
 
-async def _solo(client: httpx.AsyncClient, world: World, progress: Progress) -> list[str]:
-    """Posts each booking alone and waits for its final response before the next."""
+async def _solo(
+    client: httpx.AsyncClient,
+    world: World,
+    progress: Progress,
+    quiet: Callable[[int], Awaitable[bool]],
+) -> list[str]:
+    """Posts each booking alone on the idle federation: the next one goes once this one is
+    answered and every outbox is idle again (`quiet(k)`: k solo bookings final, outboxes empty).
+    The latency comes from the journals, so how often `quiet` looks changes only the load it
+    puts on the SIB, not what is measured."""
     tcns = []
     for i in range(len(world.bookings)):
         posted, refused = await submit_bookings(client, _slice(world, i, i + 1), 1, _no_progress)
         if refused:
             raise RuntimeError(f"solo booking refused: {refused[0]}")
-        tcn = posted[0]
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline:
-            r = await client.get(f"/v1/bookings/{tcn}")
-            if r.status_code == 200 and r.json()["status"] in FINISHED:
-                break
-            await asyncio.sleep(0.002)
-        else:
-            raise TimeoutError(f"solo booking {tcn} not answered within 30 s")
-        tcns.append(tcn)
+        if not await quiet(i + 1):
+            raise TimeoutError(f"solo booking {posted[0]} not answered in time")
+        tcns.append(posted[0])
         progress("solo", i + 1, len(world.bookings))
     return tcns
 
@@ -434,7 +438,14 @@ async def run_federation_bench(
             await wait_quiet(client, fed, warm, options.timeout_s, _no_progress)
             await edges.journal_since_mark()
 
-            solo_tcns = await _solo(client, _slice(world, warm, warm + solo), progress)
+            solo_tcns = await _solo(
+                client,
+                _slice(world, warm, warm + solo),
+                progress,
+                lambda k: wait_quiet(
+                    client, fed, warm + k, SOLO_TIMEOUT_S, _no_progress, poll_s=SOLO_POLL_S
+                ),
+            )
             solo_report = analyse(await edges.journal_since_mark(), solo_tcns)
 
             load = _slice(world, warm + solo, len(world.bookings))
@@ -473,7 +484,10 @@ async def run_federation_bench(
         "quiet": quiet,
         "elapsed_s": round(elapsed, 2),
         "bookings_per_s": round(len(tcns) / elapsed, 1) if elapsed else 0.0,
-        "solo": {k: solo_report[k] for k in ("answered", "latency_ms", "machine_latency_ms")},
+        "solo": {
+            k: solo_report[k]
+            for k in ("answered", "latency_ms", "machine_latency_ms", "hops_ms", "outbox_wait_ms")
+        },
         **load_report,
         "rpc_per_booking": _per_booking(calls, n, 2),
         "db_commits_per_booking": _per_booking(_delta(after, before, "db_commits"), n, 2),
@@ -508,6 +522,8 @@ def render_federation_bench(report: dict[str, Any]) -> str:
         f"  throughput        {report['bookings_per_s']:g} bookings/s over "
         f"{report['elapsed_s']:g} s{'' if report['quiet'] else ' (NOT quiet at the end)'}",
         f"  solo latency      {pct(report['solo']['machine_latency_ms'])}",
+        "  solo hops (p50):  "
+        + ", ".join(f"{name} {p['p50']:g} ms" for name, p in report["solo"]["hops_ms"].items()),
         f"  machine latency   {pct(report['machine_latency_ms'])}",
         f"  modeled waits     {pct(report['modeled_wait_ms'])} (LESC desk, subtracted)",
         f"  unanswered        {report['unanswered']}, "
