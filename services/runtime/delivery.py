@@ -11,9 +11,12 @@ duplicate.
 
 A message is sent as soon as the transaction that wrote it commits, by the process that wrote
 it (the direct path): it is written not yet due for the worker's poll (a claim's lease ahead),
-handed to a pool of senders on commit, and its outcome is settled with
-others in one transaction. Only a crash between the commit and the settle leaves it to the
-poll, which delivers it once it falls due (the receiver's inbox answers a repeat as such).
+handed to a pool of senders on commit, and its outcome is settled with others in one
+transaction; a failed call is retried by the poll with the usual backoff. The poll also takes
+what the direct path did not finish: a stop makes the rows still queued, and those whose call
+it cut off, due at once; a crash between the commit and the settle, or a settle that failed,
+leaves the row to fall due when its lease runs out (the receiver's inbox answers a repeat as
+such). A message written while the worker is stopped is due for the poll at once.
 """
 
 from __future__ import annotations
