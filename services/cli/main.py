@@ -51,18 +51,19 @@ app = typer.Typer(
 # Consoles are made on first use: importing rich's console is a tenth of `classify --json`.
 @functools.cache
 def err() -> Console:
-    """The console for errors and progress (stderr)."""
+    """The console for errors and progress (stderr). A line is never wrapped at the console's
+    width (80 columns when not a terminal), so a path or a key stays whole for a script."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 @functools.cache
 def out() -> Console:
-    """The console for results (stdout)."""
+    """The console for results (stdout); lines unwrapped, as on `err`."""
     from rich.console import Console
 
-    return Console()
+    return Console(soft_wrap=True)
 
 
 DatabaseUrl = Annotated[

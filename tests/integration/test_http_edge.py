@@ -185,7 +185,9 @@ async def test_200000_charges_are_refused_at_once_with_422(sib: Start) -> None:
     r = await client.post("/v1/bookings", json=booking)
     took = time.monotonic() - started
     _refused(r, 422, "body.charges", "at most 20 items, got 200000")
-    assert took < 3, f"{took:.1f} s"
+    # Refused by the list's length, not item by item: seconds even on a loaded machine (the
+    # bound only catches the item-by-item minutes; the figure is not a benchmark).
+    assert took < 20, f"{took:.1f} s"
     assert len(r.content) < 2000
 
 
