@@ -32,4 +32,6 @@ fi
 .venv/bin/buf lint
 .venv/bin/buf format --diff --exit-code
 .venv/bin/buf breaking --against proto/baseline/scfed-1.0.0.binpb
-exec .venv/bin/python -m pytest --durations=15 "$@"
+# One worker per core; a module's tests stay on one worker (their module fixtures, such as the
+# compose smoke test's Docker engine, are made once).
+exec .venv/bin/python -m pytest -n auto --dist loadfile --durations=25 "$@"
