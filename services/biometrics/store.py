@@ -18,8 +18,9 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,6 +43,8 @@ MANIFEST_FILE = "manifest.json"
 DEFAULT_SAVE_EVERY = 1000
 
 GalleryRows = Callable[[AsyncSession], Awaitable[Iterable[tuple[str, bytes]]]]
+# Told how long each timed 1:N search took: the RPC it served and the seconds.
+SearchObserver = Callable[[str, float], None]
 
 
 @dataclass
@@ -216,11 +219,23 @@ class StoredGallery:
 
     store: BiometricStore
     enrollments: StagedEnrollments = field(default_factory=StagedEnrollments)
+    # Set by the service's metrics (a latency histogram); the domain only times.
+    on_search: SearchObserver | None = None
 
     @property
     def engine(self) -> BiometricEngine:
         """The store's search engine."""
         return self.store.engine
+
+    @contextmanager
+    def timed_search(self, rpc: str) -> Iterator[None]:
+        """Times the 1:N search inside the block for `on_search`, naming the RPC it serves."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.on_search is not None:
+                self.on_search(rpc, time.perf_counter() - began)
 
     async def gallery_rows(self, session: AsyncSession) -> list[tuple[str, bytes]]:
         """Every enrolled record's key and tenprint blob, in key order (the engine learns its

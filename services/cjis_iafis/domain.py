@@ -143,7 +143,8 @@ class CriminalMasterFile(StoredGallery):
             raise InvalidArgument("tenprint is required on a CAR")
         probe = tenprint_from_proto(car.tenprint, dim=self.engine.dim)
         await self._refuse_repeated_tcn(session, car.envelope.tcn)
-        mate = self.engine.identify(probe)
+        with self.timed_search("SubmitCar"):
+            mate = self.engine.identify(probe)
         audit.record(
             session,
             who=who,

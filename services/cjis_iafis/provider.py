@@ -11,8 +11,10 @@ from sqlalchemy import MetaData
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as pb
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2_grpc as pb_grpc
 
+from ..biometrics.metrics import register_gallery_metrics
 from ..biometrics.store import BiometricStore
 from ..federation import Agency
+from ..runtime.metrics import ServiceMetrics
 from ..runtime.server import Runtime
 from .config import CjisSettings
 from .domain import CriminalMasterFile
@@ -47,6 +49,18 @@ class CjisProvider:
     def http_router(self, runtime: Runtime) -> APIRouter | None:
         """CJIS has no HTTP routes of its own."""
         return None
+
+    def register_metrics(self, metrics: ServiceMetrics, runtime: Runtime) -> None:
+        """Tenprint search latency and the criminal master file's size."""
+        assert self.master_file is not None, "on_after_init runs first"
+        register_gallery_metrics(
+            metrics,
+            self.master_file,
+            prefix="scfed_iafis",
+            searched="the criminal master file",
+            size_name="scfed_iafis_master_file_size",
+            size_help="Subjects (FBI numbers) in the criminal master file's tenprint index",
+        )
 
     async def on_reset(self, runtime: Runtime) -> None:
         """Empties the tenprint index."""

@@ -13,9 +13,11 @@ from scfed.ice_field.v1 import ice_field_pb2 as pb
 from scfed.ice_field.v1 import ice_field_pb2_grpc as pb_grpc
 
 from ..federation import Agency
+from ..runtime.metrics import ServiceMetrics
 from ..runtime.periodic import AT_ONCE, PeriodicTask
 from ..runtime.server import Runtime
 from . import measures
+from . import metrics as field_metrics
 from .api import build_router
 from .config import IceFieldSettings
 from .custody import CustodyPolicy
@@ -78,6 +80,10 @@ class IceFieldProvider:
     def http_router(self, runtime: Runtime) -> APIRouter | None:
         """The case view: how many removal cases stand in each state."""
         return build_router(runtime)
+
+    def register_metrics(self, metrics: ServiceMetrics, runtime: Runtime) -> None:
+        """Detainers by level, beds and ATD in use against capacity."""
+        field_metrics.register(metrics)
 
     async def on_reset(self, runtime: Runtime) -> None:
         """Nothing in memory: the case agent reads its cases from the database each round."""

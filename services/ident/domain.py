@@ -92,9 +92,10 @@ class IdentGallery(StoredGallery):
         else:
             threshold = self.engine.threshold
         probe = tenprint_from_proto(request.tenprint, dim=self.engine.dim)
+        with self.timed_search("Identify"):
+            found = self.engine.search(probe, k=size)
         candidates = [
-            pb.Candidate(fin=c.key, score=c.score, match=c.score >= threshold)
-            for c in self.engine.search(probe, k=size)
+            pb.Candidate(fin=c.key, score=c.score, match=c.score >= threshold) for c in found
         ]
         return pb.IdentifyResponse(
             candidates=candidates,
@@ -271,7 +272,8 @@ class IdentGallery(StoredGallery):
             raise InvalidArgument("tenprint is required")
         probe = tenprint_from_proto(request.tenprint, dim=self.engine.dim)
         tcr = request.envelope.tcr or request.envelope.tcn
-        mate = self.engine.identify(probe)
+        with self.timed_search("Search"):
+            mate = self.engine.identify(probe)
         idr = common_pb2.Idr(match=False)
         if mate is not None:
             row = await session.get(IdentityRecord, mate.key)

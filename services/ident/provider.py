@@ -11,8 +11,10 @@ from sqlalchemy import MetaData
 from scfed.ident.v1 import ident_pb2 as pb
 from scfed.ident.v1 import ident_pb2_grpc as pb_grpc
 
+from ..biometrics.metrics import register_gallery_metrics
 from ..biometrics.store import BiometricStore
 from ..federation import Agency
+from ..runtime.metrics import ServiceMetrics
 from ..runtime.server import Runtime
 from .api import build_router
 from .config import IdentSettings
@@ -47,6 +49,18 @@ class IdentProvider:
         """IDENT's statistics route."""
         assert self.gallery is not None, "on_after_init runs first"
         return build_router(runtime, self.gallery)
+
+    def register_metrics(self, metrics: ServiceMetrics, runtime: Runtime) -> None:
+        """Search latency and gallery size."""
+        assert self.gallery is not None, "on_after_init runs first"
+        register_gallery_metrics(
+            metrics,
+            self.gallery,
+            prefix="scfed_ident",
+            searched="IDENT's gallery",
+            size_name="scfed_ident_gallery_size",
+            size_help="Identities in IDENT's biometric index",
+        )
 
     async def on_reset(self, runtime: Runtime) -> None:
         """Empties the biometric index."""

@@ -13,9 +13,11 @@ from scfed.lesc.v1 import lesc_pb2 as pb
 from scfed.lesc.v1 import lesc_pb2_grpc as pb_grpc
 
 from ..federation import Agency
+from ..runtime.metrics import ServiceMetrics
 from ..runtime.periodic import AT_ONCE, PeriodicTask
 from ..runtime.server import Runtime
 from . import measures
+from . import metrics as desk_metrics
 from .api import build_router
 from .config import LescSettings
 from .desk import DeskPolicy, parse_shifts
@@ -80,6 +82,11 @@ class LescProvider:
         """The desk's case view."""
         assert self.center is not None, "on_after_init runs first"
         return build_router(runtime, self.center)
+
+    def register_metrics(self, metrics: ServiceMetrics, runtime: Runtime) -> None:
+        """The desk's queue by route, late answers, overdue cases and analysts on duty."""
+        assert self.center is not None, "on_after_init runs first"
+        desk_metrics.register(metrics, self.center)
 
     async def on_reset(self, runtime: Runtime) -> None:
         """Nothing in memory: the desk reads its cases from the database each round."""

@@ -42,6 +42,7 @@ from .envelope import check_envelope
 from .errors import DomainError
 from .faults import Call, FaultRules, FaultSide, Injected, apply_sending
 from .message_routes import EnvelopedMessage, RequestT, Route
+from .metrics import DeliveryMetrics, SentOutcome
 from .models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
 from .periodic import AT_ONCE, PeriodicTask
 from .tls import ChannelFactory, insecure_channels
@@ -117,8 +118,11 @@ class Outbox:
         poll_s: float = 0.5,
         faults: FaultRules | None = None,
         channels: ChannelFactory = insecure_channels,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self._db = db
+        # What it counts for /metrics, once each settle has committed (the host's registry).
+        self.metrics = metrics if metrics is not None else DeliveryMetrics()
         # Opens the channel to a peer: plaintext, or mutual TLS with this service's certificate.
         self._open_channel = channels
         # The sending side's fault rules, applied to each delivery.
@@ -332,6 +336,7 @@ class Outbox:
         UPDATE, a failed one as the poll's settle records it (retry later, or dead)."""
         now = _utcnow()
         delivered = {row.id: row for row, outcome in outcomes if outcome is None}
+        settled: list[tuple[OutboxMessage, SentOutcome]] = []
         async with self._db.session() as session:
             if delivered:
                 result = await session.execute(
@@ -353,6 +358,7 @@ class Outbox:
                     self.delivered_here += 1
                     row = delivered[row_id]
                     self._journal(session, row, Outcome.DELIVERED, "after 1 attempt(s)")
+                    settled.append((row, SentOutcome.DELIVERED))
             for sent, outcome in outcomes:
                 if outcome is None:
                     continue
@@ -360,7 +366,9 @@ class Outbox:
                 if failed is None or failed.status != OutboxStatus.PENDING:
                     continue
                 failed.attempts += 1
-                await self._failed(session, failed, sent.last_error or str(outcome), outcome, now)
+                error = sent.last_error or str(outcome)
+                settled.append((failed, await self._failed(session, failed, error, outcome, now)))
+        self._count(settled)
 
     async def _release_direct(self) -> None:
         """At stop: settles the calls already made, and makes the rows still queued, and those
@@ -521,6 +529,7 @@ class Outbox:
     ) -> datetime | None:
         """Records each outcome; returns when the next pending message is due."""
         now = _utcnow()
+        settled: list[tuple[OutboxMessage, SentOutcome]] = []
         async with self._db.session() as session:
             for claimed, outcome in outcomes:
                 row = await session.get(OutboxMessage, claimed.id, with_for_update=True)
@@ -534,9 +543,18 @@ class Outbox:
                     row.last_error = None
                     attempts = f"after {row.attempts} attempt(s)"
                     self._journal(session, row, Outcome.DELIVERED, attempts)
+                    settled.append((row, SentOutcome.DELIVERED))
                     continue
-                await self._failed(session, row, claimed.last_error or str(outcome), outcome, now)
-            return await self._min_due(session)
+                error = claimed.last_error or str(outcome)
+                settled.append((row, await self._failed(session, row, error, outcome, now)))
+            next_due = await self._min_due(session)
+        self._count(settled)
+        return next_due
+
+    def _count(self, settled: list[tuple[OutboxMessage, SentOutcome]]) -> None:
+        """Counts the attempts a settle recorded, once its transaction has committed."""
+        for row, outcome in settled:
+            self.metrics.sent(row.tot, outcome, created_at=row.created_at)
 
     async def _failed(
         self,
@@ -545,9 +563,9 @@ class Outbox:
         error: str,
         outcome: grpc.StatusCode | str,
         now: datetime,
-    ) -> None:
+    ) -> SentOutcome:
         """Records a failed attempt: dead after a permanent refusal or the last attempt (with
-        the TOT's dead-letter hook), otherwise pending again after a backoff."""
+        the TOT's dead-letter hook), otherwise pending again after a backoff; returns which."""
         row.last_error = error
         permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
         if permanent or row.attempts >= self._policy.max_attempts:
@@ -564,9 +582,10 @@ class Outbox:
                 row.peer,
                 row.last_error,
             )
-        else:
-            row.status = OutboxStatus.PENDING
-            row.next_attempt_at = now + timedelta(seconds=self._policy.delay_after(row.attempts))
+            return SentOutcome.DEAD
+        row.status = OutboxStatus.PENDING
+        row.next_attempt_at = now + timedelta(seconds=self._policy.delay_after(row.attempts))
+        return SentOutcome.RETRY
 
     def _journal(
         self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, detail: str = ""
@@ -614,6 +633,8 @@ class Inbox:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self._db = db
         self._outbox = outbox
+        # Counted with the sending half's metrics: one registry per host.
+        self._metrics = outbox.metrics
         # Messages this process processed or found repeated (not other replicas').
         self.processed_here = 0
         self.duplicates_here = 0
@@ -665,7 +686,9 @@ class Inbox:
         except DomainError as exc:
             async with self._db.session() as session:
                 record(session, outcome=Outcome.REFUSED, detail=f"{exc.status}: {exc.message}")
+            self._metrics.received(envelope.tot, Outcome.REFUSED)
             raise
+        self._metrics.received(envelope.tot, outcome)
         if duplicate:
             self.duplicates_here += 1
         else:

@@ -1,6 +1,6 @@
 """Server bootstrap shared by every service: gRPC with health and reflection, an HTTP edge
-for health, readiness, journal, audit trail and outbox, the delivery worker, and graceful
-shutdown."""
+for health, readiness, metrics, journal, audit trail and outbox, the delivery worker, and
+graceful shutdown."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import grpc
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from grpc_health.v1 import health, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from sqlalchemy import MetaData, make_url
 from sqlalchemy import exc as sa_exc
@@ -48,6 +49,7 @@ from .faults import FaultInterceptor, FaultRules
 from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
 from .faults_edge import FaultsServicer, faults_router
 from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handlers
+from .metrics import ServiceMetrics
 from .models import RuntimeBase
 from .operator_http import operator_only
 from .readiness import SERVING, Readiness
@@ -73,8 +75,9 @@ BAD_CONFIGURATION_EXIT = 2
 # The gRPC health name that stays SERVING while the process serves, database or not.
 LIVENESS = "liveness"
 
-# Routes that answer while the service is starting (or its database is out).
-_ALWAYS_ANSWERING = frozenset({"/healthz", "/readyz"})
+# Routes that answer while the service is starting (or its database is out): the probes, and
+# the metrics (without the series read from the database until it answers; metrics.py).
+_ALWAYS_ANSWERING = frozenset({"/healthz", "/readyz", "/metrics"})
 # Exceptions the HTTP edge answers with 503: the database does not answer.
 _UNAVAILABLE_AT_HTTP: tuple[type[Exception], ...] = (
     DatabaseUnavailable,
@@ -128,6 +131,15 @@ class ServiceProvider(Protocol):
     async def on_snapshot_loaded(self, runtime: Runtime) -> None:
         """Rebuilds what the service keeps in memory from its tables, once the host has loaded
         a snapshot into them."""
+        ...
+
+
+@runtime_checkable
+class MetricsProvider(Protocol):
+    """A provider that adds metrics of its own to the host's registry (runtime/metrics.py)."""
+
+    def register_metrics(self, metrics: ServiceMetrics, runtime: Runtime) -> None:
+        """Adds the service's metrics; runs once, after `on_after_init`."""
         ...
 
 
@@ -251,6 +263,8 @@ class ServiceHost:
         faults = FaultRules(provider.name, db)
         db.before_transaction = faults.before_transaction
         self._server_credentials, channels = transport_security(settings, provider.name)
+        # This host's own registry: the five services may share a process (the tests do).
+        self.metrics = ServiceMetrics(db, ready=lambda: self.readiness_monitor.ok)
         outbox = Outbox(
             db,
             service=provider.name,
@@ -265,6 +279,7 @@ class ServiceHost:
             batch=settings.outbox_batch,
             poll_s=settings.outbox_poll_s,
             faults=faults,
+            metrics=self.metrics.delivery,
         )
         self.runtime = Runtime(
             settings=settings,
@@ -342,6 +357,7 @@ class ServiceHost:
                 await share_epoch(runtime.db, runtime.clock)
             await self.provider.on_after_init(runtime)
             add_service_routes(self._http_app, self)
+            add_service_metrics(self)
         except BaseException:
             await server.stop(None)
             await self._stop_http()
@@ -548,6 +564,19 @@ def create_http_app(host: ServiceHost) -> FastAPI:
             content={"status": "ready" if ok else "not-ready", "reason": reason},
         )
 
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus' text exposition format"}},
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics: counts, latencies and queue depths, never a record's content.
+        Open like /healthz (no operator token with TLS on), and answering from the start;
+        the series read from the database are left out while it does not answer."""
+        body = await host.metrics.exposition()
+        return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/v1/clock", tags=["health"])
     async def clock_now() -> dict[str, str]:
         """This service's agency time (real, accelerated or stepped), for clients that schedule
@@ -664,6 +693,12 @@ def add_service_routes(app: FastAPI, host: ServiceHost) -> None:
     router = host.provider.http_router(host.runtime)
     if router is not None:
         app.include_router(router)
+
+
+def add_service_metrics(host: ServiceHost) -> None:
+    """Adds the service's own metrics, once it is initialised (its domain objects exist)."""
+    if isinstance(host.provider, MetricsProvider):
+        host.provider.register_metrics(host.metrics, host.runtime)
 
 
 async def serve(host: ServiceHost) -> None:
