@@ -48,6 +48,7 @@ from .faults import FaultInterceptor, FaultRules
 from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
 from .faults_edge import FaultsServicer, faults_router
 from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handlers
+from .logs import configure_logging
 from .models import RuntimeBase
 from .operator_http import operator_only
 from .readiness import SERVING, Readiness
@@ -713,10 +714,7 @@ def run_service(
     except ValidationError as exc:
         print(f"{settings_cls.service_name}: bad configuration:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {settings_cls.service_name} %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings_cls.service_name, level=settings.log_level, form=settings.log_format)
     try:
         host = ServiceHost(make_provider(settings), settings)
     except CertificateMissing as exc:
