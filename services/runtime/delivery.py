@@ -22,6 +22,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from .db import Database, is_unavailable
 from .envelope import check_envelope
 from .errors import DomainError
 from .faults import Call, FaultRules, FaultSide, Injected, apply_sending
+from .logs import log_context
 from .message_routes import EnvelopedMessage, RequestT, Route
 from .models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
 from .periodic import AT_ONCE, PeriodicTask
@@ -329,6 +331,7 @@ class Outbox:
         UPDATE, a failed one as the poll's settle records it (retry later, or dead)."""
         now = _utcnow()
         delivered = {row.id: row for row, outcome in outcomes if outcome is None}
+        settled: list[tuple[OutboxMessage, Outcome | None]] = []
         async with self._db.session() as session:
             if delivered:
                 result = await session.execute(
@@ -349,7 +352,9 @@ class Outbox:
                 for row_id in result.scalars():
                     self.delivered_here += 1
                     row = delivered[row_id]
+                    row.attempts += 1
                     self._journal(session, row, Outcome.DELIVERED, "after 1 attempt(s)")
+                    settled.append((row, Outcome.DELIVERED))
             for sent, outcome in outcomes:
                 if outcome is None:
                     continue
@@ -357,7 +362,9 @@ class Outbox:
                 if failed is None or failed.status != OutboxStatus.PENDING:
                     continue
                 failed.attempts += 1
-                await self._failed(session, failed, sent.last_error or str(outcome), outcome, now)
+                error = sent.last_error or str(outcome)
+                settled.append((failed, await self._failed(session, failed, error, outcome, now)))
+        self._log_sent(settled)
 
     async def _release_direct(self) -> None:
         """At stop: settles the calls already made, and makes the rows still queued, and those
@@ -518,6 +525,7 @@ class Outbox:
     ) -> datetime | None:
         """Records each outcome; returns when the next pending message is due."""
         now = _utcnow()
+        settled: list[tuple[OutboxMessage, Outcome | None]] = []
         async with self._db.session() as session:
             for claimed, outcome in outcomes:
                 row = await session.get(OutboxMessage, claimed.id, with_for_update=True)
@@ -531,9 +539,13 @@ class Outbox:
                     row.last_error = None
                     attempts = f"after {row.attempts} attempt(s)"
                     self._journal(session, row, Outcome.DELIVERED, attempts)
+                    settled.append((row, Outcome.DELIVERED))
                     continue
-                await self._failed(session, row, claimed.last_error or str(outcome), outcome, now)
-            return await self._min_due(session)
+                error = claimed.last_error or str(outcome)
+                settled.append((row, await self._failed(session, row, error, outcome, now)))
+            next_due = await self._min_due(session)
+        self._log_sent(settled)
+        return next_due
 
     async def _failed(
         self,
@@ -542,9 +554,10 @@ class Outbox:
         error: str,
         outcome: grpc.StatusCode | str,
         now: datetime,
-    ) -> None:
+    ) -> Outcome | None:
         """Records a failed attempt: dead after a permanent refusal or the last attempt (with
-        the TOT's dead-letter hook), otherwise pending again after a backoff."""
+        the TOT's dead-letter hook), otherwise pending again after a backoff. Returns DEAD, or
+        None for a retry."""
         row.last_error = error
         permanent = isinstance(outcome, grpc.StatusCode) and outcome in PERMANENT_CODES
         if permanent or row.attempts >= self._policy.max_attempts:
@@ -553,17 +566,43 @@ class Outbox:
             hook = self._dead_hooks.get(row.tot)
             if hook is not None:
                 await hook(session, row)
-            log.warning(
-                "%s outbox: %s %s to %s is dead: %s",
+            return Outcome.DEAD
+        row.status = OutboxStatus.PENDING
+        row.next_attempt_at = now + timedelta(seconds=self._policy.delay_after(row.attempts))
+        return None
+
+    def _log_sent(self, settled: list[tuple[OutboxMessage, Outcome | None]]) -> None:
+        """One line for each attempt settled, once its transaction committed: delivered or
+        retry (None) at INFO, dead at WARNING, with the attempts so far and the last error."""
+        for row, outcome in settled:
+            level = logging.WARNING if outcome == Outcome.DEAD else logging.INFO
+            if not log.isEnabledFor(level):
+                continue
+            result = "retry" if outcome is None else str(outcome)
+            fields: dict[str, object] = {
+                "tcn": row.tcn,
+                "message_id": row.message_id,
+                "tot": row.tot,
+                "peer": row.peer,
+                "outcome": result,
+                "attempts": row.attempts,
+            }
+            why = ""
+            if outcome != Outcome.DELIVERED:
+                fields["error"] = row.last_error
+                why = f": {row.last_error}"
+            log.log(
+                level,
+                "%s outbox: %s %s to %s: %s after %d attempt(s)%s",
                 self._service,
                 row.tot,
                 row.message_id,
                 row.peer,
-                row.last_error,
+                result,
+                row.attempts,
+                why,
+                extra=fields,
             )
-        else:
-            row.status = OutboxStatus.PENDING
-            row.next_attempt_at = now + timedelta(seconds=self._policy.delay_after(row.attempts))
 
     def _journal(
         self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, detail: str = ""
@@ -632,6 +671,7 @@ class Inbox:
         envelope = message.envelope
         tcn = check_envelope(envelope, has_envelope=has_envelope, follow_on=follow_on)
         received_at = _utcnow()
+        began = time.perf_counter()
         record = functools.partial(
             journal.record,
             message_id=envelope.message_id,
@@ -640,29 +680,34 @@ class Inbox:
             direction=Direction.RECEIVED,
             peer=peer,
         )
-        try:
-            async with self._db.session() as session:
-                insert = self._db.insert_ignoring_conflicts(
-                    InboxMessage.__table__, ["message_id"]
-                ).values(
-                    message_id=envelope.message_id,
-                    tot=envelope.tot,
-                    tcn=tcn,
-                    peer=peer,
-                    received_at=received_at,
-                )
-                result = await session.execute(insert)
-                duplicate = result.rowcount == 0  # type: ignore[attr-defined]
-                if duplicate:
-                    outcome, detail = Outcome.DUPLICATE, ""
-                else:
-                    detail = await handler(session) or ""
-                    outcome = Outcome.PROCESSED
-                record(session, outcome=outcome, detail=detail, at=received_at)
-        except DomainError as exc:
-            async with self._db.session() as session:
-                record(session, outcome=Outcome.REFUSED, detail=f"{exc.status}: {exc.message}")
-            raise
+        # Every line the handler logs carries the message's fields too.
+        with log_context(tcn=tcn, message_id=envelope.message_id, tot=envelope.tot, peer=peer):
+            try:
+                async with self._db.session() as session:
+                    insert = self._db.insert_ignoring_conflicts(
+                        InboxMessage.__table__, ["message_id"]
+                    ).values(
+                        message_id=envelope.message_id,
+                        tot=envelope.tot,
+                        tcn=tcn,
+                        peer=peer,
+                        received_at=received_at,
+                    )
+                    result = await session.execute(insert)
+                    duplicate = result.rowcount == 0  # type: ignore[attr-defined]
+                    if duplicate:
+                        outcome, detail = Outcome.DUPLICATE, ""
+                    else:
+                        detail = await handler(session) or ""
+                        outcome = Outcome.PROCESSED
+                    record(session, outcome=outcome, detail=detail, at=received_at)
+            except DomainError as exc:
+                error = f"{exc.status}: {exc.message}"
+                async with self._db.session() as session:
+                    record(session, outcome=Outcome.REFUSED, detail=error)
+                self._log_received(envelope, tcn, peer, Outcome.REFUSED, began, error=error)
+                raise
+            self._log_received(envelope, tcn, peer, outcome, began)
         if duplicate:
             self.duplicates_here += 1
         else:
@@ -689,4 +734,40 @@ class Inbox:
             peer=peer,
             handler=lambda session: handler(session, message),
             follow_on=follow_on,
+        )
+
+    def _log_received(
+        self,
+        envelope: common_pb2.Envelope,
+        tcn: str,
+        peer: str,
+        outcome: Outcome,
+        began: float,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """The one line for a message received: what, from whom, what became of it, how long
+        it took (from the envelope's check to the commit)."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        took_ms = round((time.perf_counter() - began) * 1000, 1)
+        fields: dict[str, object] = {
+            "tcn": tcn,
+            "message_id": envelope.message_id,
+            "tot": envelope.tot,
+            "peer": peer,
+            "outcome": str(outcome),
+            "duration_ms": took_ms,
+        }
+        if error is not None:
+            fields["error"] = error
+        log.info(
+            "received %s %s from %s: %s in %.1f ms%s",
+            envelope.tot,
+            envelope.message_id,
+            peer,
+            outcome,
+            took_ms,
+            f" ({error})" if error else "",
+            extra=fields,
         )
