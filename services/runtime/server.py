@@ -43,6 +43,7 @@ from .clock_epoch import share_epoch
 from .config import ServiceSettings
 from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
+from .docs import install_offline_docs
 from .edge import DecodeRefusal, UnaryBehaviour, UnaryInterceptor
 from .faults import FaultInterceptor, FaultRules
 from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
@@ -496,7 +497,9 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     # The operator's routes: with TLS on, only with the operator's token (operator_http.py).
     operator = [Depends(operator_only(runtime.settings))]
     settings = host.settings
-    app = FastAPI(title=f"scfed {host.provider.name}", version="1")
+    # /docs and /redoc are served whole from the service (docs.py), not from FastAPI's CDN.
+    app = FastAPI(title=f"scfed {host.provider.name}", version="1", docs_url=None, redoc_url=None)
+    install_offline_docs(app)
     install_error_handlers(app)
     app.add_middleware(
         EdgeGuard,
