@@ -108,8 +108,12 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("log_level", mode="before")
     @classmethod
-    def _upper_case(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
+    def _level_in_any_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper()
+        # The standard library's own alias, which a service took before levels were checked.
+        return "WARNING" if level == "WARN" else level
 
     @field_validator("operator_token_sha256", mode="before")
     @classmethod

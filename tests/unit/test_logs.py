@@ -151,6 +151,8 @@ def test_the_log_settings_default_to_auto_at_info_and_take_any_case(
     monkeypatch.setenv("SCFED_SIB_LOG_LEVEL", "debug")
     settings = SibSettings()
     assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    monkeypatch.setenv("SCFED_SIB_LOG_LEVEL", "warn")
+    assert SibSettings().log_level == "WARNING"
 
 
 @pytest.mark.usefixtures("clean_environment")
