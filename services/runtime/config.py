@@ -38,7 +38,11 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     db_schema: str | None = None
     clock: str = "real"
-    log_level: str = "INFO"
+    # The lowest level logged, and the form of each line (logs.py): "json", one JSON object
+    # per line, for a collector; "text", the plain line; "auto", text when stderr is a
+    # terminal and JSON otherwise (a container, a file, a pipe).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
     # The event loop a started service runs on: uvloop (libuv; the services spend less CPU per
     # message on it, see `scfed bench federation`), or the standard library's asyncio loop.
     # Where uvloop is not installed (Windows), asyncio.
@@ -97,10 +101,19 @@ class ServiceSettings(BaseSettings):
         clock_from_spec(value)
         return value
 
-    @field_validator("tls", mode="before")
+    @field_validator("tls", "log_format", mode="before")
     @classmethod
-    def _tls_in_any_case(cls, value: object) -> object:
+    def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper()
+        # The standard library's own alias, which a service took before levels were checked.
+        return "WARNING" if level == "WARN" else level
 
     @field_validator("operator_token_sha256", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from .db import Database, is_unavailable
 from .envelope import check_envelope
 from .errors import DomainError
 from .faults import Call, FaultRules, FaultSide, Injected, apply_sending
+from .logs import log_context
 from .message_routes import EnvelopedMessage, RequestT, Route
 from .metrics import DeliveryMetrics, SentOutcome
 from .models import Direction, InboxMessage, OutboxMessage, OutboxStatus, Outcome
@@ -357,6 +359,7 @@ class Outbox:
                 for row_id in result.scalars():
                     self.delivered_here += 1
                     row = delivered[row_id]
+                    row.attempts += 1
                     self._journal(session, row, Outcome.DELIVERED, "after 1 attempt(s)")
                     settled.append((row, SentOutcome.DELIVERED))
             for sent, outcome in outcomes:
@@ -368,7 +371,7 @@ class Outbox:
                 failed.attempts += 1
                 error = sent.last_error or str(outcome)
                 settled.append((failed, await self._failed(session, failed, error, outcome, now)))
-        self._count(settled)
+        self._settled(settled)
 
     async def _release_direct(self) -> None:
         """At stop: settles the calls already made, and makes the rows still queued, and those
@@ -548,13 +551,14 @@ class Outbox:
                 error = claimed.last_error or str(outcome)
                 settled.append((row, await self._failed(session, row, error, outcome, now)))
             next_due = await self._min_due(session)
-        self._count(settled)
+        self._settled(settled)
         return next_due
 
-    def _count(self, settled: list[tuple[OutboxMessage, SentOutcome]]) -> None:
-        """Counts the attempts a settle recorded, once its transaction has committed."""
+    def _settled(self, settled: list[tuple[OutboxMessage, SentOutcome]]) -> None:
+        """Counts and logs the attempts a settle recorded, once its transaction committed."""
         for row, outcome in settled:
             self.metrics.sent(row.tot, outcome, created_at=row.created_at)
+        self._log_sent(settled)
 
     async def _failed(
         self,
@@ -574,18 +578,43 @@ class Outbox:
             hook = self._dead_hooks.get(row.tot)
             if hook is not None:
                 await hook(session, row)
-            log.warning(
-                "%s outbox: %s %s to %s is dead: %s",
-                self._service,
-                row.tot,
-                row.message_id,
-                row.peer,
-                row.last_error,
-            )
             return SentOutcome.DEAD
         row.status = OutboxStatus.PENDING
         row.next_attempt_at = now + timedelta(seconds=self._policy.delay_after(row.attempts))
         return SentOutcome.RETRY
+
+    def _log_sent(self, settled: list[tuple[OutboxMessage, SentOutcome]]) -> None:
+        """One line for each attempt settled, once its transaction committed: delivered or
+        retry at INFO, dead at WARNING, with the attempts so far and the last error."""
+        for row, outcome in settled:
+            level = logging.WARNING if outcome == SentOutcome.DEAD else logging.INFO
+            if not log.isEnabledFor(level):
+                continue
+            result = str(outcome)
+            fields: dict[str, object] = {
+                "tcn": row.tcn,
+                "message_id": row.message_id,
+                "tot": row.tot,
+                "peer": row.peer,
+                "outcome": result,
+                "attempts": row.attempts,
+            }
+            why = ""
+            if outcome != SentOutcome.DELIVERED:
+                fields["error"] = row.last_error
+                why = f": {row.last_error}"
+            log.log(
+                level,
+                "%s outbox: %s %s to %s: %s after %d attempt(s)%s",
+                self._service,
+                row.tot,
+                row.message_id,
+                row.peer,
+                result,
+                row.attempts,
+                why,
+                extra=fields,
+            )
 
     def _journal(
         self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, detail: str = ""
@@ -656,6 +685,7 @@ class Inbox:
         envelope = message.envelope
         tcn = check_envelope(envelope, has_envelope=has_envelope, follow_on=follow_on)
         received_at = _utcnow()
+        began = time.perf_counter()
         record = functools.partial(
             journal.record,
             message_id=envelope.message_id,
@@ -664,31 +694,36 @@ class Inbox:
             direction=Direction.RECEIVED,
             peer=peer,
         )
-        try:
-            async with self._db.session() as session:
-                insert = self._db.insert_ignoring_conflicts(
-                    InboxMessage.__table__, ["message_id"]
-                ).values(
-                    message_id=envelope.message_id,
-                    tot=envelope.tot,
-                    tcn=tcn,
-                    peer=peer,
-                    received_at=received_at,
-                )
-                result = await session.execute(insert)
-                duplicate = result.rowcount == 0  # type: ignore[attr-defined]
-                if duplicate:
-                    outcome, detail = Outcome.DUPLICATE, ""
-                else:
-                    detail = await handler(session) or ""
-                    outcome = Outcome.PROCESSED
-                record(session, outcome=outcome, detail=detail, at=received_at)
-        except DomainError as exc:
-            async with self._db.session() as session:
-                record(session, outcome=Outcome.REFUSED, detail=f"{exc.status}: {exc.message}")
-            self._metrics.received(envelope.tot, Outcome.REFUSED)
-            raise
-        self._metrics.received(envelope.tot, outcome)
+        # Every line the handler logs carries the message's fields too.
+        with log_context(tcn=tcn, message_id=envelope.message_id, tot=envelope.tot, peer=peer):
+            try:
+                async with self._db.session() as session:
+                    insert = self._db.insert_ignoring_conflicts(
+                        InboxMessage.__table__, ["message_id"]
+                    ).values(
+                        message_id=envelope.message_id,
+                        tot=envelope.tot,
+                        tcn=tcn,
+                        peer=peer,
+                        received_at=received_at,
+                    )
+                    result = await session.execute(insert)
+                    duplicate = result.rowcount == 0  # type: ignore[attr-defined]
+                    if duplicate:
+                        outcome, detail = Outcome.DUPLICATE, ""
+                    else:
+                        detail = await handler(session) or ""
+                        outcome = Outcome.PROCESSED
+                    record(session, outcome=outcome, detail=detail, at=received_at)
+            except DomainError as exc:
+                error = f"{exc.status}: {exc.message}"
+                async with self._db.session() as session:
+                    record(session, outcome=Outcome.REFUSED, detail=error)
+                self._metrics.received(envelope.tot, Outcome.REFUSED)
+                self._log_received(envelope, tcn, peer, Outcome.REFUSED, began, error=error)
+                raise
+            self._metrics.received(envelope.tot, outcome)
+            self._log_received(envelope, tcn, peer, outcome, began)
         if duplicate:
             self.duplicates_here += 1
         else:
@@ -715,4 +750,40 @@ class Inbox:
             peer=peer,
             handler=lambda session: handler(session, message),
             follow_on=follow_on,
+        )
+
+    def _log_received(
+        self,
+        envelope: common_pb2.Envelope,
+        tcn: str,
+        peer: str,
+        outcome: Outcome,
+        began: float,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """The one line for a message received: what, from whom, what became of it, how long
+        it took (from the envelope's check to the commit)."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        took_ms = round((time.perf_counter() - began) * 1000, 1)
+        fields: dict[str, object] = {
+            "tcn": tcn,
+            "message_id": envelope.message_id,
+            "tot": envelope.tot,
+            "peer": peer,
+            "outcome": str(outcome),
+            "duration_ms": took_ms,
+        }
+        if error is not None:
+            fields["error"] = error
+        log.info(
+            "received %s %s from %s: %s in %.1f ms%s",
+            envelope.tot,
+            envelope.message_id,
+            peer,
+            outcome,
+            took_ms,
+            f" ({error})" if error else "",
+            extra=fields,
         )

@@ -44,11 +44,13 @@ from .clock_epoch import share_epoch
 from .config import ServiceSettings
 from .db import Database, DatabaseUnavailable, describe_cause, is_unavailable
 from .delivery import Inbox, Outbox, RetryPolicy
+from .docs import install_offline_docs
 from .edge import DecodeRefusal, UnaryBehaviour, UnaryInterceptor
 from .faults import FaultInterceptor, FaultRules
 from .faults_edge import SERVICE_NAME as FAULTS_SERVICE_NAME
 from .faults_edge import FaultsServicer, faults_router
 from .http_edge import EdgeGuard, UtcTime, error_responses, install_error_handlers
+from .logs import configure_logging
 from .metrics import ServiceMetrics
 from .models import RuntimeBase
 from .operator_http import operator_only
@@ -511,7 +513,9 @@ def create_http_app(host: ServiceHost) -> FastAPI:
     # The operator's routes: with TLS on, only with the operator's token (operator_http.py).
     operator = [Depends(operator_only(runtime.settings))]
     settings = host.settings
-    app = FastAPI(title=f"scfed {host.provider.name}", version="1")
+    # /docs and /redoc are served whole from the service (docs.py), not from FastAPI's CDN.
+    app = FastAPI(title=f"scfed {host.provider.name}", version="1", docs_url=None, redoc_url=None)
+    install_offline_docs(app)
     install_error_handlers(app)
     app.add_middleware(
         EdgeGuard,
@@ -748,10 +752,7 @@ def run_service(
     except ValidationError as exc:
         print(f"{settings_cls.service_name}: bad configuration:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {settings_cls.service_name} %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings_cls.service_name, level=settings.log_level, form=settings.log_format)
     try:
         host = ServiceHost(make_provider(settings), settings)
     except CertificateMissing as exc:

@@ -79,19 +79,24 @@ async def alone(
         f"{prefix}HTTP_PORT": str(http_port),
         **{peer.profile.address_variable: address for peer, address in peers.items()},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", agency.profile.module],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # Its log goes to a file: a pipe nobody reads while it runs would fill with its delivery
+    # lines (its peers never answer) and stall it.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"{agency}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", agency.profile.module],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     http_url = f"http://127.0.0.1:{http_port}"
     try:
         async with httpx.AsyncClient(base_url=http_url, timeout=2) as client:
 
             async def ready() -> bool:
                 if process.poll() is not None:
-                    stderr = process.stderr.read().decode() if process.stderr else ""
+                    stderr = log_path.read_text(errors="replace")
                     pytest.fail(f"{agency} exited at start: {stderr[-2000:]}")
                 try:
                     return (await client.get("/readyz")).status_code == 200
