@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -14,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, String, event, exc, make_url, text
+from sqlalchemy import Connection, DateTime, MetaData, String, event, exc, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -25,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -198,6 +201,9 @@ class Database:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             for metadata in metadatas:
                 await conn.run_sync(metadata.create_all)
+                added = await conn.run_sync(add_missing_columns, metadata, self.schema)
+                if added:
+                    log.info("%s: added columns %s", self.target, ", ".join(added))
 
     def _count_commit(self, _conn: Any) -> None:
         self.commits += 1
@@ -244,6 +250,41 @@ class Database:
         if self.is_sqlite:
             return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+class SchemaOutdated(RuntimeError):
+    """A table of an older version lacks a column that cannot be added in place."""
+
+
+def add_missing_columns(conn: Connection, metadata: MetaData, schema: str | None) -> list[str]:
+    """Adds to the existing tables of `metadata` the nullable columns a database created by an
+    older version lacks (`create_all` makes missing tables, never missing columns); returns
+    them as "table.column". A missing column that may not be null is SchemaOutdated: rows
+    already there would have no value for it. Runs in the connecting transaction, under its
+    advisory lock on PostgreSQL, so replicas starting together add each column once."""
+    inspector = inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    added: list[str] = []
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name, schema=schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise SchemaOutdated(
+                    f"table {table.name} lacks column {column.name}, which its existing rows "
+                    "cannot do without: recreate the database, or load a snapshot into a new one"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            where = f"{preparer.quote_schema(schema)}." if schema else ""
+            conn.execute(
+                text(
+                    f"ALTER TABLE {where}{preparer.quote(table.name)} "
+                    f"ADD COLUMN {preparer.quote(column.name)} {kind}"
+                )
+            )
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 _VERB = re.compile(r"\s*(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|WITH|[A-Z]+)", re.IGNORECASE)
