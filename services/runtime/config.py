@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     # terminal and JSON otherwise (a container, a file, a pipe).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
+    # Distributed tracing (tracing.py): "on" makes spans (the journal and the logs get trace
+    # ids) and exports them by OTLP when OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT names a
+    # collector; "auto" is on exactly when one is named; "off" makes none.
+    tracing: Literal["off", "on", "auto"] = "auto"
     # The event loop a started service runs on: uvloop (libuv; the services spend less CPU per
     # message on it, see `scfed bench federation`), or the standard library's asyncio loop.
     # Where uvloop is not installed (Windows), asyncio.
@@ -101,7 +105,7 @@ class ServiceSettings(BaseSettings):
         clock_from_spec(value)
         return value
 
-    @field_validator("tls", "log_format", mode="before")
+    @field_validator("tls", "log_format", "tracing", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

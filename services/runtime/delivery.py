@@ -22,22 +22,24 @@ such). A message written while the worker is stopped is due for the poll at once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
 import grpc
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2
 
-from . import journal
+from . import journal, tracing
 from .db import Database, is_unavailable
 from .envelope import check_envelope
 from .errors import DomainError
@@ -121,8 +123,11 @@ class Outbox:
         faults: FaultRules | None = None,
         channels: ChannelFactory = insecure_channels,
         metrics: DeliveryMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._db = db
+        # The host's tracer (runtime/tracing.py); None with tracing off: no span, no context.
+        self.tracer = tracer
         # What it counts for /metrics, once each settle has committed (the host's registry).
         self.metrics = metrics if metrics is not None else DeliveryMetrics()
         # Opens the channel to a peer: plaintext, or mutual TLS with this service's certificate.
@@ -209,6 +214,9 @@ class Outbox:
             created_at=now,
             next_attempt_at=now + self._lease if direct else now,
         )
+        if self.tracer is not None:
+            # The writer's span is the parent of the message's wait and delivery spans.
+            row.traceparent, row.tracestate = tracing.current_headers()
         session.add(row)
         if direct:
             self._send_on_commit(session, row)
@@ -227,6 +235,20 @@ class Outbox:
 
             event.listen(session.sync_session, "after_commit", committed, once=True)
         rows.append(row)
+
+    @contextlib.asynccontextmanager
+    async def continuing_trace(
+        self, session: AsyncSession, tcn: str, name: str
+    ) -> AsyncIterator[None]:
+        """A span `name` in which the messages written carry on `tcn`'s trace (its latest
+        journal entry's), for work no traced request started: an analyst's answer, an LEA's
+        later notice. Nothing at all with tracing off."""
+        if self.tracer is None:
+            yield
+            return
+        ids = await journal.last_trace(session, tcn)
+        with tracing.continued(self.tracer, name, ids, {"scfed.tcn": tcn}):
+            yield
 
     def notify(self) -> None:
         """Wakes the worker: something was committed to the outbox. While the direct path
@@ -480,10 +502,39 @@ class Outbox:
         return channels[turn % len(channels)]
 
     async def _send(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
-        """None on success; a status code, or a reason string when no call was made. The
-        sending side's fault rules may delay, refuse, drop or cut off the delivery first."""
+        """None on success; a status code, or a reason string when no call was made. With
+        tracing on, the row's wait and this attempt are spans of the trace that wrote it."""
+        if self.tracer is None:
+            return await self._attempt(row, None)
+        parent = tracing.context_from(row.traceparent, row.tracestate)
+        attributes = _span_attributes(row)
+        tracing.record_wait(self.tracer, parent, row.created_at, attributes)
+        with self.tracer.start_as_current_span(
+            "outbox.deliver",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes={
+                **attributes,
+                "rpc.system": "grpc",
+                "rpc.method": row.method,
+                "scfed.attempt": row.attempts + (0 if row.status == OutboxStatus.INFLIGHT else 1),
+            },
+        ) as span:
+            outcome = await self._attempt(row, tracing.metadata())
+            if outcome is None:
+                span.set_attribute("scfed.outcome", "delivered")
+            else:
+                span.set_attribute("scfed.outcome", str(getattr(outcome, "name", outcome)))
+                span.set_status(Status(StatusCode.ERROR, row.last_error or str(outcome)))
+            return outcome
+
+    async def _attempt(
+        self, row: OutboxMessage, metadata: tuple[tuple[str, str], ...] | None
+    ) -> grpc.StatusCode | str | None:
+        """One delivery of `row`, with `metadata`: the sending side's fault rules may delay,
+        refuse, drop or cut it off first."""
         if self._faults is None or not self._faults.active:
-            return await self._call(row)
+            return await self._call(row, metadata)
         call = Call(
             side=FaultSide.SEND,
             method=row.method,
@@ -493,15 +544,21 @@ class Outbox:
             message_id=row.message_id,
         )
         result = await apply_sending(
-            self._faults, call, lambda: self._call(row), deadline_s=self._policy.deadline_s
+            self._faults,
+            call,
+            lambda: self._call(row, metadata),
+            deadline_s=self._policy.deadline_s,
         )
         if isinstance(result, Injected):
             row.last_error = result.error
             return result.code
         return result
 
-    async def _call(self, row: OutboxMessage) -> grpc.StatusCode | str | None:
-        """Delivers `row` to its peer: None on success, as `_send` otherwise."""
+    async def _call(
+        self, row: OutboxMessage, metadata: tuple[tuple[str, str], ...] | None
+    ) -> grpc.StatusCode | str | None:
+        """Delivers `row` to its peer (the trace context in `metadata`): None on success, as
+        `_send` otherwise."""
         channel = self._channel(row.peer)
         if channel is None:
             return f"no address configured for peer {row.peer!r}"
@@ -512,7 +569,7 @@ class Outbox:
         )
         self.calls_here += 1
         try:
-            await call(row.payload, timeout=self._policy.deadline_s)
+            await call(row.payload, timeout=self._policy.deadline_s, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             row.last_error = f"{exc.code().name}: {exc.details()}"
             return exc.code()
@@ -599,6 +656,9 @@ class Outbox:
                 "outcome": result,
                 "attempts": row.attempts,
             }
+            trace_id = tracing.trace_id_of(row.traceparent)
+            if trace_id is not None:
+                fields["trace_id"] = trace_id
             why = ""
             if outcome != SentOutcome.DELIVERED:
                 fields["error"] = row.last_error
@@ -630,7 +690,18 @@ class Outbox:
             outcome=outcome,
             detail=detail,
             at=row.created_at,
+            trace=tracing.ids_of(row.traceparent),
         )
+
+
+def _span_attributes(row: OutboxMessage) -> dict[str, str | int]:
+    """What a message's spans say about it."""
+    return {
+        "scfed.tot": row.tot,
+        "scfed.tcn": row.tcn,
+        "scfed.message_id": row.message_id,
+        "scfed.peer": row.peer,
+    }
 
 
 def _detached(row: OutboxMessage) -> OutboxMessage:
@@ -648,6 +719,8 @@ def _detached(row: OutboxMessage) -> OutboxMessage:
         attempts=row.attempts,
         created_at=row.created_at,
         next_attempt_at=row.next_attempt_at,
+        traceparent=row.traceparent,
+        tracestate=row.tracestate,
     )
 
 
@@ -662,6 +735,7 @@ class Inbox:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self._db = db
         self._outbox = outbox
+        self._tracer = outbox.tracer
         # Counted with the sending half's metrics: one registry per host.
         self._metrics = outbox.metrics
         # Messages this process processed or found repeated (not other replicas').
@@ -694,8 +768,28 @@ class Inbox:
             direction=Direction.RECEIVED,
             peer=peer,
         )
-        # Every line the handler logs carries the message's fields too.
-        with log_context(tcn=tcn, message_id=envelope.message_id, tot=envelope.tot, peer=peer):
+        with contextlib.ExitStack() as stack:
+            span = None
+            if self._tracer is not None:
+                attributes = {
+                    "scfed.tot": envelope.tot,
+                    "scfed.tcn": tcn,
+                    "scfed.message_id": envelope.message_id,
+                    "scfed.peer": peer,
+                }
+                span = stack.enter_context(
+                    self._tracer.start_as_current_span("inbox.receive", attributes=attributes)
+                )
+            # Every line the handler logs carries the message's fields too.
+            stack.enter_context(
+                log_context(
+                    tcn=tcn,
+                    message_id=envelope.message_id,
+                    tot=envelope.tot,
+                    peer=peer,
+                    trace_id=tracing.current_ids()[0],
+                )
+            )
             try:
                 async with self._db.session() as session:
                     insert = self._db.insert_ignoring_conflicts(
@@ -721,7 +815,12 @@ class Inbox:
                     record(session, outcome=Outcome.REFUSED, detail=error)
                 self._metrics.received(envelope.tot, Outcome.REFUSED)
                 self._log_received(envelope, tcn, peer, Outcome.REFUSED, began, error=error)
+                if span is not None:
+                    span.set_attribute("scfed.outcome", str(Outcome.REFUSED))
+                    span.set_status(Status(StatusCode.ERROR, error))
                 raise
+            if span is not None:
+                span.set_attribute("scfed.outcome", str(outcome))
             self._metrics.received(envelope.tot, outcome)
             self._log_received(envelope, tcn, peer, outcome, began)
         if duplicate:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 
+from . import tracing
 from .db import Database
 from .edge import grpc_edge
 from .errors import InvalidArgument
@@ -64,8 +65,11 @@ def record(
     outcome: Outcome,
     detail: str = "",
     at: datetime | None = None,
+    trace: tuple[str, str] | None = None,
 ) -> None:
-    """Adds one journal entry to the session's transaction (wall-clock time, default now)."""
+    """Adds one journal entry to the session's transaction (wall-clock time, default now),
+    with `trace` (trace id, span id), by default the active span's."""
+    trace_id, span_id = trace if trace is not None else tracing.current_ids()
     session.add(
         JournalRecord(
             message_id=message_id,
@@ -76,8 +80,31 @@ def record(
             at=at or datetime.now(UTC),
             outcome=outcome,
             detail=detail[:2000],
+            trace_id=trace_id,
+            span_id=span_id,
         )
     )
+
+
+async def last_trace(session: AsyncSession, tcn: str) -> tuple[str, str] | None:
+    """The trace id and span id of `tcn`'s latest entry written under a trace, or None: where
+    work that no request started (an analyst's answer, an LEA's later notice) carries on the
+    booking's trace."""
+    row = (
+        await session.execute(
+            select(JournalRecord.trace_id, JournalRecord.span_id)
+            .where(
+                JournalRecord.tcn == tcn,
+                JournalRecord.trace_id.is_not(None),
+                JournalRecord.span_id.is_not(None),
+            )
+            .order_by(JournalRecord.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or not row[0] or not row[1]:
+        return None
+    return str(row[0]), str(row[1])
 
 
 async def entries_for(db: Database, tcn: str) -> list[JournalRecord]:
@@ -117,6 +144,7 @@ def to_json(entry: JournalRecord, service: str) -> dict[str, str]:
         "at": entry.at.isoformat(),
         "outcome": entry.outcome,
         "detail": entry.detail,
+        "trace_id": entry.trace_id or "",
     }
 
 
@@ -148,6 +176,7 @@ def to_proto(entry: JournalRecord, service: str) -> common_pb2.JournalEntry:
         outcome=entry.outcome,
         detail=entry.detail,
         service=service,
+        trace_id=entry.trace_id or "",
     )
 
 

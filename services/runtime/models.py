@@ -93,6 +93,10 @@ class OutboxMessage(RuntimeBase):
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The W3C trace context of the span that wrote the message (runtime/tracing.py), restored
+    # when it is sent; None when it was written with tracing off.
+    traceparent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tracestate: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
@@ -125,6 +129,10 @@ class JournalRecord(RuntimeBase):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     outcome: Mapped[Outcome] = mapped_column(StrEnumType(Outcome, 16))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # The trace the entry was written in (32 hex) and the span that wrote it, or the message's
+    # writer for a sent entry (16 hex); None with tracing off.
+    trace_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    span_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ClockEpoch(RuntimeBase):

@@ -24,6 +24,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from grpc_health.v1 import health, health_pb2_grpc
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from sqlalchemy import MetaData, make_url
@@ -34,7 +35,7 @@ from scfed.admin.v1 import admin_pb2_grpc
 from scfed.common.v1 import common_pb2, common_pb2_grpc
 
 from ..federation import Agency
-from . import audit, journal
+from . import audit, journal, tracing
 from .admin import SNAPSHOT_PATH, admin_router
 from .admin_servicer import SERVICE_NAME as ADMIN_SERVICE_NAME
 from .admin_servicer import AdminServicer
@@ -252,10 +253,22 @@ class ServiceHost:
     """Runs one provider: database, gRPC server, HTTP edge and delivery worker."""
 
     def __init__(
-        self, provider: ServiceProvider, settings: ServiceSettings, *, clock: Clock | None = None
+        self,
+        provider: ServiceProvider,
+        settings: ServiceSettings,
+        *,
+        clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
+        """A host for `provider`; its spans go to `tracer_provider` when given (the host
+        leaves it running at stop), else to the one its settings call for (runtime/tracing.py;
+        none with tracing off), which it shuts down at stop."""
         self.provider = provider
         self.settings = settings
+        self._owns_tracer_provider = tracer_provider is None
+        self.tracer_provider = tracer_provider or tracing.provider_from_settings(
+            provider.name, settings.tracing
+        )
         clock = clock or clock_from_spec(settings.clock)
         db = Database(
             settings.resolved_database_url(),
@@ -282,6 +295,7 @@ class ServiceHost:
             poll_s=settings.outbox_poll_s,
             faults=faults,
             metrics=self.metrics.delivery,
+            tracer=tracing.tracer_of(self.tracer_provider),
         )
         self.runtime = Runtime(
             settings=settings,
@@ -332,6 +346,9 @@ class ServiceHost:
             # outage is UNAVAILABLE.
             # With TLS on, a caller the authorization table does not name is refused first.
             interceptors=[
+                # A server span around everything, refusals included; the caller's context
+                # from the call's metadata.
+                *self._tracing_interceptors(),
                 *([AuthorizationInterceptor()] if self._server_credentials is not None else []),
                 DecodeRefusal(),
                 FaultInterceptor(runtime.faults),
@@ -398,6 +415,18 @@ class ServiceHost:
             self.http_url,
         )
 
+    def _tracing_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """The OpenTelemetry server interceptor, with tracing on (health checks untraced)."""
+        if self.tracer_provider is None:
+            return []
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+        untraced = filters.negate(filters.health_check())
+        interceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
+            tracer_provider=self.tracer_provider, filter_=untraced
+        )
+        return [interceptor]
+
     def _log_transport_security(self) -> None:
         """One line at start saying whether the gRPC hops are mutual TLS or plaintext."""
         if self._server_credentials is None:
@@ -412,6 +441,17 @@ class ServiceHost:
     async def _serve_http(self, http_socket: socket.socket) -> None:
         """Starts the HTTP edge on its bound socket and waits until it listens."""
         self._http_app = create_http_app(self)
+        if self.tracer_provider is not None:
+            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+            # A server span per request (the probes and scrapes apart), whose parent is the
+            # caller's traceparent header when it sent a well-formed one.
+            FastAPIInstrumentor.instrument_app(
+                self._http_app,
+                tracer_provider=self.tracer_provider,
+                excluded_urls=tracing.UNTRACED_PATHS,
+                exclude_spans=["receive", "send"],
+            )
         config = uvicorn.Config(
             self._http_app,
             log_level="warning",
@@ -482,6 +522,10 @@ class ServiceHost:
         await self.runtime.outbox.stop()
         await self.provider.on_before_stop(self.runtime)
         await self.runtime.db.dispose()
+        if self._owns_tracer_provider and self.tracer_provider is not None:
+            # Exports what is left, in a thread: a collector that does not answer would hold
+            # the loop for the exporter's timeout.
+            await asyncio.to_thread(self.tracer_provider.shutdown)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         log.info(
             "%s stopped; CPU user %.2fs system %.2fs, max RSS %d MiB",
@@ -755,7 +799,7 @@ def run_service(
     configure_logging(settings_cls.service_name, level=settings.log_level, form=settings.log_format)
     try:
         host = ServiceHost(make_provider(settings), settings)
-    except CertificateMissing as exc:
+    except (CertificateMissing, tracing.TracingMisconfigured) as exc:
         print(f"{settings_cls.service_name}: {exc}", file=sys.stderr)
         raise SystemExit(BAD_CONFIGURATION_EXIT) from exc
     try:

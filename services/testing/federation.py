@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from ..federation import Agency
 from ..runtime.clock import Clock
 from ..runtime.config import ServiceSettings
@@ -81,12 +83,15 @@ def make_host(
     *,
     clock: Clock | None = None,
     instant_analysts: bool = True,
+    tracer_provider: TracerProvider | None = None,
     **overrides: Any,
 ) -> ServiceHost:
-    """A host for one service (not started)."""
+    """A host for one service (not started); its spans go to `tracer_provider` when given."""
     settings = make_settings(service, db, instant_analysts=instant_analysts, **overrides)
     provider_cls = Agency(service).profile.provider_class()
-    return ServiceHost(provider_cls(settings), settings, clock=clock)
+    return ServiceHost(
+        provider_cls(settings), settings, clock=clock, tracer_provider=tracer_provider
+    )
 
 
 @dataclass
@@ -141,8 +146,8 @@ class Federation:
 async def running_federation(
     db: DatabaseChoice, *, instant_analysts: bool = True, **overrides: dict[str, Any]
 ) -> AsyncIterator[Federation]:
-    """Starts the five services (settings per service in `overrides`, a "clock" key included),
-    wires them, and stops them afterwards."""
+    """Starts the five services (settings per service in `overrides`, a "clock" and a
+    "tracer_provider" key included), wires them, and stops them afterwards."""
     hosts: dict[str, ServiceHost] = {}
     kept: dict[str, dict[str, Any]] = {}
     for name in Agency:

@@ -740,6 +740,7 @@ class JournalEntry(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     SERVICE_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     tcn: _builtins.str
     tot: _builtins.str
@@ -752,6 +753,10 @@ class JournalEntry(_message.Message):
     detail: _builtins.str
     service: _builtins.str
     """The service that wrote this entry."""
+    trace_id: _builtins.str
+    """The W3C trace id (32 lower-case hex digits) of the booking's distributed trace, when the
+    service traced the message (SCFED_TRACING); empty otherwise.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -766,10 +771,11 @@ class JournalEntry(_message.Message):
         outcome: _builtins.str = ...,
         detail: _builtins.str = ...,
         service: _builtins.str = ...,
+        trace_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "detail", b"detail", "direction", b"direction", "message_id", b"message_id", "outcome", b"outcome", "peer", b"peer", "service", b"service", "tcn", b"tcn", "tot", b"tot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "detail", b"detail", "direction", b"direction", "message_id", b"message_id", "outcome", b"outcome", "peer", b"peer", "service", b"service", "tcn", b"tcn", "tot", b"tot", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
