@@ -635,7 +635,7 @@ def trace(
 
     from .offline import OfflineDatabases
     from .remote import trace_http
-    from .trace import trace_offline, trace_online
+    from .trace import trace_ids, trace_offline, trace_online
 
     try:
         if sib_url is not None:
@@ -660,7 +660,11 @@ def trace(
     if as_json:
         sys.stdout.write(json.dumps(entries) + "\n")
         return
-    table = Table(title=f"trace {tcn}")
+    ids = trace_ids(entries)
+    table = Table(
+        title=f"trace {tcn}",
+        caption=f"trace id {', '.join(ids)}" if ids else "no trace id (tracing off)",
+    )
     for column in ("at", "service", "dir", "TOT", "peer", "outcome", "detail"):
         table.add_column(column)
     for e in entries:

@@ -47,6 +47,7 @@ async def trace_online(
                     "peer": e.peer,
                     "outcome": e.outcome,
                     "detail": e.detail,
+                    "trace_id": e.trace_id,
                 }
             )
     if addresses and len(left_out) == len(addresses):
@@ -68,9 +69,16 @@ async def trace_offline(tcn: str, databases: OfflineDatabases) -> list[dict[str,
                 "peer": e.peer,
                 "outcome": e.outcome,
                 "detail": e.detail,
+                "trace_id": e.trace_id or "",
             }
             for e in await journal.entries_for(db, tcn)
         ]
 
     per_agency = await databases.read_each(Agency, entries_of)
     return sorted((e for entries in per_agency.values() for e in entries), key=lambda e: e["at"])
+
+
+def trace_ids(entries: list[dict[str, Any]]) -> list[str]:
+    """The distributed trace ids the entries carry, in the order they first appear (one for
+    a booking traced from its start; none with tracing off)."""
+    return list(dict.fromkeys(e["trace_id"] for e in entries if e.get("trace_id")))

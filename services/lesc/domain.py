@@ -185,7 +185,9 @@ class StatusDeterminationCenter:
         )
         for row in done:
             assert row.work_until is not None
-            self._answer(session, row, row.work_until)
+            # The analyst's answer carries on the booking's trace (no request started it).
+            async with self.outbox.continuing_trace(session, row.tcn, "lesc.desk.answer"):
+                self._answer(session, row, row.work_until)
         # The count autoflushes, so the cases just answered no longer hold an analyst.
         busy = await session.scalar(
             select(func.count()).where(CaseRecord.state == CaseState.IN_WORK)

@@ -564,7 +564,9 @@ class StateBureau:
             )
             for parked in waiting:
                 parked.status = BookingStatus.SUBMITTED
-                self._send_submission(session, parked, None, fbi_number=subject.fbi_number)
+                # The CPI belongs to its own booking's trace, not to this SRE's.
+                async with self.outbox.continuing_trace(session, parked.tcn, "sib.release_cpi"):
+                    self._send_submission(session, parked, None, fbi_number=subject.fbi_number)
                 released += 1
         self._complete_if_answered(booking)
         return f"{message.identification} {message.fbi_number}" + (
@@ -604,7 +606,8 @@ class StateBureau:
         for parked in waiting:
             parked.status = BookingStatus.SUBMITTED
             parked.tot = MessageType.CAR
-            self._send_submission(session, parked, prints, fbi_number="")
+            async with self.outbox.continuing_trace(session, parked.tcn, "sib.release_cpi"):
+                self._send_submission(session, parked, prints, fbi_number="")
         return len(waiting)
 
     def _refuse(
@@ -693,5 +696,7 @@ class StateBureau:
             # Without a time the release is now, as the field office's clock reads it: its
             # agency time may run ahead of the SIB's.
             notice.release_at.FromDatetime(release_at)
-        self.outbox.add(session, route=message_routes.ICE_NOTIFY_RELEASE, message=notice)
+        # The notice joins its booking's trace (linked to the LEA's request).
+        async with self.outbox.continuing_trace(session, response.tcn, "sib.release_notice"):
+            self.outbox.add(session, route=message_routes.ICE_NOTIFY_RELEASE, message=notice)
         return envelope.message_id
