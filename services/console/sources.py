@@ -64,6 +64,8 @@ class ServiceStatus:
     name: str
     url: str
     ready: bool = False
+    # False when the edge did not answer at all (down, or not there).
+    reachable: bool = True
     reason: str = ""
     received_per_s: float | None = None
     sent_per_s: float | None = None
@@ -164,7 +166,8 @@ class Edges:
             if not status.ready and not status.reason:
                 status.reason = f"/readyz answered HTTP {r.status_code}"
         except httpx.HTTPError as exc:
-            status.reason = f"unreachable ({type(exc).__name__})"
+            status.reachable = False
+            status.reason = f"no answer at /readyz ({type(exc).__name__})"
             return status
         try:
             metrics = await self.client.get(f"{status.url}/metrics")
