@@ -46,7 +46,7 @@ def bar_chart(
 
 def line_chart(title: str, series: Sequence[tuple[str, Sequence[float]]], *, unit: str = "") -> str:
     """Lines over equally spaced samples (oldest first), one per (name, values), with a legend."""
-    width, height, left, right, top, bottom = 640, 220, 48, 140, 28, 24
+    width, height, left, right, top, bottom = 680, 220, 48, 200, 28, 24
     plot_w, plot_h = width - left - right, height - top - bottom
     samples = max((len(values) for _, values in series), default=0)
     peak = max((v for _, values in series for v in values), default=0.0) or 1.0
