@@ -5,6 +5,7 @@ journal entries become the arrows of its path."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from services.cli.launcher import free_port
 from services.console import charts, sequence
 from services.console.app import create_app
+from services.console.server import ConsoleServer, bind
 from services.console.sources import ConsoleConfig, message_totals
 from services.federation import Agency
 from tests.console.support import serving_console
@@ -170,3 +172,18 @@ def test_message_totals_read_processed_and_delivered_counters() -> None:
         'scfed_messages_sent_total{tot="SRE",outcome="retry"} 5.0\n'
     )
     assert message_totals(text) == (3.0, 2.0)
+
+
+def test_the_console_serves_in_a_thread_beside_scfed_up_and_stops() -> None:
+    urls = {Agency.SIB.value: f"http://127.0.0.1:{free_port()}"}
+    server = ConsoleServer(create_app(ConsoleConfig(urls=urls)), bind("127.0.0.1", 0))
+    server.start_in_thread()
+    try:
+        assert httpx.get(server.url, timeout=5).status_code == 200
+    finally:
+        server.stop()
+    assert server.thread is not None and not server.thread.is_alive()
+    with pytest.raises(OSError, match="is not free"), socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        bind("127.0.0.1", taken.getsockname()[1])
