@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..console.server import ConsoleServer
     from ..runtime.tls import ChannelFactory
     from ..world.seeding import SeedCounts
     from .demo import Progress as DemoProgress
+    from .launcher import LocalFederation
     from .remote import RemoteDemoOptions
 
 app = typer.Typer(
@@ -105,6 +107,18 @@ TlsDir = Annotated[
     Path | None,
     typer.Option(envvar="SCFED_TLS_DIR", help="The certificates (default: DATA_DIR/certs)."),
 ]
+ConsolePort = Annotated[
+    int,
+    typer.Option(
+        "--console-port",
+        envvar="SCFED_CONSOLE_PORT",
+        min=0,
+        max=65535,
+        help="The web console's port on 127.0.0.1 (0: none).",
+    ),
+]
+
+
 ReadyTimeout = Annotated[
     float,
     typer.Option(
@@ -324,9 +338,10 @@ def up(
     ] = 30.0,
     tls: Tls = True,
     tls_dir: TlsDir = None,
+    console_port: ConsolePort = 8090,
 ) -> None:
     """Run the five services (less any external ones) as separate processes on loopback until
-    interrupted, restarting any that ends."""
+    interrupted, restarting any that ends; the web console beside them."""
     import asyncio
 
     import grpc
@@ -355,6 +370,7 @@ def up(
         tls_dir=tls_dir,
     )
     stopping = False
+    console_server: ConsoleServer | None = None
 
     def _stop(_sig: int, _frame: Any) -> None:
         nonlocal stopping
@@ -394,6 +410,8 @@ def up(
         for name, address in externals.items():
             table.add_row(name, address, "(external)", "(external)")
         out().print(table)
+        if console_port:
+            console_server = _start_console(fed, console_port + port_offset)
         out().print("LEA edge: POST /v1/bookings on the sib HTTP address. Ctrl-C stops.")
         # A service that dies is restarted with backoff; one that keeps dying is given up on
         # while the others keep running.
@@ -411,8 +429,29 @@ def up(
                 raise typer.Exit(1)
             time.sleep(0.5)
     finally:
+        if console_server is not None:
+            console_server.stop()
         fed.stop()
     out().print("federation stopped")
+
+
+def _start_console(fed: LocalFederation, port: int) -> ConsoleServer | None:
+    """The web console over `fed`'s edges, in a thread; None, with a warning, when its port is
+    taken (the federation runs on without it)."""
+    from ..console.app import create_app
+    from ..console.server import ConsoleServer, bind
+    from ..console.sources import ConsoleConfig
+
+    urls = {name: svc.http_url for name, svc in fed.services.items()}
+    config = ConsoleConfig(urls=urls, operator_headers=fed.operator_headers())
+    try:
+        server = ConsoleServer(create_app(config), bind("127.0.0.1", port))
+        server.start_in_thread()
+    except (OSError, RuntimeError) as exc:
+        err().print(f"[yellow]console not started:[/yellow] {exc}")
+        return None
+    out().print(f"console: {server.url}", highlight=False)
+    return server
 
 
 @app.command()
@@ -780,6 +819,55 @@ def report(
         print_report(rows)
         for name, why in unreadable.items():
             err().print(f"not read (its measures left out): {name} ({why})")
+
+
+@app.command()
+def console(
+    port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, envvar="SCFED_CONSOLE_PORT", help="0 picks a free port."),
+    ] = 8090,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Where to listen. The console requeues dead letters with the operator's token: "
+            "keep it on loopback unless others may do that."
+        ),
+    ] = "127.0.0.1",
+    url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=URL of a service's HTTP edge (default: each service's "
+            "SCFED_<SERVICE>_HTTP_HOST/_HTTP_PORT, else 127.0.0.1:8081..8085)."
+        ),
+    ] = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the console in the default browser.")
+    ] = False,
+) -> None:
+    """Serve the web console over a running federation's HTTP edges until interrupted."""
+    import asyncio
+    import webbrowser
+
+    from ..console.app import create_app
+    from ..console.server import ConsoleServer, bind
+    from ..console.sources import ConsoleConfig
+
+    config = ConsoleConfig(
+        urls=_http_urls(url or []), operator_headers=endpoints.operator_headers()
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err().print(f"[red]console did not start:[/red] {exc}")
+        raise typer.Exit(3) from exc
+    server = ConsoleServer(create_app(config), sock)
+    out().print(f"console: {server.url}", highlight=False)
+    for name, edge in config.urls.items():
+        err().print(f"  {name}: {edge}", highlight=False)
+    if open_browser:
+        webbrowser.open(server.url)
+    asyncio.run(server.serve())
 
 
 @app.command()
