@@ -11,7 +11,7 @@ from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 DOCS_PATH = "/docs"
@@ -20,8 +20,9 @@ ASSETS_PATH = "/docs-assets"
 
 
 def install_offline_docs(app: FastAPI) -> None:
-    """Adds /docs, /redoc and the files they load to `app`, made with docs_url and redoc_url
-    None (FastAPI's own pages would load from a CDN); none of them is in the OpenAPI document."""
+    """Adds /docs (where / leads), /redoc and the files they load to `app`, made with docs_url
+    and redoc_url None (FastAPI's own pages would load from a CDN); none of them is in the
+    OpenAPI document."""
     directory = files("fastapi_offline").joinpath("static")
     app.mount(ASSETS_PATH, StaticFiles(directory=str(directory)), name="docs-assets")
 
@@ -31,6 +32,11 @@ def install_offline_docs(app: FastAPI) -> None:
 
     def asset(request: Request, name: str) -> str:
         return f"{request.scope.get('root_path', '')}{ASSETS_PATH}/{name}"
+
+    @app.get("/", include_in_schema=False)
+    async def front_page(request: Request) -> RedirectResponse:
+        """The edge's front page is its API documentation."""
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{DOCS_PATH}")
 
     @app.get(DOCS_PATH, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -77,3 +77,12 @@ async def test_the_openapi_document_loads_and_names_no_docs_route(federation: Fe
             paths = r.json()["paths"]
             assert "/healthz" in paths and "/v1/outbox" in paths, name
             assert not [p for p in paths if p.startswith(("/docs", "/redoc"))], name
+
+
+async def test_the_front_page_of_every_edge_leads_to_its_docs(federation: Federation) -> None:
+    for name, host in federation.hosts.items():
+        async with httpx.AsyncClient(base_url=host.http_url, timeout=30) as client:
+            r = await client.get("/")
+            assert r.status_code == 307, name
+            assert r.headers["location"] == "/docs", name
+            assert (await client.get("/", follow_redirects=True)).status_code == 200, name
