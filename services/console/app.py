@@ -85,6 +85,12 @@ def create_app(
         """Every HTTP error as a page of the console (a 404 for an unknown path, ...)."""
         return problem(request, exc.status_code, f"HTTP {exc.status_code}", str(exc.detail))
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness for a container's probe: the console serves. It asks no service (the
+        overview says which ones answer), so a federation that is down never restarts it."""
+        return {"status": "ok"}
+
     @app.get("/", response_class=HTMLResponse)
     async def overview(request: Request) -> HTMLResponse:
         """The five agencies: readiness, message rates, outbox depth and dead letters."""

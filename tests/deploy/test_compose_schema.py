@@ -107,3 +107,46 @@ def test_every_named_volume_a_service_mounts_is_declared() -> None:
         merge_compose(load_compose("compose.yaml"), load_compose("compose.hostnet.yaml")),
     ):
         assert _named_volumes(document) <= set(document["volumes"])
+
+
+def _started_by_default(document: dict[str, Any]) -> set[str]:
+    """The services `docker compose up` starts without --profile."""
+    return {name for name, service in document["services"].items() if not service.get("profiles")}
+
+
+def test_the_observability_profile_adds_prometheus_and_jaeger_and_nothing_by_default() -> None:
+    for document in (
+        load_compose("compose.yaml"),
+        merge_compose(load_compose("compose.yaml"), load_compose("compose.hostnet.yaml")),
+    ):
+        profiles = {
+            name: service["profiles"]
+            for name, service in document["services"].items()
+            if service.get("profiles")
+        }
+        assert profiles == {
+            "operator": ["tools"],
+            "prometheus": ["observability"],
+            "jaeger": ["observability"],
+        }
+        # The federation, its certificates and the console; nothing third-party but postgres.
+        default = _started_by_default(document)
+        assert default == {
+            "postgres",
+            "certs",
+            "console",
+            "sib",
+            "cjis-iafis",
+            "ident",
+            "lesc",
+            "ice-field",
+        }
+        # Compose would start a profile's service for a default one that depends on it.
+        for name in default:
+            assert set(document["services"][name].get("depends_on", {})) <= default, name
+
+
+def test_every_published_port_is_on_the_host_loopback() -> None:
+    for name, service in load_compose("compose.yaml")["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"

@@ -73,7 +73,22 @@ MOA_FLOWS = {
     ("ice-field", "sib", "grpc"),  # I-247 detainer
     (ANYWHERE, "sib", "http"),  # LEAs: bookings, inboxes, release notices
 }
+# The web console's workload and port (deploy/base/console.yaml, compose.yaml).
+CONSOLE = "console"
+CONSOLE_PORT = 8090
+# A cluster's Prometheus, in any namespace, by the label its usual installers give its pods.
+PROMETHEUS = "prometheus (any namespace)"
+PROMETHEUS_PEER = {
+    "namespaceSelector": {},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+# Besides the MOA flows: the console and a Prometheus on every agency's HTTP edge.
+OBSERVABILITY_FLOWS = {(CONSOLE, name, "http") for name in AGENCIES} | {
+    (PROMETHEUS, name, "http") for name in AGENCIES
+}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
+# Compose's profile "observability": third-party images, started only when asked for.
+OBSERVABILITY_PROFILE = {"prometheus", "jaeger"}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -186,6 +201,9 @@ def allowed_flows(objects: list[Obj]) -> set[tuple[str, str, str]]:
             for peer in rule.get("from", [{}]):
                 if not peer:
                     sources.add(ANYWHERE)
+                    continue
+                if peer == PROMETHEUS_PEER:
+                    sources.add(PROMETHEUS)
                     continue
                 assert set(peer) == {"podSelector"}, (
                     f"{policy['metadata']['name']}: only same-namespace pod selectors expected, "
@@ -479,7 +497,8 @@ def test_dev_runs_its_database_in_the_cluster_reachable_by_the_agencies_only(
 
 def test_production_points_at_an_external_database_and_scales_out(deploy_tree: Path) -> None:
     objects = render(deploy_tree, "production")
-    assert not [w for w in workloads(objects) if w not in AGENCIES], "no database in the cluster"
+    in_cluster = [w for w in workloads(objects) if w not in {*AGENCIES, CONSOLE}]
+    assert not in_cluster, "no database in the cluster"
     host = database_host(objects)
     assert not host.startswith(("postgres:", "127.", "localhost")), host
     for autoscaler in of_kind(objects, "HorizontalPodAutoscaler"):
@@ -666,7 +685,8 @@ def test_network_policies_allow_exactly_the_moa_flows(overlay: tuple[str, list[O
     between_agencies = {
         flow for flow in allowed_flows(objects) if flow[1] in AGENCIES and flow[0] != "postgres"
     }
-    missing, extra = MOA_FLOWS - between_agencies, between_agencies - MOA_FLOWS
+    expected = MOA_FLOWS | OBSERVABILITY_FLOWS
+    missing, extra = expected - between_agencies, between_agencies - expected
     assert not missing and not extra, f"missing {sorted(missing)}, extra {sorted(extra)}"
 
 
@@ -687,6 +707,139 @@ def test_the_moa_flows_are_the_peers_the_services_send_to() -> None:
     assert configured == {flow for flow in MOA_FLOWS if flow[0] != ANYWHERE}
 
 
+# --- Kubernetes: the console and metrics --------------------------------------------------------
+
+
+def console_urls(service_or_container: Obj) -> dict[str, str]:
+    """The agency edges a `scfed console` command line names (--url=NAME=URL), as the CLI reads
+    them (an unknown NAME or a bad URL raises)."""
+    from services.cli.main import _http_urls
+
+    words = service_or_container.get("command", []) + service_or_container.get("args", [])
+    given = [w.removeprefix("--url=") for w in words if w.startswith("--url=")]
+    assert len(given) == len(AGENCIES), words
+    return {str(name): url for name, url in _http_urls(given).items()}
+
+
+def test_the_console_serves_every_agency_edge_by_service_name_with_a_health_probe(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    console = named(objects, "Deployment", CONSOLE)
+    (container,) = console["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["scfed"] and container["args"][0] == "console"
+    assert "--host=0.0.0.0" in container["args"]
+    assert f"--port={CONSOLE_PORT}" in container["args"]
+    assert container_port(console, "http") == ("http", CONSOLE_PORT)
+    # Each URL is the agency's Service and its http port.
+    urls = console_urls(container)
+    for name, agency in AGENCIES.items():
+        service = named(objects, "Service", name)
+        ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+        assert urls[agency.module] == f"http://{name}:{ports['http']}"
+    # The app's own liveness route: it asks no agency, so an outage does not restart it.
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    from services.console.app import create_app
+    from services.console.sources import ConsoleConfig
+
+    routes = {getattr(r, "path", None) for r in create_app(ConsoleConfig(urls={})).routes}
+    assert "/healthz" in routes
+    # Reachable as the SIB's edge is: a ClusterIP Service on a named http port.
+    service = named(objects, "Service", CONSOLE)
+    assert service["spec"]["type"] == "ClusterIP"
+    assert selected_workloads({"matchLabels": service["spec"]["selector"]}, objects) == {CONSOLE}
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", CONSOLE_PORT, "http")
+    ]
+
+
+def test_the_console_holds_no_database_and_at_most_the_operator_token(
+    overlay: tuple[str, list[Obj]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, objects = overlay
+    console = named(objects, "Deployment", CONSOLE)
+    (container,) = console["spec"]["template"]["spec"]["containers"]
+    assert [next(iter(ref)) for ref in container["envFrom"]] == ["configMapRef"]
+    volumes = {v["name"]: v for v in console["spec"]["template"]["spec"]["volumes"]}
+    secrets = {name: v["secret"] for name, v in volumes.items() if "secret" in v}
+    # The token stays out of the cluster unless an operator creates this Secret: optional.
+    assert list(secrets.values()) == [
+        {
+            "secretName": "scfed-console-operator",
+            "optional": True,
+            "defaultMode": 0o440,
+            "items": [{"key": tls.OPERATOR_TOKEN, "path": tls.OPERATOR_TOKEN}],
+        }
+    ]
+    (secret_volume,) = secrets
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts[secret_volume]["readOnly"] is True
+    # Mounted where the console's operator_headers() looks, with the federation's settings.
+    config = named(objects, "ConfigMap", container["envFrom"][0]["configMapRef"]["name"])["data"]
+    for key in [k for k in os.environ if k.startswith("SCFED_")]:
+        monkeypatch.delenv(key)
+    for key, value in config.items():
+        monkeypatch.setenv(key, value)
+    settings = ServiceSettings()
+    assert settings.tls == "on"
+    assert str(settings.resolved_tls_dir()) == mounts[secret_volume]["mountPath"]
+
+
+def egress_of(objects: list[Obj], workload: str) -> list[Obj]:
+    """The egress rules of the NetworkPolicies selecting a workload that restrict its egress."""
+    rules: list[Obj] = []
+    for policy in of_kind(objects, "NetworkPolicy"):
+        spec = policy["spec"]
+        if "Egress" in spec.get("policyTypes", []) and workload in selected_workloads(
+            spec["podSelector"], objects
+        ):
+            rules += spec.get("egress", [])
+    return rules
+
+
+def test_the_console_reaches_the_five_agency_edges_and_nothing_else(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    # Into the console: its http port, from anywhere (as the SIB's agency edge).
+    into_console = {flow for flow in allowed_flows(objects) if flow[1] == CONSOLE}
+    assert into_console == {(ANYWHERE, CONSOLE, "http")}
+    # Out of it: every agency's http port, and DNS to resolve their Service names.
+    rules = egress_of(objects, CONSOLE)
+    assert rules, "the console's egress is not restricted"
+    reached: set[tuple[str, str]] = set()
+    for rule in rules:
+        ports = rule["ports"]
+        if "to" not in rule:
+            assert sorted((p["port"], p["protocol"]) for p in ports) == [(53, "TCP"), (53, "UDP")]
+            continue
+        for peer in rule["to"]:
+            assert set(peer) == {"podSelector"}, peer
+            for target in selected_workloads(peer["podSelector"], objects):
+                by_name = workloads(objects)[target]
+                reached |= {(target, container_port(by_name, p["port"])[0]) for p in ports}
+    assert reached == {(name, "http") for name in AGENCIES}
+    # No other workload's egress is restricted (the agencies need their database and peers).
+    for name in workloads(objects).keys() - {CONSOLE}:
+        assert egress_of(objects, name) == [], name
+
+
+def test_every_agency_pod_is_annotated_for_prometheus_on_its_metrics_route(
+    overlay: tuple[str, list[Obj]],
+) -> None:
+    _, objects = overlay
+    for name, workload in agency_workloads(objects).items():
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations.get("prometheus.io/port") == str(container_port(workload, "http")[1])
+        assert annotations.get("prometheus.io/path") == "/metrics", name
+        # ... and a Prometheus's pods may reach that port (test above: OBSERVABILITY_FLOWS).
+        assert (PROMETHEUS, name, "http") in allowed_flows(objects)
+    console = named(objects, "Deployment", CONSOLE)
+    assert "annotations" not in console["spec"]["template"]["metadata"], "no /metrics there"
+
+
 # --- Compose ------------------------------------------------------------------------------------
 
 
@@ -698,7 +851,14 @@ def compose() -> Obj:
 
 def test_compose_runs_every_agency_from_one_image_next_to_postgres(compose: Obj) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "certs", "operator", *AGENCIES}
+    assert set(services) == {
+        "postgres",
+        "certs",
+        "operator",
+        CONSOLE,
+        *AGENCIES,
+        *OBSERVABILITY_PROFILE,
+    }
     for name, agency in AGENCIES.items():
         service = services[name]
         assert service["image"] == "scfed:local"
@@ -745,7 +905,12 @@ def test_compose_wires_peers_database_and_listen_addresses(compose: Obj) -> None
 def test_compose_keeps_the_database_and_ident_data_in_named_volumes(compose: Obj) -> None:
     services = compose["services"]
     certificates = {"certs-authority", "certs-operator", *(f"certs-{name}" for name in AGENCIES)}
-    assert set(compose["volumes"]) == {"postgres-data", "ident-index", *certificates}
+    assert set(compose["volumes"]) == {
+        "postgres-data",
+        "ident-index",
+        "prometheus-data",
+        *certificates,
+    }
     assert services["postgres"]["volumes"][0] == "postgres-data:/var/lib/postgresql/data"
     assert services["ident"]["volumes"][0] == "ident-index:/data"
     for name in AGENCIES.keys() - {"ident"}:
@@ -897,18 +1062,137 @@ def test_compose_gives_every_agency_its_own_database(compose: Obj) -> None:
     assert len(created) == len(AGENCIES)
 
 
-def test_compose_publishes_only_the_sib_agency_edge(compose: Obj) -> None:
+def test_compose_publishes_only_the_sib_edge_the_console_and_the_profile_uis_on_loopback(
+    compose: Obj,
+) -> None:
     published = {name: s["ports"] for name, s in compose["services"].items() if "ports" in s}
-    assert published == {"sib": ["127.0.0.1:8081:8081"]}
+    # The other agencies' edges (and so their /metrics) stay inside the network: Prometheus
+    # scrapes them there.
+    assert published == {
+        "sib": ["127.0.0.1:8081:8081"],
+        CONSOLE: [f"127.0.0.1:{CONSOLE_PORT}:{CONSOLE_PORT}"],
+        "prometheus": ["127.0.0.1:9090:9090"],
+        "jaeger": ["127.0.0.1:4317:4317", "127.0.0.1:4318:4318", "127.0.0.1:16686:16686"],
+    }
+
+
+def scrape_targets(service: Obj) -> dict[str, str]:
+    """The agencies' /metrics targets of the Prometheus config a compose service mounts."""
+    mounts = volume_mounts(service)
+    source, mode = mounts["/etc/prometheus/prometheus.yml"]
+    assert mode == "ro"
+    config = yaml.safe_load((ROOT / source).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    return {
+        group["labels"]["service"]: target
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+
+
+def test_compose_console_is_hardened_on_loopback_with_the_operator_token_only(
+    compose: Obj, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = compose["services"][CONSOLE]
+    assert "profiles" not in console, "started with the federation"
+    assert console["image"] == "scfed:local"
+    assert console["entrypoint"] == ["scfed"] and console["command"][0] == "console"
+    assert "--host=0.0.0.0" in console["command"]
+    assert f"--port={CONSOLE_PORT}" in console["command"]
+    assert console_urls(console) == {
+        a.module: f"http://{name}:{a.http_port}" for name, a in AGENCIES.items()
+    }
+    assert console["ports"] == [f"127.0.0.1:{CONSOLE_PORT}:{CONSOLE_PORT}"]
+    assert console["read_only"] is True and console["tmpfs"] == ["/tmp"]
+    assert console["cap_drop"] == ["ALL"] and "cap_add" not in console
+    assert console["security_opt"] == ["no-new-privileges:true"]
+    assert "user" not in console, "the image's user"
+    # Waits for its token only; an agency that is not up is shown as not answering.
+    assert console["depends_on"] == {"certs": {"condition": "service_completed_successfully"}}
+    test = console["healthcheck"]["test"]
+    assert f"http://127.0.0.1:{CONSOLE_PORT}/healthz" in test[3]
+    # The operator's volume, where operator_headers() reads the token with TLS on; no
+    # agency's certificates, no database.
+    mounts = volume_mounts(console)
+    assert mounts == {TLS_DIR: ("certs-operator", "ro")}
+    env = compose_env(console)
+    assert not any(k.endswith("DATABASE_URL") for k in env)
+    for key in [k for k in os.environ if k.startswith("SCFED_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = ServiceSettings()
+    assert settings.tls == "on" and str(settings.resolved_tls_dir()) == TLS_DIR
+
+
+def test_compose_agencies_trace_only_when_an_otlp_endpoint_is_given(compose: Obj) -> None:
+    from services.runtime.tracing import otlp_protocol, tracing_on
+
+    jaeger = "http://jaeger:4318"
+    for name in AGENCIES:
+        service = compose["services"][name]
+        default = compose_env(service)
+        # Empty means unset: "auto" makes no spans and exports nothing.
+        assert default["SCFED_TRACING"] == "auto", name
+        assert default["OTEL_EXPORTER_OTLP_ENDPOINT"] == "", name
+        assert not tracing_on("auto", default), name
+        asked = compose_env(service, {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger})
+        assert asked["OTEL_EXPORTER_OTLP_ENDPOINT"] == jaeger
+        assert tracing_on("auto", asked), name
+        # OTLP over HTTP (the default protocol), which the profile's Jaeger receives on 4318.
+        assert otlp_protocol(asked) == "http/protobuf"
+    receivers = compose["services"]["jaeger"]["command"]
+    assert "--set=receivers.otlp.protocols.http.endpoint=0.0.0.0:4318" in receivers
+
+
+def test_compose_profile_observability_scrapes_every_agency_by_service_name(
+    compose: Obj,
+) -> None:
+    services = compose["services"]
+    for name in OBSERVABILITY_PROFILE:
+        service = services[name]
+        assert service["profiles"] == ["observability"], name
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+        # Third-party images, pinned, and named by a variable for a team's own tag.
+        assert re.fullmatch(r"\$\{SCFED_[A-Z]+_IMAGE:-[a-z/]+:v?[0-9.]+\}", service["image"])
+    assert interpolate(services["prometheus"]["image"]).startswith("prom/prometheus:")
+    assert interpolate(services["jaeger"]["image"]).startswith("jaegertracing/jaeger:")
+    assert scrape_targets(services["prometheus"]) == {
+        a.module: f"{name}:{a.http_port}" for name, a in AGENCIES.items()
+    }
+    assert volume_mounts(services["prometheus"])["/prometheus"] == ("prometheus-data", "rw")
 
 
 def test_compose_host_network_override_keeps_everything_on_loopback(compose: Obj) -> None:
     merged = merge_compose(compose, load_compose("compose.hostnet.yaml"))
     services = merged["services"]
-    assert set(services) == {"postgres", "certs", "operator", *AGENCIES}
+    assert set(services) == {
+        "postgres",
+        "certs",
+        "operator",
+        CONSOLE,
+        *AGENCIES,
+        *OBSERVABILITY_PROFILE,
+    }
     for name, service in services.items():
+        if name == "jaeger":
+            # On compose's network, published on the host's loopback: the agencies on the host
+            # network send to 127.0.0.1:4318.
+            assert "network_mode" not in service
+            assert all(p.startswith("127.0.0.1:") for p in service["ports"])
+            continue
         assert service["network_mode"] == ("none" if name == "certs" else "host"), name
         assert "ports" not in service, name
+    assert "--web.listen-address=127.0.0.1:9090" in services["prometheus"]["command"]
+    assert "--host=127.0.0.1" in services[CONSOLE]["command"]
+    assert console_urls(services[CONSOLE]) == {
+        a.module: f"http://127.0.0.1:{a.http_port}" for a in AGENCIES.values()
+    }
+    assert scrape_targets(services["prometheus"]) == {
+        a.module: f"127.0.0.1:{a.http_port}" for a in AGENCIES.values()
+    }
     assert "listen_addresses=127.0.0.1" in services["postgres"]["command"]
     operator = compose_env(services["operator"])
     assert (
