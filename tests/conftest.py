@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from services.federation import Agency
+from services.runtime.ports import PORT_RANGE_VARIABLE
 from tests.federation import DatabaseChoice, Federation, running_federation
 from tests.support import drop_schemas, postgres_or_skip
+
+# Free ports for the tests' services come from below Linux's default ephemeral range (32768 and
+# up), which outgoing connections draw from, split between the xdist workers.
+TEST_PORTS = range(20000, 32768)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Gives this worker its own slice of TEST_PORTS (unless SCFED_PORT_RANGE is already set),
+    so no two workers, and no connection, take a port a test chose but has not bound yet."""
+    if os.environ.get(PORT_RANGE_VARIABLE):
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    size = len(TEST_PORTS) // max(workers, 1)
+    first = TEST_PORTS.start + int(worker) * size
+    os.environ[PORT_RANGE_VARIABLE] = f"{first}-{first + size - 1}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

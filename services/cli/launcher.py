@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ..federation import Agency, parse_agency
+from ..runtime.ports import free_port
 
 if TYPE_CHECKING:
     from ..runtime.tls import ChannelFactory
@@ -43,13 +43,6 @@ def external_agencies(environ: Mapping[str, str], given: Iterable[str] = ()) -> 
 # How long `scfed up` and `scfed demo` wait for every service to be ready, unless told
 # otherwise (--ready-timeout or SCFED_READY_TIMEOUT, the CLI's ReadyTimeout).
 DEFAULT_READY_TIMEOUT_S = 60.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS reports free on loopback right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -19,15 +18,9 @@ import pytest
 
 from services.conformance.kit import Report, run
 from services.federation import Agency
+from services.runtime.ports import free_port
 from tests.federation import DatabaseChoice, make_host
 from tests.support import eventually
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from xml.etree import ElementTree
 
 from services.conformance.peers import FakePeers
 from services.federation import Agency
+from services.runtime.ports import free_port
 from services.runtime.tls import init_certificates
-from tests.conformance.harness import Target, alone, free_port
+from tests.conformance.harness import Target, alone
 
 NO_MATCH_IDR = "Search of someone unknown is answered with a no-match IDR to CJIS"
 EVERY_RPC = "Authorization: every RPC answers each certificate as the table says"

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.cli.launcher import free_port
 from services.console import charts, sequence
 from services.console.app import create_app
 from services.console.server import ConsoleServer, bind
 from services.console.sources import ConsoleConfig, message_totals
 from services.federation import Agency
+from services.runtime.ports import free_port
 from tests.console.support import serving_console
 from tests.federation import Federation
 

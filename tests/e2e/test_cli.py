@@ -19,8 +19,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from services.cli.launcher import free_port
 from services.federation import Agency
+from services.runtime.ports import free_port
 from services.runtime.tls import (
     OPERATOR,
     ChannelFactory,

@@ -26,8 +26,8 @@ import grpc
 import httpx
 import pytest
 
-from services.cli.launcher import free_port
 from services.federation import Agency
+from services.runtime.ports import free_port
 from tests.e2e.test_cli import _free_offset
 
 pytestmark = pytest.mark.e2e

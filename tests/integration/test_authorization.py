@@ -17,9 +17,9 @@ from scfed.sib.v1 import sib_pb2 as sib
 from services.conformance.kit import Outcome, run
 from services.conformance.messages import Person
 from services.federation import Agency
+from services.runtime.ports import free_port
 from services.runtime.tls import OPERATOR, SecureChannels, init_certificates
 from services.sib.models import StateRecord
-from tests.conformance.harness import free_port
 from tests.federation import DatabaseChoice, Federation, running_federation
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy import func, select
 from services.federation import Agency
 from services.ident.models import IdentityRecord
 from services.runtime.clock import AcceleratedClock, ManualClock
+from services.runtime.ports import free_port
 from tests.federation import DatabaseChoice, Federation, running_federation
 from tests.scenario import scenario_in
 
@@ -146,17 +146,10 @@ async def test_reset_empties_the_federation_and_seeds_it_again(
     assert identities and len(ident.gallery.engine) == identities
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_reset_names_a_service_that_does_not_answer_and_exits_1() -> None:
     urls: list[str] = []
     for agency in Agency:
-        urls += ["--url", f"{agency}=http://127.0.0.1:{_closed_port()}"]
+        urls += ["--url", f"{agency}=http://127.0.0.1:{free_port()}"]
     code, out, _ = await _scfed("reset", *urls, "--json")
     assert code == 1
     result = json.loads(out)
@@ -234,7 +227,7 @@ async def test_snapshot_save_names_a_service_that_does_not_answer_and_exits_1(
 ) -> None:
     urls: list[str] = []
     for agency in Agency:
-        urls += ["--url", f"{agency}=http://127.0.0.1:{_closed_port()}"]
+        urls += ["--url", f"{agency}=http://127.0.0.1:{free_port()}"]
     code, out, _ = await _scfed("snapshot", "save", "x", "--dir", str(tmp_path), *urls, "--json")
     assert code == 1
     result = json.loads(out)

@@ -6,7 +6,6 @@ answers before the service is ready, and survives a database outage without a 50
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from prometheus_client.samples import Sample
 
 from services.federation import Agency
 from services.runtime.models import OutboxMessage, OutboxStatus
+from services.runtime.ports import free_port
 from services.runtime.server import ServiceHost
 from services.runtime.tls import init_certificates
 from tests.federation import DatabaseChoice, Federation, make_host
@@ -271,17 +271,11 @@ async def test_a_database_outage_leaves_its_series_out_and_is_no_500(tmp_path: P
     assert "scfed_lesc_queue_length" in back.names()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_metrics_answer_while_the_service_waits_for_its_database(tmp_path: Path) -> None:
     host: ServiceHost = make_host(
         Agency.IDENT,
         DatabaseChoice("sqlite", tmp_path),
-        database_url=f"postgresql+asyncpg://scfed@127.0.0.1:{_closed_port()}/nothing",
+        database_url=f"postgresql+asyncpg://scfed@127.0.0.1:{free_port()}/nothing",
         db_start_attempts=100,
     )
     starting = asyncio.create_task(host.start())

@@ -22,9 +22,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from scfed.common.v1 import common_pb2, common_pb2_grpc
-from services.cli.launcher import free_port
 from services.federation import Agency
 from services.runtime.db import Database
+from services.runtime.ports import free_port
 from services.runtime.server import DATABASE_UNREACHABLE_EXIT, LIVENESS, ServiceHost
 from tests.federation import POSTGRES_URL, DatabaseChoice, make_host
 from tests.support import TcpProxy, drop_schemas, postgres_or_skip

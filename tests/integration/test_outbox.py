@@ -14,7 +14,7 @@ from services.runtime import message_routes
 from services.runtime.db import Database
 from services.runtime.delivery import Outbox, RetryPolicy
 from services.runtime.models import RuntimeBase
-from tests.conformance.harness import free_port
+from services.runtime.ports import free_port
 from tests.support import eventually
 
 # A real route, served by a stand-in peer that takes the raw bytes.

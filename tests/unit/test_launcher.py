@@ -21,9 +21,9 @@ from services.cli.launcher import (
     exit_reason,
     external_agencies,
     external_health,
-    free_port,
 )
 from services.federation import Agency
+from services.runtime.ports import free_port
 
 
 def test_check_running_names_the_ended_process_with_its_exit_code_and_log(tmp_path: Path) -> None:
