@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from ..formats import nlets
 from ..runtime import audit
@@ -43,7 +43,8 @@ def build_router(runtime: Runtime, center: StatusDeterminationCenter) -> APIRout
         ) as session:
             return await center.cases_for(session, tcn)
 
-    @router.get("/cases/{tcn}/iaq", response_class=PlainTextResponse, responses=_nlets_text("IAQ"))
+    # response_class=Response: the errors stay documented as JSON, the 200 as text/plain.
+    @router.get("/cases/{tcn}/iaq", response_class=Response, responses=_nlets_text("IAQ"))
     async def case_iaq(request: Request, tcn: Tcn) -> PlainTextResponse:
         """The IAQ of a booking's case as an Nlets terminal shows it (`nlets.parse_iaq` reads
         it back): 404 when LESC has no case for the TCN. The read is audited."""
@@ -53,7 +54,7 @@ def build_router(runtime: Runtime, center: StatusDeterminationCenter) -> APIRout
             iaq = await center.iaq_of(session, tcn)
         return PlainTextResponse(nlets.render_iaq(iaq))
 
-    @router.get("/cases/{tcn}/iar", response_class=PlainTextResponse, responses=_nlets_text("IAR"))
+    @router.get("/cases/{tcn}/iar", response_class=Response, responses=_nlets_text("IAR"))
     async def case_iar(request: Request, tcn: Tcn) -> PlainTextResponse:
         """The IAR LESC answered a booking's case with, as an Nlets terminal shows it: LESC's
         narrative, then the fields (`nlets.parse_iar` reads them back). 404 when LESC has no

@@ -91,6 +91,13 @@ async def test_an_unknown_tcn_is_404_and_a_malformed_one_422(scenario: Scenario)
             assert "CA0000000000000000" in r.json()["detail"]
             r = await client.get(f"{_lesc(scenario)}/v1/cases/{'X' * 41}/{kind}")
             assert r.status_code == 422, r.text
+        paths = (await client.get(f"{_lesc(scenario)}/openapi.json")).json()["paths"]
+    for kind in ("iaq", "iar"):
+        answers = paths[f"/v1/cases/{{tcn}}/{kind}"]["get"]["responses"]
+        assert set(answers["200"]["content"]) == {"text/plain"}
+        assert (
+            set(answers["404"]["content"]) == set(answers["422"]["content"]) == {"application/json"}
+        )
 
 
 async def test_a_case_not_yet_answered_has_its_iaq_and_no_iar(db: DatabaseChoice) -> None:
