@@ -111,8 +111,6 @@ def _unescape(text: str) -> str:
 class Codec:
     """How one kind of protobuf field is written in a line and read back."""
 
-    # What a value must look like, for errors ("a whole number from 0 to 4294967295").
-    expected: str
     # Whether a field not leading its group is written (its value is not the default, or,
     # for a message-typed field, it is present).
     present: Callable[[Message, str], bool]
@@ -126,7 +124,6 @@ def _text_read(message: Message, name: str, text: str) -> None:
 
 
 TEXT: Final = Codec(
-    expected="text",
     present=lambda m, name: getattr(m, name) != "",
     write=lambda m, name: _escape(getattr(m, name)),
     read=_text_read,
@@ -143,7 +140,6 @@ def _count_read(message: Message, name: str, text: str) -> None:
 
 
 COUNT: Final = Codec(
-    expected="a whole number",
     present=lambda m, name: getattr(m, name) != 0,
     write=lambda m, name: str(getattr(m, name)),
     read=_count_read,
@@ -157,7 +153,6 @@ def _flag_read(message: Message, name: str, text: str) -> None:
 
 
 FLAG: Final = Codec(
-    expected="Y or N",
     present=lambda m, name: bool(getattr(m, name)),
     write=lambda m, name: "Y" if getattr(m, name) else "N",
     read=_flag_read,
@@ -190,7 +185,6 @@ def _score_read(message: Message, name: str, text: str) -> None:
 
 
 SCORE: Final = Codec(
-    expected="a decimal number",
     # -0.0 is not the default to the wire either.
     present=lambda m, name: getattr(m, name) != 0 or math.copysign(1, getattr(m, name)) < 0,
     write=_score_write,
@@ -213,7 +207,6 @@ def _time_read(message: Message, name: str, text: str) -> None:
 
 
 TIME: Final = Codec(
-    expected="an RFC 3339 time",
     present=lambda m, name: m.HasField(name),
     write=_time_write,
     read=_time_read,
@@ -241,7 +234,6 @@ def enum(descriptor: EnumDescriptor, prefix: str) -> Codec:
             raise ValueError(f"expected a {descriptor.name} ({names}) or its number")
 
     return Codec(
-        expected=f"a {descriptor.name}",
         present=lambda m, name: getattr(m, name) != 0,
         write=write,
         read=read,

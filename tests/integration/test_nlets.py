@@ -53,16 +53,22 @@ def _relayed_iar(view: dict[str, Any]) -> common_pb2.Iar:
     return from_json(joint["body"]["joint"]["iar"], common_pb2.Iar)
 
 
+async def _text(s: Scenario, tcn: str, kind: str) -> str:
+    """LESC's answer to GET /v1/cases/{tcn}/{kind}, which must be Nlets text."""
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{_lesc(s)}/v1/cases/{tcn}/{kind}")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return r.text
+
+
 async def test_lesc_answers_a_bookings_iaq_as_nlets_text_that_parses_to_the_query(
     scenario: Scenario,
 ) -> None:
     tcn, _ = await _answered_booking(scenario)
-    async with httpx.AsyncClient() as client:
-        r = await client.get(f"{_lesc(scenario)}/v1/cases/{tcn}/iaq")
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain")
-    assert r.text.startswith(f"IAQ.{CA}.{Agency.LESC.ori}.")
-    iaq = nlets.parse_iaq(r.text)
+    text = await _text(scenario, tcn, "iaq")
+    assert text.startswith(f"IAQ.{CA}.{Agency.LESC.ori}.")
+    iaq = nlets.parse_iaq(text)
     assert iaq.envelope.tcr == tcn and iaq.envelope.sender == Agency.CJIS_IAFIS
     assert [c.ncic_code for c in iaq.off] == ["1201"]
     assert iaq.idr.match and iaq.idr.fin
@@ -73,12 +79,9 @@ async def test_lesc_answers_a_bookings_iar_as_nlets_text_that_parses_to_what_grp
     scenario: Scenario,
 ) -> None:
     tcn, view = await _answered_booking(scenario)
-    async with httpx.AsyncClient() as client:
-        r = await client.get(f"{_lesc(scenario)}/v1/cases/{tcn}/iar")
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain")
-    assert "IMMIGRATION STATUS: ENTRY WITHOUT INSPECTION" in r.text
-    message = nlets.parse_iar(r.text)
+    text = await _text(scenario, tcn, "iar")
+    assert "IMMIGRATION STATUS: ENTRY WITHOUT INSPECTION" in text
+    message = nlets.parse_iar(text)
     assert message.envelope.tcr == tcn and message.envelope.tot == "IAR"
     assert message.iar == _relayed_iar(view)
 
