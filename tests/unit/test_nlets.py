@@ -353,7 +353,7 @@ iars = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(iaqs)
 def test_every_iaq_parses_back_to_exactly_its_fields(message: lesc_pb2.Iaq) -> None:
     back = nlets.parse_iaq(nlets.render_iaq(message))
@@ -363,7 +363,7 @@ def test_every_iaq_parses_back_to_exactly_its_fields(message: lesc_pb2.Iaq) -> N
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(iars)
 def test_every_iar_parses_back_to_exactly_its_fields(message: cjis_iafis_pb2.IarMessage) -> None:
     back = nlets.parse_iar(nlets.render_iar(message))
