@@ -29,6 +29,7 @@ from .conformance import conformance
 from .control import clock_app, reset
 from .endpoints import agency_item, is_host_port, is_http_url
 from .faults import faults_app
+from .nlets import format_message
 from .snapshots import snapshot_app
 
 if TYPE_CHECKING:
@@ -921,6 +922,7 @@ def scenario_run(
 
 
 app.command("reset")(reset)
+app.command("format")(format_message)
 app.command("audit")(audit)
 app.add_typer(faults_app, name="faults")
 app.command("conformance")(conformance)

@@ -20,7 +20,7 @@ from ..runtime import message_routes
 from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
-from ..runtime.errors import AlreadyExists, InvalidArgument
+from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from ..runtime.validation import check_charges
 from .desk import DeskPolicy, Shift, analysts_on_duty
 from .determination import ClassifiedCharge, StatusRule, determine
@@ -130,6 +130,7 @@ class StatusDeterminationCenter:
             priority=found.priority,
             offense_table=self.table.name,
             iar=iar.SerializeToString(),
+            iaq=iaq.SerializeToString(),
             booking_number=iaq.booking_number,
             nam=iaq.descriptors.nam,
             route=route,
@@ -212,6 +213,29 @@ class StatusDeterminationCenter:
                 row.state = CaseState.IN_WORK
                 row.work_until = now + self.policy.handling(row.route)
         return len(done) + len(started)
+
+    async def _case(self, session: AsyncSession, tcn: str) -> CaseRecord:
+        found = await session.scalar(select(CaseRecord).where(CaseRecord.tcn == tcn))
+        if found is None:
+            raise NotFound(f"LESC has no case for booking {tcn}")
+        return found
+
+    async def iaq_of(self, session: AsyncSession, tcn: str) -> lesc_pb2.Iaq:
+        """The IAQ a booking's case was opened with; NotFound without a case, or for a case an
+        older version kept without its IAQ."""
+        row = await self._case(session, tcn)
+        if row.iaq is None:
+            raise NotFound(f"LESC case {row.case_id} of booking {tcn} was kept without its IAQ")
+        return lesc_pb2.Iaq.FromString(row.iaq)
+
+    async def iar_of(self, session: AsyncSession, tcn: str) -> cjis_iafis_pb2.IarMessage:
+        """The IAR LESC sent CJIS for a booking, as it sent it; NotFound without a case, or
+        while the case is not answered yet."""
+        row = await self._case(session, tcn)
+        sent = await self.outbox.written(session, route=message_routes.CJIS_DELIVER_IAR, tcn=tcn)
+        if not sent:
+            raise NotFound(f"LESC case {row.case_id} of booking {tcn} is not answered yet")
+        return sent[-1]
 
     async def cases_for(self, session: AsyncSession, tcn: str) -> list[dict[str, object]]:
         """The desk's view of the cases of one booking."""

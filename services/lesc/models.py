@@ -51,6 +51,9 @@ class CaseRecord(LescBase):
     offense_table: Mapped[str] = mapped_column(String(20))
     # The IAR as determined at receipt; determined_at is set when it is answered.
     iar: Mapped[bytes] = mapped_column(LargeBinary)
+    # The IAQ as received (its Nlets text is rendered from it); None in a case an older
+    # version kept.
+    iaq: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     booking_number: Mapped[str] = mapped_column(String(40), default="")
     nam: Mapped[str] = mapped_column(String(80), default="")
     route: Mapped[Route] = mapped_column(StrEnumType(Route, 12))

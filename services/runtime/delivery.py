@@ -221,6 +221,23 @@ class Outbox:
         if direct:
             self._send_on_commit(session, row)
 
+    async def written(
+        self, session: AsyncSession, *, route: Route[RequestT], tcn: str
+    ) -> list[RequestT]:
+        """The messages this service wrote for `route` in booking `tcn`, oldest first, whatever
+        became of them: the outbox keeps delivered and dead messages as it wrote them."""
+        payloads = await session.scalars(
+            select(OutboxMessage.payload)
+            .where(OutboxMessage.method == route.path, OutboxMessage.tcn == tcn)
+            .order_by(OutboxMessage.id)
+        )
+        messages = []
+        for payload in payloads:
+            message = route.request()
+            message.ParseFromString(payload)
+            messages.append(message)
+        return messages
+
     def _send_on_commit(self, session: AsyncSession, row: OutboxMessage) -> None:
         """Queues `row` for the direct path once `session`'s transaction commits (a rollback
         drops it with the transaction)."""

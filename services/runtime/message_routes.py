@@ -37,6 +37,10 @@ class EnvelopedMessage(Protocol):
         """The message's wire form."""
         ...
 
+    def ParseFromString(self, serialized: bytes) -> int:
+        """Reads the message from its wire form."""
+        ...
+
 
 RequestT = TypeVar("RequestT", bound=EnvelopedMessage)
 

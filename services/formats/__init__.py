@@ -1,0 +1,1 @@
+"""Formats real systems speak, beside the federation's own protobuf and JSON."""
