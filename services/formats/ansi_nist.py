@@ -176,11 +176,13 @@ def _tagged_bytes(rtype: int, fields: Mapping[int, Value], data: bytes | None) -
         raise AnsiNistError(f"Type-{rtype} is not a tagged record type")
     body = []
     for number in sorted(fields):
-        if number in (1, DATA_FIELD) or not 1 <= number < 10**MAX_FIELD_DIGITS:
+        highest = DATA_FIELD if rtype >= 10 else 10**MAX_FIELD_DIGITS
+        if not 2 <= number < highest:
             raise AnsiNistError(
-                "LEN and the data field are written by the encoder"
-                if number in (1, DATA_FIELD)
-                else "field numbers are 2 to 9999",
+                "LEN is written by the encoder"
+                if number == 1
+                else f"field numbers are 2 to {highest - 1}"
+                + (" (999 holds an image record's data)" if rtype >= 10 else ""),
                 rtype=rtype,
                 fld=field_name(rtype, number),
             )
