@@ -543,6 +543,9 @@ def _print_summary(result: dict[str, Any]) -> None:
     for state, n in sorted(result["cases"]["by_state"].items()):
         table.add_row(f"cases {state}", str(n))
     table.add_row("database", result["database"])
+    if "ebts_answers" in result:
+        files = ", ".join(f"{tot} {n}" for tot, n in result["ebts_answers"].items())
+        table.add_row("EBTS answer files read", files or "none")
     out().print(table)
     if result["problems"]:
         err().print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
@@ -598,13 +601,27 @@ def demo(
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
     tls: Tls = True,
+    booking_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json: bookings to POST /v1/bookings; ebts: CAR files to POST "
+            "/v1/transactions, and every answer read back as an EBTS file.",
+        ),
+    ] = "json",
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
     that already runs instead (no removal cases)."""
-    from .demo import DemoOptions, run_demo
+    from .demo import BookingFormat, DemoOptions, run_demo
     from .remote import RemoteDemoOptions
 
+    if booking_format not in set(BookingFormat):
+        err().print(f"[red]--format is json or ebts[/red], not {booking_format!r}")
+        raise typer.Exit(2)
+    if sib_url is not None and booking_format != BookingFormat.JSON:
+        err().print("[red]--format ebts drives the local demo only[/red] (not --sib-url)")
+        raise typer.Exit(2)
     if sib_url is not None:
         externals: dict[str, str] = dict(
             _agency_option(item, "NAME=HOST:PORT", "--external", is_host_port)
@@ -637,6 +654,7 @@ def demo(
         removals=removals,
         ready_timeout_s=ready_timeout,
         tls=tls,
+        format=BookingFormat(booking_format),
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
