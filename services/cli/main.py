@@ -1149,5 +1149,43 @@ def bench_chaos(
         raise typer.Exit(1)
 
 
+ebts_app = typer.Typer(
+    help="EBTS (ANSI/NIST-ITL) files: the example CAR, and reading any file as text.",
+    no_args_is_help=True,
+)
+
+
+@ebts_app.command("example")
+def ebts_example(
+    out: Annotated[Path, typer.Argument(help="Where to write the CAR file.")],
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
+    index: Annotated[int, typer.Option(min=0, help="Which booking of the world, from 0.")] = 0,
+) -> None:
+    """Write the CAR file of one synthetic booking (the world `scfed up --seed` seeds), the
+    same bytes on every run; POST it to the SIB's /v1/transactions."""
+    from .ebts import write_example
+
+    body = write_example(out, seed, index)
+    err().print(f"wrote {out}: booking {body.booking_number} of {body.ori}")
+
+
+@ebts_app.command("read")
+def ebts_read(
+    path: Annotated[Path, typer.Argument(help="An EBTS file (a CAR, or an answer).")],
+) -> None:
+    """Print an EBTS file's records and fields with their mnemonics."""
+    from ..formats.ansi_nist import AnsiNistError
+    from .ebts import read
+
+    try:
+        print(read(path))
+    except (OSError, AnsiNistError) as exc:
+        err().print(f"[red]not readable:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+app.add_typer(ebts_app, name="ebts")
+
+
 if __name__ == "__main__":
     app()

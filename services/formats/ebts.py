@@ -655,3 +655,76 @@ def response_file(kind: str, body: Mapping[str, Any], meta: ResponseMeta) -> byt
     fields[2] = text("0")
     fields[9] = text(meta.booking_number)
     return encode(Transaction(TaggedRecord(1, header), (TaggedRecord(2, fields),)))
+
+
+# --- reading any file, for people -----------------------------------------------------------
+
+# Mnemonics of the fields the SIB reads or writes (Type-1, Type-2 and scfed's Type-9 block).
+MNEMONICS: Final[Mapping[tuple[int, int], str]] = {
+    **{
+        (1, n): m
+        for n, m in {
+            1: "LEN",
+            2: "VER",
+            3: "CNT",
+            4: "TOT",
+            5: "DAT",
+            6: "PRY",
+            7: "DAI",
+            8: "ORI",
+            9: "TCN",
+            10: "TCR",
+            11: "NSR",
+            12: "NTR",
+            14: "GMT",
+        }.items()
+    },
+    **{(2, n): limit.mnemonic for n, limit in CAR_FIELDS.items()},
+    **{(2, n): m for n, (m, _what) in SCFED_FIELDS.items()},
+    (2, 1): "LEN",
+    (2, 2): "IDC",
+    (2, 14): "FBI",
+    (2, 15): "SID",
+    (2, 17): "MNU",
+    (2, 47): "ASL",
+    (2, 59): "SRF",
+    (2, 60): "MSG",
+    (2, 75): "ERS",
+    (2, 84): "AMP",
+    (9, 2): "IDC",
+    (9, 3): "IMP",
+    (9, 4): "FMT",
+    (9, OOD): "OOD",
+    (9, PAG): "PAG",
+    (9, SOD): "SOD",
+    (9, DTX): "DTX",
+    (9, FGP): "FGP",
+    (9, FQS): "FQS",
+    (9, TPL): "TPL",
+}
+
+
+def describe(data: bytes) -> str:
+    """A file as text a person reads: each record, then each field with its mnemonic, subfields
+    on lines of their own and items separated by " | " (AnsiNistError when it does not
+    decode)."""
+    transaction = decode(data)
+    lines = []
+    for index, record in enumerate((transaction.header, *transaction.records), start=1):
+        if isinstance(record, Type4Record):
+            lines.append(
+                f"record {index}: Type-4 image, IDC {record.idc}, FGP {record.fgp[0]}, "
+                f"{record.hll}x{record.vll}, {len(record.image)} bytes"
+            )
+            continue
+        lines.append(f"record {index}: Type-{record.type}")
+        for number, value in sorted(record.fields.items()):
+            name = field_name(record.type, number)
+            mnemonic = MNEMONICS.get((record.type, number), "")
+            rows = [" | ".join(items) for items in value]
+            first, *rest = "\n".join(rows).splitlines() or [""]
+            lines.append(f"  {name} {mnemonic:<4} {first}")
+            lines.extend(f"  {'':5} {'':<4} {row}" for row in rest)
+        if record.data is not None:
+            lines.append(f"  {field_name(record.type, 999)} DATA {len(record.data)} bytes")
+    return "\n".join(lines)

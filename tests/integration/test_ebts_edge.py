@@ -19,7 +19,6 @@ import pytest
 from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc
 from services.federation import Agency
-from services.formats import ebts
 from services.formats.ansi_nist import TaggedRecord, Transaction, decode, encode, text
 from services.sib.api import BookingIn
 from services.sib.transactions import ANSI_NIST_TYPE, car_file
@@ -256,7 +255,3 @@ async def test_lea_credentials_hold_for_files_and_their_answers(db: DatabaseChoi
         for path in (f"/v1/transactions/{tcn}/responses", f"/v1/transactions/{tcn}/responses/1"):
             other = await s.client.get(path, headers=keys["CA0370000"])
             assert other.status_code == 404 and "no booking with TCN" in other.json()["detail"]
-
-
-def test_the_example_names_match_the_ebts_module() -> None:
-    assert ebts.FEATURE_OWNER == "SCFED" and ebts.VERSION == "0500"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import nistitl
@@ -25,11 +26,13 @@ from services.formats.ansi_nist import (
     encode,
     text,
 )
+from services.cli.ebts import example_car
 from services.sib.api import BookingIn, to_submission
 from services.sib.transactions import booking_from_car, car_file, car_from_booking
 from services.world.world import booking_payload, build_world
 
 DAI = "CASIB0000"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ebts"
 
 
 def _bookings(n: int = 12) -> list[BookingIn]:
@@ -328,3 +331,13 @@ def test_each_answer_is_a_file_a_third_party_reader_parses(
         assert ours.fields[912] == (
             ("E1", "POE-ADMISSION", "20080501100000Z", "NONIMMIGRANT_VISA"),
         )
+
+
+def test_the_committed_example_is_what_scfed_ebts_example_writes() -> None:
+    data, booking = example_car(1, 0)
+    assert (EXAMPLES / "car.eft").read_bytes() == data
+    car = ebts.read_car(data)
+    assert car.booking_number == booking.booking_number and car.tcn == booking.booking_number
+    text_form = ebts.describe(data)
+    assert "2.018 NAM  " + booking.descriptors.nam in text_form
+    assert "9.176 OOD  SCFED" in text_form and "1.004 TOT  CAR" in text_form
