@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.cli.ebts import example_car
 from services.formats import ebts
 from services.formats.ansi_nist import (
     AnsiNistError,
@@ -26,7 +27,6 @@ from services.formats.ansi_nist import (
     encode,
     text,
 )
-from services.cli.ebts import example_car
 from services.sib.api import BookingIn, to_submission
 from services.sib.transactions import booking_from_car, car_file, car_from_booking
 from services.world.world import booking_payload, build_world
