@@ -18,14 +18,16 @@ import pytest
 
 from scfed.sib.v1 import sib_pb2 as sib
 from scfed.sib.v1 import sib_pb2_grpc
+from services.cli.demo import BookingFormat, read_answer_files, submit_bookings
 from services.federation import Agency
 from services.formats.ansi_nist import TaggedRecord, Transaction, decode, encode, text
 from services.sib.api import BookingIn
 from services.sib.transactions import ANSI_NIST_TYPE, car_file
-from services.world.seeding import register_jurisdictions
-from services.world.world import AGENCIES, STATES
+from services.world.seeding import register_jurisdictions, seed_world
+from services.world.world import AGENCIES, STATES, build_world
 from tests.federation import DatabaseChoice, Federation, make_host, running_federation
 from tests.scenario import Scenario, scenario_in
+from tests.support import final_booking, wait_outboxes_idle
 
 CA = "CA0190000"
 FILE = {"content-type": ANSI_NIST_TYPE}
@@ -255,3 +257,31 @@ async def test_lea_credentials_hold_for_files_and_their_answers(db: DatabaseChoi
         for path in (f"/v1/transactions/{tcn}/responses", f"/v1/transactions/{tcn}/responses/1"):
             other = await s.client.get(path, headers=keys["CA0370000"])
             assert other.status_code == 404 and "no booking with TCN" in other.json()["detail"]
+
+
+async def test_the_demo_in_ebts_sends_car_files_and_reads_every_answer_back(
+    federation: Federation,
+) -> None:
+    world = build_world(3, 12)
+    await seed_world(world, federation.addresses())
+    async with httpx.AsyncClient(base_url=federation.sib_url, timeout=60) as sib_client:
+        tcns, refused = await submit_bookings(
+            sib_client, world, 4, lambda *_: None, booking_format=BookingFormat.EBTS
+        )
+        assert refused == [] and len(tcns) == 12
+        views = [await final_booking(sib_client, tcn) for tcn in tcns]
+        await wait_outboxes_idle(h.http_url for h in federation.hosts.values())
+        files, problems = await read_answer_files(sib_client, tcns, 4)
+    assert problems == []
+    relayed = [r for v in views for r in v["responses"] if r["relayed"]]
+    assert sum(files.values()) == len(relayed) and files["SRE"] == 12
+    journal = await _sib_journal(federation, tcns[0])
+    assert any("EBTS CAR, LEA TCN" in e["detail"] for e in journal)
+
+
+async def _sib_journal(federation: Federation, tcn: str) -> list[dict[str, Any]]:
+    """The SIB's journal of one booking."""
+    async with httpx.AsyncClient(base_url=federation.sib_url) as client:
+        r = await client.get(f"/v1/journal/{tcn}")
+        assert r.status_code == 200, r.text
+        return list(r.json())

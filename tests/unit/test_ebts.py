@@ -15,8 +15,10 @@ import nistitl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from services.cli.ebts import example_car
+from services.cli.main import app
 from services.formats import ebts
 from services.formats.ansi_nist import (
     AnsiNistError,
@@ -341,3 +343,17 @@ def test_the_committed_example_is_what_scfed_ebts_example_writes() -> None:
     text_form = ebts.describe(data)
     assert "2.018 NAM  " + booking.descriptors.nam in text_form
     assert "9.176 OOD  SCFED" in text_form and "1.004 TOT  CAR" in text_form
+
+
+def test_scfed_ebts_example_and_read_and_demo_format_on_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "car.eft"
+    written = CliRunner().invoke(app, ["ebts", "example", str(out), "--seed", "1"])
+    assert written.exit_code == 0, written.output
+    assert out.read_bytes() == (EXAMPLES / "car.eft").read_bytes()
+    shown = CliRunner().invoke(app, ["ebts", "read", str(out)])
+    assert shown.exit_code == 0 and "1.004 TOT  CAR" in shown.output
+    (tmp_path / "bad.eft").write_bytes(out.read_bytes()[:-3])
+    refused = CliRunner().invoke(app, ["ebts", "read", str(tmp_path / "bad.eft")])
+    assert refused.exit_code == 1 and "truncated" in refused.output
+    wrong = CliRunner().invoke(app, ["demo", "--format", "xml"])
+    assert wrong.exit_code == 2 and "--format is json or ebts" in wrong.output
