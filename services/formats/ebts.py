@@ -37,9 +37,10 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Final
 
+from ..runtime.formats import ORI_PATTERN, is_calendar_date
 from .ansi_nist import (
     AnsiNistError,
     Record,
@@ -203,25 +204,15 @@ def _length(value: str, limit: Limit, index: int, rtype: int, number: int) -> No
 
 
 def _date(value: str, index: int, rtype: int, number: int, mnemonic: str) -> str:
-    if value and not _is_date(value):
+    if value and not is_calendar_date(value):
         raise _error(
             f"{mnemonic} must be a date YYYYMMDD, got {value[:12]!r}", index, rtype, number
         )
     return value
 
 
-def _is_date(value: str) -> bool:
-    if len(value) != 8 or not value.isdigit() or not value.isascii():
-        return False
-    try:
-        date(int(value[:4]), int(value[4:6]), int(value[6:]))
-    except ValueError:
-        return False
-    return True
-
-
 def _ori(value: str, index: int, number: int, mnemonic: str) -> str:
-    if len(value) != 9 or not (value[:2].isalpha() and value.isalnum() and value.isupper()):
+    if not ORI_PATTERN.fullmatch(value):
         raise _error(
             f"{mnemonic} must be nine characters, a state code then 7 of A-Z/0-9, "
             f"got {value[:12]!r}",
@@ -248,7 +239,7 @@ def _header(header: TaggedRecord) -> dict[str, str]:
     if len(version) != 4 or not version.isdigit():
         raise _error(f"VER must be four digits (0500), got {version[:8]!r}", 1, 1, 2)
     dat = _single(header, 1, 5)
-    if not _is_date(dat):
+    if not is_calendar_date(dat):
         raise _error(f"DAT must be a date YYYYMMDD, got {dat[:12]!r}", 1, 1, 5)
     tcn = _single(header, 1, 9)
     if not 1 <= len(tcn) <= 40:
