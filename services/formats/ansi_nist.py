@@ -74,6 +74,13 @@ class AnsiNistError(ValueError):
         return ", ".join(parts) + (": " if parts else "")
 
 
+def _number(value: str) -> int | None:
+    """A short decimal number (at most 9 digits), or None."""
+    if not value or len(value) > 9 or not (value.isdigit() and value.isascii()):
+        return None
+    return int(value)
+
+
 def field_name(rtype: int, number: int) -> str:
     """The standard's name of a field: "2.018"."""
     return f"{rtype}.{number:03d}"
@@ -96,10 +103,7 @@ class TaggedRecord:
     @property
     def idc(self) -> int:
         """The information designation character (field T.002), 0 when absent."""
-        value = self.fields.get(2)
-        if not value or not value[0] or not value[0][0].isdigit():
-            return 0
-        return int(value[0][0])
+        return _number(self.first(2)) or 0
 
     def get(self, number: int) -> Value | None:
         """A field's value, or None."""
@@ -378,9 +382,10 @@ def _contents(header: TaggedRecord) -> list[tuple[int, int]]:
         raise place.error("CNT is required", 3)
     numbers: list[tuple[int, int]] = []
     for i, subfield in enumerate(cnt):
-        if len(subfield) != 2 or not all(s.isdigit() and s.isascii() for s in subfield):
+        rtype, idc = (_number(s) for s in subfield) if len(subfield) == 2 else (None, None)
+        if rtype is None or idc is None:
             raise place.error(f"subfield {i + 1} is not two numbers (type, IDC)", 3)
-        numbers.append((int(subfield[0]), int(subfield[1])))
+        numbers.append((rtype, idc))
     first, rest = numbers[0], numbers[1:]
     if first[0] != 1:
         raise place.error("its first subfield describes the Type-1 record (1, count)", 3)
@@ -411,8 +416,9 @@ def decode(buffer: bytes) -> Transaction:
             record, length = _type4(buffer, offset, place, idc)
         else:
             record, length = _tagged(buffer, offset, place)
-            if record.idc != idc:
-                raise place.error(f"IDC {record.first(2) or 'absent'}, but 1.003 CNT says {idc}", 2)
+            if _number(record.first(2)) != idc:
+                shown = record.first(2)[:12] or "absent"
+                raise place.error(f"IDC {shown}, but 1.003 CNT says {idc}", 2)
         records.append(record)
         offset += length
     if offset != len(buffer):

@@ -289,7 +289,9 @@ def _charges(record: TaggedRecord, index: int) -> tuple[Charge, ...]:
                 f"subfield {i}: disposition is one of {', '.join(DISPOSITIONS)}", index, 2, 900
             )
         days = code[2] if len(code) > 2 else ""
-        if days and (not days.isdigit() or not days.isascii() or int(days) > 36_525):
+        if days and (
+            len(days) > 5 or not days.isdigit() or not days.isascii() or int(days) > 36_525
+        ):
             raise _error(f"subfield {i}: sentence days is 0 to 36525", index, 2, 900)
         charges.append(Charge(ncic, aol, disposition, int(days or 0)))
     return tuple(charges)
@@ -308,7 +310,7 @@ def _missing_fingers(record: TaggedRecord, index: int) -> list[Finger]:
 
 
 def _position(value: str, index: int, rtype: int, number: int) -> int:
-    if not value.isdigit() or not value.isascii() or not 1 <= int(value[:3]) <= 10:
+    if len(value) > 2 or not value.isdigit() or not value.isascii() or not 1 <= int(value) <= 10:
         raise _error(f"finger position is 1 to 10, got {value[:8]!r}", index, rtype, number)
     return int(value)
 
@@ -317,7 +319,12 @@ def _finger(record: TaggedRecord, index: int) -> Finger:
     """The finger in scfed's Type-9 feature block."""
     position = _position(_single(record, index, FGP), index, 9, FGP)
     quality_text = _single(record, index, FQS)
-    if not quality_text.isdigit() or not quality_text.isascii() or int(quality_text[:4]) > 100:
+    if (
+        len(quality_text) > 3
+        or not quality_text.isdigit()
+        or not quality_text.isascii()
+        or int(quality_text) > 100
+    ):
         raise _error(f"FQS is a quality 0 to 100, got {quality_text[:8]!r}", index, 9, FQS)
     hexed = _single(record, index, TPL)
     if not hexed or len(hexed) % 8 or len(hexed) > 8 * 1024:

@@ -279,3 +279,21 @@ def test_a_large_file_decodes_in_linear_time() -> None:
     started = time.monotonic()
     assert len(decode(written).records) == 1000
     assert time.monotonic() - started < 2.0
+
+
+def _type1(fields: bytes) -> bytes:
+    """A Type-1 record of `fields` (each starting with GS) with its LEN, written by hand."""
+    length = 0
+    while len(written := b"1.001:%d%s\x1c" % (length, fields)) != length:
+        length = len(written)
+    return written
+
+
+def test_numbers_too_long_for_int_are_the_codecs_error_too() -> None:
+    # Python's int() refuses 4,300 digits with a ValueError: the codec never gets that far.
+    huge_idc = TaggedRecord(2, {2: text("0" * 5000), 18: text("DOE,JOHN")})
+    with pytest.raises(AnsiNistError, match=r"record 2 \(Type-2\), field 2\.002: IDC 0{12},"):
+        decode(encode(Transaction(TaggedRecord(1, {}), (huge_idc,))))
+    huge_count = _type1(b"\x1d1.002:0500\x1d1.003:1\x1f" + b"1" * 5000)
+    with pytest.raises(AnsiNistError, match=r"field 1\.003: subfield 1 is not two numbers"):
+        decode(huge_count)

@@ -118,6 +118,11 @@ def test_a_template_crosses_the_file_exactly(values: list[float]) -> None:
             r"field 2\.900: subfield 1: NCIC",
         ),
         (lambda t: _type2(t, f900=None), r"field 2\.900: NOC is required"),
+        (
+            lambda t: _type2(t, f900=text(("1201", "charged", "0" * 5000))),
+            r"field 2\.900: subfield 1: sentence days is 0 to 36525",
+        ),
+        (lambda t: _type2(t, f84=text(("00" + "1" * 5000, "XX"))), r"field 2\.084: finger"),
         (lambda t: _type2(t, f47=None), r"field 2\.047: ASL is required"),
         (
             lambda t: replace(t, header=TaggedRecord(1, {**t.header.fields, 8: text("CA01")})),
