@@ -230,11 +230,17 @@ def test_a_damaged_file_is_refused_naming_record_field_and_reason(damage, words:
         decode(damage(_file()))
 
 
+# A decode of a fuzzed file of at most a few kB takes well under a millisecond; the bound is
+# wide because it is wall-clock time on a shared machine, and it still catches a hang or a
+# blow-up (test_a_large_file_decodes_in_linear_time measures the speed).
+FUZZ_BOUND_S = 5.0
+
+
 def _decodes_or_refuses(data: bytes) -> None:
     started = time.monotonic()
     with contextlib.suppress(AnsiNistError):
         decode(data)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < FUZZ_BOUND_S
 
 
 @settings(max_examples=500, deadline=None)
