@@ -105,6 +105,16 @@ DESCRIPTIVE: Final[Mapping[str, int]] = {
 AOL_LONGEST: Final = 300
 RAC: Final = 25
 
+# The TOT of each answer's file, by the kind the SIB stores it as: EBTS's SRE and ERRT, and
+# scfed's own for IDENT's and LESC's answers and the detainer (EBTS has no transaction for them).
+ANSWER_TOTS: Final[Mapping[str, str]] = {
+    "SRE": "SRE",
+    "ERRT": "ERRT",
+    "NO-MATCH-IDR": "IDR",
+    "IDR/IAR": "IAR",
+    "I-247": "I247",
+}
+
 # The Type-2 fields scfed defines (2.900 onwards): number -> (mnemonic, what it holds).
 SCFED_FIELDS: Final[Mapping[int, tuple[str, str]]] = {
     900: ("NOC", "per ASL charge, in order: NCIC code; disposition; sentence days"),
@@ -558,8 +568,8 @@ def _classified(charges: Sequence[Mapping[str, Any]]) -> Value:
     )
 
 
-def _response_fields(kind: str, body: Mapping[str, Any]) -> tuple[str, dict[int, Value]]:
-    """The TOT and Type-2 fields of one answer, from its stored protobuf JSON."""
+def _response_fields(kind: str, body: Mapping[str, Any]) -> dict[int, Value]:
+    """The Type-2 fields of one answer, from its stored protobuf JSON."""
     fields: dict[int, Value] = {}
     if kind == "SRE":
         _put(fields, 14, body.get("fbi_number", ""))
@@ -567,11 +577,11 @@ def _response_fields(kind: str, body: Mapping[str, Any]) -> tuple[str, dict[int,
         _put(fields, 59, body.get("identification", ""))
         if body.get("history"):
             fields[75] = text(_history(body["history"]))
-        return "SRE", fields
+        return fields
     if kind == "ERRT":
         errt = body.get("errt", {})
         fields[60] = _chunks(f"{errt.get('code', '')}: {errt.get('reason', '')}".strip(": "))
-        return "ERRT", fields
+        return fields
     if kind == "I-247":
         d = body.get("detainer", {})
         _identifiers(
@@ -588,9 +598,8 @@ def _response_fields(kind: str, body: Mapping[str, Any]) -> tuple[str, dict[int,
         _put(fields, 944, _stamp(d.get("issued_at", "")))
         fields[945] = text("Y" if d.get("notify_before_release") else "N")
         _put(fields, 946, str(d.get("max_hold_hours", "")))
-        return "I247", fields
-    if kind not in ("NO-MATCH-IDR", "IDR/IAR"):
-        raise ValueError(f"no EBTS form for a {kind} response")
+        return fields
+    # NO-MATCH-IDR or IDR/IAR.
     response = body.get("no_match") or body.get("joint") or {}
     idr = response.get("idr", {})
     fields[910] = text("Y" if idr.get("match") else "N")
@@ -618,7 +627,7 @@ def _response_fields(kind: str, body: Mapping[str, Any]) -> tuple[str, dict[int,
         fbi=(iar or {}).get("fbi_number", ""),
     )
     if iar is None:
-        return "IDR", fields
+        return fields
     _put(fields, 920, iar.get("case_id", ""))
     _put(fields, 921, _suffix(iar.get("status", ""), "IMMIGRATION_STATUS_"))
     fields[922] = text("Y" if iar.get("removable") else "N")
@@ -631,13 +640,15 @@ def _response_fields(kind: str, body: Mapping[str, Any]) -> tuple[str, dict[int,
     for number, name in ((929, "current_charges"), (930, "prior_convictions")):
         if iar.get(name):
             fields[number] = _classified(iar[name])
-    return "IAR", fields
+    return fields
 
 
 def response_file(kind: str, body: Mapping[str, Any], meta: ResponseMeta) -> bytes:
     """One answer to a booking (SRE, ERRT, NO-MATCH-IDR, IDR/IAR or I-247, as the SIB stores
     it in protobuf JSON) as an EBTS file addressed to the LEA."""
-    tot, fields = _response_fields(kind, body)
+    if kind not in ANSWER_TOTS:
+        raise ValueError(f"no EBTS form for a {kind} response")
+    tot, fields = ANSWER_TOTS[kind], _response_fields(kind, body)
     header = {
         2: text(VERSION),
         4: text(tot),

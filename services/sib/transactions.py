@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..biometrics.params import MODEL_VERSION
 from ..federation import Agency
@@ -97,7 +98,7 @@ def booking_from_car(car: ebts.Car) -> BookingIn:
 
 def car_from_booking(booking: BookingIn, *, tcn: str, dai: str, dat: str) -> ebts.Car:
     """The CAR an LEA's system would send for a booking (what `scfed demo --format ebts` and
-    `scfed ebts-example` write)."""
+    `scfed ebts example` write)."""
     d = booking.descriptors
     return ebts.Car(
         tcn=tcn,
@@ -141,7 +142,9 @@ def _read(data: bytes) -> ebts.Car:
         raise HTTPException(400, f"not an ANSI/NIST-ITL file: {exc}") from None
 
 
-async def _relayed(session: Any, tcn: str, ori: str | None) -> tuple[Booking, list[ResponseRecord]]:
+async def _relayed(
+    session: AsyncSession, tcn: str, ori: str | None
+) -> tuple[Booking, list[ResponseRecord]]:
     """A booking (another LEA's is not found, like an unknown TCN) and the answers relayed to
     its LEA, oldest first."""
     booking = await session.get(Booking, tcn)
@@ -156,11 +159,7 @@ async def _relayed(session: Any, tcn: str, ori: str | None) -> tuple[Booking, li
 
 
 def _tot(kind: MessageType) -> str:
-    return {
-        MessageType.NO_MATCH_IDR: "IDR",
-        MessageType.IDR_IAR: "IAR",
-        MessageType.I247: "I247",
-    }.get(kind, str(kind))
+    return ebts.ANSWER_TOTS[kind]
 
 
 def _sender(row: ResponseRecord, sib_ori: str) -> str:
