@@ -11,7 +11,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,34 @@ import asyncpg
 import httpx
 
 from ..federation import Agency
+from ..formats import ansi_nist
 from ..runtime.envelope import MessageType
 from ..runtime.journal import JournalKey, counts_from_json
 from ..runtime.models import Direction, OutboxStatus, Outcome
+from ..sib.api import BookingIn
 from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED, BookingStatus
+from ..sib.transactions import ANSI_NIST_TYPE, car_file
 from ..world.seeding import SeedCounts, seed_world
 from ..world.world import World, booking_payload, build_world
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation, external_agencies
 from .report import compute, counts_online
 
 Progress = Callable[[str, int, int], None]
+
+
+class BookingFormat(StrEnum):
+    """How the demo's LEAs send their bookings: JSON to POST /v1/bookings, or EBTS CAR files
+    to POST /v1/transactions."""
+
+    JSON = "json"
+    EBTS = "ebts"
+
+
+def booking_file(payload: dict[str, Any], dai: str, dat: str) -> bytes:
+    """The EBTS CAR file for a booking's JSON: the LEA's own TCN is its booking number."""
+    booking = BookingIn.model_validate(payload)
+    return car_file(booking, tcn=booking.booking_number, dai=dai, dat=dat)
 
 
 def _delivered(tot: MessageType) -> JournalKey:
@@ -87,6 +105,8 @@ class DemoOptions:
     case_speed: float = 1_000_000.0
     # Mutual TLS between the services (certificates made under the data dir).
     tls: bool = True
+    # JSON bookings, or EBTS CAR files (whose answers are then read back as EBTS files too).
+    format: BookingFormat = BookingFormat.JSON
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -94,16 +114,25 @@ def _no_progress(_stage: str, _done: int, _total: int) -> None:
 
 
 async def post_booking(
-    client: httpx.AsyncClient, payload: dict[str, Any], retry_for_s: float = 0.0
+    client: httpx.AsyncClient,
+    payload: dict[str, Any],
+    retry_for_s: float = 0.0,
+    *,
+    file: bytes | None = None,
 ) -> httpx.Response:
-    """Posts one booking to the SIB; for `retry_for_s` seconds posts it again when the SIB
-    does not answer or answers with a 5xx. That is safe: an identical resubmission is
-    answered 200 with the first one's TCN."""
+    """Posts one booking to the SIB (its EBTS `file` to POST /v1/transactions when given, else
+    the JSON); for `retry_for_s` seconds posts it again when the SIB does not answer or answers
+    with a 5xx. That is safe: an identical resubmission is answered 200 with the first one's
+    TCN."""
     deadline = time.monotonic() + retry_for_s
     delay = 0.1
     while True:
         try:
-            r = await client.post("/v1/bookings", json=payload)
+            if file is None:
+                r = await client.post("/v1/bookings", json=payload)
+            else:
+                headers = {"content-type": ANSI_NIST_TYPE}
+                r = await client.post("/v1/transactions", content=file, headers=headers)
         except httpx.TransportError:
             if time.monotonic() >= deadline:
                 raise
@@ -124,6 +153,7 @@ async def submit_bookings(
     *,
     retry_for_s: float = 0.0,
     gate: Callable[[int], Awaitable[None]] | None = None,
+    booking_format: BookingFormat = BookingFormat.JSON,
 ) -> tuple[list[str], list[str]]:
     """Posts every booking in booking order: at most `concurrency` in flight, at most `rate`
     started per second. A `booking_tag` is appended to each booking number, so that a run
@@ -131,7 +161,8 @@ async def submit_bookings(
 
     With `retry_for_s`, a booking the SIB does not answer (or answers with a 5xx) is posted
     again for that long (see `post_booking`), and one still unanswered then is reported as
-    refused. A `gate` is awaited with each booking's index before it is posted."""
+    refused. A `gate` is awaited with each booking's index before it is posted. With
+    `booking_format` EBTS each booking goes as a CAR file to POST /v1/transactions."""
     semaphore = asyncio.Semaphore(concurrency)
     start = time.monotonic()
     tcns: list[str] = [""] * len(world.bookings)
@@ -149,8 +180,12 @@ async def submit_bookings(
             payload = booking_payload(world, booking)
             if booking_tag:
                 payload["booking_number"] = f"{payload['booking_number']}-{booking_tag}"
+            file = None
+            if booking_format == BookingFormat.EBTS:
+                dai = world.state_of(booking.ori).sib_ori
+                file = booking_file(payload, dai, datetime.now(UTC).strftime("%Y%m%d"))
             try:
-                r = await post_booking(client, payload, retry_for_s)
+                r = await post_booking(client, payload, retry_for_s, file=file)
             except httpx.TransportError as exc:
                 if not retry_for_s:
                     raise
@@ -209,6 +244,38 @@ async def wait_quiet(
         previous = totals if quiet else None
         await asyncio.sleep(poll_s)
     return False
+
+
+async def read_answer_files(
+    client: httpx.AsyncClient, tcns: list[str], concurrency: int
+) -> tuple[dict[str, int], list[str]]:
+    """Reads every answer the LEAs were sent as an EBTS file (GET /v1/transactions/{tcn}/
+    responses/{n}) and decodes it: the files by TOT, and what was wrong with any that did not
+    decode or did not name its booking in 1.010 TCR."""
+    semaphore = asyncio.Semaphore(concurrency)
+    by_tot: dict[str, int] = {}
+    problems: list[str] = []
+
+    async def read(tcn: str) -> None:
+        async with semaphore:
+            listing = await client.get(f"/v1/transactions/{tcn}/responses")
+            listing.raise_for_status()
+            for entry in listing.json():
+                got = await client.get(entry["href"])
+                try:
+                    got.raise_for_status()
+                    header = ansi_nist.decode(got.content).header
+                except (httpx.HTTPStatusError, ansi_nist.AnsiNistError) as exc:
+                    problems.append(f"{entry['href']}: {exc}")
+                    continue
+                if header.first(10) != tcn or header.first(4) != entry["tot"]:
+                    problems.append(
+                        f"{entry['href']}: TOT {header.first(4)} TCR {header.first(10)}"
+                    )
+                by_tot[header.first(4)] = by_tot.get(header.first(4), 0) + 1
+
+    await asyncio.gather(*(read(tcn) for tcn in tcns))
+    return dict(sorted(by_tot.items())), problems
 
 
 # An LEA sends its release notice this long before the release date it gives, so the date is
@@ -461,11 +528,21 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         ) as client:
             started = time.monotonic()
             tcns, refused_at_edge = await submit_bookings(
-                client, world, options.concurrency, progress, options.rate
+                client,
+                world,
+                options.concurrency,
+                progress,
+                options.rate,
+                booking_format=options.format,
             )
             await wait_quiet(client, fed, len(tcns), options.timeout_s, progress)
             elapsed = time.monotonic() - started
             result = await _collect(client, fed, tcns)
+            result["format"] = str(options.format)
+            if options.format == BookingFormat.EBTS:
+                files, bad_files = await read_answer_files(client, tcns, options.concurrency)
+                result["ebts_answers"] = files
+                result["ebts_unreadable"] = bad_files[:10]
             result["releases"] = 0
             ice = fed.services[Agency.ICE_FIELD].http_url
             if options.removals:
@@ -482,5 +559,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
         result["bookings_per_s"] = round(len(tcns) / elapsed, 1) if elapsed else 0.0
         result["database"] = "postgresql" if options.database_url else "sqlite"
         result["data_dir"] = "" if temporary else str(data_dir)
-        result["problems"] = consistency(result)
+        result["problems"] = consistency(result) + [
+            f"EBTS answer file {problem}" for problem in result.get("ebts_unreadable", [])
+        ]
         return result

@@ -544,6 +544,9 @@ def _print_summary(result: dict[str, Any]) -> None:
     for state, n in sorted(result["cases"]["by_state"].items()):
         table.add_row(f"cases {state}", str(n))
     table.add_row("database", result["database"])
+    if "ebts_answers" in result:
+        files = ", ".join(f"{tot} {n}" for tot, n in result["ebts_answers"].items())
+        table.add_row("EBTS answer files read", files or "none")
     out().print(table)
     if result["problems"]:
         err().print("[red]inconsistent:[/red] " + "; ".join(result["problems"]))
@@ -599,13 +602,27 @@ def demo(
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
     tls: Tls = True,
+    booking_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json: bookings to POST /v1/bookings; ebts: CAR files to POST "
+            "/v1/transactions, and every answer read back as an EBTS file.",
+        ),
+    ] = "json",
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
     that already runs instead (no removal cases)."""
-    from .demo import DemoOptions, run_demo
+    from .demo import BookingFormat, DemoOptions, run_demo
     from .remote import RemoteDemoOptions
 
+    if booking_format not in set(BookingFormat):
+        err().print(f"[red]--format is json or ebts[/red], not {booking_format!r}")
+        raise typer.Exit(2)
+    if sib_url is not None and booking_format != BookingFormat.JSON:
+        err().print("[red]--format ebts drives the local demo only[/red] (not --sib-url)")
+        raise typer.Exit(2)
     if sib_url is not None:
         externals: dict[str, str] = dict(
             _agency_option(item, "NAME=HOST:PORT", "--external", is_host_port)
@@ -638,6 +655,7 @@ def demo(
         removals=removals,
         ready_timeout_s=ready_timeout,
         tls=tls,
+        format=BookingFormat(booking_format),
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
@@ -1131,6 +1149,44 @@ def bench_chaos(
     _emit_report(report, render_chaos, as_json=as_json, json_out=json_out)
     if failed(report):
         raise typer.Exit(1)
+
+
+ebts_app = typer.Typer(
+    help="EBTS (ANSI/NIST-ITL) files: the example CAR, and reading any file as text.",
+    no_args_is_help=True,
+)
+
+
+@ebts_app.command("example")
+def ebts_example(
+    out: Annotated[Path, typer.Argument(help="Where to write the CAR file.")],
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
+    index: Annotated[int, typer.Option(min=0, help="Which booking of the world, from 0.")] = 0,
+) -> None:
+    """Write the CAR file of one synthetic booking (the world `scfed up --seed` seeds), the
+    same bytes on every run; POST it to the SIB's /v1/transactions."""
+    from .ebts import write_example
+
+    body = write_example(out, seed, index)
+    err().print(f"wrote {out}: booking {body.booking_number} of {body.ori}")
+
+
+@ebts_app.command("read")
+def ebts_read(
+    path: Annotated[Path, typer.Argument(help="An EBTS file (a CAR, or an answer).")],
+) -> None:
+    """Print an EBTS file's records and fields with their mnemonics."""
+    from ..formats.ansi_nist import AnsiNistError
+    from .ebts import read
+
+    try:
+        print(read(path))
+    except (OSError, AnsiNistError) as exc:
+        err().print(f"[red]not readable:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+app.add_typer(ebts_app, name="ebts")
 
 
 if __name__ == "__main__":

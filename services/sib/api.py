@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -162,6 +163,49 @@ def to_submission(body: BookingIn, doa: str) -> BookingSubmission:
     )
 
 
+async def accept_booking(
+    runtime: Runtime,
+    bureau: StateBureau,
+    body: BookingIn,
+    *,
+    request: Request,
+    response: Response,
+    caller: str | None,
+    rpc: str = "POST /v1/bookings",
+    received_as: str = "",
+) -> BookingAccepted:
+    """Submits a booking however it came (JSON or an EBTS file, `received_as` saying how for
+    the journal); 200 instead of 202 for an identical resubmission. The state file search, or
+    the refusal, is audited as the LEA's under `rpc`."""
+    doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
+    submission = replace(to_submission(body, doa), received_as=received_as)
+    who = audit.http_caller(request, lea_ori=caller or body.ori)
+    async with (
+        audit.refusals(
+            runtime.db,
+            who=who,
+            rpc=rpc,
+            tcn="",
+            purpose=audit.Purpose.BOOKING,
+            detail=f"booking {body.booking_number}",
+        ),
+        bureau.enrollments.transaction(),
+        runtime.db.session() as session,
+    ):
+        check_own(caller, body.ori, "bookings")
+        receipt = await bureau.submit_booking(session, submission, who=who, rpc=rpc)
+    runtime.outbox.notify()
+    if receipt.duplicate:
+        response.status_code = 200
+    return BookingAccepted(
+        tcn=receipt.tcn,
+        transaction=receipt.transaction,
+        status=receipt.status,
+        sid=receipt.sid,
+        duplicate=receipt.duplicate,
+    )
+
+
 # How the agency edge treats LEA credentials (SibSettings.lea_credentials).
 LeaCredentials = Literal["required", "off"]
 
@@ -264,32 +308,8 @@ def build_router(
     ) -> BookingAccepted:
         """Submits a booking; answers 202 with the TCN (200 for an identical resubmission). The
         state file search, or the refusal, is audited as the LEA's."""
-        doa = body.doa or runtime.clock.now().strftime("%Y%m%d")
-        submission = to_submission(body, doa)
-        who = audit.http_caller(request, lea_ori=caller or body.ori)
-        async with (
-            audit.refusals(
-                runtime.db,
-                who=who,
-                rpc="POST /v1/bookings",
-                tcn="",
-                purpose=audit.Purpose.BOOKING,
-                detail=f"booking {body.booking_number}",
-            ),
-            bureau.enrollments.transaction(),
-            runtime.db.session() as session,
-        ):
-            check_own(caller, body.ori, "bookings")
-            receipt = await bureau.submit_booking(session, submission, who=who)
-        runtime.outbox.notify()
-        if receipt.duplicate:
-            response.status_code = 200
-        return BookingAccepted(
-            tcn=receipt.tcn,
-            transaction=receipt.transaction,
-            status=receipt.status,
-            sid=receipt.sid,
-            duplicate=receipt.duplicate,
+        return await accept_booking(
+            runtime, bureau, body, request=request, response=response, caller=caller
         )
 
     @router.get(

@@ -129,6 +129,9 @@ class BookingSubmission:
     descriptors: common_pb2.Descriptors
     tenprint: common_pb2.Tenprint
     charges: Sequence[common_pb2.Charge]
+    # How the booking came, when not as JSON (an EBTS file: its TCN, the records not read),
+    # for the journal; not part of the booking's content.
+    received_as: str = ""
 
     def prints_sha256(self) -> str:
         """A digest of the prints, so a resubmission can be held to the same ones."""
@@ -334,10 +337,15 @@ class StateBureau:
     # --- bookings ------------------------------------------------------------------------
 
     async def submit_booking(
-        self, session: AsyncSession, submission: BookingSubmission, *, who: str
+        self,
+        session: AsyncSession,
+        submission: BookingSubmission,
+        *,
+        who: str,
+        rpc: str = "POST /v1/bookings",
     ) -> BookingReceipt:
-        """Takes a booking: state file search (audited as `who`'s), then a CAR with prints or
-        an NFF state's CPI."""
+        """Takes a booking: state file search (audited as `who`'s call of `rpc`), then a CAR
+        with prints or an NFF state's CPI."""
         received_at = datetime.now(UTC)
         check_ori(submission.ori)
         check_date(submission.doa, field="doa")
@@ -412,7 +420,7 @@ class StateBureau:
         audit.record(
             session,
             who=who,
-            rpc="POST /v1/bookings",
+            rpc=rpc,
             tcn=booking.tcn,
             purpose=audit.Purpose.BOOKING,
             outcome=audit.AuditOutcome.MATCH if subsequent else audit.AuditOutcome.NO_MATCH,
@@ -440,7 +448,8 @@ class StateBureau:
             peer=f"lea:{submission.ori}",
             outcome=Outcome.ACCEPTED,
             detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}"
-            + ("" if suspension is None else f" ({describe_suspension(suspension)})"),
+            + ("" if suspension is None else f" ({describe_suspension(suspension)})")
+            + (f"; {submission.received_as}" if submission.received_as else ""),
             at=received_at,
         )
         return BookingReceipt(booking.tcn, tot, booking.status, subject.sid)

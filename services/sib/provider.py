@@ -20,6 +20,7 @@ from .config import SibSettings
 from .domain import StateBureau
 from .models import SibBase
 from .servicer import SibServicer
+from .transactions import build_transactions_router
 
 
 class SibProvider:
@@ -54,7 +55,10 @@ class SibProvider:
     def http_router(self, runtime: Runtime) -> APIRouter | None:
         """The LEAs' agency edge."""
         assert self.bureau is not None, "on_after_init runs first"
-        return build_router(runtime, self.bureau, lea_credentials=self.settings.lea_credentials)
+        mode = self.settings.lea_credentials
+        router = build_router(runtime, self.bureau, lea_credentials=mode)
+        router.include_router(build_transactions_router(runtime, self.bureau, lea_credentials=mode))
+        return router
 
     async def on_reset(self, runtime: Runtime) -> None:
         """Empties every state's tenprint file."""
