@@ -56,6 +56,47 @@ def moa_in_effect(state: StateRecord, now: datetime) -> bool:
     return False
 
 
+def attest_interoperability(
+    state: StateRecord,
+    agency: AgencyRecord,
+    suspension: JurisdictionSuspension | None,
+    *,
+    doa: str,
+    now: datetime,
+) -> cjis_iafis_pb2.Interoperability:
+    """What a booking's CAR or CPI attests, each gate its own fact: the state's MOA in effect
+    now; the jurisdiction activated (its flag, and its rollout day on or before the DOA) and
+    not suspended."""
+    activated_on = agency.activated_on or ""
+    activated = agency.activated and (not activated_on or doa >= activated_on)
+    return cjis_iafis_pb2.Interoperability(
+        moa_active=moa_in_effect(state, now),
+        jurisdiction_activated=activated and suspension is None,
+        jurisdiction_activated_on=activated_on,
+        jurisdiction_suspended=suspension is not None,
+    )
+
+
+def closed_gate_words(interop: cjis_iafis_pb2.Interoperability, state: str) -> str:
+    """The booking journal's words for the gates that are closed ("" when both are open)."""
+    words = []
+    if not interop.moa_active:
+        words.append(f"MOA not in effect for {state}")
+    if not interop.jurisdiction_activated and not interop.jurisdiction_suspended:
+        day = interop.jurisdiction_activated_on
+        words.append(
+            f"jurisdiction not activated until {day[:4]}-{day[4:6]}-{day[6:]}"
+            if day
+            else "jurisdiction not activated"
+        )
+    return "; ".join(words)
+
+
+def _check_share(share: float) -> None:
+    if not 0.0 <= share <= 1.0:
+        raise InvalidArgument(f"criminal_alien_share must be between 0 and 1, got {share}")
+
+
 # The longest reason a suspension notice may give.
 MAX_SUSPENSION_REASON = 500
 
@@ -216,6 +257,9 @@ class StateBureau:
     async def register_agency(self, session: AsyncSession, agency: pb.Agency) -> pb.Agency:
         """Creates or replaces an agency."""
         check_ori(agency.ori)
+        if agency.activated_on:
+            check_date(agency.activated_on, field="activated_on")
+        _check_share(agency.criminal_alien_share)
         if await session.get(StateRecord, agency.ori[:2]) is None:
             raise FailedPrecondition(f"state {agency.ori[:2]} is not registered with this SIB")
         row = await session.get(AgencyRecord, agency.ori)
@@ -225,6 +269,9 @@ class StateBureau:
         row.name = agency.name or agency.ori
         row.state = agency.ori[:2]
         row.activated = agency.activated
+        row.activated_on = agency.activated_on
+        row.rollout_phase = agency.rollout_phase
+        row.criminal_alien_share = agency.criminal_alien_share
         return agency
 
     async def set_moa_status(
@@ -393,7 +440,8 @@ class StateBureau:
             subsequent = True
         tot = MessageType.CPI if state.nff and subsequent else MessageType.CAR
         suspension = await session.get(JurisdictionSuspension, agency.ori)
-        interop = moa_in_effect(state, now) and agency.activated and suspension is None
+        gates = attest_interoperability(state, agency, suspension, doa=submission.doa, now=now)
+        interop = gates.moa_active and gates.jurisdiction_activated
         booking = Booking(
             tcn=new_tcn(state.code),
             ori=submission.ori,
@@ -406,6 +454,7 @@ class StateBureau:
             prints_sha256=submission.prints_sha256(),
             status=BookingStatus.SUBMITTED,
             expects_idr=interop,
+            interoperability=to_json(gates),
             accepted_at=now,
         )
         session.add(booking)
@@ -440,7 +489,14 @@ class StateBureau:
             peer=f"lea:{submission.ori}",
             outcome=Outcome.ACCEPTED,
             detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}"
-            + ("" if suspension is None else f" ({describe_suspension(suspension)})"),
+            + "".join(
+                f" ({words})"
+                for words in (
+                    closed_gate_words(gates, state.code),
+                    "" if suspension is None else describe_suspension(suspension),
+                )
+                if words
+            ),
             at=received_at,
         )
         return BookingReceipt(booking.tcn, tot, booking.status, subject.sid)
@@ -454,9 +510,12 @@ class StateBureau:
         fbi_number: str,
     ) -> None:
         """The booking's CAR (with prints) or CPI goes into the outbox for CJIS."""
-        interop = cjis_iafis_pb2.Interoperability(
-            moa_active=booking.expects_idr, jurisdiction_activated=booking.expects_idr
-        )
+        if booking.interoperability is None:
+            interop = cjis_iafis_pb2.Interoperability(
+                moa_active=booking.expects_idr, jurisdiction_activated=booking.expects_idr
+            )
+        else:
+            interop = from_json(booking.interoperability, cjis_iafis_pb2.Interoperability)
         descriptors = from_json(booking.descriptors, common_pb2.Descriptors)
         charges = list_from_json(booking.charges, common_pb2.Charge)
         envelope = make_envelope(
