@@ -41,9 +41,7 @@ def test_a_jurisdiction_not_activated_without_a_day_says_so() -> None:
 
 def test_an_inactive_moa_names_the_state_and_not_the_jurisdiction() -> None:
     interop = cjis.Interoperability(moa_active=False, jurisdiction_activated=True)
-    assert closed_gates(interop, ori="AZ0070000", doa="20091015") == [
-        "MOA not active for state AZ"
-    ]
+    assert closed_gates(interop, ori="AZ0070000", doa="20091015") == ["MOA not active for state AZ"]
 
 
 def test_a_suspended_jurisdiction_is_named_as_suspended() -> None:
@@ -75,5 +73,5 @@ def test_the_journal_detail_says_the_search_was_skipped_and_why() -> None:
 @pytest.mark.parametrize("day", ["2010-03-01", "20100230", "2010031"])
 def test_a_malformed_activation_day_is_refused(day: str) -> None:
     interop = cjis.Interoperability(jurisdiction_activated_on=day)
-    with pytest.raises(InvalidArgument, match="interoperability.jurisdiction_activated_on"):
+    with pytest.raises(InvalidArgument, match=r"interoperability\.jurisdiction_activated_on"):
         closed_gates(interop, ori=ORI, doa="20091015")

@@ -247,6 +247,34 @@ async def car_jurisdiction_inactive(probe: Probe) -> None:
     )
 
 
+@case(CJIS, "CAR from a jurisdiction its rollout phase activates later gets no IDENT search")
+async def car_jurisdiction_not_yet_activated(probe: Probe) -> None:
+    """jurisdiction_activated false with an activation day after the DOA (MOA active): the
+    jurisdiction's rollout phase has not reached it, so criminal-history processing only."""
+    interop = cjis.Interoperability(
+        moa_active=True, jurisdiction_activated=False, jurisdiction_activated_on="20100301"
+    )
+    request = _car_of(Person(), interop)
+    await probe.deliver("SubmitCar", request)
+    await _sre(probe, request)
+    await probe.expect_none(
+        IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
+    )
+
+
+@case(CJIS, "CAR from a jurisdiction activated on a day already passed is searched in IDENT")
+async def car_jurisdiction_activated_on_a_day(probe: Probe) -> None:
+    """Both gates open, the activation day before the DOA: the IDENT search goes out as for
+    any activated jurisdiction (the day explains a closed gate, it does not close one)."""
+    interop = cjis.Interoperability(
+        moa_active=True, jurisdiction_activated=True, jurisdiction_activated_on="20090101"
+    )
+    request = _car_of(Person(), interop)
+    await probe.deliver("SubmitCar", request)
+    await _sre(probe, request)
+    await _ident_search(probe, request)
+
+
 @case(CJIS, "A repeated CAR message id is acknowledged as a duplicate and answered once")
 async def car_twice(probe: Probe) -> None:
     """The same CAR delivered twice (a retry after a lost Ack) gets `duplicate` the second
