@@ -773,6 +773,46 @@ def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan mea
     out().print(table)
 
 
+def print_rollout(rows: list[dict[str, Any]], *, console: Any = None) -> None:
+    """Coverage by rollout phase as a table (nothing when no rollout plan is registered)."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(
+        title="Coverage by rollout phase (Strategic Plan Appendix B)",
+        caption="share: of the criminal alien population, as the rollout plan weighed each "
+        "jurisdiction; bookings: taken at the phase's jurisdictions, with or without the IDENT "
+        "search (before activation, or without an active MOA, only criminal history)",
+    )
+    for column in ("phase", "target", "jurisdictions", "share", "cumulative", "activated"):
+        table.add_column(column, justify="left" if column in ("phase", "activated") else "right")
+    table.add_column("bookings with IDENT search", justify="right")
+    table.add_column("without", justify="right")
+    for row in rows:
+        if row["phase"]:
+            phase = f"{row['phase']} ({row['fiscal_year'] or 'beyond the Plan'})"
+            target = "-" if row["target_pct"] is None else f"{row['target_pct']:g}%"
+            cumulative = f"{row['cumulative_share_pct']:.1f}%" + (
+                "" if row["target_met"] is not False else " (below target)"
+            )
+        else:
+            phase, target, cumulative = "not in the plan", "-", "-"
+        days = [d for d in (row["first_activation"], row["last_activation"]) if d]
+        activated = " .. ".join(dict.fromkeys(days)) or "-"
+        table.add_row(
+            phase,
+            target,
+            str(row["jurisdictions"]),
+            f"{row['share_pct']:.1f}%",
+            cumulative,
+            activated,
+            str(row["bookings_with_ident_search"]),
+            str(row["bookings_without_ident_search"]),
+        )
+    (console or out()).print(table)
+
+
 @app.command()
 def report(
     since: Annotated[
@@ -792,11 +832,12 @@ def report(
         typer.Option(help="NAME=URL of a running service's HTTP edge (sib, lesc, ice_field)."),
     ] = None,
 ) -> None:
-    """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
+    """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records, and
+    coverage by rollout phase where a rollout plan is registered."""
     import asyncio
 
     from .offline import OfflineDatabases
-    from .report import compute, counts_offline, counts_online
+    from .report import compute, counts_offline, counts_online, rollout_by_phase
 
     when = _parse_since(since)
     try:
@@ -810,13 +851,14 @@ def report(
         err().print(f"[red]report failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     rows = compute(counts, unreadable)
+    phases = rollout_by_phase(counts)
     if as_json:
         since_ = when.isoformat() if when else None
-        sys.stdout.write(
-            json.dumps({"since": since_, "measures": rows, "unreadable": unreadable}) + "\n"
-        )
+        document = {"since": since_, "measures": rows, "rollout": phases, "unreadable": unreadable}
+        sys.stdout.write(json.dumps(document) + "\n")
     else:
         print_report(rows)
+        print_rollout(phases)
         for name, why in unreadable.items():
             err().print(f"not read (its measures left out): {name} ({why})")
 

@@ -4,14 +4,18 @@ IDENT search."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from scfed.sib.v1 import sib_pb2, sib_pb2_grpc
+from services.cli.main import app
 from services.federation import Agency
 from tests.federation import Federation
 from tests.scenario import Scenario, scenario_in
@@ -73,6 +77,11 @@ async def test_a_booking_before_its_jurisdictions_activation_gets_no_ident_searc
     assert "interoperability search skipped" in detail
     assert f"jurisdiction ORI {PHASED} not activated until 2010-03-01" in detail
     assert "MOA" not in detail
+    # The SIB's journal of the booking says so too.
+    taken = [
+        e for e in await _journal(scenario.fed, Agency.SIB, view["tcn"]) if e["tot"] == "BOOKING"
+    ]
+    assert "interoperability=no (jurisdiction not activated until 2010-03-01)" in taken[0]["detail"]
 
 
 async def test_a_booking_on_or_after_the_activation_day_is_searched(scenario: Scenario) -> None:
@@ -104,3 +113,31 @@ async def test_registering_an_agency_with_a_malformed_activation_day_is_refused(
                 await sib.RegisterAgency(agency)
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert field in (refused.value.details() or "")
+
+
+async def test_the_report_shows_each_phase_with_bookings_with_and_without_the_search(
+    scenario: Scenario,
+) -> None:
+    await _book(scenario, PHASED, "20091015")
+    await _book(scenario, PHASED, "20100301")
+    await _book(scenario, AZ, "20091015")
+    urls = [f"{name}={host.http_url}" for name, host in scenario.fed.hosts.items()]
+    args = ["report", "--json", *(a for url in urls for a in ("--url", url))]
+    # The command runs its own event loop, so it runs in a thread of its own.
+    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    phases = {row["phase"]: row for row in json.loads(result.stdout)["rollout"]}
+    assert sorted(phases) == [0, 1, 2, 3]
+    second = phases[2]
+    assert (second["jurisdictions"], second["share_pct"], second["target_pct"]) == (1, 10.0, 60)
+    assert second["first_activation"] == second["last_activation"] == "2010-03-01"
+    assert (second["bookings_with_ident_search"], second["bookings_without_ident_search"]) == (
+        1,
+        1,
+    )
+    # The fixed world's own agencies were registered without a phase.
+    assert phases[0]["bookings"] == 1 and phases[0]["bookings_without_ident_search"] == 1
+    wide = CliRunner(env={"COLUMNS": "250"})
+    text = await asyncio.to_thread(wide.invoke, app, args[:1] + args[2:])
+    assert text.exit_code == 0, text.output
+    assert "Coverage by rollout phase" in text.stdout and "2010-03-01" in text.stdout
