@@ -94,6 +94,16 @@ def _check_database_url(url: str | None) -> str | None:
 
 
 # The launcher's DEFAULT_READY_TIMEOUT_S is the default of every command that takes it.
+Rollout = Annotated[
+    bool,
+    typer.Option(
+        "--rollout/--no-rollout",
+        help="The world under the national rollout plan (Strategic Plan Appendix B: phases to "
+        "30, 60 and 95 % coverage, FY2009-FY2011): a booking dated before its jurisdiction's "
+        "activation gets criminal-history processing only. --no-rollout: every jurisdiction "
+        "as its fixed flag says.",
+    ),
+]
 Tls = Annotated[
     bool,
     typer.Option(
@@ -303,6 +313,7 @@ def up(
         int | None, typer.Option(help="Seed a synthetic world once the services are ready.")
     ] = None,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
+    rollout: Rollout = True,
     external: Annotated[
         list[str] | None,
         typer.Option(
@@ -395,7 +406,9 @@ def up(
                 warning = f"external {name} does not answer gRPC health"
                 err().print(f"[yellow]{warning}:[/yellow] {problem}")
             if seed is not None and not stopping:
-                world = build_world(seed, world_size)
+                from ..world.rollout import PLAN_PHASES
+
+                world = build_world(seed, world_size, rollout=PLAN_PHASES if rollout else None)
                 channels = fed.operator_channels()
                 seeded = seed_world(world, fed.all_addresses(), channels=channels)
                 _print_seeded(seed, asyncio.run(seeded), fed.data_dir)
@@ -458,6 +471,7 @@ def _start_console(fed: LocalFederation, port: int) -> ConsoleServer | None:
 def seed(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
+    rollout: Rollout = True,
 ) -> None:
     """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports; with TLS on,
     the default, with the operator's certificate from SCFED_TLS_DIR). Every LEA's API key is
@@ -467,11 +481,12 @@ def seed(
     import grpc
 
     from ..runtime.config import ServiceSettings
+    from ..world.rollout import PLAN_PHASES
     from ..world.seeding import seed_world
     from ..world.world import build_world
 
     try:
-        world = build_world(seed, world_size)
+        world = build_world(seed, world_size, rollout=PLAN_PHASES if rollout else None)
         seeding = seed_world(world, _addresses(), channels=_operator_channels())
         counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
@@ -598,6 +613,7 @@ def demo(
     ] = None,
     ready_timeout: ReadyTimeout = 60.0,
     tls: Tls = True,
+    rollout: Rollout = True,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -637,6 +653,7 @@ def demo(
         removals=removals,
         ready_timeout_s=ready_timeout,
         tls=tls,
+        rollout=rollout,
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
@@ -648,6 +665,7 @@ def demo(
     else:
         _print_summary(result)
         print_report(result["measures"])
+        print_rollout(result.get("rollout", []))
     if result["problems"] or result["unanswered"]:
         raise typer.Exit(1)
 
