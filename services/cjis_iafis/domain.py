@@ -27,6 +27,7 @@ from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound, shown
+from ..runtime.formats import iso_day
 from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
 from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
 from .models import (
@@ -53,14 +54,10 @@ def closed_gates(interop: pb.Interoperability, *, ori: str, doa: str) -> list[st
         closed.append(f"jurisdiction ORI {ori} suspended (MOA VIII)")
     elif not interop.jurisdiction_activated:
         if day and doa < day:
-            closed.append(f"jurisdiction ORI {ori} not activated until {_iso_day(day)}")
+            closed.append(f"jurisdiction ORI {ori} not activated until {iso_day(day)}")
         else:
             closed.append(f"jurisdiction ORI {ori} not activated")
     return closed
-
-
-def _iso_day(yyyymmdd: str) -> str:
-    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
 
 
 def interoperability_search(

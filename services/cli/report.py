@@ -21,6 +21,7 @@ from ..federation import Agency
 from ..ice_field import measures as ice_field_measures
 from ..lesc import measures as lesc_measures
 from ..runtime.db import Database
+from ..runtime.formats import iso_day
 from ..sib import measures as sib_measures
 from ..world.rollout import PLAN_PHASES
 from .offline import OfflineDatabases
@@ -297,8 +298,7 @@ def _day(value: float) -> str | None:
     """YYYY-MM-DD from a YYYYMMDD count (None for 0: no day)."""
     if not value:
         return None
-    text = f"{int(value):08d}"
-    return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return iso_day(f"{int(value):08d}")
 
 
 def rollout_by_phase(counts: Counts) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope, new_tcn
 from ..runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
-from ..runtime.formats import STATE_CODE_PATTERN
+from ..runtime.formats import STATE_CODE_PATTERN, iso_day
 from ..runtime.models import Direction, OutboxMessage, Outcome
 from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
 from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
@@ -85,7 +85,7 @@ def closed_gate_words(interop: cjis_iafis_pb2.Interoperability, state: str) -> s
     if not interop.jurisdiction_activated and not interop.jurisdiction_suspended:
         day = interop.jurisdiction_activated_on
         words.append(
-            f"jurisdiction not activated until {day[:4]}-{day[4:6]}-{day[6:]}"
+            f"jurisdiction not activated until {iso_day(day)}"
             if day
             else "jurisdiction not activated"
         )
