@@ -225,26 +225,26 @@ async def car_searches_ident(probe: Probe) -> None:
         raise CaseFailed(f"the IDENT search does not carry the CAR's prints: {why}")
 
 
-@case(CJIS, "CAR without an active MOA gets an SRE and no IDENT search")
-async def car_moa_inactive(probe: Probe) -> None:
-    """moa_active false (jurisdiction activated): criminal-history processing only."""
-    request = _car_of(Person(), cjis.Interoperability(jurisdiction_activated=True))
+async def _criminal_history_only(probe: Probe, interop: cjis.Interoperability) -> None:
+    """A CAR attesting `interop` (a gate closed) gets its SRE and no IDENT search."""
+    request = _car_of(Person(), interop)
     await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
     await probe.expect_none(
         IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
     )
+
+
+@case(CJIS, "CAR without an active MOA gets an SRE and no IDENT search")
+async def car_moa_inactive(probe: Probe) -> None:
+    """moa_active false (jurisdiction activated): criminal-history processing only."""
+    await _criminal_history_only(probe, cjis.Interoperability(jurisdiction_activated=True))
 
 
 @case(CJIS, "CAR from a jurisdiction not activated gets an SRE and no IDENT search")
 async def car_jurisdiction_inactive(probe: Probe) -> None:
     """jurisdiction_activated false (MOA active): criminal-history processing only."""
-    request = _car_of(Person(), cjis.Interoperability(moa_active=True))
-    await probe.deliver("SubmitCar", request)
-    await _sre(probe, request)
-    await probe.expect_none(
-        IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
-    )
+    await _criminal_history_only(probe, cjis.Interoperability(moa_active=True))
 
 
 @case(CJIS, "CAR from a jurisdiction its rollout phase activates later gets no IDENT search")
@@ -254,12 +254,7 @@ async def car_jurisdiction_not_yet_activated(probe: Probe) -> None:
     interop = cjis.Interoperability(
         moa_active=True, jurisdiction_activated=False, jurisdiction_activated_on="20100301"
     )
-    request = _car_of(Person(), interop)
-    await probe.deliver("SubmitCar", request)
-    await _sre(probe, request)
-    await probe.expect_none(
-        IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
-    )
+    await _criminal_history_only(probe, interop)
 
 
 @case(CJIS, "CAR from a jurisdiction activated on a day already passed is searched in IDENT")
