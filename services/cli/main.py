@@ -638,6 +638,7 @@ def demo(
             concurrency=concurrency,
             rate=rate,
             timeout_s=timeout,
+            rollout=rollout,
         )
         _remote_demo(remote, as_json=as_json)
         return
