@@ -27,6 +27,7 @@ from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound, shown
+from ..runtime.formats import iso_day
 from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
 from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
 from .models import (
@@ -37,6 +38,36 @@ from .models import (
 )
 
 SENDER = Agency.CJIS_IAFIS
+
+
+def closed_gates(interop: pb.Interoperability, *, ori: str, doa: str) -> list[str]:
+    """The gates that stop the IDENT search of a booking at `ori` dated `doa`, each named: the
+    state's MOA, then the jurisdiction (suspended, not yet activated on the DOA, or not
+    activated). Empty when both are open. A malformed activation day is refused."""
+    day = interop.jurisdiction_activated_on
+    if day:
+        check_date(day, field="interoperability.jurisdiction_activated_on")
+    closed: list[str] = []
+    if not interop.moa_active:
+        closed.append(f"MOA not active for state {ori[:2]}")
+    if interop.jurisdiction_suspended:
+        closed.append(f"jurisdiction ORI {ori} suspended (MOA VIII)")
+    elif not interop.jurisdiction_activated:
+        if day and doa < day:
+            closed.append(f"jurisdiction ORI {ori} not activated until {iso_day(day)}")
+        else:
+            closed.append(f"jurisdiction ORI {ori} not activated")
+    return closed
+
+
+def interoperability_search(
+    interop: pb.Interoperability, *, ori: str, doa: str
+) -> tuple[bool, str]:
+    """Whether CJIS searches IDENT for the booking, and the words its journal gives for it."""
+    closed = closed_gates(interop, ori=ori, doa=doa)
+    if not closed:
+        return True, "+IDENT"
+    return False, "interoperability search skipped: " + "; ".join(closed)
 
 
 def new_fbi_number() -> str:
@@ -141,6 +172,9 @@ class CriminalMasterFile(StoredGallery):
         )
         if not car.HasField("tenprint"):
             raise InvalidArgument("tenprint is required on a CAR")
+        interop, gates = interoperability_search(
+            car.interoperability, ori=car.envelope.ori, doa=car.doa
+        )
         probe = tenprint_from_proto(car.tenprint, dim=self.engine.dim)
         await self._refuse_repeated_tcn(session, car.envelope.tcn)
         with self.timed_search("SubmitCar"):
@@ -161,7 +195,6 @@ class CriminalMasterFile(StoredGallery):
             fbi_number, identification = await self._unused_fbi_number(session), "N"
             await self._add_subject(session, fbi_number, car.descriptors, probe)
             await session.flush()  # the subject row must exist before its arrest cycles
-        interop = car.interoperability.moa_active and car.interoperability.jurisdiction_activated
         await self._file_arrest(
             session,
             tot=MessageType.CAR,
@@ -174,8 +207,9 @@ class CriminalMasterFile(StoredGallery):
             charges=car.charges,
             identification=identification,
             ident_probe=probe if interop else None,
+            detail=gates,
         )
-        return f"{identification} {fbi_number}" + (" +IDENT" if interop else "")
+        return f"{identification} {fbi_number} {gates}"
 
     async def take_cpi(self, session: AsyncSession, cpi: pb.Cpi) -> str:
         """CPI: the arrest goes on the FBI number's history; IDENT searches the prints on file."""
@@ -184,6 +218,9 @@ class CriminalMasterFile(StoredGallery):
         )
         if not cpi.fbi_number:
             raise InvalidArgument("fbi_number is required on a CPI")
+        interop, gates = interoperability_search(
+            cpi.interoperability, ori=cpi.envelope.ori, doa=cpi.doa
+        )
         await self._refuse_repeated_tcn(session, cpi.envelope.tcn)
         subject = await session.get(Subject, cpi.fbi_number)
         if subject is None:
@@ -194,7 +231,6 @@ class CriminalMasterFile(StoredGallery):
                 reason=f"CPI names FBI number {cpi.fbi_number}, which is not on file",
             )
             return f"ERRT unknown FBI number {cpi.fbi_number}"
-        interop = cpi.interoperability.moa_active and cpi.interoperability.jurisdiction_activated
         on_file = TenprintTemplate.from_bytes(subject.tenprint, self.engine.dim)
         await self._file_arrest(
             session,
@@ -208,8 +244,9 @@ class CriminalMasterFile(StoredGallery):
             charges=cpi.charges,
             identification="I",
             ident_probe=on_file if interop else None,
+            detail=gates,
         )
-        return f"I {cpi.fbi_number}" + (" +IDENT" if interop else "")
+        return f"I {cpi.fbi_number} {gates}"
 
     def _refuse(
         self, session: AsyncSession, envelope: common_pb2.Envelope, *, code: str, reason: str
@@ -241,6 +278,7 @@ class CriminalMasterFile(StoredGallery):
         charges: Sequence[common_pb2.Charge],
         identification: str,
         ident_probe: TenprintTemplate | None,
+        detail: str,
     ) -> None:
         tcn = envelope.tcn
         session.add(
@@ -270,6 +308,7 @@ class CriminalMasterFile(StoredGallery):
                     else TransactionStatus.SRE_SENT
                 ),
                 identification=identification,
+                detail=detail,
                 created_at=now,
                 updated_at=now,
             )

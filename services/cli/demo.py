@@ -28,10 +28,11 @@ from ..sib.api import BookingIn
 from ..sib.lea_client import LeaKeys
 from ..sib.models import FINISHED, BookingStatus
 from ..sib.transactions import ANSI_NIST_TYPE, car_file
+from ..world.rollout import PLAN_PHASES
 from ..world.seeding import SeedCounts, seed_world
 from ..world.world import World, booking_payload, build_world
 from .launcher import DEFAULT_READY_TIMEOUT_S, LocalFederation, external_agencies
-from .report import compute, counts_online
+from .report import compute, counts_online, rollout_by_phase
 
 Progress = Callable[[str, int, int], None]
 
@@ -107,6 +108,9 @@ class DemoOptions:
     tls: bool = True
     # JSON bookings, or EBTS CAR files (whose answers are then read back as EBTS files too).
     format: BookingFormat = BookingFormat.JSON
+    # The world under the national rollout plan (Plan Appendix B): bookings in a jurisdiction
+    # its phase has not reached yet get criminal-history processing only.
+    rollout: bool = True
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -502,7 +506,12 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             f"the local demo runs all five agencies itself, but {variables} names an external "
             "one: unset it, or start the federation with `scfed up` and use --sib-url"
         )
-    world = build_world(options.seed, options.bookings, rebook_gap=max(32, 2 * options.concurrency))
+    world = build_world(
+        options.seed,
+        options.bookings,
+        rebook_gap=max(32, 2 * options.concurrency),
+        rollout=PLAN_PHASES if options.rollout else None,
+    )
     temporary = options.data_dir is None
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="scfed-demo-"))
     prefix = f"scfed_demo_{uuid.uuid4().hex[:8]}"
@@ -552,6 +561,7 @@ async def run_demo(options: DemoOptions, progress: Progress = _no_progress) -> d
             urls = {name: svc.http_url for name, svc in fed.services.items()}
             counts, unreadable = await counts_online(urls)
             result["measures"] = compute(counts, unreadable)
+            result["rollout"] = rollout_by_phase(counts)
         result["errors"] += len(refused_at_edge)
         result["edge_refusals"] = refused_at_edge[:10]
         result["seed"] = options.seed

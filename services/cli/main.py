@@ -95,6 +95,16 @@ def _check_database_url(url: str | None) -> str | None:
 
 
 # The launcher's DEFAULT_READY_TIMEOUT_S is the default of every command that takes it.
+Rollout = Annotated[
+    bool,
+    typer.Option(
+        "--rollout/--no-rollout",
+        help="The world under the national rollout plan (Strategic Plan Appendix B: phases to "
+        "30, 60 and 95 % coverage, FY2009-FY2011): a booking dated before its jurisdiction's "
+        "activation gets criminal-history processing only. --no-rollout: every jurisdiction "
+        "as its fixed flag says.",
+    ),
+]
 Tls = Annotated[
     bool,
     typer.Option(
@@ -304,6 +314,7 @@ def up(
         int | None, typer.Option(help="Seed a synthetic world once the services are ready.")
     ] = None,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the seeded world plans.")] = 100,
+    rollout: Rollout = True,
     external: Annotated[
         list[str] | None,
         typer.Option(
@@ -396,7 +407,9 @@ def up(
                 warning = f"external {name} does not answer gRPC health"
                 err().print(f"[yellow]{warning}:[/yellow] {problem}")
             if seed is not None and not stopping:
-                world = build_world(seed, world_size)
+                from ..world.rollout import PLAN_PHASES
+
+                world = build_world(seed, world_size, rollout=PLAN_PHASES if rollout else None)
                 channels = fed.operator_channels()
                 seeded = seed_world(world, fed.all_addresses(), channels=channels)
                 _print_seeded(seed, asyncio.run(seeded), fed.data_dir)
@@ -459,6 +472,7 @@ def _start_console(fed: LocalFederation, port: int) -> ConsoleServer | None:
 def seed(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic world.")] = 1,
     world_size: Annotated[int, typer.Option(min=0, help="Bookings the world plans.")] = 100,
+    rollout: Rollout = True,
 ) -> None:
     """Seed a running federation (SCFED_<SERVICE>_ADDR, else the default ports; with TLS on,
     the default, with the operator's certificate from SCFED_TLS_DIR). Every LEA's API key is
@@ -468,11 +482,12 @@ def seed(
     import grpc
 
     from ..runtime.config import ServiceSettings
+    from ..world.rollout import PLAN_PHASES
     from ..world.seeding import seed_world
     from ..world.world import build_world
 
     try:
-        world = build_world(seed, world_size)
+        world = build_world(seed, world_size, rollout=PLAN_PHASES if rollout else None)
         seeding = seed_world(world, _addresses(), channels=_operator_channels())
         counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
@@ -610,6 +625,7 @@ def demo(
             "/v1/transactions, and every answer read back as an EBTS file.",
         ),
     ] = "json",
+    rollout: Rollout = True,
 ) -> None:
     """Start the federation, seed a synthetic world, drive bookings, run the removal cases,
     print a summary and the Strategic Plan's measures. With --sib-url, drive a federation
@@ -640,6 +656,7 @@ def demo(
             concurrency=concurrency,
             rate=rate,
             timeout_s=timeout,
+            rollout=rollout,
         )
         _remote_demo(remote, as_json=as_json)
         return
@@ -656,6 +673,7 @@ def demo(
         ready_timeout_s=ready_timeout,
         tls=tls,
         format=BookingFormat(booking_format),
+        rollout=rollout,
     )
     try:
         result = _with_progress(lambda progress: run_demo(options, progress), as_json)
@@ -667,6 +685,7 @@ def demo(
     else:
         _print_summary(result)
         print_report(result["measures"])
+        print_rollout(result.get("rollout", []))
     if result["problems"] or result["unanswered"]:
         raise typer.Exit(1)
 
@@ -792,6 +811,46 @@ def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan mea
     out().print(table)
 
 
+def print_rollout(rows: list[dict[str, Any]], *, console: Any = None) -> None:
+    """Coverage by rollout phase as a table (nothing when no rollout plan is registered)."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(
+        title="Coverage by rollout phase (Strategic Plan Appendix B)",
+        caption="share: of the criminal alien population, as the rollout plan weighed each "
+        "jurisdiction; bookings: taken at the phase's jurisdictions, with or without the IDENT "
+        "search (before activation, or without an active MOA, only criminal history)",
+    )
+    for column in ("phase", "target", "jurisdictions", "share", "cumulative", "activated"):
+        table.add_column(column, justify="left" if column in ("phase", "activated") else "right")
+    table.add_column("bookings with IDENT search", justify="right")
+    table.add_column("without", justify="right")
+    for row in rows:
+        if row["phase"]:
+            phase = f"{row['phase']} ({row['fiscal_year'] or 'beyond the Plan'})"
+            target = "-" if row["target_pct"] is None else f"{row['target_pct']:g}%"
+            cumulative = f"{row['cumulative_share_pct']:.1f}%" + (
+                "" if row["target_met"] is not False else " (below target)"
+            )
+        else:
+            phase, target, cumulative = "not in the plan", "-", "-"
+        days = [d for d in (row["first_activation"], row["last_activation"]) if d]
+        activated = " .. ".join(dict.fromkeys(days)) or "-"
+        table.add_row(
+            phase,
+            target,
+            str(row["jurisdictions"]),
+            f"{row['share_pct']:.1f}%",
+            cumulative,
+            activated,
+            str(row["bookings_with_ident_search"]),
+            str(row["bookings_without_ident_search"]),
+        )
+    (console or out()).print(table)
+
+
 @app.command()
 def report(
     since: Annotated[
@@ -811,11 +870,12 @@ def report(
         typer.Option(help="NAME=URL of a running service's HTTP edge (sib, lesc, ice_field)."),
     ] = None,
 ) -> None:
-    """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records."""
+    """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records, and
+    coverage by rollout phase where a rollout plan is registered."""
     import asyncio
 
     from .offline import OfflineDatabases
-    from .report import compute, counts_offline, counts_online
+    from .report import compute, counts_offline, counts_online, rollout_by_phase
 
     when = _parse_since(since)
     try:
@@ -829,13 +889,14 @@ def report(
         err().print(f"[red]report failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     rows = compute(counts, unreadable)
+    phases = rollout_by_phase(counts)
     if as_json:
         since_ = when.isoformat() if when else None
-        sys.stdout.write(
-            json.dumps({"since": since_, "measures": rows, "unreadable": unreadable}) + "\n"
-        )
+        document = {"since": since_, "measures": rows, "rollout": phases, "unreadable": unreadable}
+        sys.stdout.write(json.dumps(document) + "\n")
     else:
         print_report(rows)
+        print_rollout(phases)
         for name, why in unreadable.items():
             err().print(f"not read (its measures left out): {name} ({why})")
 

@@ -28,6 +28,7 @@ from ..runtime.models import OutboxStatus
 from ..runtime.tls import ChannelFactory, insecure_channels
 from ..sib.lea_client import LeaKeys, issue_lea_keys
 from ..sib.models import FINISHED, BookingStatus
+from ..world.rollout import PLAN_PHASES
 from ..world.seeding import seed_world
 from ..world.world import World, build_world
 from .demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings, unchecked
@@ -54,6 +55,8 @@ class RemoteDemoOptions:
     external: frozenset[str] = frozenset()
     # How the seeding dials the services: plaintext, or with the operator's certificate.
     channels: ChannelFactory = insecure_channels
+    # The world under the national rollout plan (as `scfed demo` and `scfed seed`).
+    rollout: bool = True
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -184,7 +187,12 @@ async def run_remote_demo(
         **{n: u for n, u in options.urls.items() if n not in options.external},
         Agency.SIB: options.sib_url.rstrip("/"),
     }
-    world = build_world(options.seed, options.bookings, rebook_gap=max(32, 2 * options.concurrency))
+    world = build_world(
+        options.seed,
+        options.bookings,
+        rebook_gap=max(32, 2 * options.concurrency),
+        rollout=PLAN_PHASES if options.rollout else None,
+    )
     limits = httpx.Limits(max_connections=options.concurrency * 2)
     async with httpx.AsyncClient(base_url=urls[Agency.SIB], timeout=60.0, limits=limits) as client:
         ready = await client.get("/readyz")

@@ -8,6 +8,7 @@ stopped); this module turns the counts into the measures and states each one's d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,9 @@ from ..federation import Agency
 from ..ice_field import measures as ice_field_measures
 from ..lesc import measures as lesc_measures
 from ..runtime.db import Database
+from ..runtime.formats import iso_day
 from ..sib import measures as sib_measures
+from ..world.rollout import PLAN_PHASES
 from .offline import OfflineDatabases
 
 Counts = Mapping[str, Mapping[str, float]]
@@ -286,3 +289,56 @@ def format_value(row: Mapping[str, Any]) -> str:
     if row["unit"] == "days":
         return f"{value:.1f} days"
     return f"{value:g}"
+
+
+_PHASE_KEY = re.compile(r"^rollout_phase_([0-9]+)_jurisdictions$")
+
+
+def _day(value: float) -> str | None:
+    """YYYY-MM-DD from a YYYYMMDD count (None for 0: no day)."""
+    if not value:
+        return None
+    return iso_day(f"{int(value):08d}")
+
+
+def rollout_by_phase(counts: Counts) -> list[dict[str, Any]]:
+    """Coverage by rollout phase from the SIB's counts: each phase of the Plan (Appendix B,
+    services/world/rollout.py) with its fiscal year and target, then any other phase
+    registered, then phase 0 (jurisdictions no phase activates); empty when no rollout plan
+    is registered. Per phase: jurisdictions, their share of the criminal alien population
+    (and the cumulative share, phase by phase, against the target), the first and last
+    activation day, and the bookings taken with and without the IDENT search."""
+    sib = counts.get(Agency.SIB, {})
+    registered = {int(m.group(1)) for key in sib if (m := _PHASE_KEY.match(key))}
+    if not registered - {0}:
+        return []
+    plan = {p.phase: p for p in PLAN_PHASES}
+    phases = sorted((registered | set(plan)) - {0}) + ([0] if 0 in registered else [])
+    rows: list[dict[str, Any]] = []
+    cumulative = 0.0
+    for n in phases:
+        key = f"rollout_phase_{n}"
+        spec = plan.get(n)
+        share = 100.0 * sib.get(f"{key}_criminal_alien_share", 0.0)
+        if n:
+            cumulative += share
+        bookings = int(sib.get(f"{key}_bookings", 0))
+        searched = int(sib.get(f"{key}_bookings_checked_against_ident", 0))
+        target = spec.target_pct if spec is not None and n else None
+        rows.append(
+            {
+                "phase": n,
+                "fiscal_year": f"FY{spec.target_by.year}" if spec is not None and n else None,
+                "target_pct": target,
+                "jurisdictions": int(sib.get(f"{key}_jurisdictions", 0)),
+                "share_pct": round(share, 1),
+                "cumulative_share_pct": round(cumulative, 1) if n else None,
+                "target_met": None if target is None else round(cumulative, 6) >= target,
+                "first_activation": _day(sib.get(f"{key}_first_activation", 0)),
+                "last_activation": _day(sib.get(f"{key}_last_activation", 0)),
+                "bookings": bookings,
+                "bookings_with_ident_search": searched,
+                "bookings_without_ident_search": bookings - searched,
+            }
+        )
+    return rows

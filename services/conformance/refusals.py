@@ -320,6 +320,22 @@ def content_refusals() -> list[Refusal]:
             "ori must be nine characters",
         ),
         Refusal(
+            "agency activated from a day that is not YYYYMMDD",
+            sib_,
+            "RegisterAgency",
+            sib.Agency(ori="CA0190000", activated=True, activated_on="2010-03-01"),
+            INVALID,
+            "activated_on must be a date YYYYMMDD",
+        ),
+        Refusal(
+            "agency with a criminal alien share over 1",
+            sib_,
+            "RegisterAgency",
+            sib.Agency(ori="CA0190000", activated=True, criminal_alien_share=1.5),
+            INVALID,
+            "criminal_alien_share must be between 0 and 1",
+        ),
+        Refusal(
             "agency of an unregistered state",
             sib_,
             "RegisterAgency",
@@ -537,6 +553,26 @@ def content_refusals() -> list[Refusal]:
             car(doa="20090230"),
             INVALID,
             "doa is not a calendar date",
+        ),
+        Refusal(
+            "CAR whose jurisdiction activation day is not a calendar date",
+            cjis_,
+            "SubmitCar",
+            car(
+                interoperability=cjis.Interoperability(
+                    moa_active=True, jurisdiction_activated_on="20100230"
+                )
+            ),
+            INVALID,
+            "interoperability.jurisdiction_activated_on is not a calendar date",
+        ),
+        Refusal(
+            "CPI whose jurisdiction activation day is not YYYYMMDD",
+            cjis_,
+            "SubmitCpi",
+            cpi(interoperability=cjis.Interoperability(jurisdiction_activated_on="2010-03-01")),
+            INVALID,
+            "interoperability.jurisdiction_activated_on must be a date YYYYMMDD",
         ),
         Refusal(
             "CAR without its own TCN",

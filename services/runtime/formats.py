@@ -39,3 +39,8 @@ def is_calendar_date(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def iso_day(yyyymmdd: str) -> str:
+    """A YYYYMMDD day written YYYY-MM-DD, as people read it in journals and reports."""
+    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from ..ice_field.models import CaseState
 from ..runtime.clock import parse_duration
 from ..runtime.faults import FaultSpec
 from ..runtime.formats import NCIC_CODE_PATTERN, ORI_PATTERN, YYYYMMDD_PATTERN
+from ..world.rollout import PLAN_PHASES, PhaseSpec, check_phases
 from ..world.world import IMMIGRATION_STATUSES, MOA_STATUSES
 
 MoaStatus = Literal["ACTIVE", "SUSPENDED", "NOT_SIGNED", "TERMINATION_NOTICED"]
@@ -72,16 +74,73 @@ class StateIn(_Strict):
 
 
 class AgencyIn(_Strict):
-    """A booking law enforcement agency."""
+    """A booking law enforcement agency; `activated_on` (YYYYMMDD) dates its activation, as
+    a rollout phase (`rollout_phase`) would: bookings with an earlier DOA get criminal-history
+    processing only."""
 
     ori: str
     name: str = ""
     activated: bool = True
+    activated_on: str = Field(default="", pattern=r"^([0-9]{8})?$")
+    rollout_phase: int = Field(default=0, ge=0)
 
     @field_validator("ori")
     @classmethod
     def _ori(cls, value: str) -> str:
         return _matching(ORI_PATTERN, value, "ORI must match [A-Z]{2}[A-Z0-9]{7}")
+
+    @field_validator("activated_on")
+    @classmethod
+    def _calendar_day(cls, value: str) -> str:
+        if value:
+            _day(value)
+        return value
+
+
+def _day(value: str) -> date:
+    """The calendar day of a YYYYMMDD string (ValueError naming it when there is none)."""
+    try:
+        return datetime.strptime(value, "%Y%m%d").date()
+    except ValueError:
+        raise ValueError(f"{value!r} is not a calendar date YYYYMMDD") from None
+
+
+class PhaseIn(_Strict):
+    """A phase of the national rollout plan: its first and last day (YYYYMMDD) and the
+    percent of the criminal alien population covered by its last day."""
+
+    starts: str
+    target_by: str
+    target_pct: float = Field(gt=0, le=100)
+
+    @field_validator("starts", "target_by")
+    @classmethod
+    def _calendar_day(cls, value: str) -> str:
+        _day(value)
+        return value
+
+
+class RolloutIn(_Strict):
+    """The national rollout plan of a scenario's world (services/world/rollout.py): phases in
+    order (default: the Strategic Plan's, Appendix B), over the world's fixed agencies weighed
+    by their booking volume. Only where the file leaves out [[agencies]]; agencies of the file
+    date their activation themselves (`activated_on`)."""
+
+    phases: list[PhaseIn] | None = None
+
+    def phase_specs(self) -> tuple[PhaseSpec, ...]:
+        """The phases as the world's rollout plan takes them."""
+        if self.phases is None:
+            return PLAN_PHASES
+        return tuple(
+            PhaseSpec(n, _day(p.starts), _day(p.target_by), p.target_pct)
+            for n, p in enumerate(self.phases, start=1)
+        )
+
+    @model_validator(mode="after")
+    def _phases(self) -> RolloutIn:
+        check_phases(self.phase_specs())
+        return self
 
 
 class FieldOfficeIn(_Strict):
@@ -351,6 +410,8 @@ class ScenarioSpec(_Strict):
     states: list[StateIn] | None = None
     agencies: list[AgencyIn] | None = None
     field_offices: list[FieldOfficeIn] | None = None
+    # The world's national rollout plan; absent: every agency as its own flag and day say.
+    rollout: RolloutIn | None = None
     people: dict[str, PersonIn] = Field(default_factory=dict)
     # Fault rules in force from the start, as `fault` steps before the first step would be.
     faults: list[FaultStep] = Field(default_factory=list)
@@ -361,6 +422,11 @@ class ScenarioSpec(_Strict):
         """Every step names a person, agency, state and booking the file defines."""
         from ..world.world import AGENCIES, STATES
 
+        if self.rollout is not None and self.agencies is not None:
+            raise ValueError(
+                "rollout: plans the world's own agencies; with [[agencies]], date each one's "
+                "activation with activated_on instead"
+            )
         oris = {a.ori for a in self.agencies} if self.agencies is not None else None
         oris = oris if oris is not None else {a.ori for a in AGENCIES}
         states = {s.code for s in self.states} if self.states is not None else None

@@ -42,6 +42,7 @@ from ..world.world import (
     FieldOfficeSpec,
     StateSpec,
     World,
+    rollout_agencies,
 )
 from .model import (
     AdvanceStep,
@@ -145,9 +146,21 @@ def _world(spec: ScenarioSpec) -> World:
         AGENCIES
         if spec.agencies is None
         else tuple(
-            AgencySpec(a.ori, a.name or a.ori, a.ori[:2], a.activated) for a in spec.agencies
+            AgencySpec(
+                a.ori,
+                a.name or a.ori,
+                a.ori[:2],
+                a.activated,
+                activated_on=a.activated_on,
+                rollout_phase=a.rollout_phase,
+            )
+            for a in spec.agencies
         )
     )
+    plan = None
+    if spec.rollout is not None:
+        # The scenario's world books nobody of its own: booking volume weighs the agencies.
+        plan, agencies = rollout_agencies(agencies, (), (), spec.rollout.phase_specs())
     offices = (
         FIELD_OFFICES
         if spec.field_offices is None
@@ -170,6 +183,7 @@ def _world(spec: ScenarioSpec) -> World:
         persons=(),
         bookings=(),
         fingerprints=SyntheticFingerprints(),
+        rollout=plan,
     )
 
 
@@ -439,7 +453,10 @@ class _Observation:
             return "moa_not_signed"
         if moa == "termination_noticed" and not self.view["expects_idr"]:
             return "moa_terminated"
-        if not self.activated:
+        # Not activated by its flag, or not yet on the booking's DOA (its rollout day): the
+        # SIB's journal of the booking names the closed gate.
+        not_yet = any("jurisdiction not activated" in e.get("detail", "") for e in self.sib_journal)
+        if not self.activated or not_yet:
             return "jurisdiction_not_activated"
         return f"no reason: MOA {moa or 'unknown'}, jurisdiction activated"
 

@@ -30,7 +30,7 @@ from ..runtime.clock import Clock
 from ..runtime.delivery import Outbox
 from ..runtime.envelope import MessageType, make_envelope, new_tcn
 from ..runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
-from ..runtime.formats import STATE_CODE_PATTERN
+from ..runtime.formats import STATE_CODE_PATTERN, iso_day
 from ..runtime.models import Direction, OutboxMessage, Outcome
 from ..runtime.proto_json import from_json, list_from_json, list_to_json, to_json
 from ..runtime.validation import check_charges, check_date, check_descriptors, check_ori
@@ -54,6 +54,47 @@ def moa_in_effect(state: StateRecord, now: datetime) -> bool:
     if state.moa_status == pb.MOA_STATUS_TERMINATION_NOTICED:
         return state.termination_effective_at is None or now < state.termination_effective_at
     return False
+
+
+def attest_interoperability(
+    state: StateRecord,
+    agency: AgencyRecord,
+    suspension: JurisdictionSuspension | None,
+    *,
+    doa: str,
+    now: datetime,
+) -> cjis_iafis_pb2.Interoperability:
+    """What a booking's CAR or CPI attests, each gate its own fact: the state's MOA in effect
+    now; the jurisdiction activated (its flag, and its rollout day on or before the DOA) and
+    not suspended."""
+    activated_on = agency.activated_on or ""
+    activated = agency.activated and (not activated_on or doa >= activated_on)
+    return cjis_iafis_pb2.Interoperability(
+        moa_active=moa_in_effect(state, now),
+        jurisdiction_activated=activated and suspension is None,
+        jurisdiction_activated_on=activated_on,
+        jurisdiction_suspended=suspension is not None,
+    )
+
+
+def closed_gate_words(interop: cjis_iafis_pb2.Interoperability, state: str) -> str:
+    """The booking journal's words for the gates that are closed ("" when both are open)."""
+    words = []
+    if not interop.moa_active:
+        words.append(f"MOA not in effect for {state}")
+    if not interop.jurisdiction_activated and not interop.jurisdiction_suspended:
+        day = interop.jurisdiction_activated_on
+        words.append(
+            f"jurisdiction not activated until {iso_day(day)}"
+            if day
+            else "jurisdiction not activated"
+        )
+    return "; ".join(words)
+
+
+def _check_share(share: float) -> None:
+    if not 0.0 <= share <= 1.0:
+        raise InvalidArgument(f"criminal_alien_share must be between 0 and 1, got {share}")
 
 
 # The longest reason a suspension notice may give.
@@ -219,6 +260,9 @@ class StateBureau:
     async def register_agency(self, session: AsyncSession, agency: pb.Agency) -> pb.Agency:
         """Creates or replaces an agency."""
         check_ori(agency.ori)
+        if agency.activated_on:
+            check_date(agency.activated_on, field="activated_on")
+        _check_share(agency.criminal_alien_share)
         if await session.get(StateRecord, agency.ori[:2]) is None:
             raise FailedPrecondition(f"state {agency.ori[:2]} is not registered with this SIB")
         row = await session.get(AgencyRecord, agency.ori)
@@ -228,6 +272,9 @@ class StateBureau:
         row.name = agency.name or agency.ori
         row.state = agency.ori[:2]
         row.activated = agency.activated
+        row.activated_on = agency.activated_on
+        row.rollout_phase = agency.rollout_phase
+        row.criminal_alien_share = agency.criminal_alien_share
         return agency
 
     async def set_moa_status(
@@ -401,7 +448,8 @@ class StateBureau:
             subsequent = True
         tot = MessageType.CPI if state.nff and subsequent else MessageType.CAR
         suspension = await session.get(JurisdictionSuspension, agency.ori)
-        interop = moa_in_effect(state, now) and agency.activated and suspension is None
+        gates = attest_interoperability(state, agency, suspension, doa=submission.doa, now=now)
+        interop = gates.moa_active and gates.jurisdiction_activated
         booking = Booking(
             tcn=new_tcn(state.code),
             ori=submission.ori,
@@ -414,6 +462,7 @@ class StateBureau:
             prints_sha256=submission.prints_sha256(),
             status=BookingStatus.SUBMITTED,
             expects_idr=interop,
+            interoperability=to_json(gates),
             accepted_at=now,
         )
         session.add(booking)
@@ -448,7 +497,14 @@ class StateBureau:
             peer=f"lea:{submission.ori}",
             outcome=Outcome.ACCEPTED,
             detail=f"{tot} sid={subject.sid} interoperability={'yes' if interop else 'no'}"
-            + ("" if suspension is None else f" ({describe_suspension(suspension)})")
+            + "".join(
+                f" ({words})"
+                for words in (
+                    closed_gate_words(gates, state.code),
+                    "" if suspension is None else describe_suspension(suspension),
+                )
+                if words
+            )
             + (f"; {submission.received_as}" if submission.received_as else ""),
             at=received_at,
         )
@@ -463,9 +519,12 @@ class StateBureau:
         fbi_number: str,
     ) -> None:
         """The booking's CAR (with prints) or CPI goes into the outbox for CJIS."""
-        interop = cjis_iafis_pb2.Interoperability(
-            moa_active=booking.expects_idr, jurisdiction_activated=booking.expects_idr
-        )
+        if booking.interoperability is None:
+            interop = cjis_iafis_pb2.Interoperability(
+                moa_active=booking.expects_idr, jurisdiction_activated=booking.expects_idr
+            )
+        else:
+            interop = from_json(booking.interoperability, cjis_iafis_pb2.Interoperability)
         descriptors = from_json(booking.descriptors, common_pb2.Descriptors)
         charges = list_from_json(booking.charges, common_pb2.Charge)
         envelope = make_envelope(

@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..runtime.db import StrEnumType, UtcDateTime
@@ -61,6 +71,12 @@ class AgencyRecord(SibBase):
     name: Mapped[str] = mapped_column(String(80))
     state: Mapped[str] = mapped_column(String(2))
     activated: Mapped[bool] = mapped_column(Boolean)
+    # YYYYMMDD: activated for bookings dated (DOA) on or after it; None or "": any date.
+    activated_on: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The national rollout phase that activates it (None or 0: none), and its share (0..1)
+    # of the criminal alien population as the rollout plan weighed it.
+    rollout_phase: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    criminal_alien_share: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class JurisdictionSuspension(SibBase):
@@ -108,6 +124,12 @@ class Booking(SibBase):
     prints_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[BookingStatus] = mapped_column(StrEnumType(BookingStatus, 24))
     expects_idr: Mapped[bool] = mapped_column(Boolean)
+    # What the CAR or CPI attests (cjis_iafis.v1 Interoperability, stored form of
+    # services.runtime.proto_json); None on bookings taken before it was kept: both gates
+    # are then `expects_idr`.
+    interoperability: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
     sre_received: Mapped[bool] = mapped_column(Boolean, default=False)
     idr_received: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str] = mapped_column(Text, default="")

@@ -139,7 +139,14 @@ async def register_jurisdictions(
         )
     for agency in agencies:
         await sib.RegisterAgency(
-            sib_pb2.Agency(ori=agency.ori, name=agency.name, activated=agency.activated)
+            sib_pb2.Agency(
+                ori=agency.ori,
+                name=agency.name,
+                activated=agency.activated,
+                activated_on=agency.activated_on,
+                rollout_phase=agency.rollout_phase,
+                criminal_alien_share=agency.criminal_alien_share,
+            )
         )
 
 

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import accumulate
 from typing import Any
@@ -47,6 +49,7 @@ import numpy.typing as npt
 from scfed.common.v1 import common_pb2
 
 from ..runtime.formats import NCIC_CODE_PATTERN, ORI_PATTERN, YYYYMMDD_PATTERN
+from .rollout import PhaseSpec, RolloutPlan, plan_rollout
 from .tenprints import SyntheticFingerprints
 
 MOA_STATUSES: tuple[str, ...] = ("ACTIVE", "SUSPENDED", "NOT_SIGNED", "TERMINATION_NOTICED")
@@ -123,15 +126,22 @@ class StateSpec:
 
 @dataclass(frozen=True)
 class AgencySpec:
-    """A booking law enforcement agency; `activated` once its jurisdiction joined."""
+    """A booking law enforcement agency; `activated` once its jurisdiction joined (from
+    `activated_on`, YYYYMMDD, when a rollout phase dates it)."""
 
     ori: str
     name: str
     state: str
     activated: bool
+    activated_on: str = ""
+    # The rollout phase that activates it (0: none), and its share of the criminal aliens.
+    rollout_phase: int = 0
+    criminal_alien_share: float = 0.0
 
     def __post_init__(self) -> None:
         _check_ori(self.ori, "agency")
+        if self.activated_on:
+            _check_date(self.activated_on, "activated_on")
 
 
 @dataclass(frozen=True)
@@ -275,6 +285,8 @@ class World:
     persons: tuple[Person, ...]
     bookings: tuple[BookingSpec, ...]
     fingerprints: SyntheticFingerprints
+    # The national rollout plan in force (None: every agency's own activation flag).
+    rollout: RolloutPlan | None = None
 
     def person(self, person_id: int) -> Person:
         """The person with this id (KeyError when unknown)."""
@@ -623,8 +635,62 @@ class _Generator:
         )
 
 
-def build_world(seed: int, bookings: int, *, rebook_gap: int = 32) -> World:
-    """The world of this seed with `bookings` bookings (see the module docstring)."""
+def criminal_alien_bookings(
+    persons: Sequence[Person], bookings: Iterable[BookingSpec]
+) -> Counter[str]:
+    """Bookings of criminal aliens per booking agency's ORI: everyone booked is charged with a
+    crime, and an alien is someone IDENT holds with a status other than naturalized citizen."""
+    aliens = {
+        p.person_id
+        for p in persons
+        if p.immigration is not None and p.immigration.status != "NATURALIZED_CITIZEN"
+    }
+    return Counter(b.ori for b in bookings if b.person_id in aliens)
+
+
+def rollout_agencies(
+    agencies: Sequence[AgencySpec],
+    persons: Sequence[Person],
+    bookings: Sequence[BookingSpec],
+    phases: Sequence[PhaseSpec],
+) -> tuple[RolloutPlan, tuple[AgencySpec, ...]]:
+    """The rollout plan over these agencies, weighed by their criminal-alien bookings (by
+    their booking volume, `AGENCY_WEIGHTS`, when the world books none), and the agencies as
+    the plan activates them: on their phase's day, or not at all."""
+    counts = criminal_alien_bookings(persons, bookings)
+    weights = {a.ori: counts.get(a.ori, 0) for a in agencies}
+    if not any(weights.values()):
+        volume = dict(zip((a.ori for a in AGENCIES), AGENCY_WEIGHTS, strict=True))
+        weights = {a.ori: volume.get(a.ori, 1) for a in agencies}
+    plan = plan_rollout(weights, phases)
+    planned = []
+    for agency in agencies:
+        activation = plan.activation(agency.ori)
+        if activation is None:
+            planned.append(replace(agency, activated=False, activated_on="", rollout_phase=0))
+        else:
+            planned.append(
+                replace(
+                    agency,
+                    activated=True,
+                    activated_on=activation.activated_on.strftime("%Y%m%d"),
+                    rollout_phase=activation.phase,
+                    criminal_alien_share=activation.share,
+                )
+            )
+    return plan, tuple(planned)
+
+
+def build_world(
+    seed: int,
+    bookings: int,
+    *,
+    rebook_gap: int = 32,
+    rollout: Sequence[PhaseSpec] | None = None,
+) -> World:
+    """The world of this seed with `bookings` bookings (see the module docstring), under the
+    national rollout plan of these phases (services/world/rollout.py), or without one (None:
+    each agency's own activation flag)."""
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     if bookings < 0:
@@ -692,15 +758,20 @@ def build_world(seed: int, bookings: int, *, rebook_gap: int = 32) -> World:
                 len(persons) + 1, male_rate=0.75, ident=False, naturalized=False, criminal=True
             )
         )
+    plan: RolloutPlan | None = None
+    agencies = AGENCIES
+    if rollout is not None:
+        plan, agencies = rollout_agencies(AGENCIES, persons, specs, rollout)
     return World(
         seed=seed,
         states=STATES,
-        agencies=AGENCIES,
+        agencies=agencies,
         field_offices=FIELD_OFFICES,
         lesc_staffing=LESC_STAFFING,
         persons=tuple(persons),
         bookings=tuple(specs),
         fingerprints=fingerprints,
+        rollout=plan,
     )
 
 

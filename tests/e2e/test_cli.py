@@ -90,6 +90,13 @@ def test_demo_answers_every_booking_and_agrees_on_sqlite_and_postgres(tmp_path: 
     assert {m["key"]: m["value"] for m in measures} == printed
     assert [m["key"] for m in measures if m["value"] is None] == []
     assert {m["goal"] for m in measures} == {"1.1", "1.2", "1.3", "2.1", "2.2", "3.1", "3.2"}
+    # The world is under the national rollout plan: coverage by phase, each target met, every
+    # booking in one phase's row; the report reads the same rows from the SIB's records.
+    phases = [row for row in sqlite["rollout"] if row["phase"]]
+    assert [row["phase"] for row in phases] == [1, 2, 3]
+    assert all(row["target_met"] for row in phases)
+    assert sum(row["bookings"] for row in sqlite["rollout"]) == 40
+    assert json.loads(report.stdout)["rollout"] == sqlite["rollout"]
 
     trace = _run(["trace", sqlite["sample_tcn"], "--data-dir", str(tmp_path / "demo"), "--json"])
     assert trace.returncode == 0, trace.stderr

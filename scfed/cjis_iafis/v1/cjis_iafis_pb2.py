@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from scfed.common.v1 import common_pb2 as scfed_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$scfed/cjis_iafis/v1/cjis_iafis.proto\x12\x13scfed.cjis_iafis.v1\x1a\x1cscfed/common/v1/common.proto\"F\n\x10Interoperability\x12\x12\n\nmoa_active\x18\x01 \x01(\x08\x12\x1e\n\x16jurisdiction_activated\x18\x02 \x01(\x08\"\xaf\x02\n\x03\x43\x61r\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x0b\n\x03sid\x18\x02 \x01(\t\x12\x31\n\x0b\x64\x65scriptors\x18\x03 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12+\n\x08tenprint\x18\x04 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12(\n\x07\x63harges\x18\x05 \x03(\x0b\x32\x17.scfed.common.v1.Charge\x12\x16\n\x0e\x62ooking_number\x18\x06 \x01(\t\x12\x0b\n\x03\x64oa\x18\x07 \x01(\t\x12?\n\x10interoperability\x18\x08 \x01(\x0b\x32%.scfed.cjis_iafis.v1.Interoperability\"\x96\x02\n\x03\x43pi\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x0b\n\x03sid\x18\x02 \x01(\t\x12\x12\n\nfbi_number\x18\x03 \x01(\t\x12\x31\n\x0b\x64\x65scriptors\x18\x04 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12(\n\x07\x63harges\x18\x05 \x03(\x0b\x32\x17.scfed.common.v1.Charge\x12\x16\n\x0e\x62ooking_number\x18\x06 \x01(\t\x12\x0b\n\x03\x64oa\x18\x07 \x01(\t\x12?\n\x10interoperability\x18\x08 \x01(\x0b\x32%.scfed.cjis_iafis.v1.Interoperability\"\\\n\nIdrMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12!\n\x03idr\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Idr\"R\n\x12IaqAcknowledgement\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\"\\\n\nIarMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12!\n\x03iar\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Iar\"\xb2\x01\n\x0e\x43riminalRecord\x12\x31\n\x0b\x64\x65scriptors\x18\x01 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12+\n\x08tenprint\x18\x02 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12,\n\x06\x63ycles\x18\x03 \x03(\x0b\x32\x1c.scfed.common.v1.ArrestCycle\x12\x12\n\nfbi_number\x18\x04 \x01(\t\"T\n\x1c\x45nrollCriminalRecordsRequest\x12\x34\n\x07records\x18\x01 \x03(\x0b\x32#.scfed.cjis_iafis.v1.CriminalRecord\"4\n\x1d\x45nrollCriminalRecordsResponse\x12\x13\n\x0b\x66\x62i_numbers\x18\x01 \x03(\t\"/\n\x19GetCriminalHistoryRequest\x12\x12\n\nfbi_number\x18\x01 \x01(\t2\xc8\x04\n\tCjisIafis\x12;\n\tSubmitCar\x12\x18.scfed.cjis_iafis.v1.Car\x1a\x14.scfed.common.v1.Ack\x12;\n\tSubmitCpi\x12\x18.scfed.cjis_iafis.v1.Cpi\x1a\x14.scfed.common.v1.Ack\x12\x43\n\nDeliverIdr\x12\x1f.scfed.cjis_iafis.v1.IdrMessage\x1a\x14.scfed.common.v1.Ack\x12O\n\x0e\x41\x63knowledgeIaq\x12\'.scfed.cjis_iafis.v1.IaqAcknowledgement\x1a\x14.scfed.common.v1.Ack\x12\x43\n\nDeliverIar\x12\x1f.scfed.cjis_iafis.v1.IarMessage\x1a\x14.scfed.common.v1.Ack\x12~\n\x15\x45nrollCriminalRecords\x12\x31.scfed.cjis_iafis.v1.EnrollCriminalRecordsRequest\x1a\x32.scfed.cjis_iafis.v1.EnrollCriminalRecordsResponse\x12\x66\n\x12GetCriminalHistory\x12..scfed.cjis_iafis.v1.GetCriminalHistoryRequest\x1a .scfed.common.v1.CriminalHistoryb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$scfed/cjis_iafis/v1/cjis_iafis.proto\x12\x13scfed.cjis_iafis.v1\x1a\x1cscfed/common/v1/common.proto\"\x89\x01\n\x10Interoperability\x12\x12\n\nmoa_active\x18\x01 \x01(\x08\x12\x1e\n\x16jurisdiction_activated\x18\x02 \x01(\x08\x12!\n\x19jurisdiction_activated_on\x18\x03 \x01(\t\x12\x1e\n\x16jurisdiction_suspended\x18\x04 \x01(\x08\"\xaf\x02\n\x03\x43\x61r\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x0b\n\x03sid\x18\x02 \x01(\t\x12\x31\n\x0b\x64\x65scriptors\x18\x03 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12+\n\x08tenprint\x18\x04 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12(\n\x07\x63harges\x18\x05 \x03(\x0b\x32\x17.scfed.common.v1.Charge\x12\x16\n\x0e\x62ooking_number\x18\x06 \x01(\t\x12\x0b\n\x03\x64oa\x18\x07 \x01(\t\x12?\n\x10interoperability\x18\x08 \x01(\x0b\x32%.scfed.cjis_iafis.v1.Interoperability\"\x96\x02\n\x03\x43pi\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x0b\n\x03sid\x18\x02 \x01(\t\x12\x12\n\nfbi_number\x18\x03 \x01(\t\x12\x31\n\x0b\x64\x65scriptors\x18\x04 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12(\n\x07\x63harges\x18\x05 \x03(\x0b\x32\x17.scfed.common.v1.Charge\x12\x16\n\x0e\x62ooking_number\x18\x06 \x01(\t\x12\x0b\n\x03\x64oa\x18\x07 \x01(\t\x12?\n\x10interoperability\x18\x08 \x01(\x0b\x32%.scfed.cjis_iafis.v1.Interoperability\"\\\n\nIdrMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12!\n\x03idr\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Idr\"R\n\x12IaqAcknowledgement\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\"\\\n\nIarMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12!\n\x03iar\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Iar\"\xb2\x01\n\x0e\x43riminalRecord\x12\x31\n\x0b\x64\x65scriptors\x18\x01 \x01(\x0b\x32\x1c.scfed.common.v1.Descriptors\x12+\n\x08tenprint\x18\x02 \x01(\x0b\x32\x19.scfed.common.v1.Tenprint\x12,\n\x06\x63ycles\x18\x03 \x03(\x0b\x32\x1c.scfed.common.v1.ArrestCycle\x12\x12\n\nfbi_number\x18\x04 \x01(\t\"T\n\x1c\x45nrollCriminalRecordsRequest\x12\x34\n\x07records\x18\x01 \x03(\x0b\x32#.scfed.cjis_iafis.v1.CriminalRecord\"4\n\x1d\x45nrollCriminalRecordsResponse\x12\x13\n\x0b\x66\x62i_numbers\x18\x01 \x03(\t\"/\n\x19GetCriminalHistoryRequest\x12\x12\n\nfbi_number\x18\x01 \x01(\t2\xc8\x04\n\tCjisIafis\x12;\n\tSubmitCar\x12\x18.scfed.cjis_iafis.v1.Car\x1a\x14.scfed.common.v1.Ack\x12;\n\tSubmitCpi\x12\x18.scfed.cjis_iafis.v1.Cpi\x1a\x14.scfed.common.v1.Ack\x12\x43\n\nDeliverIdr\x12\x1f.scfed.cjis_iafis.v1.IdrMessage\x1a\x14.scfed.common.v1.Ack\x12O\n\x0e\x41\x63knowledgeIaq\x12\'.scfed.cjis_iafis.v1.IaqAcknowledgement\x1a\x14.scfed.common.v1.Ack\x12\x43\n\nDeliverIar\x12\x1f.scfed.cjis_iafis.v1.IarMessage\x1a\x14.scfed.common.v1.Ack\x12~\n\x15\x45nrollCriminalRecords\x12\x31.scfed.cjis_iafis.v1.EnrollCriminalRecordsRequest\x1a\x32.scfed.cjis_iafis.v1.EnrollCriminalRecordsResponse\x12\x66\n\x12GetCriminalHistory\x12..scfed.cjis_iafis.v1.GetCriminalHistoryRequest\x1a .scfed.common.v1.CriminalHistoryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'scfed.cjis_iafis.v1.cjis_iafis_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INTEROPERABILITY']._serialized_start=91
-  _globals['_INTEROPERABILITY']._serialized_end=161
-  _globals['_CAR']._serialized_start=164
-  _globals['_CAR']._serialized_end=467
-  _globals['_CPI']._serialized_start=470
-  _globals['_CPI']._serialized_end=748
-  _globals['_IDRMESSAGE']._serialized_start=750
-  _globals['_IDRMESSAGE']._serialized_end=842
-  _globals['_IAQACKNOWLEDGEMENT']._serialized_start=844
-  _globals['_IAQACKNOWLEDGEMENT']._serialized_end=926
-  _globals['_IARMESSAGE']._serialized_start=928
-  _globals['_IARMESSAGE']._serialized_end=1020
-  _globals['_CRIMINALRECORD']._serialized_start=1023
-  _globals['_CRIMINALRECORD']._serialized_end=1201
-  _globals['_ENROLLCRIMINALRECORDSREQUEST']._serialized_start=1203
-  _globals['_ENROLLCRIMINALRECORDSREQUEST']._serialized_end=1287
-  _globals['_ENROLLCRIMINALRECORDSRESPONSE']._serialized_start=1289
-  _globals['_ENROLLCRIMINALRECORDSRESPONSE']._serialized_end=1341
-  _globals['_GETCRIMINALHISTORYREQUEST']._serialized_start=1343
-  _globals['_GETCRIMINALHISTORYREQUEST']._serialized_end=1390
-  _globals['_CJISIAFIS']._serialized_start=1393
-  _globals['_CJISIAFIS']._serialized_end=1977
+  _globals['_INTEROPERABILITY']._serialized_start=92
+  _globals['_INTEROPERABILITY']._serialized_end=229
+  _globals['_CAR']._serialized_start=232
+  _globals['_CAR']._serialized_end=535
+  _globals['_CPI']._serialized_start=538
+  _globals['_CPI']._serialized_end=816
+  _globals['_IDRMESSAGE']._serialized_start=818
+  _globals['_IDRMESSAGE']._serialized_end=910
+  _globals['_IAQACKNOWLEDGEMENT']._serialized_start=912
+  _globals['_IAQACKNOWLEDGEMENT']._serialized_end=994
+  _globals['_IARMESSAGE']._serialized_start=996
+  _globals['_IARMESSAGE']._serialized_end=1088
+  _globals['_CRIMINALRECORD']._serialized_start=1091
+  _globals['_CRIMINALRECORD']._serialized_end=1269
+  _globals['_ENROLLCRIMINALRECORDSREQUEST']._serialized_start=1271
+  _globals['_ENROLLCRIMINALRECORDSREQUEST']._serialized_end=1355
+  _globals['_ENROLLCRIMINALRECORDSRESPONSE']._serialized_start=1357
+  _globals['_ENROLLCRIMINALRECORDSRESPONSE']._serialized_end=1409
+  _globals['_GETCRIMINALHISTORYREQUEST']._serialized_start=1411
+  _globals['_GETCRIMINALHISTORYREQUEST']._serialized_end=1458
+  _globals['_CJISIAFIS']._serialized_start=1461
+  _globals['_CJISIAFIS']._serialized_end=2045
 # @@protoc_insertion_point(module_scope)

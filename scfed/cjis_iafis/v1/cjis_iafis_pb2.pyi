@@ -21,25 +21,45 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class Interoperability(_message.Message):
-    """What the SIB attests about the booking's jurisdiction when it submits."""
+    """What the SIB attests about the booking's jurisdiction when it submits: two gates, each its
+    own fact. CJIS searches IDENT only when both are open, and its journal names the gate that
+    stopped a search.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     MOA_ACTIVE_FIELD_NUMBER: _builtins.int
     JURISDICTION_ACTIVATED_FIELD_NUMBER: _builtins.int
+    JURISDICTION_ACTIVATED_ON_FIELD_NUMBER: _builtins.int
+    JURISDICTION_SUSPENDED_FIELD_NUMBER: _builtins.int
     moa_active: _builtins.bool
-    """The state's MOA with ICE is in effect (signed, not suspended, not terminated)."""
+    """The state's MOA with ICE is in effect (signed, not suspended, not terminated), whatever
+    the jurisdiction's activation.
+    """
     jurisdiction_activated: _builtins.bool
-    """The booking agency's jurisdiction has been activated for IDENT/IAFIS interoperability."""
+    """The booking agency's jurisdiction has been activated for IDENT/IAFIS interoperability on
+    the booking's date of arrest (and is not suspended), whatever the state's MOA.
+    """
+    jurisdiction_activated_on: _builtins.str
+    """The day (YYYYMMDD) the jurisdiction is activated, when its rollout phase dates it; with
+    jurisdiction_activated false and a DOA before it, the jurisdiction was not yet activated.
+    Empty when its activation is not dated.
+    """
+    jurisdiction_suspended: _builtins.bool
+    """The jurisdiction's interoperability is suspended by a party to the MOA (MOA VIII);
+    jurisdiction_activated is false then too.
+    """
     def __init__(
         self,
         *,
         moa_active: _builtins.bool = ...,
         jurisdiction_activated: _builtins.bool = ...,
+        jurisdiction_activated_on: _builtins.str = ...,
+        jurisdiction_suspended: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["jurisdiction_activated", b"jurisdiction_activated", "moa_active", b"moa_active"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jurisdiction_activated", b"jurisdiction_activated", "jurisdiction_activated_on", b"jurisdiction_activated_on", "jurisdiction_suspended", b"jurisdiction_suspended", "moa_active", b"moa_active"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

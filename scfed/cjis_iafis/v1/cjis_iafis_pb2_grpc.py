@@ -84,7 +84,8 @@ class CjisIafisServicer:
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
         booking number, no charge, a finger position outside 1..10 or repeated, a template of the
         wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
-        finger at all, or a charge whose NCIC code is not four digits.
+        finger at all, a charge whose NCIC code is not four digits, or an
+        interoperability.jurisdiction_activated_on that is not a YYYYMMDD date.
         ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -96,7 +97,8 @@ class CjisIafisServicer:
         IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
         (code UNKNOWN_FBI_NUMBER) to the SIB.
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
-        charge, or a bad NCIC code.
+        charge, a bad NCIC code, or an interoperability.jurisdiction_activated_on that is not a
+        YYYYMMDD date.
         ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -41,7 +41,8 @@ class CjisIafisStub:
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
     booking number, no charge, a finger position outside 1..10 or repeated, a template of the
     wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
-    finger at all, or a charge whose NCIC code is not four digits.
+    finger at all, a charge whose NCIC code is not four digits, or an
+    interoperability.jurisdiction_activated_on that is not a YYYYMMDD date.
     ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     SubmitCpi: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Cpi, _common_pb2.Ack]
@@ -49,7 +50,8 @@ class CjisIafisStub:
     IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
     (code UNKNOWN_FBI_NUMBER) to the SIB.
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
-    charge, or a bad NCIC code.
+    charge, a bad NCIC code, or an interoperability.jurisdiction_activated_on that is not a
+    YYYYMMDD date.
     ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     DeliverIdr: _grpc.UnaryUnaryMultiCallable[_cjis_iafis_pb2.IdrMessage, _common_pb2.Ack]
@@ -87,7 +89,8 @@ class CjisIafisAsyncStub(CjisIafisStub):
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
     booking number, no charge, a finger position outside 1..10 or repeated, a template of the
     wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
-    finger at all, or a charge whose NCIC code is not four digits.
+    finger at all, a charge whose NCIC code is not four digits, or an
+    interoperability.jurisdiction_activated_on that is not a YYYYMMDD date.
     ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     SubmitCpi: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.Cpi, _common_pb2.Ack]  # type: ignore[assignment]
@@ -95,7 +98,8 @@ class CjisIafisAsyncStub(CjisIafisStub):
     IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
     (code UNKNOWN_FBI_NUMBER) to the SIB.
     INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
-    charge, or a bad NCIC code.
+    charge, a bad NCIC code, or an interoperability.jurisdiction_activated_on that is not a
+    YYYYMMDD date.
     ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
     """
     DeliverIdr: _aio.UnaryUnaryMultiCallable[_cjis_iafis_pb2.IdrMessage, _common_pb2.Ack]  # type: ignore[assignment]
@@ -136,7 +140,8 @@ class CjisIafisServicer(metaclass=_abc_1.ABCMeta):
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI, ORI not nine characters, no
         booking number, no charge, a finger position outside 1..10 or repeated, a template of the
         wrong dimension, all zeros or with NaN/infinite values, a quality over 100, no usable
-        finger at all, or a charge whose NCIC code is not four digits.
+        finger at all, a charge whose NCIC code is not four digits, or an
+        interoperability.jurisdiction_activated_on that is not a YYYYMMDD date.
         ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
 
@@ -150,7 +155,8 @@ class CjisIafisServicer(metaclass=_abc_1.ABCMeta):
         IDENT search uses the prints on file. An FBI number not on file is answered with an ERRT
         (code UNKNOWN_FBI_NUMBER) to the SIB.
         INVALID_ARGUMENT: missing envelope/message id/TCN/ORI/FBI number/booking number, no
-        charge, or a bad NCIC code.
+        charge, a bad NCIC code, or an interoperability.jurisdiction_activated_on that is not a
+        YYYYMMDD date.
         ALREADY_EXISTS: a transaction with that TCN exists (sent under another message id).
         """
 

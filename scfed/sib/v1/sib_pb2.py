@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from scfed.common.v1 import common_pb2 as scfed_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16scfed/sib/v1/sib.proto\x12\x0cscfed.sib.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cscfed/common/v1/common.proto\"\xa5\x01\n\nSreMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x16\n\x0eidentification\x18\x02 \x01(\t\x12\x12\n\nfbi_number\x18\x03 \x01(\t\x12\x0b\n\x03sid\x18\x04 \x01(\t\x12\x31\n\x07history\x18\x05 \x01(\x0b\x32 .scfed.common.v1.CriminalHistory\"_\n\x0b\x45rrtMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12#\n\x04\x65rrt\x18\x02 \x01(\x0b\x32\x15.scfed.common.v1.Errt\"/\n\nNoMatchIdr\x12!\n\x03idr\x18\x01 \x01(\x0b\x32\x14.scfed.common.v1.Idr\"S\n\x0bJointIdrIar\x12!\n\x03idr\x18\x01 \x01(\x0b\x32\x14.scfed.common.v1.Idr\x12!\n\x03iar\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Iar\"\xad\x01\n\x18InteroperabilityResponse\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12,\n\x08no_match\x18\x02 \x01(\x0b\x32\x18.scfed.sib.v1.NoMatchIdrH\x00\x12*\n\x05joint\x18\x03 \x01(\x0b\x32\x19.scfed.sib.v1.JointIdrIarH\x00\x42\n\n\x08response\"o\n\x0f\x44\x65tainerMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12/\n\x08\x64\x65tainer\x18\x02 \x01(\x0b\x32\x1d.scfed.common.v1.I247Detainer\"\xc3\x01\n\x05State\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03nff\x18\x03 \x01(\x08\x12\x15\n\rrelay_capable\x18\x04 \x01(\x08\x12+\n\nmoa_status\x18\x05 \x01(\x0e\x32\x17.scfed.sib.v1.MoaStatus\x12<\n\x18termination_effective_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07sib_ori\x18\x07 \x01(\t\"6\n\x06\x41gency\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tactivated\x18\x03 \x01(\x08\"M\n\x13SetMoaStatusRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.scfed.sib.v1.MoaStatus\"d\n\x1aSuspendJurisdictionRequest\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12)\n\x02\x62y\x18\x02 \x01(\x0e\x32\x1d.scfed.sib.v1.SuspendingParty\x12\x0e\n\x06reason\x18\x03 \x01(\t\"S\n\x19ResumeJurisdictionRequest\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12)\n\x02\x62y\x18\x02 \x01(\x0e\x32\x1d.scfed.sib.v1.SuspendingParty\"\xab\x01\n\x12JurisdictionAccess\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x11\n\tsuspended\x18\x02 \x01(\x08\x12\x33\n\x0csuspended_by\x18\x03 \x01(\x0e\x32\x1d.scfed.sib.v1.SuspendingParty\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x30\n\x0csuspended_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x19IssueLeaCredentialRequest\x12\x0b\n\x03ori\x18\x01 \x01(\t\"\\\n\rLeaCredential\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb2\x01\n\tMoaStatus\x12\x1a\n\x16MOA_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MOA_STATUS_NOT_SIGNED\x10\x01\x12\x15\n\x11MOA_STATUS_ACTIVE\x10\x02\x12\x18\n\x14MOA_STATUS_SUSPENDED\x10\x03\x12\"\n\x1eMOA_STATUS_TERMINATION_NOTICED\x10\x04\x12\x19\n\x15MOA_STATUS_TERMINATED\x10\x05*g\n\x0fSuspendingParty\x12 \n\x1cSUSPENDING_PARTY_UNSPECIFIED\x10\x00\x12\x18\n\x14SUSPENDING_PARTY_SIB\x10\x01\x12\x18\n\x14SUSPENDING_PARTY_ICE\x10\x02\x32\xa3\x06\n\x19StateIdentificationBureau\x12<\n\nDeliverSre\x12\x18.scfed.sib.v1.SreMessage\x1a\x14.scfed.common.v1.Ack\x12>\n\x0b\x44\x65liverErrt\x12\x19.scfed.sib.v1.ErrtMessage\x1a\x14.scfed.common.v1.Ack\x12_\n\x1f\x44\x65liverInteroperabilityResponse\x12&.scfed.sib.v1.InteroperabilityResponse\x1a\x14.scfed.common.v1.Ack\x12\x46\n\x0f\x44\x65liverDetainer\x12\x1d.scfed.sib.v1.DetainerMessage\x1a\x14.scfed.common.v1.Ack\x12\x39\n\rRegisterState\x12\x13.scfed.sib.v1.State\x1a\x13.scfed.sib.v1.State\x12<\n\x0eRegisterAgency\x12\x14.scfed.sib.v1.Agency\x1a\x14.scfed.sib.v1.Agency\x12\x46\n\x0cSetMoaStatus\x12!.scfed.sib.v1.SetMoaStatusRequest\x1a\x13.scfed.sib.v1.State\x12\x61\n\x13SuspendJurisdiction\x12(.scfed.sib.v1.SuspendJurisdictionRequest\x1a .scfed.sib.v1.JurisdictionAccess\x12_\n\x12ResumeJurisdiction\x12\'.scfed.sib.v1.ResumeJurisdictionRequest\x1a .scfed.sib.v1.JurisdictionAccess\x12Z\n\x12IssueLeaCredential\x12\'.scfed.sib.v1.IssueLeaCredentialRequest\x1a\x1b.scfed.sib.v1.LeaCredentialb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16scfed/sib/v1/sib.proto\x12\x0cscfed.sib.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cscfed/common/v1/common.proto\"\xa5\x01\n\nSreMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x16\n\x0eidentification\x18\x02 \x01(\t\x12\x12\n\nfbi_number\x18\x03 \x01(\t\x12\x0b\n\x03sid\x18\x04 \x01(\t\x12\x31\n\x07history\x18\x05 \x01(\x0b\x32 .scfed.common.v1.CriminalHistory\"_\n\x0b\x45rrtMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12#\n\x04\x65rrt\x18\x02 \x01(\x0b\x32\x15.scfed.common.v1.Errt\"/\n\nNoMatchIdr\x12!\n\x03idr\x18\x01 \x01(\x0b\x32\x14.scfed.common.v1.Idr\"S\n\x0bJointIdrIar\x12!\n\x03idr\x18\x01 \x01(\x0b\x32\x14.scfed.common.v1.Idr\x12!\n\x03iar\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Iar\"\xad\x01\n\x18InteroperabilityResponse\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12,\n\x08no_match\x18\x02 \x01(\x0b\x32\x18.scfed.sib.v1.NoMatchIdrH\x00\x12*\n\x05joint\x18\x03 \x01(\x0b\x32\x19.scfed.sib.v1.JointIdrIarH\x00\x42\n\n\x08response\"o\n\x0f\x44\x65tainerMessage\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12/\n\x08\x64\x65tainer\x18\x02 \x01(\x0b\x32\x1d.scfed.common.v1.I247Detainer\"\xc3\x01\n\x05State\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03nff\x18\x03 \x01(\x08\x12\x15\n\rrelay_capable\x18\x04 \x01(\x08\x12+\n\nmoa_status\x18\x05 \x01(\x0e\x32\x17.scfed.sib.v1.MoaStatus\x12<\n\x18termination_effective_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07sib_ori\x18\x07 \x01(\t\"\x81\x01\n\x06\x41gency\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tactivated\x18\x03 \x01(\x08\x12\x14\n\x0c\x61\x63tivated_on\x18\x04 \x01(\t\x12\x15\n\rrollout_phase\x18\x05 \x01(\r\x12\x1c\n\x14\x63riminal_alien_share\x18\x06 \x01(\x01\"M\n\x13SetMoaStatusRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.scfed.sib.v1.MoaStatus\"d\n\x1aSuspendJurisdictionRequest\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12)\n\x02\x62y\x18\x02 \x01(\x0e\x32\x1d.scfed.sib.v1.SuspendingParty\x12\x0e\n\x06reason\x18\x03 \x01(\t\"S\n\x19ResumeJurisdictionRequest\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12)\n\x02\x62y\x18\x02 \x01(\x0e\x32\x1d.scfed.sib.v1.SuspendingParty\"\xab\x01\n\x12JurisdictionAccess\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x11\n\tsuspended\x18\x02 \x01(\x08\x12\x33\n\x0csuspended_by\x18\x03 \x01(\x0e\x32\x1d.scfed.sib.v1.SuspendingParty\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x30\n\x0csuspended_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x19IssueLeaCredentialRequest\x12\x0b\n\x03ori\x18\x01 \x01(\t\"\\\n\rLeaCredential\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb2\x01\n\tMoaStatus\x12\x1a\n\x16MOA_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MOA_STATUS_NOT_SIGNED\x10\x01\x12\x15\n\x11MOA_STATUS_ACTIVE\x10\x02\x12\x18\n\x14MOA_STATUS_SUSPENDED\x10\x03\x12\"\n\x1eMOA_STATUS_TERMINATION_NOTICED\x10\x04\x12\x19\n\x15MOA_STATUS_TERMINATED\x10\x05*g\n\x0fSuspendingParty\x12 \n\x1cSUSPENDING_PARTY_UNSPECIFIED\x10\x00\x12\x18\n\x14SUSPENDING_PARTY_SIB\x10\x01\x12\x18\n\x14SUSPENDING_PARTY_ICE\x10\x02\x32\xa3\x06\n\x19StateIdentificationBureau\x12<\n\nDeliverSre\x12\x18.scfed.sib.v1.SreMessage\x1a\x14.scfed.common.v1.Ack\x12>\n\x0b\x44\x65liverErrt\x12\x19.scfed.sib.v1.ErrtMessage\x1a\x14.scfed.common.v1.Ack\x12_\n\x1f\x44\x65liverInteroperabilityResponse\x12&.scfed.sib.v1.InteroperabilityResponse\x1a\x14.scfed.common.v1.Ack\x12\x46\n\x0f\x44\x65liverDetainer\x12\x1d.scfed.sib.v1.DetainerMessage\x1a\x14.scfed.common.v1.Ack\x12\x39\n\rRegisterState\x12\x13.scfed.sib.v1.State\x1a\x13.scfed.sib.v1.State\x12<\n\x0eRegisterAgency\x12\x14.scfed.sib.v1.Agency\x1a\x14.scfed.sib.v1.Agency\x12\x46\n\x0cSetMoaStatus\x12!.scfed.sib.v1.SetMoaStatusRequest\x1a\x13.scfed.sib.v1.State\x12\x61\n\x13SuspendJurisdiction\x12(.scfed.sib.v1.SuspendJurisdictionRequest\x1a .scfed.sib.v1.JurisdictionAccess\x12_\n\x12ResumeJurisdiction\x12\'.scfed.sib.v1.ResumeJurisdictionRequest\x1a .scfed.sib.v1.JurisdictionAccess\x12Z\n\x12IssueLeaCredential\x12\'.scfed.sib.v1.IssueLeaCredentialRequest\x1a\x1b.scfed.sib.v1.LeaCredentialb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'scfed.sib.v1.sib_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MOASTATUS']._serialized_start=1622
-  _globals['_MOASTATUS']._serialized_end=1800
-  _globals['_SUSPENDINGPARTY']._serialized_start=1802
-  _globals['_SUSPENDINGPARTY']._serialized_end=1905
+  _globals['_MOASTATUS']._serialized_start=1698
+  _globals['_MOASTATUS']._serialized_end=1876
+  _globals['_SUSPENDINGPARTY']._serialized_start=1878
+  _globals['_SUSPENDINGPARTY']._serialized_end=1981
   _globals['_SREMESSAGE']._serialized_start=104
   _globals['_SREMESSAGE']._serialized_end=269
   _globals['_ERRTMESSAGE']._serialized_start=271
@@ -51,20 +51,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DETAINERMESSAGE']._serialized_end=789
   _globals['_STATE']._serialized_start=792
   _globals['_STATE']._serialized_end=987
-  _globals['_AGENCY']._serialized_start=989
-  _globals['_AGENCY']._serialized_end=1043
-  _globals['_SETMOASTATUSREQUEST']._serialized_start=1045
-  _globals['_SETMOASTATUSREQUEST']._serialized_end=1122
-  _globals['_SUSPENDJURISDICTIONREQUEST']._serialized_start=1124
-  _globals['_SUSPENDJURISDICTIONREQUEST']._serialized_end=1224
-  _globals['_RESUMEJURISDICTIONREQUEST']._serialized_start=1226
-  _globals['_RESUMEJURISDICTIONREQUEST']._serialized_end=1309
-  _globals['_JURISDICTIONACCESS']._serialized_start=1312
-  _globals['_JURISDICTIONACCESS']._serialized_end=1483
-  _globals['_ISSUELEACREDENTIALREQUEST']._serialized_start=1485
-  _globals['_ISSUELEACREDENTIALREQUEST']._serialized_end=1525
-  _globals['_LEACREDENTIAL']._serialized_start=1527
-  _globals['_LEACREDENTIAL']._serialized_end=1619
-  _globals['_STATEIDENTIFICATIONBUREAU']._serialized_start=1908
-  _globals['_STATEIDENTIFICATIONBUREAU']._serialized_end=2711
+  _globals['_AGENCY']._serialized_start=990
+  _globals['_AGENCY']._serialized_end=1119
+  _globals['_SETMOASTATUSREQUEST']._serialized_start=1121
+  _globals['_SETMOASTATUSREQUEST']._serialized_end=1198
+  _globals['_SUSPENDJURISDICTIONREQUEST']._serialized_start=1200
+  _globals['_SUSPENDJURISDICTIONREQUEST']._serialized_end=1300
+  _globals['_RESUMEJURISDICTIONREQUEST']._serialized_start=1302
+  _globals['_RESUMEJURISDICTIONREQUEST']._serialized_end=1385
+  _globals['_JURISDICTIONACCESS']._serialized_start=1388
+  _globals['_JURISDICTIONACCESS']._serialized_end=1559
+  _globals['_ISSUELEACREDENTIALREQUEST']._serialized_start=1561
+  _globals['_ISSUELEACREDENTIALREQUEST']._serialized_end=1601
+  _globals['_LEACREDENTIAL']._serialized_start=1603
+  _globals['_LEACREDENTIAL']._serialized_end=1695
+  _globals['_STATEIDENTIFICATIONBUREAU']._serialized_start=1984
+  _globals['_STATEIDENTIFICATIONBUREAU']._serialized_end=2787
 # @@protoc_insertion_point(module_scope)

@@ -297,21 +297,38 @@ class Agency(_message.Message):
     ORI_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     ACTIVATED_FIELD_NUMBER: _builtins.int
+    ACTIVATED_ON_FIELD_NUMBER: _builtins.int
+    ROLLOUT_PHASE_FIELD_NUMBER: _builtins.int
+    CRIMINAL_ALIEN_SHARE_FIELD_NUMBER: _builtins.int
     ori: _builtins.str
     """Nine-character ORI; starts with the state code."""
     name: _builtins.str
     activated: _builtins.bool
     """Whether the jurisdiction has been activated for IDENT/IAFIS interoperability."""
+    activated_on: _builtins.str
+    """With activated: the first day (YYYYMMDD) the jurisdiction is activated, as its rollout
+    phase dates it; bookings with an earlier date of arrest (DOA) get criminal-history
+    processing only. Empty: activated for bookings of any date.
+    """
+    rollout_phase: _builtins.int
+    """The national rollout phase (Strategic Plan Appendix B) that activates it; 0: none."""
+    criminal_alien_share: _builtins.float
+    """The jurisdiction's share (0 to 1) of the criminal alien population, as the rollout plan
+    weighed it.
+    """
     def __init__(
         self,
         *,
         ori: _builtins.str = ...,
         name: _builtins.str = ...,
         activated: _builtins.bool = ...,
+        activated_on: _builtins.str = ...,
+        rollout_phase: _builtins.int = ...,
+        criminal_alien_share: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activated", b"activated", "name", b"name", "ori", b"ori"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activated", b"activated", "activated_on", b"activated_on", "criminal_alien_share", b"criminal_alien_share", "name", b"name", "ori", b"ori", "rollout_phase", b"rollout_phase"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -136,7 +136,8 @@ class StateIdentificationBureauServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterAgency(self, request, context):
-        """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9].
+        """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9],
+        activated_on not a YYYYMMDD date, or criminal_alien_share outside 0 to 1.
         FAILED_PRECONDITION: the ORI's state is not registered.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

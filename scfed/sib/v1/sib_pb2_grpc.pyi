@@ -63,7 +63,8 @@ class StateIdentificationBureauStub:
     unspecified.
     """
     RegisterAgency: _grpc.UnaryUnaryMultiCallable[_sib_pb2.Agency, _sib_pb2.Agency]
-    """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9].
+    """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9],
+    activated_on not a YYYYMMDD date, or criminal_alien_share outside 0 to 1.
     FAILED_PRECONDITION: the ORI's state is not registered.
     """
     SetMoaStatus: _grpc.UnaryUnaryMultiCallable[_sib_pb2.SetMoaStatusRequest, _sib_pb2.State]
@@ -118,7 +119,8 @@ class StateIdentificationBureauAsyncStub(StateIdentificationBureauStub):
     unspecified.
     """
     RegisterAgency: _aio.UnaryUnaryMultiCallable[_sib_pb2.Agency, _sib_pb2.Agency]  # type: ignore[assignment]
-    """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9].
+    """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9],
+    activated_on not a YYYYMMDD date, or criminal_alien_share outside 0 to 1.
     FAILED_PRECONDITION: the ORI's state is not registered.
     """
     SetMoaStatus: _aio.UnaryUnaryMultiCallable[_sib_pb2.SetMoaStatusRequest, _sib_pb2.State]  # type: ignore[assignment]
@@ -206,7 +208,8 @@ class StateIdentificationBureauServicer(metaclass=_abc_1.ABCMeta):
         request: _sib_pb2.Agency,
         context: _ServicerContext,
     ) -> _typing.Union[_sib_pb2.Agency, _abc.Awaitable[_sib_pb2.Agency]]:
-        """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9].
+        """Creates or replaces an agency. INVALID_ARGUMENT: ORI not nine characters [A-Z0-9],
+        activated_on not a YYYYMMDD date, or criminal_alien_share outside 0 to 1.
         FAILED_PRECONDITION: the ORI's state is not registered.
         """
 

@@ -225,26 +225,49 @@ async def car_searches_ident(probe: Probe) -> None:
         raise CaseFailed(f"the IDENT search does not carry the CAR's prints: {why}")
 
 
-@case(CJIS, "CAR without an active MOA gets an SRE and no IDENT search")
-async def car_moa_inactive(probe: Probe) -> None:
-    """moa_active false (jurisdiction activated): criminal-history processing only."""
-    request = _car_of(Person(), cjis.Interoperability(jurisdiction_activated=True))
+async def _criminal_history_only(probe: Probe, interop: cjis.Interoperability) -> None:
+    """A CAR attesting `interop` (a gate closed) gets its SRE and no IDENT search."""
+    request = _car_of(Person(), interop)
     await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
     await probe.expect_none(
         IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
     )
+
+
+@case(CJIS, "CAR without an active MOA gets an SRE and no IDENT search")
+async def car_moa_inactive(probe: Probe) -> None:
+    """moa_active false (jurisdiction activated): criminal-history processing only."""
+    await _criminal_history_only(probe, cjis.Interoperability(jurisdiction_activated=True))
 
 
 @case(CJIS, "CAR from a jurisdiction not activated gets an SRE and no IDENT search")
 async def car_jurisdiction_inactive(probe: Probe) -> None:
     """jurisdiction_activated false (MOA active): criminal-history processing only."""
-    request = _car_of(Person(), cjis.Interoperability(moa_active=True))
+    await _criminal_history_only(probe, cjis.Interoperability(moa_active=True))
+
+
+@case(CJIS, "CAR from a jurisdiction its rollout phase activates later gets no IDENT search")
+async def car_jurisdiction_not_yet_activated(probe: Probe) -> None:
+    """jurisdiction_activated false with an activation day after the DOA (MOA active): the
+    jurisdiction's rollout phase has not reached it, so criminal-history processing only."""
+    interop = cjis.Interoperability(
+        moa_active=True, jurisdiction_activated=False, jurisdiction_activated_on="20100301"
+    )
+    await _criminal_history_only(probe, interop)
+
+
+@case(CJIS, "CAR from a jurisdiction activated on a day already passed is searched in IDENT")
+async def car_jurisdiction_activated_on_a_day(probe: Probe) -> None:
+    """Both gates open, the activation day before the DOA: the IDENT search goes out as for
+    any activated jurisdiction (the day explains a closed gate, it does not close one)."""
+    interop = cjis.Interoperability(
+        moa_active=True, jurisdiction_activated=True, jurisdiction_activated_on="20090101"
+    )
+    request = _car_of(Person(), interop)
     await probe.deliver("SubmitCar", request)
     await _sre(probe, request)
-    await probe.expect_none(
-        IDENT, "Search", for_booking(request.envelope.tcn), what="an IDENT search"
-    )
+    await _ident_search(probe, request)
 
 
 @case(CJIS, "A repeated CAR message id is acknowledged as a duplicate and answered once")

@@ -445,7 +445,8 @@ async def not_nff_car(probe: Probe) -> None:
 async def suspended_moa(probe: Probe) -> None:
     """After SetMoaStatus SUSPENDED (effective at once, MOA VIII) the booking still gets
     criminal-history processing (a CAR), but the CAR says the MOA is not in effect, so CJIS
-    does no IDENT search, and the SRE alone answers the booking."""
+    does no IDENT search, and the SRE alone answers the booking. The two gates are separate
+    facts: the jurisdiction, activated, is still attested as activated."""
     await _state(probe, SUSPENDED_STATE)
     ori = await _agency(probe, SUSPENDED_STATE)
     await probe.call(
@@ -456,6 +457,11 @@ async def suspended_moa(probe: Probe) -> None:
     car = await _car(probe, booked)
     if car.interoperability.moa_active:
         raise CaseFailed(f"the MOA is suspended, the CAR says {car.interoperability}")
+    if not car.interoperability.jurisdiction_activated:
+        raise CaseFailed(
+            "the jurisdiction is activated, yet the CAR says it is not: the MOA and the "
+            f"jurisdiction must be attested separately ({_interop(car)})"
+        )
     await _answered_by_sre_alone(probe, booked, ori)
 
 
@@ -469,14 +475,44 @@ async def _answered_by_sre_alone(probe: Probe, booked: Booked, ori: str) -> None
 @case(SIB, "A booking of a jurisdiction not activated tells CJIS so")
 async def not_activated(probe: Probe) -> None:
     """An LEA whose jurisdiction is not activated, in a state whose MOA is active: the CAR says
-    the jurisdiction is not activated, so CJIS does no IDENT search, and the SRE alone answers
-    the booking."""
+    the jurisdiction is not activated (and the MOA active: a separate fact), so CJIS does no
+    IDENT search, and the SRE alone answers the booking."""
     ori = await _agency(probe, CA[:2], activated=False)
     booked = await _book(probe, booking_body(Person(), ori))
     car = await _car(probe, booked)
-    if car.interoperability.jurisdiction_activated:
-        raise CaseFailed(f"the jurisdiction is not activated, the CAR says {car.interoperability}")
+    if _interop(car) != (True, False):
+        raise CaseFailed(
+            f"MOA active, jurisdiction not activated; the CAR says {car.interoperability}"
+        )
     await _answered_by_sre_alone(probe, booked, ori)
+
+
+@case(SIB, "A jurisdiction its rollout phase activates on a day is activated from that DOA on")
+async def activated_from_a_day(probe: Probe) -> None:
+    """RegisterAgency with activated_on: a booking dated (DOA) before that day tells CJIS the
+    jurisdiction is not activated, with the day, and the SRE alone answers it; a booking dated
+    that day is submitted with both gates open."""
+    ori = fresh_ori(CA[:2])
+    await probe.call(
+        "RegisterAgency",
+        sib.Agency(
+            ori=ori, name="Conformance", activated=True, activated_on="20100301", rollout_phase=2
+        ),
+    )
+    await _lea_key(probe, ori)
+    before = await _book(probe, dict(booking_body(Person(), ori), doa="20100228"))
+    car = await _car(probe, before)
+    flags = car.interoperability
+    if _interop(car) != (True, False) or flags.jurisdiction_activated_on != "20100301":
+        raise CaseFailed(f"booked before the activation day 20100301, the CAR says {flags}")
+    await _answered_by_sre_alone(probe, before, ori)
+    on_the_day = await _car(
+        probe, await _book(probe, dict(booking_body(Person(), ori), doa="20100301"))
+    )
+    if _interop(on_the_day) != (True, True):
+        raise CaseFailed(
+            f"booked on the activation day, the CAR says {on_the_day.interoperability}"
+        )
 
 
 @case(SIB, "A suspended jurisdiction gets criminal-history processing only, until resumed")

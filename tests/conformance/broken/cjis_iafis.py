@@ -1,5 +1,6 @@
-"""CJIS/IAFIS, broken: an IDENT search without the MOA attested, no SRE, no IAQ on a match, an
-unknown FBI number's CPI dropped silently, a retried CAR processed again."""
+"""CJIS/IAFIS, broken: an IDENT search without the MOA attested, or with only the MOA gate
+read, no SRE, no IAQ on a match, an unknown FBI number's CPI dropped silently, a retried CAR
+processed again."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
+from services.cjis_iafis import domain
 from services.cjis_iafis.domain import CriminalMasterFile
 from services.federation import Agency
 from services.runtime import message_routes
@@ -32,6 +34,13 @@ def _searches_without_moa(monkeypatch: pytest.MonkeyPatch) -> None:
         return await take_car(self, session, attested, who=who)
 
     monkeypatch.setattr(CriminalMasterFile, "take_car", eager)
+
+
+def _reads_only_the_moa_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    def moa_only(interop: cjis.Interoperability, *, ori: str, doa: str) -> tuple[bool, str]:
+        return interop.moa_active, "MOA gate only"
+
+    monkeypatch.setattr(domain, "interoperability_search", moa_only)
 
 
 def _drops(dropped: Route[Any]) -> Callable[[pytest.MonkeyPatch], None]:
@@ -57,6 +66,12 @@ VARIANTS = [
         "searches IDENT although the MOA is not attested",
         "CAR without an active MOA gets an SRE and no IDENT search",
         _searches_without_moa,
+    ),
+    Broken(
+        Agency.CJIS_IAFIS,
+        "searches IDENT for a jurisdiction its rollout phase has not reached",
+        "CAR from a jurisdiction its rollout phase activates later gets no IDENT search",
+        _reads_only_the_moa_gate,
     ),
     Broken(
         Agency.CJIS_IAFIS,

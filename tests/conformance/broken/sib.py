@@ -1,6 +1,6 @@
 """SIB, broken: relays despite no relay capability, forgets NFF (a CAR instead of a CPI), accepts
-race and ethnicity, ignores a suspended MOA, never sends the CAR, processes a retried SRE
-again."""
+race and ethnicity, ignores a suspended MOA, attests both gates with one boolean, ignores a
+jurisdiction's activation day, never sends the CAR, processes a retried SRE again."""
 
 from __future__ import annotations
 
@@ -77,6 +77,30 @@ def _ignores_suspension(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(domain, "moa_in_effect", always)
 
 
+def _one_boolean_for_both_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    attest = domain.attest_interoperability
+
+    def together(*args: Any, **kwargs: Any) -> Any:
+        gates = attest(*args, **kwargs)
+        both = gates.moa_active and gates.jurisdiction_activated
+        gates.moa_active = gates.jurisdiction_activated = both
+        return gates
+
+    monkeypatch.setattr(domain, "attest_interoperability", together)
+
+
+def _ignores_the_activation_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    register = StateBureau.register_agency
+
+    async def undated(self: StateBureau, session: AsyncSession, agency: pb.Agency) -> pb.Agency:
+        plain = pb.Agency()
+        plain.CopyFrom(agency)
+        plain.activated_on = ""
+        return await register(self, session, plain)
+
+    monkeypatch.setattr(StateBureau, "register_agency", undated)
+
+
 def _never_sends_the_car(monkeypatch: pytest.MonkeyPatch) -> None:
     def silent(self: StateBureau, *args: Any, **kwargs: Any) -> None:
         return None
@@ -108,6 +132,18 @@ VARIANTS = [
         "keeps searching IDENT while the MOA is suspended",
         "A booking in a state whose MOA is suspended tells CJIS the MOA is not in effect",
         _ignores_suspension,
+    ),
+    Broken(
+        Agency.SIB,
+        "attests the MOA and the jurisdiction with one boolean",
+        "A booking in a state whose MOA is suspended tells CJIS the MOA is not in effect",
+        _one_boolean_for_both_gates,
+    ),
+    Broken(
+        Agency.SIB,
+        "ignores the day its rollout phase activates a jurisdiction",
+        "A jurisdiction its rollout phase activates on a day is activated from that DOA on",
+        _ignores_the_activation_day,
     ),
     Broken(
         Agency.SIB,
