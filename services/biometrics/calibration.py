@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from .params import DEFAULT_OPERATING_POINTS
-from .template import FloatArray
+from .params import DEFAULT_OPERATING_POINTS, FINGERS
+from .template import BoolArray, FloatArray
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,166 @@ def threshold_for_fpir(fpir: float) -> float:
     xs = np.log10([p for p, _ in points])
     ys = [t for _, t in points]
     return float(np.interp(np.log10(fpir), xs, ys))
+
+
+# Share of the sampled comparisons above the start of the fitted tail (u).
+TAIL_START_FMR = 1e-3
+# The fewest sampled comparisons at or above a point of the tail that the fit uses.
+TAIL_MIN_COUNT = 10
+# Fitted points of the tail per tenfold fall of its FMR.
+TAIL_POINTS_PER_DECADE = 4
+
+
+@dataclass(frozen=True)
+class ImpostorTail:
+    """The upper tail of the impostor score distribution, and the threshold it gives for a
+    target FPIR at any gallery size.
+
+    FMR(t) is the share of single impostor comparisons scoring at or above t. Above `u`, the
+    score that a share `fmr_u` of the sampled comparisons reach, it is modelled as
+
+        ln FMR(t) = ln fmr_u + slope · (t - u) + curvature · (t - u)²
+
+    with slope < 0 and curvature ≤ 0 (a tail that falls ever faster, as the sum of ten finger
+    cosines does), fitted by weighted least squares on the sample's own tail. A non-mated 1:N
+    search is a false positive when the best of its N impostor scores reaches the threshold,
+    so with independent comparisons FPIR(t, N) = 1 - (1 - FMR(t))^N, and the threshold for a
+    target FPIR at N is the score whose FMR is 1 - (1 - FPIR)^(1/N) ≈ FPIR / N: it rises with
+    the gallery. Below `u` (targets looser than FMR `fmr_u`: a gallery of a few identities)
+    the threshold stays at `u`, which holds the target with room to spare.
+    """
+
+    u: float
+    fmr_u: float
+    slope: float
+    curvature: float
+    comparisons: int
+
+    @classmethod
+    def fit(cls, top_scores: Iterable[float] | FloatArray, comparisons: int) -> ImpostorTail:
+        """The tail of `comparisons` sampled impostor scores, given (at least) the highest
+        TAIL_START_FMR share of them in `top_scores`."""
+        given = top_scores if isinstance(top_scores, np.ndarray) else list(top_scores)
+        ranked = -np.sort(-np.asarray(given, dtype=np.float64))
+        start = int(np.ceil(TAIL_START_FMR * comparisons))
+        if start < 10 * TAIL_MIN_COUNT:
+            raise ValueError(
+                f"{comparisons} comparisons are too few to fit a tail: it needs at least "
+                f"{int(np.ceil(10 * TAIL_MIN_COUNT / TAIL_START_FMR))}"
+            )
+        if ranked.size < start:
+            raise ValueError(f"the top {start} of {comparisons} scores are needed")
+        u = float(ranked[start - 1])
+        fmr_u = start / comparisons
+        # Points at ranks falling geometrically from the start to TAIL_MIN_COUNT; a count of
+        # r comparisons has a relative error of about 1/sqrt(r), hence the weights.
+        decades = np.log10(start / TAIL_MIN_COUNT)
+        steps = int(np.floor(decades * TAIL_POINTS_PER_DECADE)) + 1
+        ranks = np.unique(
+            np.round(start * 10.0 ** (-np.arange(steps) / TAIL_POINTS_PER_DECADE)).astype(int)
+        )
+        x = ranked[ranks - 1] - u
+        y = np.log(ranks / start)
+        weight = np.sqrt(ranks)
+        above = x > 0
+        x, y, weight = x[above], y[above], weight[above]
+        design = np.stack([x, x**2], axis=1) * weight[:, None]
+        (slope, curvature), *_ = np.linalg.lstsq(design, y * weight, rcond=None)
+        if curvature > 0:
+            # A tail that falls ever slower is not what a sum of cosines gives; keep the
+            # straight (exponential) fit, which is the larger threshold at any FMR.
+            slope = float(np.sum(weight**2 * x * y) / np.sum(weight**2 * x**2))
+            curvature = 0.0
+        if slope >= 0:
+            raise ValueError("the sampled scores do not fall off above the start of the tail")
+        return cls(
+            u=u,
+            fmr_u=fmr_u,
+            slope=float(slope),
+            curvature=float(curvature),
+            comparisons=int(comparisons),
+        )
+
+    def fmr_at(self, threshold: float) -> float:
+        """The modelled share of single impostor comparisons at or above `threshold`."""
+        x = threshold - self.u
+        if x <= 0:
+            return self.fmr_u
+        return float(self.fmr_u * np.exp(self.slope * x + self.curvature * x * x))
+
+    def score_at_fmr(self, fmr: float) -> float:
+        """The score whose modelled FMR is `fmr` (`u` for an FMR at or above `fmr_u`)."""
+        if not 0 < fmr < 1:
+            raise ValueError(f"FMR must be in (0, 1), got {fmr}")
+        if fmr >= self.fmr_u:
+            return self.u
+        # Solves curvature·x² + slope·x = L for its positive root, in the form that stays
+        # exact when the curvature is zero.
+        fall = float(np.log(fmr / self.fmr_u))
+        root = float(np.sqrt(self.slope**2 + 4 * self.curvature * fall))
+        return self.u + 2 * fall / (self.slope - root)
+
+    def fpir_at(self, threshold: float, gallery_size: int) -> float:
+        """The modelled FPIR of `threshold` on a gallery of `gallery_size` identities."""
+        return float(-np.expm1(gallery_size * np.log1p(-self.fmr_at(threshold))))
+
+    def threshold_for(self, fpir: float, gallery_size: int) -> float:
+        """The threshold whose modelled FPIR on a gallery of `gallery_size` is `fpir`."""
+        if not 0 < fpir < 1:
+            raise ValueError(f"target FPIR must be in (0, 1), got {fpir}")
+        size = max(1, gallery_size)
+        return self.score_at_fmr(float(-np.expm1(np.log1p(-fpir) / size)))
+
+    def to_array(self) -> npt.NDArray[np.float64]:
+        """The storage form: u, fmr_u, slope, curvature, comparisons."""
+        return np.array(
+            [self.u, self.fmr_u, self.slope, self.curvature, float(self.comparisons)],
+            dtype=np.float64,
+        )
+
+    @classmethod
+    def from_array(cls, values: npt.NDArray[np.float64]) -> ImpostorTail:
+        """Reads the storage form back."""
+        if values.shape != (5,):
+            raise ValueError(f"a stored impostor tail has 5 values, got shape {values.shape}")
+        u, fmr_u, slope, curvature, comparisons = (float(v) for v in values)
+        return cls(u=u, fmr_u=fmr_u, slope=slope, curvature=curvature, comparisons=int(comparisons))
+
+
+def sample_impostor_tail(
+    vectors: FloatArray,
+    present: BoolArray,
+    *,
+    rng: np.random.Generator,
+    probes: int = 1000,
+    others: int = 100_000,
+    chunk: int = 16_384,
+) -> ImpostorTail:
+    """The impostor tail of a gallery (n, 10, dim), from its own tenprints: `probes` of them
+    drawn at random, each scored against up to `others` others drawn at random (never
+    against itself), exactly, with the fused score.
+
+    The gallery's identities are distinct people (a gallery keeps one identity per person),
+    so every pair is an impostor pair.
+    """
+    n = vectors.shape[0]
+    probe_rows = np.sort(rng.choice(n, size=min(probes, n), replace=False))
+    other_rows = np.sort(rng.choice(n, size=min(others, n), replace=False))
+    flat = vectors.reshape(n, -1)
+    probe_flat = flat[probe_rows].T.copy()
+    probe_present = present[probe_rows].astype(np.float32).T.copy()
+    comparisons = probe_rows.size * other_rows.size - int(np.isin(probe_rows, other_rows).sum())
+    keep = int(np.ceil(TAIL_START_FMR * comparisons))
+    kept: list[FloatArray] = []
+    for start in range(0, other_rows.size, chunk):
+        rows = other_rows[start : start + chunk]
+        cosines = flat[rows] @ probe_flat
+        common = present[rows].astype(np.float32) @ probe_present
+        scores = (cosines / np.sqrt(np.maximum(common, 1.0) * FINGERS)).astype(np.float32)
+        scores[common == 0] = 0.0
+        scores[rows[:, None] == probe_rows[None, :]] = -np.inf
+        values = scores.ravel()
+        if values.size > keep:
+            values = np.partition(values, values.size - keep)[-keep:]
+        kept.append(values)
+    return ImpostorTail.fit(np.concatenate(kept), comparisons)
