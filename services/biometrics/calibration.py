@@ -59,9 +59,11 @@ def threshold_for_fpir(fpir: float) -> float:
     return float(np.interp(np.log10(fpir), xs, ys))
 
 
-# Share of the sampled comparisons above the start of the fitted tail (u).
+# Share of the sampled impostor comparisons above the start of the fitted tail (u).
 TAIL_START_FMR = 1e-3
-# The fewest sampled comparisons at or above a point of the tail that the fit uses.
+# The same share for the best scores of sampled non-mated searches.
+SEARCH_TAIL_START = 0.1
+# The fewest sampled scores at or above a point of the tail that the fit uses.
 TAIL_MIN_COUNT = 10
 # Fitted points of the tail per tenfold fall of its FMR.
 TAIL_POINTS_PER_DECADE = 4
@@ -69,21 +71,31 @@ TAIL_POINTS_PER_DECADE = 4
 
 @dataclass(frozen=True)
 class ImpostorTail:
-    """The upper tail of the impostor score distribution, and the threshold it gives for a
-    target FPIR at any gallery size.
+    """The upper tail of sampled impostor scores, and the threshold it gives for a target FPIR
+    at any gallery size.
 
-    FMR(t) is the share of single impostor comparisons scoring at or above t. Above `u`, the
-    score that a share `fmr_u` of the sampled comparisons reach, it is modelled as
+    Each sampled score is the best impostor score over `per` gallery identities: one impostor
+    comparison (`per` = 1), or the best candidate of a non-mated search of a gallery of `per`.
+    FMR(t) is the share of such scores at or above t. Above `u`, the score that a share
+    `fmr_u` of the sample reaches, it is modelled as
 
         ln FMR(t) = ln fmr_u + slope · (t - u) + curvature · (t - u)²
 
-    with slope < 0 and curvature ≤ 0 (a tail that falls ever faster, as the sum of ten finger
+    with slope < 0 and curvature ≤ 0 (a tail that falls ever faster, as a sum of finger
     cosines does), fitted by weighted least squares on the sample's own tail. A non-mated 1:N
-    search is a false positive when the best of its N impostor scores reaches the threshold,
-    so with independent comparisons FPIR(t, N) = 1 - (1 - FMR(t))^N, and the threshold for a
-    target FPIR at N is the score whose FMR is 1 - (1 - FPIR)^(1/N) ≈ FPIR / N: it rises with
-    the gallery. Below `u` (targets looser than FMR `fmr_u`: a gallery of a few identities)
-    the threshold stays at `u`, which holds the target with room to spare.
+    search is a false positive when the best of its N impostor scores reaches the threshold;
+    the best of N is the best of N / `per` independent blocks, so
+
+        FPIR(t, N) = 1 - (1 - FMR(t))^(N / per),
+
+    and the threshold for a target FPIR at N is the score whose FMR is
+    1 - (1 - FPIR)^(per / N) ≈ FPIR · per / N: it rises with the gallery. Scaling from one
+    block to many treats every probe alike, but some probes draw higher impostor scores than
+    others (fingers of common pattern classes), so the further N is from `per`, the more the
+    model overstates FPIR and the stricter the threshold: from single comparisons (`per` = 1)
+    it holds at 100,000 but gives about half the target at 1,000,000. Hence a gallery
+    calibrates on its own searches as it grows (the engine). Below `u` (targets looser than
+    FMR `fmr_u`) the threshold stays at `u`, which holds the target with room to spare.
     """
 
     u: float
@@ -91,25 +103,35 @@ class ImpostorTail:
     slope: float
     curvature: float
     comparisons: int
+    per: int = 1
 
     @classmethod
-    def fit(cls, top_scores: Iterable[float] | FloatArray, comparisons: int) -> ImpostorTail:
-        """The tail of `comparisons` sampled impostor scores, given (at least) the highest
-        TAIL_START_FMR share of them in `top_scores`."""
+    def fit(
+        cls,
+        top_scores: Iterable[float] | FloatArray,
+        comparisons: int,
+        *,
+        start_share: float = TAIL_START_FMR,
+        per: int = 1,
+    ) -> ImpostorTail:
+        """The tail of `comparisons` sampled scores, each the best over `per` identities,
+        given (at least) the highest `start_share` of them in `top_scores`."""
+        if per < 1:
+            raise ValueError(f"each score stands for at least one identity, got {per}")
         given = top_scores if isinstance(top_scores, np.ndarray) else list(top_scores)
         ranked = -np.sort(-np.asarray(given, dtype=np.float64))
-        start = int(np.ceil(TAIL_START_FMR * comparisons))
+        start = int(np.ceil(start_share * comparisons))
         if start < 10 * TAIL_MIN_COUNT:
             raise ValueError(
                 f"{comparisons} comparisons are too few to fit a tail: it needs at least "
-                f"{int(np.ceil(10 * TAIL_MIN_COUNT / TAIL_START_FMR))}"
+                f"{int(np.ceil(10 * TAIL_MIN_COUNT / start_share))}"
             )
         if ranked.size < start:
             raise ValueError(f"the top {start} of {comparisons} scores are needed")
         u = float(ranked[start - 1])
         fmr_u = start / comparisons
         # Points at ranks falling geometrically from the start to TAIL_MIN_COUNT; a count of
-        # r comparisons has a relative error of about 1/sqrt(r), hence the weights.
+        # r scores has a relative error of about 1/sqrt(r), hence the weights.
         decades = np.log10(start / TAIL_MIN_COUNT)
         steps = int(np.floor(decades * TAIL_POINTS_PER_DECADE)) + 1
         ranks = np.unique(
@@ -135,10 +157,12 @@ class ImpostorTail:
             slope=float(slope),
             curvature=float(curvature),
             comparisons=int(comparisons),
+            per=int(per),
         )
 
     def fmr_at(self, threshold: float) -> float:
-        """The modelled share of single impostor comparisons at or above `threshold`."""
+        """The modelled share of sampled scores (each the best over `per`) at or above
+        `threshold`."""
         x = threshold - self.u
         if x <= 0:
             return self.fmr_u
@@ -158,29 +182,44 @@ class ImpostorTail:
 
     def fpir_at(self, threshold: float, gallery_size: int) -> float:
         """The modelled FPIR of `threshold` on a gallery of `gallery_size` identities."""
-        return float(-np.expm1(gallery_size * np.log1p(-self.fmr_at(threshold))))
+        blocks = gallery_size / self.per
+        return float(-np.expm1(blocks * np.log1p(-self.fmr_at(threshold))))
 
     def threshold_for(self, fpir: float, gallery_size: int) -> float:
         """The threshold whose modelled FPIR on a gallery of `gallery_size` is `fpir`."""
         if not 0 < fpir < 1:
             raise ValueError(f"target FPIR must be in (0, 1), got {fpir}")
-        size = max(1, gallery_size)
-        return self.score_at_fmr(float(-np.expm1(np.log1p(-fpir) / size)))
+        blocks = max(1, gallery_size) / self.per
+        return self.score_at_fmr(float(-np.expm1(np.log1p(-fpir) / blocks)))
 
     def to_array(self) -> npt.NDArray[np.float64]:
-        """The storage form: u, fmr_u, slope, curvature, comparisons."""
+        """The storage form: u, fmr_u, slope, curvature, comparisons, per."""
         return np.array(
-            [self.u, self.fmr_u, self.slope, self.curvature, float(self.comparisons)],
+            [
+                self.u,
+                self.fmr_u,
+                self.slope,
+                self.curvature,
+                float(self.comparisons),
+                float(self.per),
+            ],
             dtype=np.float64,
         )
 
     @classmethod
     def from_array(cls, values: npt.NDArray[np.float64]) -> ImpostorTail:
         """Reads the storage form back."""
-        if values.shape != (5,):
-            raise ValueError(f"a stored impostor tail has 5 values, got shape {values.shape}")
-        u, fmr_u, slope, curvature, comparisons = (float(v) for v in values)
-        return cls(u=u, fmr_u=fmr_u, slope=slope, curvature=curvature, comparisons=int(comparisons))
+        if values.shape != (6,):
+            raise ValueError(f"a stored impostor tail has 6 values, got shape {values.shape}")
+        u, fmr_u, slope, curvature, comparisons, per = (float(v) for v in values)
+        return cls(
+            u=u,
+            fmr_u=fmr_u,
+            slope=slope,
+            curvature=curvature,
+            comparisons=int(comparisons),
+            per=int(per),
+        )
 
 
 def sample_impostor_tail(
@@ -188,33 +227,35 @@ def sample_impostor_tail(
     present: BoolArray,
     *,
     rng: np.random.Generator,
+    rows: npt.NDArray[np.int64] | None = None,
     probes: int = 1000,
     others: int = 100_000,
     chunk: int = 16_384,
 ) -> ImpostorTail:
     """The impostor tail of a gallery (n, 10, dim), from its own tenprints: `probes` of them
     drawn at random, each scored against up to `others` others drawn at random (never
-    against itself), exactly, with the fused score.
+    against itself), exactly, with the fused score. `rows` limits the draw to those rows
+    (the live ones of an index with deletions).
 
     The gallery's identities are distinct people (a gallery keeps one identity per person),
     so every pair is an impostor pair.
     """
-    n = vectors.shape[0]
-    probe_rows = np.sort(rng.choice(n, size=min(probes, n), replace=False))
-    other_rows = np.sort(rng.choice(n, size=min(others, n), replace=False))
-    flat = vectors.reshape(n, -1)
+    pool = np.arange(vectors.shape[0]) if rows is None else rows
+    probe_rows = np.sort(rng.choice(pool, size=min(probes, pool.size), replace=False))
+    other_rows = np.sort(rng.choice(pool, size=min(others, pool.size), replace=False))
+    flat = vectors.reshape(vectors.shape[0], -1)
     probe_flat = flat[probe_rows].T.copy()
     probe_present = present[probe_rows].astype(np.float32).T.copy()
     comparisons = probe_rows.size * other_rows.size - int(np.isin(probe_rows, other_rows).sum())
     keep = int(np.ceil(TAIL_START_FMR * comparisons))
     kept: list[FloatArray] = []
     for start in range(0, other_rows.size, chunk):
-        rows = other_rows[start : start + chunk]
-        cosines = flat[rows] @ probe_flat
-        common = present[rows].astype(np.float32) @ probe_present
+        block = other_rows[start : start + chunk]
+        cosines = flat[block] @ probe_flat
+        common = present[block].astype(np.float32) @ probe_present
         scores = (cosines / np.sqrt(np.maximum(common, 1.0) * FINGERS)).astype(np.float32)
         scores[common == 0] = 0.0
-        scores[rows[:, None] == probe_rows[None, :]] = -np.inf
+        scores[block[:, None] == probe_rows[None, :]] = -np.inf
         values = scores.ravel()
         if values.size > keep:
             values = np.partition(values, values.size - keep)[-keep:]

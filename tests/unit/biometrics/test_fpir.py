@@ -3,11 +3,14 @@ simulated galleries with synthetic non-mated searches."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from services.biometrics.calibration import Calibration, ImpostorTail, sample_impostor_tail
-from services.biometrics.params import FINGERS
+from services.biometrics.engine import BiometricEngine
+from services.biometrics.params import DEFAULT_FPIR, FINGERS, IndexParams
 from services.biometrics.template import TenprintBatch
 from services.world.tenprints import SyntheticFingerprints
 
@@ -16,6 +19,8 @@ from services.world.tenprints import SyntheticFingerprints
 SMALL, LARGE = 2_000, 20_000
 SEARCHES = 5_000
 TARGET = 0.01
+# Small HNSW parameters, so the engine tests build their graphs quickly.
+SMALL_INDEX = IndexParams(m=16, ef_construction=64, ef=64, rescore=32)
 
 
 def _population(prints: SyntheticFingerprints, n: int, rng: np.random.Generator) -> TenprintBatch:
@@ -116,3 +121,58 @@ def test_a_threshold_fixed_at_a_smaller_gallery_misses_the_target_on_a_larger_on
     fixed = Calibration.from_impostor_scores(small).threshold_for(TARGET)
     assert float(np.mean(small >= fixed)) <= TARGET
     assert float(np.mean(large >= fixed)) > 1.5 * TARGET
+
+
+def _people(prints: SyntheticFingerprints, n: int, seed: int) -> TenprintBatch:
+    return _population(prints, n, np.random.default_rng(seed))
+
+
+def _part(batch: TenprintBatch, start: int, stop: int) -> TenprintBatch:
+    return TenprintBatch(
+        batch.vectors[start:stop], batch.present[start:stop], batch.quality[start:stop]
+    )
+
+
+def test_the_engines_threshold_follows_the_gallery_size_and_fits_its_own_tail(
+    tmp_path: Path,
+) -> None:
+    prints = SyntheticFingerprints()
+    batch = _people(prints, 2_100, seed=4)
+    keys = [f"P{i}" for i in range(len(batch))]
+    engine = BiometricEngine(params=SMALL_INDEX, tail_fit_min=2_000)
+    reference = engine.impostor_tail
+    engine.enroll_batch(keys[:500], _part(batch, 0, 500))
+    assert engine.threshold_gallery_size == 500 and engine.tail_gallery_size == 0
+    assert engine.threshold == reference.threshold_for(DEFAULT_FPIR, 500)
+    # Within 1 % of the size it was computed for, the threshold stays; beyond, it follows.
+    engine.enroll_batch(keys[500:505], _part(batch, 500, 505))
+    assert engine.threshold_gallery_size == 500
+    engine.enroll_batch(keys[505:600], _part(batch, 505, 600))
+    assert engine.threshold_gallery_size == 600
+    assert engine.threshold > reference.threshold_for(DEFAULT_FPIR, 500)
+    assert engine.identify(batch.template(0), target_fpir=0.01) is not None
+    assert engine.threshold_for(0.01) == reference.threshold_for(0.01, 600)
+    # At tail_fit_min the gallery fits its own tail, and decides with it.
+    engine.enroll_batch(keys[600:2_000], _part(batch, 600, 2_000))
+    assert engine.tail_gallery_size == 2_000 and engine.impostor_tail != reference
+    assert engine.threshold == engine.impostor_tail.threshold_for(DEFAULT_FPIR, 2_000)
+    # Deletions count too; the tail and its gallery size are saved and loaded with the index.
+    for key in keys[:30]:
+        engine.delete(key)
+    assert engine.threshold_gallery_size == 1_979  # first beyond 1 % below 2,000
+    engine.save(tmp_path)
+    loaded = BiometricEngine(params=SMALL_INDEX, tail_fit_min=2_000)
+    loaded.load(tmp_path)
+    assert loaded.impostor_tail == engine.impostor_tail and loaded.tail_gallery_size == 2_000
+    assert loaded.threshold_gallery_size == len(loaded) == 1_970
+    assert loaded.threshold == engine.impostor_tail.threshold_for(DEFAULT_FPIR, 1_970)
+    loaded.clear()
+    assert loaded.impostor_tail == reference and loaded.tail_gallery_size == 0
+
+
+def test_a_fixed_threshold_stays_whatever_the_gallery_size() -> None:
+    prints = SyntheticFingerprints()
+    batch = _people(prints, 300, seed=6)
+    engine = BiometricEngine(params=SMALL_INDEX, threshold=0.5)
+    engine.enroll_batch([f"P{i}" for i in range(300)], batch)
+    assert engine.threshold == 0.5 and engine.threshold_gallery_size == 300
