@@ -3,6 +3,7 @@ simulated galleries with synthetic non-mated searches."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,16 @@ def _best_scores(gallery: TenprintBatch, probes: TenprintBatch) -> np.ndarray:
     return best
 
 
+@dataclass(frozen=True)
+class Simulated:
+    """A tail fitted from a gallery's own pairs, and strangers' best scores by gallery size."""
+
+    tail: ImpostorTail
+    best: dict[int, np.ndarray]
+
+
 @pytest.fixture(scope="module")
-def simulated() -> dict[str, object]:
+def simulated() -> Simulated:
     """A gallery of LARGE identities (its first SMALL a smaller one), the tail fitted from the
     gallery's own pairs, and the best score of SEARCHES strangers on each gallery."""
     prints = SyntheticFingerprints()
@@ -54,11 +63,10 @@ def simulated() -> dict[str, object]:
         present=gallery.present[:SMALL],
         quality=gallery.quality[:SMALL],
     )
-    return {
-        "tail": tail,
-        SMALL: _best_scores(small, strangers),
-        LARGE: _best_scores(gallery, strangers),
-    }
+    return Simulated(
+        tail=tail,
+        best={SMALL: _best_scores(small, strangers), LARGE: _best_scores(gallery, strangers)},
+    )
 
 
 def _scores() -> np.ndarray:
@@ -102,22 +110,19 @@ def test_a_tail_needs_enough_comparisons() -> None:
 
 
 def test_the_models_threshold_holds_the_target_fpir_on_simulated_galleries(
-    simulated: dict[str, object],
+    simulated: Simulated,
 ) -> None:
-    tail = simulated["tail"]
-    assert isinstance(tail, ImpostorTail)
+    tail = simulated.tail
     for size in (SMALL, LARGE):
-        best = simulated[size]
-        assert isinstance(best, np.ndarray)
+        best = simulated.best[size]
         measured = float(np.mean(best >= tail.threshold_for(TARGET, size)))
         assert TARGET / 1.5 <= measured <= TARGET * 1.5, (size, measured)
 
 
 def test_a_threshold_fixed_at_a_smaller_gallery_misses_the_target_on_a_larger_one(
-    simulated: dict[str, object],
+    simulated: Simulated,
 ) -> None:
-    small, large = simulated[SMALL], simulated[LARGE]
-    assert isinstance(small, np.ndarray) and isinstance(large, np.ndarray)
+    small, large = simulated.best[SMALL], simulated.best[LARGE]
     fixed = Calibration.from_impostor_scores(small).threshold_for(TARGET)
     assert float(np.mean(small >= fixed)) <= TARGET
     assert float(np.mean(large >= fixed)) > 1.5 * TARGET
