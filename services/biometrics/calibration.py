@@ -93,7 +93,7 @@ class ImpostorTail:
     block to many treats every probe alike, but some probes draw higher impostor scores than
     others (fingers of common pattern classes), so the further N is from `per`, the more the
     model overstates FPIR and the stricter the threshold: from single comparisons (`per` = 1)
-    it holds at 100,000 but gives about half the target at 1,000,000. Hence a gallery
+    it holds at 100,000 but gives about a third of the target at 1,000,000. Hence a gallery
     calibrates on its own searches as it grows (the engine). Below `u` (targets looser than
     FMR `fmr_u`) the threshold stays at `u`, which holds the target with room to spare.
     """

@@ -11,7 +11,8 @@ tail whenever the gallery has grown or shrunk by more than THRESHOLD_STEP since,
 is fitted from TAIL_SEARCHES searches of the gallery by its own members once it holds
 `tail_fit_min` identities, then again each time it has doubled (seconds at a million), the
 reference tail (fitted from single comparisons) standing in before. The tail and the size it
-was fitted at are saved and loaded with the index. A fixed threshold, when given, is used as it
+was fitted at are saved and loaded with the index. The threshold never goes below
+LONE_FINGER_MAX (one finger alone never matches). A fixed threshold, when given, is used as it
 is.
 """
 
@@ -34,6 +35,7 @@ from .params import (
     COARSE_PER_FINGER,
     DEFAULT_FPIR,
     FINGERS,
+    LONE_FINGER_MAX,
     REFERENCE_IMPOSTOR_TAIL,
     TAIL_FIT_MIN,
     TAIL_SEARCHES,
@@ -139,9 +141,7 @@ class BiometricEngine:
         # threshold in use was computed for.
         self._tail_size = 0
         self._threshold_size = 0
-        self._threshold = (
-            threshold if threshold is not None else self._tail.threshold_for(target_fpir, 1)
-        )
+        self._threshold = LONE_FINGER_MAX if threshold is None else threshold
         self.params = params or IndexParams()
         self.num_threads = num_threads
         self._lock = _ReadWriteLock()
@@ -154,6 +154,7 @@ class BiometricEngine:
         self._alive = np.zeros(capacity, dtype=bool)
         self._keys: list[str | None] = []
         self._labels: dict[str, int] = {}
+        self._follow_size()
 
     def _new_index(self, capacity: int) -> Any:
         index = hnswlib.Index(space="ip", dim=FINGERS * COARSE_PER_FINGER)
@@ -190,8 +191,9 @@ class BiometricEngine:
         return self._tail_size
 
     def threshold_for(self, fpir: float) -> float:
-        """The threshold for a target FPIR at the gallery's current size."""
-        return self._tail.threshold_for(fpir, len(self))
+        """The threshold for a target FPIR at the gallery's current size (never below
+        LONE_FINGER_MAX, so one finger alone never matches)."""
+        return max(LONE_FINGER_MAX, self._tail.threshold_for(fpir, len(self)))
 
     def _follow_size(self) -> None:
         """Fits the tail again when the gallery has doubled since (from `tail_fit_min`), and
@@ -204,7 +206,7 @@ class BiometricEngine:
             return
         moved = abs(size - self._threshold_size) > THRESHOLD_STEP * self._threshold_size
         if refit or moved or self._threshold_size == 0:
-            self._threshold = self._tail.threshold_for(self.target_fpir, size)
+            self._threshold = self.threshold_for(self.target_fpir)
             self._threshold_size = size
 
     def _fit_tail(self, size: int) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from services.biometrics.calibration import Calibration, ImpostorTail, sample_impostor_tail
 from services.biometrics.engine import BiometricEngine
-from services.biometrics.params import DEFAULT_FPIR, FINGERS, IndexParams
+from services.biometrics.params import DEFAULT_FPIR, FINGERS, LONE_FINGER_MAX, IndexParams
 from services.biometrics.template import TenprintBatch
 from services.world.tenprints import SyntheticFingerprints
 
@@ -181,3 +181,11 @@ def test_a_fixed_threshold_stays_whatever_the_gallery_size() -> None:
     engine = BiometricEngine(params=SMALL_INDEX, threshold=0.5)
     engine.enroll_batch([f"P{i}" for i in range(300)], batch)
     assert engine.threshold == 0.5 and engine.threshold_gallery_size == 300
+
+
+def test_a_threshold_that_follows_a_tiny_gallery_still_needs_two_fingers() -> None:
+    engine = BiometricEngine(params=SMALL_INDEX)
+    assert engine.threshold == LONE_FINGER_MAX and engine.threshold_gallery_size == 0
+    assert engine.impostor_tail.threshold_for(DEFAULT_FPIR, 1) < LONE_FINGER_MAX
+    engine.enroll_batch(["P0"], _people(SyntheticFingerprints(), 1, seed=8))
+    assert engine.threshold == LONE_FINGER_MAX == engine.threshold_for(0.5)
