@@ -37,7 +37,7 @@ REFERENCE_IMPOSTOR_TAIL: tuple[float, float, float, float, int] = (
 )
 # The highest fused score one finger alone can reach (a cosine of 1 over sqrt(1 x 10)): a
 # threshold that follows the gallery never goes below it, so a match always needs two fingers.
-LONE_FINGER_MAX = FINGERS**-0.5
+LONE_FINGER_MAX: float = FINGERS**-0.5
 # A gallery fits its own impostor tail, from TAIL_SEARCHES searches by its own members, once it
 # holds TAIL_FIT_MIN identities, and again each time it has doubled since.
 TAIL_FIT_MIN = 10_000
