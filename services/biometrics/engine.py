@@ -4,6 +4,16 @@ and loaded as files.
 The coarse vector's centre is learned once the gallery holds `centre_sample` identities, kept
 with the index (saved and loaded with it) and never changes after; a rebuild learns it again
 from the same records in the same order.
+
+The decision threshold follows the gallery's size, so decisions hold a target FPIR however
+large the gallery grows (calibration's `ImpostorTail`): it is computed again from the impostor
+tail whenever the gallery has grown or shrunk by more than THRESHOLD_STEP since, and the tail
+is fitted from TAIL_SEARCHES searches of the gallery by its own members once it holds
+`tail_fit_min` identities, then again each time it has doubled (seconds at a million), the
+reference tail (fitted from single comparisons) standing in before. The tail and the size it
+was fitted at are saved and loaded with the index. The threshold never goes below
+LONE_FINGER_MAX (one finger alone never matches). A fixed threshold, when given, is used as it
+is.
 """
 
 from __future__ import annotations
@@ -19,13 +29,18 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
-from .calibration import threshold_for_fpir
+from .calibration import SEARCH_TAIL_START, TAIL_MIN_COUNT, ImpostorTail
 from .params import (
     CENTRE_SAMPLE,
     COARSE_PER_FINGER,
-    DEFAULT_THRESHOLD,
+    DEFAULT_FPIR,
     FINGERS,
+    LONE_FINGER_MAX,
+    REFERENCE_IMPOSTOR_TAIL,
+    TAIL_FIT_MIN,
+    TAIL_SEARCHES,
     TEMPLATE_DIM,
+    THRESHOLD_STEP,
     IndexParams,
 )
 from .scoring import (
@@ -98,7 +113,10 @@ class BiometricEngine:
         self,
         *,
         dim: int = TEMPLATE_DIM,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
+        target_fpir: float = DEFAULT_FPIR,
+        tail: ImpostorTail | None = None,
+        tail_fit_min: int = TAIL_FIT_MIN,
         params: IndexParams | None = None,
         initial_capacity: int = 1024,
         num_threads: int = 2,
@@ -106,11 +124,24 @@ class BiometricEngine:
     ) -> None:
         if centre_sample < 1:
             raise ValueError(f"centre_sample must be at least 1, got {centre_sample}")
+        if not 0 < target_fpir < 1:
+            raise ValueError(f"target FPIR must be in (0, 1), got {target_fpir}")
         self.dim = dim
         self.centre_sample = centre_sample
         # Per-finger centre of the coarse values; None until the gallery reaches centre_sample.
         self._centre: FloatArray | None = None
-        self.threshold = threshold
+        self.fixed_threshold = threshold
+        self.target_fpir = target_fpir
+        if tail_fit_min * SEARCH_TAIL_START < 10 * TAIL_MIN_COUNT:
+            raise ValueError(f"tail_fit_min must be large enough to fit a tail, got {tail_fit_min}")
+        self.tail_fit_min = tail_fit_min
+        self._reference_tail = tail or ImpostorTail(*REFERENCE_IMPOSTOR_TAIL)
+        self._tail = self._reference_tail
+        # The gallery size the tail was fitted at (0: the reference tail), and the size the
+        # threshold in use was computed for.
+        self._tail_size = 0
+        self._threshold_size = 0
+        self._threshold = LONE_FINGER_MAX if threshold is None else threshold
         self.params = params or IndexParams()
         self.num_threads = num_threads
         self._lock = _ReadWriteLock()
@@ -123,6 +154,7 @@ class BiometricEngine:
         self._alive = np.zeros(capacity, dtype=bool)
         self._keys: list[str | None] = []
         self._labels: dict[str, int] = {}
+        self._follow_size()
 
     def _new_index(self, capacity: int) -> Any:
         index = hnswlib.Index(space="ip", dim=FINGERS * COARSE_PER_FINGER)
@@ -135,6 +167,67 @@ class BiometricEngine:
         index.set_ef(self.params.ef)
         index.set_num_threads(self.num_threads)
         return index
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold in use: fixed, or the one for `target_fpir` at the gallery
+        size it was last computed for (`threshold_gallery_size`)."""
+        return self._threshold
+
+    @property
+    def threshold_gallery_size(self) -> int:
+        """The gallery size the threshold in use was computed for (the current size when
+        the threshold is fixed)."""
+        return len(self) if self.fixed_threshold is not None else self._threshold_size
+
+    @property
+    def impostor_tail(self) -> ImpostorTail:
+        """The impostor tail thresholds come from (the reference one until fitted)."""
+        return self._tail
+
+    @property
+    def tail_gallery_size(self) -> int:
+        """The gallery size the impostor tail was fitted at (0: the reference tail)."""
+        return self._tail_size
+
+    def threshold_for(self, fpir: float) -> float:
+        """The threshold for a target FPIR at the gallery's current size (never below
+        LONE_FINGER_MAX, so one finger alone never matches)."""
+        return max(LONE_FINGER_MAX, self._tail.threshold_for(fpir, len(self)))
+
+    def _follow_size(self) -> None:
+        """Fits the tail again when the gallery has doubled since (from `tail_fit_min`), and
+        computes the threshold again when the size has moved by more than THRESHOLD_STEP."""
+        size = len(self._labels)
+        refit = size >= self.tail_fit_min and size >= 2 * self._tail_size
+        if refit:
+            self._fit_tail(size)
+        if self.fixed_threshold is not None:
+            return
+        moved = abs(size - self._threshold_size) > THRESHOLD_STEP * self._threshold_size
+        if refit or moved or self._threshold_size == 0:
+            self._threshold = self.threshold_for(self.target_fpir)
+            self._threshold_size = size
+
+    def _fit_tail(self, size: int) -> None:
+        """Fits the impostor tail from searches of the gallery by its own members: each
+        sampled identity's best candidate other than itself is the best impostor score of a
+        non-mated search of the rest (seeded by the size, so a gallery gives the same tail)."""
+        used = len(self._keys)
+        rows = np.flatnonzero(self._alive[:used])
+        rng = np.random.default_rng(size)
+        probes = np.sort(rng.choice(rows, size=min(TAIL_SEARCHES, rows.size), replace=False))
+        batch = TenprintBatch(
+            vectors=self._vectors[probes],
+            present=self._present[probes],
+            quality=self._quality[probes],
+        )
+        labels, scores = self.search_labels(batch, k=2, num_threads=self.num_threads)
+        best = np.where(labels[:, 0] == probes, scores[:, 1], scores[:, 0])
+        self._tail = ImpostorTail.fit(
+            best, best.size, start_share=SEARCH_TAIL_START, per=max(1, size - 1)
+        )
+        self._tail_size = size
 
     @property
     def centre(self) -> FloatArray | None:
@@ -231,6 +324,7 @@ class BiometricEngine:
                 # Learns the centre from the first centre_sample labels and re-inserts every
                 # label (this batch included) centred.
                 self._learn_centre()
+                self._follow_size()
                 return
         with self._lock.read():
             for start in range(0, len(keys), chunk):
@@ -241,6 +335,8 @@ class BiometricEngine:
                     num_threads=self.num_threads,
                     replace_deleted=False,
                 )
+        with self._labels_lock:
+            self._follow_size()
 
     def _learn_centre(self, chunk: int = 50_000) -> None:
         """Sets the centre and rebuilds the HNSW index with it (under the label lock)."""
@@ -281,6 +377,7 @@ class BiometricEngine:
             label = self._labels.pop(key)
             self._keys[label] = None
             self._alive[label] = False
+            self._follow_size()
         with self._lock.write():
             self._index.mark_deleted(label)
 
@@ -348,7 +445,7 @@ class BiometricEngine:
         """The best candidate at or above the decision threshold (or the one for
         `target_fpir`), or None."""
         if target_fpir is not None:
-            threshold = threshold_for_fpir(target_fpir)
+            threshold = self.threshold_for(target_fpir)
         limit = self.threshold if threshold is None else threshold
         candidates = self.search(probe, k=1)
         if candidates and candidates[0].score >= limit:
@@ -372,6 +469,8 @@ class BiometricEngine:
                     if self._centre is None
                     else self._centre
                 ),
+                impostor_tail=self._tail.to_array(),
+                impostor_tail_size=np.int64(self._tail_size),
             )
             (directory / KEYS_FILE).write_text(
                 "\n".join(k if k is not None else "" for k in self._keys), encoding="utf-8"
@@ -386,6 +485,13 @@ class BiometricEngine:
             vectors, present = data["vectors"], data["present"]
             quality, alive = data["quality"], data["alive"]
             saved_centre = data["coarse_centre"]
+            # An index saved before tails were kept fits its tail again from its gallery.
+            tail = (
+                ImpostorTail.from_array(data["impostor_tail"])
+                if "impostor_tail" in data
+                else self._reference_tail
+            )
+            tail_size = int(data["impostor_tail_size"]) if "impostor_tail_size" in data else 0
         used = len(keys)
         if vectors.shape != (used, FINGERS, self.dim) or alive.shape != (used,):
             raise ValueError(f"saved templates do not fit {used} keys of dimension {self.dim}")
@@ -416,6 +522,10 @@ class BiometricEngine:
             self._keys = keys
             self._labels = {k: i for i, k in enumerate(keys) if k is not None}
             self._centre = centre
+            self._tail, self._tail_size = tail, tail_size
+            self._threshold_size = 0
+        with self._labels_lock:
+            self._follow_size()
 
     def clear(self) -> None:
         """Forgets everything (before a rebuild)."""
@@ -428,6 +538,10 @@ class BiometricEngine:
             self._keys = []
             self._labels = {}
             self._centre = None
+            self._tail, self._tail_size = self._reference_tail, 0
+            self._threshold_size = 0
+        with self._labels_lock:
+            self._follow_size()
 
 
 def file_sha256(path: Path) -> str:

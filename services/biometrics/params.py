@@ -22,7 +22,31 @@ DEFAULT_OPERATING_POINTS: dict[float, float] = {
     1e-1: 0.405,
 }
 DEFAULT_FPIR = 1e-3
+# A fixed threshold: the one a service that does not follow its gallery's size decides with.
 DEFAULT_THRESHOLD = DEFAULT_OPERATING_POINTS[DEFAULT_FPIR]
+# The impostor tail a gallery decides with until it has fitted its own: calibration's
+# ImpostorTail of single comparisons (u, fmr_u, slope, curvature, comparisons), fitted by
+# `sample_impostor_tail` on 2,000 x 200,000 pairs of a synthetic gallery of 200,000 (seed 1;
+# `python -m services.biometrics.bench.fpir --reference` fits it again).
+REFERENCE_IMPOSTOR_TAIL: tuple[float, float, float, float, int] = (
+    0.2969958,
+    0.001,
+    -48.397795,
+    -126.142785,
+    399_998_000,
+)
+# The highest fused score one finger alone can reach (a cosine of 1 over sqrt(1 x 10)): a
+# threshold that follows the gallery never goes below it, so a match always needs two fingers.
+LONE_FINGER_MAX: float = FINGERS**-0.5
+# A gallery fits its own impostor tail, from TAIL_SEARCHES searches by its own members, once it
+# holds TAIL_FIT_MIN identities, and again each time it has doubled since. 20,000 searches fit
+# the tail down to FPIR 0.05 %, so 0.1 % is read inside the fit (5,000, which extrapolated,
+# gave 0.056 % for a target of 0.1 % at 100,000).
+TAIL_FIT_MIN = 10_000
+TAIL_SEARCHES = 20_000
+# The threshold is computed again when the gallery size moves by more than this share from the
+# size it was computed for.
+THRESHOLD_STEP = 0.01
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,9 @@ class BiometricStore:
         """A store over a new engine, as a gallery service's settings describe both."""
         return cls(
             engine=BiometricEngine(
-                threshold=settings.match_threshold, params=settings.index_params()
+                threshold=settings.fixed_threshold(),
+                target_fpir=settings.target_fpir,
+                params=settings.index_params(),
             ),
             changes=changes,
             directory=settings.index_dir,

@@ -14,8 +14,7 @@ from scfed.cjis_iafis.v1 import cjis_iafis_pb2
 from scfed.common.v1 import common_pb2
 from scfed.ident.v1 import ident_pb2 as pb
 
-from ..biometrics.calibration import threshold_for_fpir
-from ..biometrics.params import COARSE_PER_FINGER, DEFAULT_FPIR, FINGERS, MODEL_VERSION
+from ..biometrics.params import COARSE_PER_FINGER, FINGERS, MODEL_VERSION
 from ..biometrics.scoring import Candidate, match_score
 from ..biometrics.store import StoredGallery
 from ..biometrics.template import TenprintTemplate, merge_templates, tenprint_from_proto
@@ -64,7 +63,7 @@ class IdentGallery(StoredGallery):
                 rescore=p.rescore,
                 coarse_per_finger=COARSE_PER_FINGER,
             ),
-            default_fpir=DEFAULT_FPIR,
+            default_fpir=self.engine.target_fpir,
             template_layout=(
                 f"float32[{FINGERS}][{self.engine.dim}], unit length per present finger; "
                 "an absent finger has no template"
@@ -84,7 +83,7 @@ class IdentGallery(StoredGallery):
         if which == "target_fpir":
             if not 0 < request.target_fpir < 1:
                 raise InvalidArgument(f"target_fpir must be in (0, 1), got {request.target_fpir}")
-            threshold = threshold_for_fpir(request.target_fpir)
+            threshold = self.engine.threshold_for(request.target_fpir)
         elif which == "threshold":
             if not 0 <= request.threshold <= 1:
                 raise InvalidArgument(f"threshold must be in [0, 1], got {request.threshold}")

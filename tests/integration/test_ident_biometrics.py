@@ -18,8 +18,14 @@ import pytest
 from scfed.common.v1 import common_pb2 as common
 from scfed.ident.v1 import ident_pb2 as ident
 from scfed.ident.v1 import ident_pb2_grpc as ident_grpc
+from services.biometrics.calibration import ImpostorTail
 from services.biometrics.engine import INDEX_FILE
-from services.biometrics.params import TEMPLATE_DIM
+from services.biometrics.params import (
+    DEFAULT_FPIR,
+    LONE_FINGER_MAX,
+    REFERENCE_IMPOSTOR_TAIL,
+    TEMPLATE_DIM,
+)
 from services.biometrics.store import MANIFEST_FILE
 from services.federation import Agency
 from services.ident.provider import IdentProvider
@@ -300,6 +306,40 @@ async def test_index_parameters_come_from_settings_and_a_new_graph_shape_rebuild
         ident.IdentifyRequest(tenprint=_capture(model, people[1], 301))
     )
     assert answer.match and answer.candidates[0].fin == fins[1]
+
+
+async def test_the_default_decision_holds_its_target_fpir_at_the_gallerys_size(
+    ident_host: Ident, model: SyntheticFingerprints
+) -> None:
+    reference = ImpostorTail(*REFERENCE_IMPOSTOR_TAIL)
+
+    def expected(fpir: float) -> float:
+        # Below 10,000 identities the reference tail; never below what one finger can score.
+        return max(LONE_FINGER_MAX, reference.threshold_for(fpir, PEOPLE))
+
+    people, _ = await _enrol_people(ident_host, model)
+    info = await ident_host.stub.Info(ident.InfoRequest())
+    assert info.default_fpir == DEFAULT_FPIR and info.gallery_size == PEOPLE
+    assert info.match_threshold == pytest.approx(expected(DEFAULT_FPIR), abs=1e-6)
+    answer = await ident_host.stub.Identify(
+        ident.IdentifyRequest(tenprint=_capture(model, people[0], 401))
+    )
+    assert answer.threshold == pytest.approx(info.match_threshold, abs=1e-6)
+    looser = await ident_host.stub.Identify(
+        ident.IdentifyRequest(tenprint=_capture(model, people[0], 402), target_fpir=0.01)
+    )
+    assert looser.threshold == pytest.approx(expected(0.01), abs=1e-6)
+    assert looser.threshold < answer.threshold
+    # Another target, or a fixed threshold, from the settings.
+    await ident_host.stop()
+    ident_host.settings = {"target_fpir": 0.01}
+    await ident_host.start()
+    info = await ident_host.stub.Info(ident.InfoRequest())
+    assert info.default_fpir == 0.01 and info.match_threshold == pytest.approx(looser.threshold)
+    await ident_host.stop()
+    ident_host.settings = {"match_threshold": 0.5}
+    await ident_host.start()
+    assert (await ident_host.stub.Info(ident.InfoRequest())).match_threshold == 0.5
 
 
 def test_index_settings_out_of_range_are_refused() -> None:

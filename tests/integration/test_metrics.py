@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from services.biometrics.params import DEFAULT_FPIR
 from services.federation import Agency
 from services.runtime.models import OutboxMessage, OutboxStatus
 from services.runtime.ports import free_port
@@ -150,6 +151,12 @@ async def test_each_service_shows_its_own_domain_series(scenario: Scenario) -> N
     assert ident.value("scfed_ident_gallery_size") == ident_stats["gallery_size"]
     assert grew(Agency.IDENT, "scfed_ident_gallery_size") == 2  # the two enrolled subjects
     assert ident.value("scfed_ident_search_seconds_count", rpc="Search") == 3
+    # The threshold in use, for the target FPIR at the gallery size it was computed for.
+    assert ident.value("scfed_ident_match_threshold") == ident_stats["match_threshold"]
+    computed_for = ident_stats["threshold_gallery_size"]
+    assert ident.value("scfed_ident_match_threshold_gallery_size") == computed_for
+    assert abs(computed_for - ident_stats["gallery_size"]) <= max(1, 0.01 * computed_for)
+    assert ident_stats["target_fpir"] == DEFAULT_FPIR
     assert 0 < ident.value("scfed_ident_search_seconds_sum", rpc="Search") < 5
 
     iafis = scrapes[Agency.CJIS_IAFIS]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from services.biometrics.bench import exact
+from services.biometrics.bench.fpir import render_fpir, run_fpir_bench
 from services.biometrics.bench.progress import Bars
 from services.biometrics.bench.report import render_text, run_biometrics_bench
 from services.biometrics.bench.sweep import render_sweep, run_index_sweep
@@ -71,3 +72,15 @@ def test_the_sweep_reports_each_m_and_ef() -> None:
         assert 0 <= row["missed"] <= report["exact_finds_mate"] <= 30
         assert row["mean_ms"] > 0 and row["qps"] > 0 and row["enroll_per_s"] > 0
     assert "missed" in render_sweep(report)
+
+
+def test_the_fpir_bench_reports_the_threshold_and_fpir_at_each_gallery_size() -> None:
+    report = run_fpir_bench(galleries=[200, 400], probes=300, target=0.01, progress=False)
+    assert [r["gallery"] for r in report["rows"]] == [200, 400]
+    for row in report["rows"]:
+        assert row["threshold_gallery_size"] == row["gallery"]
+        assert row["false_positives"] == round(row["fpir"] * 300)
+        assert {"reference_tail", "fixed_threshold", "within_1_5x", "fpir_interval"} <= set(row)
+    first, second = report["rows"]
+    assert second["threshold"] > first["threshold"]
+    assert "fixed 0.464" in render_fpir(report)

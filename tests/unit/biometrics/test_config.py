@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.biometrics.config import GallerySettings, MatchSettings
-from services.biometrics.params import DEFAULT_THRESHOLD, IndexParams
+from services.biometrics.params import DEFAULT_FPIR, DEFAULT_THRESHOLD, IndexParams
 from services.cjis_iafis.config import CjisSettings
 from services.ident.config import IdentSettings
 from services.sib.config import SibSettings
@@ -89,3 +89,19 @@ def test_a_gallery_asks_for_the_engines_index_parameters_by_default(
     monkeypatch.setenv("SCFED_INDEX_EF", "8")
     # ef is raised to the proposals rescored.
     assert CjisSettings().index_params() == IndexParams(ef=IndexParams.rescore)
+
+
+def test_a_gallery_follows_its_size_unless_a_threshold_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for settings in (CjisSettings, IdentSettings):
+        assert settings().fixed_threshold() is None
+        assert settings().target_fpir == DEFAULT_FPIR
+    monkeypatch.setenv("SCFED_IDENT_TARGET_FPIR", "0.01")
+    assert IdentSettings().target_fpir == 0.01 and IdentSettings().fixed_threshold() is None
+    monkeypatch.setenv("SCFED_IDENT_MATCH_THRESHOLD", "0.5")
+    assert IdentSettings().fixed_threshold() == 0.5
+    assert CjisSettings().fixed_threshold() is None
+    monkeypatch.setenv("SCFED_IDENT_TARGET_FPIR", "1.5")
+    with pytest.raises(ValidationError, match="target_fpir"):
+        IdentSettings()
