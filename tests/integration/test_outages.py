@@ -156,7 +156,9 @@ async def test_an_outage_is_answered_503_and_unavailable_and_logged_in_a_few_lin
         async with database_out(host.runtime.db, tmp_path):
             began = time.monotonic()
             requests = 0
-            while time.monotonic() - began < 2.0:
+            # Enough refused requests to outnumber the lines by far, however loaded the machine
+            # (bounded: a stalled service fails the count below).
+            while requests < 40 and time.monotonic() - began < 30.0:
                 outbox = await http.get("/v1/outbox")
                 assert outbox.status_code == 503, outbox.text
                 assert outbox.json()["detail"].startswith("database unavailable:")
@@ -166,22 +168,25 @@ async def test_an_outage_is_answered_503_and_unavailable_and_logged_in_a_few_lin
                 assert "database unavailable" in (refused.value.details() or "")
                 requests += 2
                 await asyncio.sleep(0.01)
+            lasted = time.monotonic() - began
         await _until(lambda: _is(host.grpc_address, SERVING))
         assert (await http.get("/v1/outbox")).status_code == 200
         # The outage's lines, not the shutdown's: stopping cancels the worker and the probe,
         # and SQLAlchemy logs a connection it could not roll back while cancelled.
         records = list(log_lines.records)
 
-    assert requests > 20
+    assert requests >= 40
     messages = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
     assert not [r for r in records if r.exc_info], "no traceback during an outage"
     started_lines = [m for m in messages if "does not answer (" in m]
     summaries = [m for m in messages if "still does not answer" in m]
     ended = [m for m in messages if "answers again" in m]
     assert len(started_lines) == 1, messages
-    assert 1 <= len(summaries) <= 5, messages
+    # One summary per outage_summary_s (0.5 s) at most, whatever the number of requests.
+    most = int(lasted / 0.5) + 2
+    assert 1 <= len(summaries) <= most, messages
     assert len(ended) == 1 and "request(s) refused" in ended[0], messages
-    assert len(messages) <= 8, messages
+    assert len(messages) <= most + 3, messages
 
 
 @pytest.mark.postgres
