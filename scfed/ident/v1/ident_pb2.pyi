@@ -308,6 +308,42 @@ class EnrollEncountersResponse(_message.Message):
 Global___EnrollEncountersResponse: _TypeAlias = EnrollEncountersResponse  # noqa: Y015
 
 @_typing.final
+class EncounterNotice(_message.Message):
+    """An encounter another agency recorded with a known identity, without prints: the field
+    office's removal of the person ("REMOVAL", status PREVIOUSLY_REMOVED, the removal's date).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVELOPE_FIELD_NUMBER: _builtins.int
+    FIN_FIELD_NUMBER: _builtins.int
+    ENCOUNTER_FIELD_NUMBER: _builtins.int
+    fin: _builtins.str
+    """The identity the encounter belongs to."""
+    @_builtins.property
+    def envelope(self) -> _common_pb2.Envelope: ...
+    @_builtins.property
+    def encounter(self) -> _common_pb2.Encounter:
+        """encounter_id (required; the same id again is the same encounter), encounter_type
+        (required), encountered_at (required) and status (required).
+        """
+
+    def __init__(
+        self,
+        *,
+        envelope: _common_pb2.Envelope | None = ...,
+        fin: _builtins.str = ...,
+        encounter: _common_pb2.Encounter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encounter", b"encounter", "envelope", b"envelope"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encounter", b"encounter", "envelope", b"envelope", "fin", b"fin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncounterNotice: _TypeAlias = EncounterNotice  # noqa: Y015
+
+@_typing.final
 class GetIdentityRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
