@@ -17,8 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from scfed.common.v1 import common_pb2
 from scfed.ice_field.v1 import ice_field_pb2 as ice
 from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
-from scfed.ident.v1 import ident_pb2
-from scfed.ident.v1 import ident_pb2_grpc
+from scfed.ident.v1 import ident_pb2, ident_pb2_grpc
 from services.ice_field.models import CaseState, DetainerRecord, IceFieldBase
 from services.runtime.clock import ManualClock
 from services.runtime.db import Database
