@@ -10,6 +10,7 @@ the next third the same way. The field offices work on a fast clock, as in
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,7 +155,7 @@ async def _check_world(fed: Federation) -> dict[str, int]:
                 )
             ).all()
         }
-        effects = defaultdict(int)
+        effects: dict[str, int] = defaultdict(int)
         for effect in await session.scalars(select(CaseBookingRecord.effect)):
             effects[effect] += 1
     by_fin: dict[str, list[DetainerRecord]] = defaultdict(list)
@@ -168,7 +169,7 @@ async def _check_world(fed: Federation) -> dict[str, int]:
             for c in held
             if c.custody_started_at is not None and c.facility_id
         )
-        for (_, end), (start, _) in zip(stays, stays[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(stays):
             assert start >= end, f"{fin} held two beds at once: {stays}"
         ordered = sorted(held, key=lambda c: _utc(c.issued_at))
         removed: datetime | None = None
@@ -204,9 +205,15 @@ async def test_no_person_holds_two_beds_or_is_removed_twice_without_a_reentry(
             "clock": AcceleratedClock(CASE_SPEED, epoch=datetime.now(UTC)),
             "case_poll_s": 0.02,
         }
-        quick = {"outbox_poll_s": 0.05, "outbox_max_delay_s": 0.3}
-        overrides = {name: dict(quick) for name in ("sib", "cjis_iafis", "ident", "lesc")}
-        async with running_federation(db, ice_field={**field, **quick}, **overrides) as fed:
+        quick: dict[str, Any] = {"outbox_poll_s": 0.05, "outbox_max_delay_s": 0.3}
+        async with running_federation(
+            db,
+            ice_field={**field, **quick},
+            sib=quick,
+            cjis_iafis=quick,
+            ident=quick,
+            lesc=quick,
+        ) as fed:
             await seed_world(world, fed.addresses())
             noticed: set[tuple[str, str]] = set()
             async with httpx.AsyncClient(base_url=fed.sib_url, timeout=30) as client:
