@@ -37,6 +37,7 @@ from .custody import CustodyPolicy
 from .decision import Decision, DiscretionPolicy, decide
 from .holidays import add_business_hours
 from .models import (
+    BookingEffect,
     CaseBookingRecord,
     CaseState,
     CaseStepRecord,
@@ -278,7 +279,7 @@ class FieldOperations:
         self._step(
             session, row, None, CaseState.DETAINER_ISSUED, now, decision_reason(decision) + flag
         )
-        self._book_on(session, row, copy, decision, now, effect="opened")
+        self._book_on(session, row, copy, decision, now, effect=BookingEffect.OPENED)
         self._lodge(session, row, detainer, decision.level)
         return f"detainer {detainer.detainer_id} level {decision.level} by {office.ori}{flag}"
 
@@ -364,7 +365,7 @@ class FieldOperations:
         row.current_charge_level = _most_serious(row.current_charge_level, current)
         row.prior_conviction_level = _most_serious(row.prior_conviction_level, prior)
         if row.state not in (CaseState.DETAINER_ISSUED, CaseState.RELEASE_NOTICED):
-            self._book_on(session, row, copy, decision, now, effect="recorded")
+            self._book_on(session, row, copy, decision, now, effect=BookingEffect.RECORDED)
             return "recorded"
         moved_from = row.lea_ori
         if row.state == CaseState.RELEASE_NOTICED:
@@ -392,7 +393,7 @@ class FieldOperations:
         detainer.booking_number = copy.booking_number
         detainer.level = _LEVEL_ENUM[row.level]
         row.body = detainer.SerializeToString()
-        self._book_on(session, row, copy, decision, now, effect="detainer moved")
+        self._book_on(session, row, copy, decision, now, effect=BookingEffect.DETAINER_MOVED)
         self._lodge(session, row, detainer, row.level)
         return f"detainer moved from {moved_from} to {copy.envelope.ori}"
 
@@ -404,7 +405,7 @@ class FieldOperations:
         decision: Decision,
         at: datetime,
         *,
-        effect: str,
+        effect: BookingEffect,
     ) -> None:
         session.add(
             CaseBookingRecord(

@@ -40,6 +40,16 @@ _OPEN_CASE = text(
 )
 
 
+class BookingEffect(StrEnum):
+    """What a booking did to the person's one open case."""
+
+    OPENED = "opened"
+    # Lodged again with the booking's LEA: ICE had not picked the person up yet.
+    DETAINER_MOVED = "detainer moved"
+    # ICE holds or supervises the person already: the case goes on.
+    RECORDED = "recorded"
+
+
 class ReferralStatus(StrEnum):
     """Where a referral for prosecution stands with the U.S. Attorney's office."""
 
@@ -191,8 +201,7 @@ class CaseBookingRecord(IceFieldBase):
     booking_number: Mapped[str] = mapped_column(String(40), default="")
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     current_charge_level: Mapped[int] = mapped_column(Integer, default=0)
-    # "opened", "recorded" or "detainer moved" (see CaseBooking in the proto).
-    effect: Mapped[str] = mapped_column(String(20))
+    effect: Mapped[BookingEffect] = mapped_column(StrEnumType(BookingEffect, 20))
 
 
 class ReferralRecord(IceFieldBase):
