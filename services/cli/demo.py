@@ -293,7 +293,9 @@ async def _notice_releases(
     """Each LEA tells ICE when it will release every subject it holds a detainer for: the
     booking's release date in the world, counted in the field office's agency time."""
     release_days = {b.booking_number: b.release_after_days for b in world.bookings}
-    detainers: list[tuple[str, str, int]] = []
+    # A detainer lodged again with a later booking's LEA reaches that LEA's inbox too: the
+    # latest lodging (the highest message id) is the one whose LEA holds the person.
+    lodged: dict[str, tuple[int, str, int]] = {}
     for agency in world.agencies:
         after = 0
         while True:
@@ -310,7 +312,10 @@ async def _notice_releases(
                     continue
                 detainer = m["body"]["detainer"]
                 days = release_days.get(detainer.get("booking_number", ""), 1)
-                detainers.append((agency.ori, detainer["detainer_id"], days))
+                known = lodged.get(detainer["detainer_id"])
+                if known is None or known[0] < m["id"]:
+                    lodged[detainer["detainer_id"]] = (m["id"], agency.ori, days)
+    detainers = [(ori, detainer_id, days) for detainer_id, (_, ori, days) in lodged.items()]
     for done, (ori, detainer_id, days) in enumerate(detainers, start=1):
         clock = await client.get(f"{ice_url}/v1/clock")
         clock.raise_for_status()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
 from scfed.common.v1 import common_pb2 as common
 from scfed.ident.v1 import ident_pb2 as ident
@@ -108,6 +110,24 @@ def search(**fields: Any) -> ident.IdentSearch:
     values: dict[str, Any] = {"envelope": envelope("IDENT-SEARCH"), "tenprint": tenprint()}
     values.update(fields)
     return ident.IdentSearch(**values)
+
+
+def removal_notice(**fields: Any) -> ident.EncounterNotice:
+    """A well-formed removal encounter from the field office for a FIN nobody knows; `fields`
+    replace the FIN or parts of the encounter."""
+    encounter: dict[str, Any] = {
+        "encounter_id": f"REMOVAL-{uuid.uuid4().hex[:12].upper()}",
+        "encounter_type": "REMOVAL",
+        "encountered_at": Timestamp(seconds=1262304000),  # 2010-01-01
+        "status": common.IMMIGRATION_STATUS_PREVIOUSLY_REMOVED,
+    }
+    fin = fields.pop("fin", "FINEDGE00001")
+    encounter.update(fields)
+    return ident.EncounterNotice(
+        envelope=envelope("ENCOUNTER", ori="CAICE0100"),
+        fin=fin,
+        encounter=common.Encounter(**encounter),
+    )
 
 
 def iaq(**fields: Any) -> lesc.Iaq:

@@ -13,7 +13,11 @@ from .models import CaseState
 # final order, where no relief is available; a detainer the hold runs out on is lapsed.
 TRANSITIONS: Final[dict[CaseState, frozenset[CaseState]]] = {
     CaseState.DETAINER_ISSUED: frozenset({CaseState.RELEASE_NOTICED, CaseState.LAPSED}),
-    CaseState.RELEASE_NOTICED: frozenset({CaseState.IN_CUSTODY, CaseState.ATD, CaseState.LAPSED}),
+    # A new booking of the subject before pickup lodges the detainer again with that booking's
+    # LEA: back to detainer_issued, waiting for that LEA's release notice.
+    CaseState.RELEASE_NOTICED: frozenset(
+        {CaseState.IN_CUSTODY, CaseState.ATD, CaseState.LAPSED, CaseState.DETAINER_ISSUED}
+    ),
     CaseState.IN_CUSTODY: frozenset({CaseState.IN_PROCEEDINGS, CaseState.FINAL_ORDER}),
     CaseState.ATD: frozenset({CaseState.IN_PROCEEDINGS, CaseState.FINAL_ORDER}),
     CaseState.IN_PROCEEDINGS: frozenset({CaseState.FINAL_ORDER, CaseState.RELIEF_GRANTED}),

@@ -22,6 +22,8 @@ class IceFieldSettings(ServiceSettings):
     grpc_port: int = Field(default=PROFILE.grpc_port, ge=0, le=65535)
     http_port: int = Field(default=PROFILE.http_port, ge=0, le=65535)
     sib_addr: str = Agency.SIB.profile.default_address
+    # Removals go to IDENT as encounters.
+    ident_addr: str = Agency.IDENT.profile.default_address
     # MOA section III.B.iii: Levels 2 and 3 are at the field office's discretion.
     discretion_level_2: Literal["detain", "decline"] = "detain"
     discretion_level_3: Literal["detain", "decline"] = "decline"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..runtime.db import StrEnumType, UtcDateTime
@@ -24,6 +24,38 @@ class CaseState(StrEnum):
     REMOVED = "removed"
     LAPSED = "lapsed"
     RELIEF_GRANTED = "relief_granted"
+
+
+# The states in which a case is closed (cases.TERMINAL, which a test holds this to).
+CLOSED_STATES: tuple[CaseState, ...] = (
+    CaseState.REMOVED,
+    CaseState.LAPSED,
+    CaseState.RELIEF_GRANTED,
+)
+# A person (FIN) has at most one open case: the database refuses a second, so two deliveries
+# processed at once on two replicas cannot both open one. A partial unique index, which SQLite
+# and PostgreSQL both have.
+_OPEN_CASE = text(
+    "fin != '' AND state NOT IN (" + ", ".join(f"'{s.value}'" for s in CLOSED_STATES) + ")"
+)
+
+
+class BookingEffect(StrEnum):
+    """What a booking did to the person's one open case."""
+
+    OPENED = "opened"
+    # Lodged again with the booking's LEA: ICE had not picked the person up yet.
+    DETAINER_MOVED = "detainer moved"
+    # ICE holds or supervises the person already: the case goes on.
+    RECORDED = "recorded"
+
+
+class ReferralStatus(StrEnum):
+    """Where a referral for prosecution stands with the U.S. Attorney's office."""
+
+    REFERRED = "referred"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
 
 
 class DecisionAction(StrEnum):
@@ -59,6 +91,9 @@ class FieldOfficeRecord(IceFieldBase):
     bed_capacity: Mapped[int] = mapped_column(Integer, default=0)
     # People the office can supervise in Alternatives to Detention at once.
     atd_slots: Mapped[int] = mapped_column(Integer, default=0)
+    # Where the office refers re-entry after removal for prosecution (nullable: a database of
+    # an earlier version gains the column empty, and the default recipient applies).
+    us_attorney_office: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class FacilityRecord(IceFieldBase):
@@ -97,6 +132,15 @@ class DetainerRecord(IceFieldBase):
     """An I-247 detainer and the removal case that follows it (see cases.TRANSITIONS)."""
 
     __tablename__ = "detainers"
+    __table_args__ = (
+        Index(
+            "uq_detainers_open_case_per_fin",
+            "fin",
+            unique=True,
+            sqlite_where=_OPEN_CASE,
+            postgresql_where=_OPEN_CASE,
+        ),
+    )
 
     detainer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tcn: Mapped[str] = mapped_column(String(40), index=True)
@@ -141,4 +185,42 @@ class CaseStepRecord(IceFieldBase):
     )
     to_state: Mapped[CaseState] = mapped_column(StrEnumType(CaseState, 32))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CaseBookingRecord(IceFieldBase):
+    """A booking of the subject recorded on an open case: the one that opened it, and each
+    later one (a person has one open case, never a second)."""
+
+    __tablename__ = "case_bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    detainer_id: Mapped[str] = mapped_column(ForeignKey("detainers.detainer_id"), index=True)
+    tcn: Mapped[str] = mapped_column(String(40), unique=True)
+    lea_ori: Mapped[str] = mapped_column(String(9))
+    booking_number: Mapped[str] = mapped_column(String(40), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    current_charge_level: Mapped[int] = mapped_column(Integer, default=0)
+    effect: Mapped[BookingEffect] = mapped_column(StrEnumType(BookingEffect, 20))
+
+
+class ReferralRecord(IceFieldBase):
+    """A referral for prosecution of re-entry after removal to a U.S. Attorney's office: one
+    per person and removal, whatever the number of bookings that show it."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (Index("uq_referrals_fin_removal", "fin", "removed_at", unique=True),)
+
+    referral_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fin: Mapped[str] = mapped_column(String(16), index=True)
+    field_office: Mapped[str] = mapped_column(String(9))
+    us_attorney_office: Mapped[str] = mapped_column(String(40))
+    booking_tcn: Mapped[str] = mapped_column(String(40))
+    # The case the booking opened or was recorded on ("" when the office took no action).
+    detainer_id: Mapped[str] = mapped_column(String(40), default="")
+    statute: Mapped[str] = mapped_column(String(40))
+    status: Mapped[ReferralStatus] = mapped_column(StrEnumType(ReferralStatus, 16), index=True)
+    referred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    removed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str] = mapped_column(String(200), default="")

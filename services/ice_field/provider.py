@@ -78,8 +78,9 @@ class IceFieldProvider:
         return [pb.DESCRIPTOR.services_by_name["IceField"].full_name]
 
     def http_router(self, runtime: Runtime) -> APIRouter | None:
-        """The case view: how many removal cases stand in each state."""
-        return build_router(runtime)
+        """The case view and the referrals for prosecution."""
+        assert self.operations is not None, "on_after_init runs first"
+        return build_router(runtime, self.operations)
 
     def register_metrics(self, metrics: ServiceMetrics, runtime: Runtime) -> None:
         """Detainers by level, beds and ATD in use against capacity."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import delete, func, select
@@ -255,6 +256,44 @@ class IdentGallery(StoredGallery):
         if best is not None and best.score >= self.engine.threshold:
             return best
         return None
+
+    async def record_encounter(self, session: AsyncSession, notice: pb.EncounterNotice) -> str:
+        """Records an encounter another agency had with a known identity (a removal), so the
+        next IDR of that person carries it; the same encounter id again is stored once."""
+        if not notice.fin:
+            raise InvalidArgument("fin is required")
+        if not notice.HasField("encounter"):
+            raise InvalidArgument("encounter is required")
+        encounter = notice.encounter
+        for name in ("encounter_id", "encounter_type"):
+            if not getattr(encounter, name):
+                raise InvalidArgument(f"encounter.{name} is required")
+        if not encounter.HasField("encountered_at"):
+            raise InvalidArgument("encounter.encountered_at is required")
+        if encounter.status == common_pb2.IMMIGRATION_STATUS_UNSPECIFIED:
+            raise InvalidArgument("encounter.status is required")
+        if len(encounter.encounter_id) > 40 or len(encounter.encounter_type) > 40:
+            raise InvalidArgument("encounter_id and encounter_type are at most 40 characters")
+        if await session.get(IdentityRecord, notice.fin) is None:
+            raise NotFound(f"no identity with FIN {shown(notice.fin)}")
+        stored = await session.get(EncounterRecord, encounter.encounter_id)
+        if stored is not None:
+            if stored.fin != notice.fin:
+                raise AlreadyExists(
+                    f"encounter {encounter.encounter_id!r} is on file for another identity"
+                )
+            _enrolled_before(stored, encounter, "encounter")
+            return f"{encounter.encounter_type} {encounter.encounter_id} already on file"
+        session.add(
+            EncounterRecord(
+                encounter_id=encounter.encounter_id,
+                fin=notice.fin,
+                encounter_type=encounter.encounter_type,
+                status=int(encounter.status),
+                encountered_at=encounter.encountered_at.ToDatetime(tzinfo=UTC),
+            )
+        )
+        return f"{encounter.encounter_type} {encounter.encounter_id} recorded for {notice.fin}"
 
     async def search_counts(self, session: AsyncSession) -> dict[str, int]:
         """How many searches were answered, and how many found a mate."""

@@ -43,6 +43,15 @@ class IdentServicer(pb_grpc.IdentServicer):
             )
 
     @grpc_edge
+    async def RecordEncounter(
+        self, request: pb.EncounterNotice, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Ack:
+        """An encounter from the field office (a removal), taken once."""
+        return await self._rt.inbox.take(
+            request, peer=Agency.ICE_FIELD, handler=self._gallery.record_encounter
+        )
+
+    @grpc_edge
     async def EnrollEncounters(
         self, request: pb.EnrollEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.EnrollEncountersResponse:

@@ -18,6 +18,8 @@ from scfed.common.v1 import common_pb2
 from .offense_levels import Classification, OffenseTable
 
 REMOVABLE_MODES = frozenset({"always", "never", "if_convicted"})
+# The encounter type of a removal, as IDENT holds it (the world's and the field office's).
+REMOVAL_ENCOUNTER = "REMOVAL"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,13 @@ class Determination:
     confidence: str
     current_charges: tuple[ClassifiedCharge, ...]
     prior_convictions: tuple[ClassifiedCharge, ...]
+    # The latest removal IDENT holds: booked again, the person re-entered after it.
+    removal: common_pb2.Encounter | None = None
+
+    @property
+    def reentry_after_removal(self) -> bool:
+        """True when IDENT holds a removal of the person, who is now booked in the country."""
+        return self.removal is not None
 
     @property
     def current_charge_level(self) -> int | None:
@@ -123,6 +132,16 @@ def current_status(encounters: Sequence[common_pb2.Encounter]) -> str:
         key=lambda e: (e.encountered_at.seconds, e.encountered_at.nanos, e.encounter_id),
     )
     return common_pb2.ImmigrationStatus.Name(latest.status).removeprefix("IMMIGRATION_STATUS_")
+
+
+def latest_removal(encounters: Sequence[common_pb2.Encounter]) -> common_pb2.Encounter | None:
+    """The latest "REMOVAL" encounter, or None when IDENT holds no removal."""
+    removals = [e for e in encounters if e.encounter_type == REMOVAL_ENCOUNTER]
+    return max(
+        removals,
+        key=lambda e: (e.encountered_at.seconds, e.encountered_at.nanos, e.encounter_id),
+        default=None,
+    )
 
 
 def _classify(charge: common_pb2.Charge, table: OffenseTable, *, convicted: bool) -> Classification:
@@ -165,4 +184,5 @@ def determine(
         confidence=rule.confidence,
         current_charges=current,
         prior_convictions=prior,
+        removal=latest_removal(encounters),
     )

@@ -114,7 +114,10 @@ class StatusDeterminationCenter:
             prior_convictions=_classified(found.prior_convictions),
             priority=found.priority,
             offense_table=self.table.name,
+            reentry_after_removal=found.reentry_after_removal,
         )
+        if found.removal is not None:
+            iar.removed_at.CopyFrom(found.removal.encountered_at)
         route = self.policy.route(found, iaq.idr.score)
         row = CaseRecord(
             case_id=case_id,

@@ -44,6 +44,8 @@ class MessageType(StrEnum):
     I247 = "I-247"
     # An LEA's release notice for a subject under detainer.
     RELEASE = "RELEASE"
+    # The field office's notice to IDENT of an encounter it had (a removal).
+    ENCOUNTER = "ENCOUNTER"
 
 
 def new_message_id() -> str:

@@ -55,6 +55,14 @@ class FailedPrecondition(DomainError):
     http_status = 409
 
 
+class Aborted(DomainError):
+    """The request met a concurrent one on the same record: sent again, it succeeds (the
+    outbox retries it)."""
+
+    status = "ABORTED"
+    http_status = 409
+
+
 class ResourceExhausted(DomainError):
     """The request would exceed a limit the service keeps (the reason gives it)."""
 

@@ -111,6 +111,9 @@ CJIS_ACKNOWLEDGE_IAQ: Final = route(
 )
 CJIS_DELIVER_IAR: Final = route(_CJIS, "DeliverIar", cjis_iafis_pb2.IarMessage, sender=Agency.LESC)
 IDENT_SEARCH: Final = route(_IDENT, "Search", ident_pb2.IdentSearch, sender=Agency.CJIS_IAFIS)
+IDENT_RECORD_ENCOUNTER: Final = route(
+    _IDENT, "RecordEncounter", ident_pb2.EncounterNotice, sender=Agency.ICE_FIELD
+)
 LESC_SUBMIT_IAQ: Final = route(_LESC, "SubmitIaq", lesc_pb2.Iaq, sender=Agency.CJIS_IAFIS)
 ICE_DELIVER_IAR: Final = route(_ICE, "DeliverIar", ice_field_pb2.IarCopy, sender=Agency.LESC)
 ICE_NOTIFY_RELEASE: Final = route(
@@ -128,6 +131,7 @@ ROUTES: Final[tuple[Route[Any], ...]] = (
     CJIS_ACKNOWLEDGE_IAQ,
     CJIS_DELIVER_IAR,
     IDENT_SEARCH,
+    IDENT_RECORD_ENCOUNTER,
     LESC_SUBMIT_IAQ,
     ICE_DELIVER_IAR,
     ICE_NOTIFY_RELEASE,

@@ -207,6 +207,7 @@ async def seed_world(
                             for f in office.facilities
                         ],
                         atd_slots=office.atd_slots,
+                        us_attorney_office=office.us_attorney_office,
                     )
                 )
             return len(world.field_offices)

@@ -188,6 +188,8 @@ class FieldOfficeSpec:
     facilities: tuple[FacilitySpec, ...]
     # People it can supervise in Alternatives to Detention at once.
     atd_slots: int = 6
+    # The U.S. Attorney's office it refers re-entry after removal to (the district of its seat).
+    us_attorney_office: str = ""
 
     @property
     def bed_capacity(self) -> int:
@@ -382,6 +384,7 @@ FIELD_OFFICES: tuple[FieldOfficeSpec, ...] = (
             FacilitySpec("TXICE0100-PRAIRIELAND", "Prairieland Detention Center", 24),
             FacilitySpec("TXICE0100-JOHNSON", "Johnson County Law Enforcement Center", 12),
         ),
+        us_attorney_office="USAO-NDTX",
     ),
     FieldOfficeSpec(
         "CAICE0100",
@@ -391,12 +394,14 @@ FIELD_OFFICES: tuple[FieldOfficeSpec, ...] = (
             FacilitySpec("CAICE0100-ADELANTO", "Adelanto ICE Processing Center", 20),
             FacilitySpec("CAICE0100-STAGING", "Los Angeles Staging Facility", 6),
         ),
+        us_attorney_office="USAO-CDCA",
     ),
     FieldOfficeSpec(
         "AZICE0100",
         "Phoenix Field Office",
         ("AZ",),
         (FacilitySpec("AZICE0100-ELOY", "Eloy Detention Center", 30),),
+        us_attorney_office="USAO-AZ",
     ),
 )
 

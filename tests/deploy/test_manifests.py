@@ -71,6 +71,7 @@ MOA_FLOWS = {
     ("lesc", "cjis-iafis", "grpc"),  # IAQ acknowledgement, IAR
     ("lesc", "ice-field", "grpc"),  # IAR copy
     ("ice-field", "sib", "grpc"),  # I-247 detainer
+    ("ice-field", "ident", "grpc"),  # removal encounters
     (ANYWHERE, "sib", "http"),  # LEAs: bookings, inboxes, release notices
 }
 # The web console's workload and port (deploy/base/console.yaml, compose.yaml).

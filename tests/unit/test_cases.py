@@ -8,7 +8,7 @@ import pytest
 
 from services.ice_field import cases
 from services.ice_field.holidays import add_business_hours, federal_holidays, is_business_day
-from services.ice_field.models import CaseState
+from services.ice_field.models import CLOSED_STATES, CaseState
 
 
 def test_federal_holidays_with_observed_dates() -> None:
@@ -114,3 +114,7 @@ def test_every_state_is_reachable_and_terminal_states_are_final() -> None:
                 frontier.append(nxt)
     assert reachable == set(cases.TRANSITIONS)
     assert {CaseState.REMOVED, CaseState.LAPSED, CaseState.RELIEF_GRANTED} == cases.TERMINAL
+
+
+def test_the_one_open_case_index_names_exactly_the_closed_states() -> None:
+    assert frozenset(CLOSED_STATES) == cases.TERMINAL

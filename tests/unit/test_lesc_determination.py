@@ -557,3 +557,43 @@ def test_no_message_of_the_federation_has_a_race_or_ethnicity_field() -> None:
         for name, parts in words.items()
         if any(p == "race" or p.startswith("ethnic") for p in parts)
     ]
+
+
+def _dated(kind: str, seconds: int, status: str) -> common_pb2.Encounter:
+    return common_pb2.Encounter(
+        encounter_id=f"E{seconds}",
+        encounter_type=kind,
+        encountered_at=Timestamp(seconds=seconds),
+        status=common_pb2.ImmigrationStatus.Value("IMMIGRATION_STATUS_" + status),
+    )
+
+
+def test_a_removal_ident_holds_makes_the_booking_a_reentry_after_the_latest_removal() -> None:
+    encounters = [
+        _dated("BORDER-APPREHENSION", 100, "ENTRY_WITHOUT_INSPECTION"),
+        _dated("REMOVAL", 200, "PREVIOUSLY_REMOVED"),
+        _dated("BORDER-APPREHENSION", 300, "ENTRY_WITHOUT_INSPECTION"),
+        _dated("REMOVAL", 400, "PREVIOUSLY_REMOVED"),
+    ]
+    found = determine(
+        encounters=encounters,
+        current_charges=[],
+        history=[],
+        table=MOA,
+        rules=default_status_rules(),
+    )
+    assert found.reentry_after_removal
+    assert found.removal is not None and found.removal.encountered_at.seconds == 400
+    assert (found.status, found.removable, found.ground) == (
+        "PREVIOUSLY_REMOVED",
+        True,
+        "REINSTATEMENT",
+    )
+    never = determine(
+        encounters=encounters[:1],
+        current_charges=[],
+        history=[],
+        table=MOA,
+        rules=default_status_rules(),
+    )
+    assert not never.reentry_after_removal and never.removal is None

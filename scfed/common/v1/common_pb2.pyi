@@ -556,6 +556,8 @@ class Iar(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     OFFENSE_TABLE_FIELD_NUMBER: _builtins.int
     DETERMINED_AT_FIELD_NUMBER: _builtins.int
+    REENTRY_AFTER_REMOVAL_FIELD_NUMBER: _builtins.int
+    REMOVED_AT_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     """LESC case number."""
     fin: _builtins.str
@@ -573,12 +575,20 @@ class Iar(_message.Message):
     """Enforcement priority 1 (highest) .. 3; 0 when not removable."""
     offense_table: _builtins.str
     """Appendix A table used ("moa" or "strategic-plan")."""
+    reentry_after_removal: _builtins.bool
+    """IDENT holds a removal (a "REMOVAL" encounter) of this person: being booked again, they
+    re-entered after removal (8 U.S.C. 1326; Strategic Plan goal 2).
+    """
     @_builtins.property
     def current_charges(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassifiedCharge]: ...
     @_builtins.property
     def prior_convictions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassifiedCharge]: ...
     @_builtins.property
     def determined_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def removed_at(self) -> _timestamp_pb2.Timestamp:
+        """The latest removal IDENT holds; unset when there is none."""
+
     def __init__(
         self,
         *,
@@ -596,10 +606,12 @@ class Iar(_message.Message):
         priority: _builtins.int = ...,
         offense_table: _builtins.str = ...,
         determined_at: _timestamp_pb2.Timestamp | None = ...,
+        reentry_after_removal: _builtins.bool = ...,
+        removed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["determined_at", b"determined_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["determined_at", b"determined_at", "removed_at", b"removed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["a_number", b"a_number", "case_id", b"case_id", "current_charge_level", b"current_charge_level", "current_charges", b"current_charges", "determined_at", b"determined_at", "fbi_number", b"fbi_number", "fin", b"fin", "offense_table", b"offense_table", "prior_conviction_level", b"prior_conviction_level", "prior_convictions", b"prior_convictions", "priority", b"priority", "removable", b"removable", "removal_ground", b"removal_ground", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["a_number", b"a_number", "case_id", b"case_id", "current_charge_level", b"current_charge_level", "current_charges", b"current_charges", "determined_at", b"determined_at", "fbi_number", b"fbi_number", "fin", b"fin", "offense_table", b"offense_table", "prior_conviction_level", b"prior_conviction_level", "prior_convictions", b"prior_convictions", "priority", b"priority", "reentry_after_removal", b"reentry_after_removal", "removable", b"removable", "removal_ground", b"removal_ground", "removed_at", b"removed_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

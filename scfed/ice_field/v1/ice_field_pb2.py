@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from scfed.common.v1 import common_pb2 as scfed_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"scfed/ice_field/v1/ice_field.proto\x12\x12scfed.ice_field.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cscfed/common/v1/common.proto\"~\n\x07IarCopy\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12!\n\x03iar\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Iar\x12\x16\n\x0e\x62ooking_number\x18\x03 \x01(\t\x12\x0b\n\x03nam\x18\x04 \x01(\t\"\x81\x01\n\rReleaseNotice\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x13\n\x0b\x64\x65tainer_id\x18\x02 \x01(\t\x12.\n\nrelease_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x93\x01\n\x0b\x46ieldOffice\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06states\x18\x03 \x03(\t\x12\x14\n\x0c\x62\x65\x64_capacity\x18\x04 \x01(\r\x12\x30\n\nfacilities\x18\x05 \x03(\x0b\x32\x1c.scfed.ice_field.v1.Facility\x12\x11\n\tatd_slots\x18\x06 \x01(\r\";\n\x08\x46\x61\x63ility\x12\x13\n\x0b\x66\x61\x63ility_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x62\x65\x64s\x18\x03 \x01(\r\")\n\x12GetDetainerRequest\x12\x13\n\x0b\x64\x65tainer_id\x18\x01 \x01(\t\"h\n\x08\x43\x61seStep\x12\x12\n\nfrom_state\x18\x01 \x01(\t\x12\x10\n\x08to_state\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xa8\x02\n\x0e\x44\x65tainerRecord\x12/\n\x08\x64\x65tainer\x18\x01 \x01(\x0b\x32\x1d.scfed.common.v1.I247Detainer\x12\r\n\x05state\x18\x02 \x01(\t\x12.\n\nrelease_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nhold_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15reentry_after_removal\x18\x05 \x01(\x08\x12-\n\x07history\x18\x06 \x03(\x0b\x32\x1c.scfed.ice_field.v1.CaseStep\x12\x13\n\x0b\x66\x61\x63ility_id\x18\x07 \x01(\t\x12\x13\n\x0b\x66light_risk\x18\x08 \x01(\t\"K\n\x12\x41\x64vanceCaseRequest\x12\x13\n\x0b\x64\x65tainer_id\x18\x01 \x01(\t\x12\x10\n\x08to_state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t2\xa4\x03\n\x08IceField\x12?\n\nDeliverIar\x12\x1b.scfed.ice_field.v1.IarCopy\x1a\x14.scfed.common.v1.Ack\x12H\n\rNotifyRelease\x12!.scfed.ice_field.v1.ReleaseNotice\x1a\x14.scfed.common.v1.Ack\x12W\n\x13RegisterFieldOffice\x12\x1f.scfed.ice_field.v1.FieldOffice\x1a\x1f.scfed.ice_field.v1.FieldOffice\x12Y\n\x0bGetDetainer\x12&.scfed.ice_field.v1.GetDetainerRequest\x1a\".scfed.ice_field.v1.DetainerRecord\x12Y\n\x0b\x41\x64vanceCase\x12&.scfed.ice_field.v1.AdvanceCaseRequest\x1a\".scfed.ice_field.v1.DetainerRecordb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"scfed/ice_field/v1/ice_field.proto\x12\x12scfed.ice_field.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cscfed/common/v1/common.proto\"~\n\x07IarCopy\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12!\n\x03iar\x18\x02 \x01(\x0b\x32\x14.scfed.common.v1.Iar\x12\x16\n\x0e\x62ooking_number\x18\x03 \x01(\t\x12\x0b\n\x03nam\x18\x04 \x01(\t\"\x81\x01\n\rReleaseNotice\x12+\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x19.scfed.common.v1.Envelope\x12\x13\n\x0b\x64\x65tainer_id\x18\x02 \x01(\t\x12.\n\nrelease_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaf\x01\n\x0b\x46ieldOffice\x12\x0b\n\x03ori\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06states\x18\x03 \x03(\t\x12\x14\n\x0c\x62\x65\x64_capacity\x18\x04 \x01(\r\x12\x30\n\nfacilities\x18\x05 \x03(\x0b\x32\x1c.scfed.ice_field.v1.Facility\x12\x11\n\tatd_slots\x18\x06 \x01(\r\x12\x1a\n\x12us_attorney_office\x18\x07 \x01(\t\";\n\x08\x46\x61\x63ility\x12\x13\n\x0b\x66\x61\x63ility_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x62\x65\x64s\x18\x03 \x01(\r\")\n\x12GetDetainerRequest\x12\x13\n\x0b\x64\x65tainer_id\x18\x01 \x01(\t\"h\n\x08\x43\x61seStep\x12\x12\n\nfrom_state\x18\x01 \x01(\t\x12\x10\n\x08to_state\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x8b\x03\n\x0e\x44\x65tainerRecord\x12/\n\x08\x64\x65tainer\x18\x01 \x01(\x0b\x32\x1d.scfed.common.v1.I247Detainer\x12\r\n\x05state\x18\x02 \x01(\t\x12.\n\nrelease_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nhold_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15reentry_after_removal\x18\x05 \x01(\x08\x12-\n\x07history\x18\x06 \x03(\x0b\x32\x1c.scfed.ice_field.v1.CaseStep\x12\x13\n\x0b\x66\x61\x63ility_id\x18\x07 \x01(\t\x12\x13\n\x0b\x66light_risk\x18\x08 \x01(\t\x12\x31\n\x08\x62ookings\x18\t \x03(\x0b\x32\x1f.scfed.ice_field.v1.CaseBooking\x12.\n\x08referral\x18\n \x01(\x0b\x32\x1c.scfed.ice_field.v1.Referral\"\xa1\x01\n\x0b\x43\x61seBooking\x12\x13\n\x0b\x62ooking_tcn\x18\x01 \x01(\t\x12\x0f\n\x07lea_ori\x18\x02 \x01(\t\x12\x16\n\x0e\x62ooking_number\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63urrent_charge_level\x18\x05 \x01(\r\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x06 \x01(\t\"\xb6\x02\n\x08Referral\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66in\x18\x02 \x01(\t\x12\x1a\n\x12us_attorney_office\x18\x03 \x01(\t\x12\x14\n\x0c\x66ield_office\x18\x04 \x01(\t\x12\x13\n\x0b\x62ooking_tcn\x18\x05 \x01(\t\x12\x0f\n\x07statute\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12/\n\x0breferred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61nswered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nremoved_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x0b \x01(\t\"K\n\x12\x41\x64vanceCaseRequest\x12\x13\n\x0b\x64\x65tainer_id\x18\x01 \x01(\t\x12\x10\n\x08to_state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t2\xa4\x03\n\x08IceField\x12?\n\nDeliverIar\x12\x1b.scfed.ice_field.v1.IarCopy\x1a\x14.scfed.common.v1.Ack\x12H\n\rNotifyRelease\x12!.scfed.ice_field.v1.ReleaseNotice\x1a\x14.scfed.common.v1.Ack\x12W\n\x13RegisterFieldOffice\x12\x1f.scfed.ice_field.v1.FieldOffice\x1a\x1f.scfed.ice_field.v1.FieldOffice\x12Y\n\x0bGetDetainer\x12&.scfed.ice_field.v1.GetDetainerRequest\x1a\".scfed.ice_field.v1.DetainerRecord\x12Y\n\x0b\x41\x64vanceCase\x12&.scfed.ice_field.v1.AdvanceCaseRequest\x1a\".scfed.ice_field.v1.DetainerRecordb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,17 +38,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELEASENOTICE']._serialized_start=250
   _globals['_RELEASENOTICE']._serialized_end=379
   _globals['_FIELDOFFICE']._serialized_start=382
-  _globals['_FIELDOFFICE']._serialized_end=529
-  _globals['_FACILITY']._serialized_start=531
-  _globals['_FACILITY']._serialized_end=590
-  _globals['_GETDETAINERREQUEST']._serialized_start=592
-  _globals['_GETDETAINERREQUEST']._serialized_end=633
-  _globals['_CASESTEP']._serialized_start=635
-  _globals['_CASESTEP']._serialized_end=739
-  _globals['_DETAINERRECORD']._serialized_start=742
-  _globals['_DETAINERRECORD']._serialized_end=1038
-  _globals['_ADVANCECASEREQUEST']._serialized_start=1040
-  _globals['_ADVANCECASEREQUEST']._serialized_end=1115
-  _globals['_ICEFIELD']._serialized_start=1118
-  _globals['_ICEFIELD']._serialized_end=1538
+  _globals['_FIELDOFFICE']._serialized_end=557
+  _globals['_FACILITY']._serialized_start=559
+  _globals['_FACILITY']._serialized_end=618
+  _globals['_GETDETAINERREQUEST']._serialized_start=620
+  _globals['_GETDETAINERREQUEST']._serialized_end=661
+  _globals['_CASESTEP']._serialized_start=663
+  _globals['_CASESTEP']._serialized_end=767
+  _globals['_DETAINERRECORD']._serialized_start=770
+  _globals['_DETAINERRECORD']._serialized_end=1165
+  _globals['_CASEBOOKING']._serialized_start=1168
+  _globals['_CASEBOOKING']._serialized_end=1329
+  _globals['_REFERRAL']._serialized_start=1332
+  _globals['_REFERRAL']._serialized_end=1642
+  _globals['_ADVANCECASEREQUEST']._serialized_start=1644
+  _globals['_ADVANCECASEREQUEST']._serialized_end=1719
+  _globals['_ICEFIELD']._serialized_start=1722
+  _globals['_ICEFIELD']._serialized_end=2142
 # @@protoc_insertion_point(module_scope)

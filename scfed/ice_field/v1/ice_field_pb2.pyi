@@ -93,6 +93,7 @@ class FieldOffice(_message.Message):
     BED_CAPACITY_FIELD_NUMBER: _builtins.int
     FACILITIES_FIELD_NUMBER: _builtins.int
     ATD_SLOTS_FIELD_NUMBER: _builtins.int
+    US_ATTORNEY_OFFICE_FIELD_NUMBER: _builtins.int
     ori: _builtins.str
     """ORI of the field office."""
     name: _builtins.str
@@ -102,6 +103,10 @@ class FieldOffice(_message.Message):
     """
     atd_slots: _builtins.int
     """People the office can supervise in Alternatives to Detention at once."""
+    us_attorney_office: _builtins.str
+    """The U.S. Attorney's office the field office refers re-entry after removal to, for example
+    "USAO-NDTX"; empty on input: "USAO-" and the first state of the area.
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Two-letter codes of the states in its area of responsibility."""
@@ -119,10 +124,11 @@ class FieldOffice(_message.Message):
         bed_capacity: _builtins.int = ...,
         facilities: _abc.Iterable[Global___Facility] | None = ...,
         atd_slots: _builtins.int = ...,
+        us_attorney_office: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["atd_slots", b"atd_slots", "bed_capacity", b"bed_capacity", "facilities", b"facilities", "name", b"name", "ori", b"ori", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atd_slots", b"atd_slots", "bed_capacity", b"bed_capacity", "facilities", b"facilities", "name", b"name", "ori", b"ori", "states", b"states", "us_attorney_office", b"us_attorney_office"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -220,6 +226,8 @@ class DetainerRecord(_message.Message):
     HISTORY_FIELD_NUMBER: _builtins.int
     FACILITY_ID_FIELD_NUMBER: _builtins.int
     FLIGHT_RISK_FIELD_NUMBER: _builtins.int
+    BOOKINGS_FIELD_NUMBER: _builtins.int
+    REFERRAL_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     """detainer_issued, release_noticed, in_custody, alternatives_to_detention, in_proceedings,
     final_order, travel_document, removed, lapsed, relief_granted.
@@ -240,6 +248,16 @@ class DetainerRecord(_message.Message):
 
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseStep]: ...
+    @_builtins.property
+    def bookings(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseBooking]:
+        """Every booking of the subject while the case was open, the first one first: a person has
+        one open case, and a later booking is recorded on it rather than opening another.
+        """
+
+    @_builtins.property
+    def referral(self) -> Global___Referral:
+        """The referral for prosecution of a re-entry after removal, when the case began with one."""
+
     def __init__(
         self,
         *,
@@ -251,14 +269,118 @@ class DetainerRecord(_message.Message):
         history: _abc.Iterable[Global___CaseStep] | None = ...,
         facility_id: _builtins.str = ...,
         flight_risk: _builtins.str = ...,
+        bookings: _abc.Iterable[Global___CaseBooking] | None = ...,
+        referral: Global___Referral | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "hold_until", b"hold_until", "release_at", b"release_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "hold_until", b"hold_until", "referral", b"referral", "release_at", b"release_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainer", b"detainer", "facility_id", b"facility_id", "flight_risk", b"flight_risk", "history", b"history", "hold_until", b"hold_until", "reentry_after_removal", b"reentry_after_removal", "release_at", b"release_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bookings", b"bookings", "detainer", b"detainer", "facility_id", b"facility_id", "flight_risk", b"flight_risk", "history", b"history", "hold_until", b"hold_until", "reentry_after_removal", b"reentry_after_removal", "referral", b"referral", "release_at", b"release_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DetainerRecord: _TypeAlias = DetainerRecord  # noqa: Y015
+
+@_typing.final
+class CaseBooking(_message.Message):
+    """A booking recorded on an open case."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOKING_TCN_FIELD_NUMBER: _builtins.int
+    LEA_ORI_FIELD_NUMBER: _builtins.int
+    BOOKING_NUMBER_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CURRENT_CHARGE_LEVEL_FIELD_NUMBER: _builtins.int
+    EFFECT_FIELD_NUMBER: _builtins.int
+    booking_tcn: _builtins.str
+    lea_ori: _builtins.str
+    booking_number: _builtins.str
+    current_charge_level: _builtins.int
+    """The most serious level of the booking's current charges (0: none classified)."""
+    effect: _builtins.str
+    """What the booking did to the case: "opened", "recorded" (the case is past the detainer
+    stage) or "detainer moved" (the detainer lodged again with the booking's LEA).
+    """
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        booking_tcn: _builtins.str = ...,
+        lea_ori: _builtins.str = ...,
+        booking_number: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        current_charge_level: _builtins.int = ...,
+        effect: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "booking_number", b"booking_number", "booking_tcn", b"booking_tcn", "current_charge_level", b"current_charge_level", "effect", b"effect", "lea_ori", b"lea_ori"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseBooking: _TypeAlias = CaseBooking  # noqa: Y015
+
+@_typing.final
+class Referral(_message.Message):
+    """A referral for prosecution of re-entry after removal (8 U.S.C. 1326) to a U.S. Attorney's
+    office: sent as "referred", answered "accepted" or "declined".
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    FIN_FIELD_NUMBER: _builtins.int
+    US_ATTORNEY_OFFICE_FIELD_NUMBER: _builtins.int
+    FIELD_OFFICE_FIELD_NUMBER: _builtins.int
+    BOOKING_TCN_FIELD_NUMBER: _builtins.int
+    STATUTE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REFERRED_AT_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_FIELD_NUMBER: _builtins.int
+    REMOVED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    fin: _builtins.str
+    us_attorney_office: _builtins.str
+    """The U.S. Attorney's office it went to (the field office's us_attorney_office)."""
+    field_office: _builtins.str
+    booking_tcn: _builtins.str
+    """The booking that showed the re-entry."""
+    statute: _builtins.str
+    status: _builtins.str
+    """"referred", "accepted" or "declined"."""
+    reason: _builtins.str
+    @_builtins.property
+    def referred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def removed_at(self) -> _timestamp_pb2.Timestamp:
+        """The removal the person re-entered after."""
+
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        fin: _builtins.str = ...,
+        us_attorney_office: _builtins.str = ...,
+        field_office: _builtins.str = ...,
+        booking_tcn: _builtins.str = ...,
+        statute: _builtins.str = ...,
+        status: _builtins.str = ...,
+        referred_at: _timestamp_pb2.Timestamp | None = ...,
+        answered_at: _timestamp_pb2.Timestamp | None = ...,
+        removed_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "referred_at", b"referred_at", "removed_at", b"removed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "booking_tcn", b"booking_tcn", "field_office", b"field_office", "fin", b"fin", "reason", b"reason", "referral_id", b"referral_id", "referred_at", b"referred_at", "removed_at", b"removed_at", "status", b"status", "statute", b"statute", "us_attorney_office", b"us_attorney_office"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Referral: _TypeAlias = Referral  # noqa: Y015
 
 @_typing.final
 class AdvanceCaseRequest(_message.Message):

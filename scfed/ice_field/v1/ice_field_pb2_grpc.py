@@ -69,10 +69,16 @@ class IceFieldServicer:
 
     def DeliverIar(self, request, context):
         """Takes an IAR copy and decides by level (MOA section V); a detainer goes to the LEA
-        through the SIB. Idempotent by message id.
-        INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
-        FAILED_PRECONDITION: no field office covers the LEA's state.
+        through the SIB. Idempotent by message id. A person (FIN) has at most one open case: a
+        booking of someone with one is recorded on it (DetainerRecord.bookings), the same detainer
+        lodged again with the booking's LEA while ICE has not yet picked the person up. A re-entry
+        after removal (the IAR's, or a removal of this service's own) is referred to the field
+        office's U.S. Attorney's office once per removal.
+        INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR; reentry_after_removal
+        without removed_at. FAILED_PRECONDITION: no field office covers the LEA's state.
         ALREADY_EXISTS: the booking already has a decision (under another message id).
+        ABORTED: another delivery opened the same person's case at the same moment; sent again,
+        the booking is recorded on that case.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,10 +36,16 @@ class IceFieldStub:
     def __new__(cls, channel: _aio.Channel) -> IceFieldAsyncStub: ...
     DeliverIar: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.IarCopy, _common_pb2.Ack]
     """Takes an IAR copy and decides by level (MOA section V); a detainer goes to the LEA
-    through the SIB. Idempotent by message id.
-    INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
-    FAILED_PRECONDITION: no field office covers the LEA's state.
+    through the SIB. Idempotent by message id. A person (FIN) has at most one open case: a
+    booking of someone with one is recorded on it (DetainerRecord.bookings), the same detainer
+    lodged again with the booking's LEA while ICE has not yet picked the person up. A re-entry
+    after removal (the IAR's, or a removal of this service's own) is referred to the field
+    office's U.S. Attorney's office once per removal.
+    INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR; reentry_after_removal
+    without removed_at. FAILED_PRECONDITION: no field office covers the LEA's state.
     ALREADY_EXISTS: the booking already has a decision (under another message id).
+    ABORTED: another delivery opened the same person's case at the same moment; sent again,
+    the booking is recorded on that case.
     """
     NotifyRelease: _grpc.UnaryUnaryMultiCallable[_ice_field_pb2.ReleaseNotice, _common_pb2.Ack]
     """Takes an LEA release notice for a detainer: the 48-hour hold (weekends and holidays
@@ -69,10 +75,16 @@ class IceFieldAsyncStub(IceFieldStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     DeliverIar: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.IarCopy, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes an IAR copy and decides by level (MOA section V); a detainer goes to the LEA
-    through the SIB. Idempotent by message id.
-    INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
-    FAILED_PRECONDITION: no field office covers the LEA's state.
+    through the SIB. Idempotent by message id. A person (FIN) has at most one open case: a
+    booking of someone with one is recorded on it (DetainerRecord.bookings), the same detainer
+    lodged again with the booking's LEA while ICE has not yet picked the person up. A re-entry
+    after removal (the IAR's, or a removal of this service's own) is referred to the field
+    office's U.S. Attorney's office once per removal.
+    INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR; reentry_after_removal
+    without removed_at. FAILED_PRECONDITION: no field office covers the LEA's state.
     ALREADY_EXISTS: the booking already has a decision (under another message id).
+    ABORTED: another delivery opened the same person's case at the same moment; sent again,
+    the booking is recorded on that case.
     """
     NotifyRelease: _aio.UnaryUnaryMultiCallable[_ice_field_pb2.ReleaseNotice, _common_pb2.Ack]  # type: ignore[assignment]
     """Takes an LEA release notice for a detainer: the 48-hour hold (weekends and holidays
@@ -105,10 +117,16 @@ class IceFieldServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.Ack, _abc.Awaitable[_common_pb2.Ack]]:
         """Takes an IAR copy and decides by level (MOA section V); a detainer goes to the LEA
-        through the SIB. Idempotent by message id.
-        INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR.
-        FAILED_PRECONDITION: no field office covers the LEA's state.
+        through the SIB. Idempotent by message id. A person (FIN) has at most one open case: a
+        booking of someone with one is recorded on it (DetainerRecord.bookings), the same detainer
+        lodged again with the booking's LEA while ICE has not yet picked the person up. A re-entry
+        after removal (the IAR's, or a removal of this service's own) is referred to the field
+        office's U.S. Attorney's office once per removal.
+        INVALID_ARGUMENT: missing envelope/message id/TCR/ORI or IAR; reentry_after_removal
+        without removed_at. FAILED_PRECONDITION: no field office covers the LEA's state.
         ALREADY_EXISTS: the booking already has a decision (under another message id).
+        ABORTED: another delivery opened the same person's case at the same moment; sent again,
+        the booking is recorded on that case.
         """
 
     @_abc_1.abstractmethod

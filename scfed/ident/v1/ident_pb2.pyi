@@ -308,6 +308,42 @@ class EnrollEncountersResponse(_message.Message):
 Global___EnrollEncountersResponse: _TypeAlias = EnrollEncountersResponse  # noqa: Y015
 
 @_typing.final
+class EncounterNotice(_message.Message):
+    """An encounter another agency recorded with a known identity, without prints: the field
+    office's removal of the person ("REMOVAL", status PREVIOUSLY_REMOVED, the removal's date).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVELOPE_FIELD_NUMBER: _builtins.int
+    FIN_FIELD_NUMBER: _builtins.int
+    ENCOUNTER_FIELD_NUMBER: _builtins.int
+    fin: _builtins.str
+    """The identity the encounter belongs to."""
+    @_builtins.property
+    def envelope(self) -> _common_pb2.Envelope: ...
+    @_builtins.property
+    def encounter(self) -> _common_pb2.Encounter:
+        """encounter_id (required; the same id again is the same encounter), encounter_type
+        (required), encountered_at (required) and status (required).
+        """
+
+    def __init__(
+        self,
+        *,
+        envelope: _common_pb2.Envelope | None = ...,
+        fin: _builtins.str = ...,
+        encounter: _common_pb2.Encounter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encounter", b"encounter", "envelope", b"envelope"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encounter", b"encounter", "envelope", b"envelope", "fin", b"fin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncounterNotice: _TypeAlias = EncounterNotice  # noqa: Y015
+
+@_typing.final
 class GetIdentityRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -398,11 +434,14 @@ class InfoResponse(_message.Message):
     model_version: _builtins.str
     gallery_size: _builtins.int
     match_threshold: _builtins.float
-    """Fused score at or above which a candidate is a match."""
+    """Fused score at or above which a candidate is a match by default: the threshold for
+    default_fpir at the gallery size it was last computed for (within 1 % of gallery_size),
+    or the fixed threshold the service was configured with.
+    """
     index: _builtins.str
     """The index in words (library, coarse layout and parameters)."""
     default_fpir: _builtins.float
-    """The FPIR the default threshold was calibrated for."""
+    """The FPIR the default decision holds at any gallery size (the target)."""
     template_layout: _builtins.str
     """Layout of a template: "float32[fingers][template_dimension], unit length per finger"."""
     @_builtins.property

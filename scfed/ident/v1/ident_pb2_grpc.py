@@ -71,6 +71,11 @@ class IdentStub:
                 request_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityRequest.SerializeToString,
                 response_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityResponse.FromString,
                 _registered_method=True)
+        self.RecordEncounter = channel.unary_unary(
+                '/scfed.ident.v1.Ident/RecordEncounter',
+                request_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.EncounterNotice.SerializeToString,
+                response_deserializer=scfed_dot_common_dot_v1_dot_common__pb2.Ack.FromString,
+                _registered_method=True)
 
 
 class IdentServicer:
@@ -140,6 +145,17 @@ class IdentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEncounter(self, request, context):
+        """Records an encounter with a known identity (the field office's removal), so a later IDR
+        carries it. Idempotent by message id, and by encounter id: the same encounter again is
+        acknowledged and stored once. INVALID_ARGUMENT: missing envelope/message id/TCR, an empty
+        FIN, no encounter, or an encounter without an id, type, time or status.
+        NOT_FOUND: unknown FIN. ALREADY_EXISTS: another encounter under an id already on file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +193,11 @@ def add_IdentServicer_to_server(servicer, server):
                     servicer.DeleteIdentity,
                     request_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityRequest.FromString,
                     response_serializer=scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityResponse.SerializeToString,
+            ),
+            'RecordEncounter': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEncounter,
+                    request_deserializer=scfed_dot_ident_dot_v1_dot_ident__pb2.EncounterNotice.FromString,
+                    response_serializer=scfed_dot_common_dot_v1_dot_common__pb2.Ack.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -369,6 +390,33 @@ class Ident:
             '/scfed.ident.v1.Ident/DeleteIdentity',
             scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityRequest.SerializeToString,
             scfed_dot_ident_dot_v1_dot_ident__pb2.DeleteIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEncounter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.ident.v1.Ident/RecordEncounter',
+            scfed_dot_ident_dot_v1_dot_ident__pb2.EncounterNotice.SerializeToString,
+            scfed_dot_common_dot_v1_dot_common__pb2.Ack.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,13 @@ class IdentStub:
     """Deletes an identity, its encounters and its prints from the gallery.
     INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
     """
+    RecordEncounter: _grpc.UnaryUnaryMultiCallable[_ident_pb2.EncounterNotice, _common_pb2.Ack]
+    """Records an encounter with a known identity (the field office's removal), so a later IDR
+    carries it. Idempotent by message id, and by encounter id: the same encounter again is
+    acknowledged and stored once. INVALID_ARGUMENT: missing envelope/message id/TCR, an empty
+    FIN, no encounter, or an encounter without an id, type, time or status.
+    NOT_FOUND: unknown FIN. ALREADY_EXISTS: another encounter under an id already on file.
+    """
 
 @_typing.type_check_only
 class IdentAsyncStub(IdentStub):
@@ -105,6 +112,13 @@ class IdentAsyncStub(IdentStub):
     DeleteIdentity: _aio.UnaryUnaryMultiCallable[_ident_pb2.DeleteIdentityRequest, _ident_pb2.DeleteIdentityResponse]  # type: ignore[assignment]
     """Deletes an identity, its encounters and its prints from the gallery.
     INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
+    """
+    RecordEncounter: _aio.UnaryUnaryMultiCallable[_ident_pb2.EncounterNotice, _common_pb2.Ack]  # type: ignore[assignment]
+    """Records an encounter with a known identity (the field office's removal), so a later IDR
+    carries it. Idempotent by message id, and by encounter id: the same encounter again is
+    acknowledged and stored once. INVALID_ARGUMENT: missing envelope/message id/TCR, an empty
+    FIN, no encounter, or an encounter without an id, type, time or status.
+    NOT_FOUND: unknown FIN. ALREADY_EXISTS: another encounter under an id already on file.
     """
 
 class IdentServicer(metaclass=_abc_1.ABCMeta):
@@ -183,6 +197,19 @@ class IdentServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ident_pb2.DeleteIdentityResponse, _abc.Awaitable[_ident_pb2.DeleteIdentityResponse]]:
         """Deletes an identity, its encounters and its prints from the gallery.
         INVALID_ARGUMENT: empty FIN. NOT_FOUND: unknown FIN.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordEncounter(
+        self,
+        request: _ident_pb2.EncounterNotice,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ack, _abc.Awaitable[_common_pb2.Ack]]:
+        """Records an encounter with a known identity (the field office's removal), so a later IDR
+        carries it. Idempotent by message id, and by encounter id: the same encounter again is
+        acknowledged and stored once. INVALID_ARGUMENT: missing envelope/message id/TCR, an empty
+        FIN, no encounter, or an encounter without an id, type, time or status.
+        NOT_FOUND: unknown FIN. ALREADY_EXISTS: another encounter under an id already on file.
         """
 
 def add_IdentServicer_to_server(servicer: IdentServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -277,6 +277,25 @@ async def second_copy(probe: Probe) -> None:
         raise CaseFailed(f"one decision, {len(detainers)} detainers")
 
 
+@case(ICE, "A later booking of a person with an open case lodges the same detainer again")
+async def one_person_one_case(probe: Probe) -> None:
+    """One person (FIN), one open case: another booking's IAR copy for the same FIN at another
+    LEA opens no second case; the same detainer goes to that LEA for the new booking, and the
+    case lists both bookings."""
+    request, detainer = await _issued(probe)
+    later = iar_copy(lea=f"{CA[:2]}0370000", fin=request.iar.fin)
+    moved = await _detainer_for(probe, later)
+    if moved.detainer_id != detainer.detainer_id or moved.lea_ori != later.envelope.ori:
+        raise CaseFailed(
+            f"expected detainer {detainer.detainer_id} lodged again with {later.envelope.ori}, "
+            f"got {moved.detainer_id} for {moved.lea_ori}"
+        )
+    record = await _record(probe, detainer.detainer_id)
+    booked = [(b.booking_tcn, b.effect) for b in record.bookings]
+    if booked != [(request.envelope.tcr, "opened"), (later.envelope.tcr, "detainer moved")]:
+        raise CaseFailed(f"the case lists bookings {booked}")
+
+
 @case(ICE, "NotifyRelease is acknowledged and starts the 48-hour hold")
 async def release(probe: Probe) -> None:
     """The LEA's release notice moves the case to release_noticed; the hold ends 48 hours after

@@ -6,6 +6,8 @@ names the identity's FIN, no match says so; either carries the booking's TCN as 
 
 from __future__ import annotations
 
+import copy
+import uuid
 from typing import Any
 
 from scfed.cjis_iafis.v1 import cjis_iafis_pb2 as cjis
@@ -15,7 +17,7 @@ from scfed.ident.v1 import ident_pb2 as ident
 from ...biometrics.params import TEMPLATE_DIM
 from ...federation import Agency
 from ..kit import CaseFailed, Probe, case, check_follow_on, for_booking, refusal_cases
-from ..messages import Person, envelope, new_tcn, search, tenprint
+from ..messages import Person, envelope, new_tcn, removal_notice, search, tenprint
 from ..refusals import INVALID, NOT_FOUND, content_refusals, envelope_refusals
 
 IDENT = Agency.IDENT
@@ -141,6 +143,27 @@ async def get_identity(probe: Probe) -> None:
         raise CaseFailed(f"expected FIN {fin} named {person.name}, got {identity}")
     if statuses != [common.IMMIGRATION_STATUS_VISA_OVERSTAY]:
         raise CaseFailed(f"expected one VISA_OVERSTAY encounter, got statuses {statuses}")
+
+
+@case(IDENT, "A removal recorded by the field office is carried by the next IDR, once")
+async def removal_in_next_idr(probe: Probe) -> None:
+    """RecordEncounter stores the field office's removal of a known identity (delivered twice
+    under two message ids, it is one encounter); the next match IDR lists it."""
+    person = Person()
+    fin = await _enrolled(probe, person)
+    notice = removal_notice(fin=fin)
+    await probe.deliver("RecordEncounter", notice)
+    again = copy.deepcopy(notice)
+    again.envelope.message_id = str(uuid.uuid4())
+    await probe.deliver("RecordEncounter", again)
+    idr = await _idr_for(probe, _search_for(person.capture()))
+    removals = [e for e in idr.idr.encounters if e.encounter_type == "REMOVAL"]
+    if not idr.idr.match or idr.idr.fin != fin:
+        raise CaseFailed(f"expected a match with FIN {fin}, got {idr.idr}")
+    if [(e.encounter_id, e.status) for e in removals] != [
+        (notice.encounter.encounter_id, common.IMMIGRATION_STATUS_PREVIOUSLY_REMOVED)
+    ]:
+        raise CaseFailed(f"expected the one removal {notice.encounter}, got {removals}")
 
 
 @case(IDENT, "Identify returns the enrolled person as the best candidate")
