@@ -11,6 +11,7 @@ Nothing is stored for a refused file.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
 from typing import Annotated, Any, Final
 
@@ -209,7 +210,9 @@ def build_transactions_router(
                 415,
                 f"send the file as {' or '.join(CONTENT_TYPES)}, not {shown(_media_type(request))}",
             )
-        car = _read(await request.body())
+        # A file up to the body limit takes some hundred milliseconds to decode: in a thread,
+        # so the edge goes on answering others meanwhile.
+        car = await asyncio.to_thread(_read, await request.body())
         try:
             body = booking_from_car(car)
         except ValidationError as exc:
