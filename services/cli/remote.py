@@ -23,6 +23,7 @@ import httpx
 from scfed.sib.v1 import sib_pb2_grpc
 
 from ..federation import Agency
+from ..runtime.envelope import MessageType
 from ..runtime.journal import counts_from_json
 from ..runtime.models import OutboxStatus
 from ..runtime.tls import ChannelFactory, insecure_channels
@@ -33,6 +34,20 @@ from ..world.seeding import seed_world
 from ..world.world import World, build_world
 from .demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings, unchecked
 
+# Answers that show a booking crossed IDENT: the best one to suggest tracing.
+_SEARCHED = frozenset(
+    {MessageType.IDR, MessageType.NO_MATCH_IDR, MessageType.IDR_IAR, MessageType.I247}
+)
+
+
+def sample_tcn(tcns: list[str], views: dict[str, dict[str, Any]]) -> str:
+    """The booking to suggest tracing: the first whose answers show it crossed IDENT (under the
+    rollout plan many bookings get criminal history only), else the first."""
+    for tcn in tcns:
+        kinds = {r.get("kind") for r in views.get(tcn, {}).get("responses", [])}
+        if kinds & _SEARCHED:
+            return tcn
+    return tcns[0] if tcns else ""
 
 @dataclass
 class RemoteDemoOptions:
@@ -251,7 +266,7 @@ async def run_remote_demo(
         seeded=options.seed_world,
         not_seeded=seeded.not_seeded if seeded is not None else {},
         lea_keys=keys_note,
-        sample_tcn=tcns[0] if tcns else "",
+        sample_tcn=sample_tcn(tcns, views),
         tcns=tcns,
         removals="not run: removal cases need the field offices' fast clock (local demo only)",
     )

@@ -177,12 +177,21 @@ async def test_two_replicas_of_each_worker_process_every_message_exactly_once(
             received += (await rows(name, "SELECT count(*) AS n FROM S.inbox"))[0]["n"]
         assert received == sent
 
-        # The field offices' detainers: one per I-247 the SIB received, one per IAR copy
-        # decided for detention, none twice.
+        # The field offices' detainers: one per person, none twice; each I-247 the SIB
+        # received lodged one, with the booking that opened it or a later booking of the same
+        # person it moved to.
         detainers = await rows(Agency.ICE_FIELD, "SELECT count(*) AS n FROM S.detainers")
+        lodged = await rows(
+            Agency.ICE_FIELD,
+            "SELECT count(*) AS n FROM S.case_bookings "
+            "WHERE effect IN ('opened', 'detainer moved')",
+        )
+        opened = await rows(
+            Agency.ICE_FIELD, "SELECT count(*) AS n FROM S.case_bookings WHERE effect = 'opened'"
+        )
         i247 = await rows(Agency.SIB, "SELECT count(*) AS n FROM S.responses WHERE kind = 'I-247'")
-        assert detainers[0]["n"] == i247[0]["n"] == sum(summary["detainers"].values())
-        assert detainers[0]["n"] > 0
+        assert lodged[0]["n"] == i247[0]["n"] == sum(summary["detainers"].values())
+        assert opened[0]["n"] == detainers[0]["n"] > 0
         iaqs = await rows(
             Agency.LESC,
             "SELECT count(*) AS n FROM S.journal WHERE tot = 'IAQ' AND outcome = 'processed'",

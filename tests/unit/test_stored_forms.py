@@ -149,6 +149,7 @@ def test_every_message_type_keeps_the_tot_written_before() -> None:
         "IAR-COPY",
         "IDR/IAR",
         "I-247",
+        "ENCOUNTER",
         "RELEASE",
     }
 
