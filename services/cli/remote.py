@@ -49,6 +49,7 @@ def sample_tcn(tcns: list[str], views: dict[str, dict[str, Any]]) -> str:
             return tcn
     return tcns[0] if tcns else ""
 
+
 @dataclass
 class RemoteDemoOptions:
     """What `scfed demo --sib-url` was asked to do."""
