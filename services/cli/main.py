@@ -7,7 +7,6 @@ about a second of CPU to import, and `scfed --help` or `scfed classify` need non
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -51,8 +50,9 @@ app = typer.Typer(
 )
 
 
-# Consoles are made on first use: importing rich's console is a tenth of `classify --json`.
-@functools.cache
+# Consoles are made on each use, never cached: a console fixes its width (COLUMNS) when it is
+# made, and one command after another in a process (a test, a notebook) may run at other widths.
+# Rich is imported on first use: importing its console is a tenth of `classify --json`.
 def err() -> Console:
     """The console for errors and progress (stderr). A line is never wrapped at the console's
     width (80 columns when not a terminal), so a path or a key stays whole for a script."""
@@ -61,7 +61,6 @@ def err() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
-@functools.cache
 def out() -> Console:
     """The console for results (stdout); lines unwrapped, as on `err`."""
     from rich.console import Console
