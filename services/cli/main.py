@@ -810,6 +810,32 @@ def print_report(rows: list[dict[str, Any]], *, title: str = "Strategic Plan mea
     out().print(table)
 
 
+def print_programs(rows: list[dict[str, Any]], *, console: Any = None) -> None:
+    """Goal 3.3's review: each program's priority figure against its target."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(
+        title="Programs in the integrated performance review (Goal 3.3)",
+        caption="met: the program's Level 1 figure reached its target; - where it had no Level 1 "
+        "work in the period",
+    )
+    for column in ("program", "priority target", "figure", "target", "met"):
+        table.add_column(column, justify="right" if column in ("figure", "target") else "left")
+    for row in rows:
+        figure = "-" if row["value_pct"] is None else f"{row['value_pct']:.1f}%"
+        met = {None: "-", True: "yes", False: "no"}[row["met"]]
+        table.add_row(
+            row["program"],
+            row["priority_target"],
+            f"{figure} ({row['numerator']}/{row['denominator']})",
+            f"{row['target_pct']:g}%",
+            met,
+        )
+    (console or out()).print(table)
+
+
 def print_rollout(rows: list[dict[str, Any]], *, console: Any = None) -> None:
     """Coverage by rollout phase as a table (nothing when no rollout plan is registered)."""
     from rich.table import Table
@@ -869,12 +895,12 @@ def report(
         typer.Option(help="NAME=URL of a running service's HTTP edge (sib, lesc, ice_field)."),
     ] = None,
 ) -> None:
-    """The Strategic Plan's measures (goals 1.1 to 3.2) from the federation's own records, and
-    coverage by rollout phase where a rollout plan is registered."""
+    """The Strategic Plan's measures (goals 1.1 to 3.3) from the federation's own records, the
+    programs Goal 3.3 reviews, and coverage by rollout phase where a rollout plan is registered."""
     import asyncio
 
     from .offline import OfflineDatabases
-    from .report import compute, counts_offline, counts_online, rollout_by_phase
+    from .report import compute, counts_offline, counts_online, review_programs, rollout_by_phase
 
     when = _parse_since(since)
     try:
@@ -889,12 +915,20 @@ def report(
         raise typer.Exit(1) from exc
     rows = compute(counts, unreadable)
     phases = rollout_by_phase(counts)
+    programs = review_programs(counts)
     if as_json:
         since_ = when.isoformat() if when else None
-        document = {"since": since_, "measures": rows, "rollout": phases, "unreadable": unreadable}
+        document = {
+            "since": since_,
+            "measures": rows,
+            "programs": programs,
+            "rollout": phases,
+            "unreadable": unreadable,
+        }
         sys.stdout.write(json.dumps(document) + "\n")
     else:
         print_report(rows)
+        print_programs(programs)
         print_rollout(phases)
         for name, why in unreadable.items():
             err().print(f"not read (its measures left out): {name} ({why})")

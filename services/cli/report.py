@@ -1,4 +1,4 @@
-"""`scfed report`: the Strategic Plan's performance measures, goals 1.1 to 3.2.
+"""`scfed report`: the Strategic Plan's performance measures, goals 1.1 to 3.3.
 
 Each measure is computed from the federation's own records: the SIB's bookings and responses,
 LESC's cases, and the field offices' removal cases and facilities. Each service counts its own
@@ -52,6 +52,10 @@ class Measure:
 
 def _ice(name: str) -> tuple[str, str]:
     return (Agency.ICE_FIELD, name)
+
+
+# Goal 3.3's counts are made of several services' records by `review_programs`.
+REVIEW = "review"
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -168,7 +172,91 @@ MEASURES: tuple[Measure, ...] = (
         _ice("atd_placements"),
         _ice("atd_eligible_arrests"),
     ),
+    Measure(
+        "programs_in_performance_review",
+        "3.3",
+        "Number of programs participating in integrated performance reviews",
+        "The criminal alien programs the federation runs whose records this review read and "
+        "that had work in the period: LESC's integrated record checks (an IAQ received) and "
+        "the Criminal Alien Program at each field office (a case step). The review is this "
+        "report; a program whose service did not answer is not in it.",
+        "count",
+        (REVIEW, "programs_reviewed"),
+    ),
+    Measure(
+        "programs_achieving_priority_targets_pct",
+        "3.3",
+        "Percent of criminal alien programs achieving priority targets",
+        "Of the reviewed programs that had Level 1 work in the period, those that met their "
+        "priority target (the Plan's priority is Level 1 first): LESC answered at least 95 % "
+        "of its Level 1 IARs within its answer target; a field office took at least 95 % of "
+        "its Level 1 detainers' subjects into custody or ATD before the hold expired.",
+        "%",
+        (REVIEW, "programs_achieving_priority_target"),
+        (REVIEW, "programs_with_priority_work"),
+    ),
 )
+
+# Goal 3.3: each program's priority target, a percent the program's Level 1 figure must reach.
+PRIORITY_TARGET_PCT = 95.0
+_OFFICE_STEPS = re.compile(r"^office_(.+)_steps$")
+
+
+def review_programs(counts: Counts) -> list[dict[str, Any]]:
+    """Goal 3.3's integrated performance review: each program with work in the period, its
+    priority figure (Level 1 first) against its target; `met` is None where the program had no
+    Level 1 work (its target does not apply). LESC's integrated record checks: Level 1 IARs
+    answered within the answer target. The Criminal Alien Program at each field office: Level 1
+    detainers whose subject was taken into custody or ATD, of those taken or lapsed."""
+    rows: list[dict[str, Any]] = []
+
+    def add(program: str, service: str, target: str, done: float, of: float) -> None:
+        value = round(100.0 * done / of, 1) if of else None
+        met = None if value is None else value >= PRIORITY_TARGET_PCT
+        rows.append(
+            {
+                "program": program,
+                "service": service,
+                "priority_target": target,
+                "target_pct": PRIORITY_TARGET_PCT,
+                "numerator": int(done),
+                "denominator": int(of),
+                "value_pct": value,
+                "met": met,
+            }
+        )
+
+    lesc = counts.get(Agency.LESC, {})
+    if lesc.get("iaq", 0):
+        answered = lesc.get("level_1_iar", 0)
+        add(
+            "LESC integrated record checks",
+            Agency.LESC,
+            "Level 1 IARs answered within the answer target",
+            answered - lesc.get("level_1_iar_late", 0),
+            answered,
+        )
+    ice = counts.get(Agency.ICE_FIELD, {})
+    offices = sorted(m.group(1) for key in ice if (m := _OFFICE_STEPS.match(key)) and ice[key])
+    for office in offices:
+        taken = ice.get(f"office_{office}_level_1_taken", 0)
+        add(
+            f"Criminal Alien Program, field office {office}",
+            Agency.ICE_FIELD,
+            "Level 1 detainers' subjects taken into custody or ATD before the hold expired",
+            taken,
+            taken + ice.get(f"office_{office}_level_1_lapsed", 0),
+        )
+    return rows
+
+
+def _review_counts(counts: Counts) -> dict[str, float]:
+    rows = review_programs(counts)
+    return {
+        "programs_reviewed": len(rows),
+        "programs_with_priority_work": sum(1 for r in rows if r["met"] is not None),
+        "programs_achieving_priority_target": sum(1 for r in rows if r["met"]),
+    }
 
 
 def _derived(counts: Counts) -> dict[str, dict[str, float]]:
@@ -179,13 +267,23 @@ def _derived(counts: Counts) -> dict[str, dict[str, float]]:
     sib["timely_answers"] = (
         sib.get("no_match_idr", 0) + lesc.get("iar", 0) - lesc.get("iar_late", 0)
     )
-    return {**{k: dict(v) for k, v in counts.items()}, Agency.SIB: sib}
+    merged = {**{k: dict(v) for k, v in counts.items()}, Agency.SIB: sib}
+    merged[REVIEW] = _review_counts(counts)
+    return merged
 
 
 # Counts made of several services' records (see `_derived`): the services each needs.
 DERIVED_FROM: dict[tuple[str, str], tuple[Agency, ...]] = {
     (Agency.SIB, "interoperability_answers"): (Agency.SIB, Agency.LESC),
     (Agency.SIB, "timely_answers"): (Agency.SIB, Agency.LESC),
+    **{
+        (REVIEW, name): (Agency.LESC, Agency.ICE_FIELD)
+        for name in (
+            "programs_reviewed",
+            "programs_with_priority_work",
+            "programs_achieving_priority_target",
+        )
+    },
 }
 
 

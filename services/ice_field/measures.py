@@ -7,6 +7,9 @@ alone are not a conviction.
 Bed use is counted in bed-days over the period the report covers: from `since` (or the first
 custody) to the latest case step the field offices recorded, so the figure is the same whether
 it is read from a running service or from its database after the federation stopped.
+
+Each field office also reports its own Level 1 pickups and lapses (`office_<ORI>_...`): the
+Criminal Alien Program at that office is one of the programs Goal 3.3 reviews.
 """
 
 from __future__ import annotations
@@ -78,7 +81,41 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
         "criminal_alien_bed_days": criminal_bed_days,
         "bed_days_available": bed_days,
         "lapsed": await steps((CaseState.LAPSED,)),
+        **await _per_office(session, window),
     }
+
+
+async def _per_office(session: AsyncSession, window: list[ColumnElement[bool]]) -> dict[str, float]:
+    """Each field office's Criminal Alien Program figures, for Goal 3.3's review of programs:
+    `office_<ORI>_steps` (case steps in the period: the office had work to review), and of its
+    Level 1 detainers, `office_<ORI>_level_1_taken` (the subject taken into ICE custody or ATD)
+    and `office_<ORI>_level_1_lapsed` (the hold expired first: no pickup, or no bed)."""
+    query = (
+        select(
+            DetainerRecord.field_office,
+            CaseStepRecord.to_state,
+            DetainerRecord.level,
+            func.count(),
+        )
+        .select_from(CaseStepRecord)
+        .join(DetainerRecord, DetainerRecord.detainer_id == CaseStepRecord.detainer_id)
+        .where(*window)
+        .group_by(DetainerRecord.field_office, CaseStepRecord.to_state, DetainerRecord.level)
+    )
+    result: dict[str, float] = {}
+    for office, state, level, n in (await session.execute(query)).all():
+        prefix = f"office_{office}"
+        result[f"{prefix}_steps"] = result.get(f"{prefix}_steps", 0) + n
+        if level != 1:
+            continue
+        if state in (CaseState.IN_CUSTODY, CaseState.ATD):
+            key = f"{prefix}_level_1_taken"
+        elif state == CaseState.LAPSED:
+            key = f"{prefix}_level_1_lapsed"
+        else:
+            continue
+        result[key] = result.get(key, 0) + n
+    return result
 
 
 def _utc(at: datetime) -> datetime:

@@ -28,4 +28,9 @@ async def counts(session: AsyncSession, since: datetime | None = None) -> dict[s
         "iar_late": await cases(CaseRecord.answered_at.is_not(None), CaseRecord.late.is_(True)),
         "aliens_identified": await cases(alien),
         "level_1_aliens_identified": await cases(alien, level_1),
+        # Goal 3.3 reviews LESC against its priority: Level 1 subjects answered in time.
+        "level_1_iar": await cases(CaseRecord.answered_at.is_not(None), level_1),
+        "level_1_iar_late": await cases(
+            CaseRecord.answered_at.is_not(None), CaseRecord.late.is_(True), level_1
+        ),
     }

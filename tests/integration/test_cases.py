@@ -15,6 +15,7 @@ import pytest
 
 from scfed.ice_field.v1 import ice_field_pb2 as ice
 from scfed.ice_field.v1 import ice_field_pb2_grpc as ice_grpc
+from services.cli.report import review_programs
 from services.ice_field.models import CaseState
 from services.runtime.clock import ManualClock
 from tests.federation import DatabaseChoice, running_federation
@@ -158,6 +159,17 @@ async def test_a_hold_lapses_after_48_business_hours_without_a_bed(
     record = await _reaches(s, detainer_id, CaseState.LAPSED)
     assert record.history[-1].at.ToDatetime(tzinfo=UTC) == hold_until
     assert record.history[-1].reason == "no bed before the hold expired"
+    # Goal 3.3 reviews the office's Criminal Alien Program: its Level 1 subject was lost.
+    counts = await _measures(s)
+    assert counts["office_CAICE0100_level_1_lapsed"] == 1
+    assert "office_CAICE0100_level_1_taken" not in counts
+    assert counts["office_CAICE0100_steps"] >= 2  # detainer lodged, release noticed, lapsed
+    (program,) = [
+        row
+        for row in review_programs({"ice_field": counts})
+        if row["program"].endswith("CAICE0100")
+    ]
+    assert (program["value_pct"], program["met"]) == (0.0, False)
 
 
 async def test_a_non_criminal_low_risk_case_goes_to_atd(

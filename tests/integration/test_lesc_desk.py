@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.cli.report import review_programs
 from services.federation import Agency
 from services.runtime.clock import ManualClock
 from tests.federation import DatabaseChoice, running_federation
@@ -72,7 +73,7 @@ async def test_analyst_cases_wait_for_an_analyst_and_late_answers_still_go(
     for _ in range(2):
         subject = s.subject()
         await s.in_ident(subject, "LAWFUL_PERMANENT_RESIDENT")
-        booked.append(await s.book(subject, CA))
+        booked.append(await s.book(subject, CA, ("0901",)))  # Level 1: homicide
     await s.quiet()
     # The two IAQs race through CJIS and IDENT: the one that reached LESC first is worked
     # first, by the one analyst of the night shift; the other waits.
@@ -104,6 +105,12 @@ async def test_analyst_cases_wait_for_an_analyst_and_late_answers_still_go(
     )
     view = await s.final(tcns[1])
     assert "IDR/IAR" in [r["kind"] for r in view["responses"]]
+    # Goal 3.3 reviews LESC on its Level 1 answers: one of two was late.
+    async with httpx.AsyncClient() as client:
+        counts = (await client.get(f"{s.fed.hosts[Agency.LESC].http_url}/v1/measures")).json()
+    assert (counts["level_1_iar"], counts["level_1_iar_late"], counts["iar_late"]) == (2, 1, 1)
+    (lesc,) = [r for r in review_programs({"lesc": counts}) if r["service"] == "lesc"]
+    assert (lesc["value_pct"], lesc["met"]) == (50.0, False)
 
 
 async def test_a_finished_case_frees_exactly_one_analyst(

@@ -3,7 +3,7 @@ zero, and the timely-answer measure that needs both the SIB's and LESC's counts.
 
 from __future__ import annotations
 
-from services.cli.report import MEASURES, Counts, compute, format_value
+from services.cli.report import MEASURES, Counts, compute, format_value, review_programs
 
 COUNTS: dict[str, dict[str, float]] = {
     "sib": {
@@ -35,9 +35,9 @@ def _values(counts: Counts) -> dict[str, float | None]:
     return {row["key"]: row["value"] for row in compute(counts)}
 
 
-def test_every_goal_from_1_1_to_3_2_has_a_measure_with_a_definition() -> None:
+def test_every_goal_from_1_1_to_3_3_has_a_measure_with_a_definition() -> None:
     goals = {m.goal for m in MEASURES}
-    assert goals == {"1.1", "1.2", "1.3", "2.1", "2.2", "3.1", "3.2"}
+    assert goals == {"1.1", "1.2", "1.3", "2.1", "2.2", "3.1", "3.2", "3.3"}
     for row in compute(COUNTS):
         assert row["definition"] and row["measure"] and row["unit"] in ("%", "count", "days")
 
@@ -77,3 +77,77 @@ def test_measures_of_an_unreadable_service_are_named_not_counted_as_zero() -> No
     assert rows["biometric_coverage_pct"]["value"] == 75.0
     assert rows["criminal_alien_arrests_pct"]["value"] == 75.0
     assert "unreadable" not in rows["biometric_coverage_pct"]
+
+
+# Goal 3.3: LESC and two field offices' Criminal Alien Programs, one of which lost Level 1
+# subjects to expired holds, and a third office with work but no Level 1 detainer.
+REVIEWED: dict[str, dict[str, float]] = {
+    **COUNTS,
+    "lesc": {**COUNTS["lesc"], "level_1_iar": 40, "level_1_iar_late": 1},
+    "ice_field": {
+        **COUNTS["ice_field"],
+        "office_AZICE0000_steps": 30,
+        "office_AZICE0000_level_1_taken": 19,
+        "office_AZICE0000_level_1_lapsed": 1,
+        "office_TXICE0000_steps": 12,
+        "office_TXICE0000_level_1_taken": 20,
+        "office_CAICE0000_steps": 5,
+    },
+}
+
+
+def test_goal_3_3_reviews_each_program_against_its_level_1_target() -> None:
+    rows = {row["program"]: row for row in review_programs(REVIEWED)}
+    assert sorted(rows) == [
+        "Criminal Alien Program, field office AZICE0000",
+        "Criminal Alien Program, field office CAICE0000",
+        "Criminal Alien Program, field office TXICE0000",
+        "LESC integrated record checks",
+    ]
+    lesc = rows["LESC integrated record checks"]
+    assert (lesc["numerator"], lesc["denominator"], lesc["value_pct"], lesc["met"]) == (
+        39,
+        40,
+        97.5,
+        True,
+    )
+    arizona = rows["Criminal Alien Program, field office AZICE0000"]
+    assert (arizona["value_pct"], arizona["met"]) == (95.0, True)  # 19 of 20: at the target
+    assert rows["Criminal Alien Program, field office TXICE0000"]["met"] is True
+    # No Level 1 work: reviewed, but its target does not apply.
+    california = rows["Criminal Alien Program, field office CAICE0000"]
+    assert (california["value_pct"], california["met"]) == (None, None)
+    values = _values(REVIEWED)
+    assert values["programs_in_performance_review"] == 4
+    assert values["programs_achieving_priority_targets_pct"] == 100.0
+
+
+def test_goal_3_3_follows_what_happened() -> None:
+    # Two more lapses in Arizona and late Level 1 answers at LESC: both miss their targets.
+    worse = {
+        **REVIEWED,
+        "lesc": {**REVIEWED["lesc"], "level_1_iar_late": 3},
+        "ice_field": {**REVIEWED["ice_field"], "office_AZICE0000_level_1_lapsed": 3},
+    }
+    rows = {row["program"]: row for row in review_programs(worse)}
+    assert rows["LESC integrated record checks"]["met"] is False  # 37 of 40: 92.5 %
+    assert rows["Criminal Alien Program, field office AZICE0000"]["value_pct"] == 86.4
+    assert _values(worse)["programs_achieving_priority_targets_pct"] == 33.3
+    # An office with no case step in the period, and a LESC with no IAQ, are not reviewed.
+    quiet = {
+        "lesc": {"iaq": 0},
+        "ice_field": {"office_AZICE0000_steps": 0, "office_TXICE0000_steps": 2},
+    }
+    assert [r["program"] for r in review_programs(quiet)] == [
+        "Criminal Alien Program, field office TXICE0000"
+    ]
+    values = _values(quiet)
+    assert values["programs_in_performance_review"] == 1
+    assert values["programs_achieving_priority_targets_pct"] is None
+
+
+def test_goal_3_3_without_the_field_offices_records_has_no_value() -> None:
+    without = {k: v for k, v in REVIEWED.items() if k != "ice_field"}
+    rows = {row["key"]: row for row in compute(without, unreadable=["ice_field"])}
+    for key in ("programs_in_performance_review", "programs_achieving_priority_targets_pct"):
+        assert rows[key]["value"] is None and rows[key]["unreadable"] == ["ice_field"]
