@@ -10,8 +10,11 @@ large the gallery grows (calibration's `ImpostorTail`): it is computed again fro
 tail whenever the gallery has grown or shrunk by more than THRESHOLD_STEP since, and the tail
 is fitted from TAIL_SEARCHES searches of the gallery by its own members once it holds
 `tail_fit_min` identities, then again each time it has doubled (seconds at a million), the
-reference tail (fitted from single comparisons) standing in before. The tail and the size it
-was fitted at are saved and loaded with the index. The threshold never goes below
+reference tail (fitted from single comparisons) standing in before. With `background_fit` (the
+services' engines) a fit runs on a thread of its own, so enrolments and searches go on while
+it searches; the tail in use meanwhile scales to the gallery's size, and the new one is put in
+use when it is ready (`settle` waits for it). The tail and the size it was fitted at are saved
+and loaded with the index. The threshold never goes below
 LONE_FINGER_MAX (one finger alone never matches). A fixed threshold, when given, is used as it
 is.
 """
@@ -19,9 +22,11 @@ is.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,23 @@ INDEX_FILE = "index.hnsw"
 TEMPLATES_FILE = "templates.npz"
 KEYS_FILE = "keys.txt"
 ENGINE_FILES = (INDEX_FILE, TEMPLATES_FILE, KEYS_FILE)
+# Candidates a fit's search keeps: the best one that is neither the probe itself nor enrolled
+# after the fit was asked for is among them.
+FIT_CANDIDATES = 8
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _FitSample:
+    """What a tail fit searches with, taken under the label lock when the fit is asked for:
+    the gallery size then, its labels' end (later labels are not in that gallery), and copies
+    of the sampled members' tenprints."""
+
+    size: int
+    cutoff: int
+    probes: npt.NDArray[np.int64]
+    batch: TenprintBatch
 
 
 class _ReadWriteLock:
@@ -121,6 +143,7 @@ class BiometricEngine:
         initial_capacity: int = 1024,
         num_threads: int = 2,
         centre_sample: int = CENTRE_SAMPLE,
+        background_fit: bool = False,
     ) -> None:
         if centre_sample < 1:
             raise ValueError(f"centre_sample must be at least 1, got {centre_sample}")
@@ -142,6 +165,13 @@ class BiometricEngine:
         self._tail_size = 0
         self._threshold_size = 0
         self._threshold = LONE_FINGER_MAX if threshold is None else threshold
+        # Fits off the enrolling call: the size the latest fit was asked for, the thread running
+        # fits (None when none runs), and a generation that `load` and `clear` move on, so a
+        # fit of the gallery they replaced is dropped.
+        self.background_fit = background_fit
+        self._fit_due = 0
+        self._fit_worker: threading.Thread | None = None
+        self._generation = 0
         self.params = params or IndexParams()
         self.num_threads = num_threads
         self._lock = _ReadWriteLock()
@@ -197,22 +227,32 @@ class BiometricEngine:
 
     def _follow_size(self) -> None:
         """Fits the tail again when the gallery has doubled since (from `tail_fit_min`), and
-        computes the threshold again when the size has moved by more than THRESHOLD_STEP."""
+        computes the threshold again when the size has moved by more than THRESHOLD_STEP.
+        Called under the label lock; a background fit only starts there."""
         size = len(self._labels)
-        refit = size >= self.tail_fit_min and size >= 2 * self._tail_size
-        if refit:
-            self._fit_tail(size)
+        if size >= self.tail_fit_min and size >= 2 * max(self._tail_size, self._fit_due):
+            self._fit_due = size
+            if self.background_fit:
+                self._start_fitting()
+            else:
+                self._tail, self._tail_size = self._fit_tail(self._fit_sample(size)), size
+                self._threshold_size = 0
+        self._follow_threshold()
+
+    def _follow_threshold(self) -> None:
+        """Computes the threshold again when the size has moved by more than THRESHOLD_STEP
+        from the one it was computed for (0: computes it now)."""
         if self.fixed_threshold is not None:
             return
+        size = len(self._labels)
         moved = abs(size - self._threshold_size) > THRESHOLD_STEP * self._threshold_size
-        if refit or moved or self._threshold_size == 0:
+        if moved or self._threshold_size == 0:
             self._threshold = self.threshold_for(self.target_fpir)
             self._threshold_size = size
 
-    def _fit_tail(self, size: int) -> None:
-        """Fits the impostor tail from searches of the gallery by its own members: each
-        sampled identity's best candidate other than itself is the best impostor score of a
-        non-mated search of the rest (seeded by the size, so a gallery gives the same tail)."""
+    def _fit_sample(self, size: int) -> _FitSample:
+        """The members a fit searches with (under the label lock; seeded by the size, so a
+        gallery gives the same sample)."""
         used = len(self._keys)
         rows = np.flatnonzero(self._alive[:used])
         rng = np.random.default_rng(size)
@@ -222,12 +262,83 @@ class BiometricEngine:
             present=self._present[probes],
             quality=self._quality[probes],
         )
-        labels, scores = self.search_labels(batch, k=2, num_threads=self.num_threads)
-        best = np.where(labels[:, 0] == probes, scores[:, 1], scores[:, 0])
-        self._tail = ImpostorTail.fit(
-            best, best.size, start_share=SEARCH_TAIL_START, per=max(1, size - 1)
+        return _FitSample(size=size, cutoff=used, probes=probes, batch=batch)
+
+    def _fit_tail(self, sample: _FitSample) -> ImpostorTail:
+        """Fits the impostor tail from searches of the gallery by its own members: each
+        sampled identity's best candidate other than itself (and other than identities
+        enrolled after the fit was asked for) is the best impostor score of a non-mated search
+        of the rest. Needs no lock: the searches take the index's read lock."""
+        labels, scores = self.search_labels(
+            sample.batch, k=FIT_CANDIDATES, num_threads=self.num_threads
         )
-        self._tail_size = size
+        keep = (labels >= 0) & (labels < sample.cutoff) & (labels != sample.probes[:, None])
+        best = np.max(np.where(keep, scores, -np.inf), axis=1)
+        best = best[np.isfinite(best)]
+        return ImpostorTail.fit(
+            best, best.size, start_share=SEARCH_TAIL_START, per=max(1, sample.size - 1)
+        )
+
+    def _start_fitting(self) -> None:
+        """Starts the fitting thread unless one runs (under the label lock); a running one
+        takes the latest size asked for when it finishes its fit."""
+        if self._fit_worker is None:
+            self._fit_worker = threading.Thread(
+                target=self._fit_in_background,
+                args=(self._generation,),
+                name="impostor-tail-fit",
+                daemon=True,
+            )
+            self._fit_worker.start()
+
+    def _fit_in_background(self, generation: int) -> None:
+        """Fits for the latest size asked for until none is left, then puts each tail in use;
+        a failed fit is logged and the tail in use stays (the next doubling asks again)."""
+        me = threading.current_thread()
+        try:
+            while True:
+                with self._labels_lock:
+                    if generation != self._generation or self._fit_due <= self._tail_size:
+                        return
+                    sample = self._fit_sample(self._fit_due)
+                tail = self._fit_tail(sample)
+                with self._labels_lock:
+                    if generation != self._generation:
+                        return
+                    self._tail, self._tail_size = tail, sample.size
+                    self._threshold_size = 0
+                    self._follow_threshold()
+        except Exception:
+            log.exception("fitting the impostor tail failed; the tail in use stays")
+            with self._labels_lock:
+                if generation == self._generation:
+                    self._fit_due = self._tail_size
+        finally:
+            with self._labels_lock:
+                if self._fit_worker is me:
+                    self._fit_worker = None
+
+    @property
+    def fitting(self) -> bool:
+        """Whether a background fit of the impostor tail is running."""
+        return self._fit_worker is not None
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Waits until no background fit runs (its tail then in use); False on timeout."""
+        while True:
+            with self._labels_lock:
+                worker = self._fit_worker
+            if worker is None:
+                return True
+            worker.join(timeout)
+            if worker.is_alive():
+                return False
+
+    def _replaced(self) -> None:
+        """The gallery was replaced (under the label lock): a running fit's tail is dropped."""
+        self._generation += 1
+        self._fit_worker = None
+        self._fit_due = self._tail_size
 
     @property
     def centre(self) -> FloatArray | None:
@@ -524,6 +635,7 @@ class BiometricEngine:
             self._centre = centre
             self._tail, self._tail_size = tail, tail_size
             self._threshold_size = 0
+            self._replaced()
         with self._labels_lock:
             self._follow_size()
 
@@ -540,6 +652,7 @@ class BiometricEngine:
             self._centre = None
             self._tail, self._tail_size = self._reference_tail, 0
             self._threshold_size = 0
+            self._replaced()
         with self._labels_lock:
             self._follow_size()
 

@@ -67,6 +67,9 @@ class BiometricStore:
                 threshold=settings.fixed_threshold(),
                 target_fpir=settings.target_fpir,
                 params=settings.index_params(),
+                # A fit at each doubling searches the gallery 20,000 times (about 30 s at a
+                # million): off the enrolling call, so enrolments do not wait for it.
+                background_fit=True,
             ),
             changes=changes,
             directory=settings.index_dir,

@@ -3,6 +3,7 @@ simulated galleries with synthetic non-mated searches."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,3 +190,94 @@ def test_a_threshold_that_follows_a_tiny_gallery_still_needs_two_fingers() -> No
     assert engine.impostor_tail.threshold_for(DEFAULT_FPIR, 1) < LONE_FINGER_MAX
     engine.enroll_batch(["P0"], _people(SyntheticFingerprints(), 1, seed=8))
     assert engine.threshold == LONE_FINGER_MAX == engine.threshold_for(0.5)
+
+
+class _HeldFit:
+    """Wraps an engine's fit so a test decides when it may run."""
+
+    def __init__(self, engine: BiometricEngine) -> None:
+        self.go = threading.Event()
+        self.started = threading.Event()
+        self.sizes: list[int] = []
+        fit = engine._fit_tail
+
+        def held(sample):  # type: ignore[no-untyped-def]
+            self.started.set()
+            assert self.go.wait(60), "the test never let the fit run"
+            self.sizes.append(sample.size)
+            return fit(sample)
+
+        engine._fit_tail = held  # type: ignore[method-assign]
+
+
+def test_a_background_fit_lets_enrolments_go_on_and_ignores_later_identities() -> None:
+    prints = SyntheticFingerprints()
+    batch = _people(prints, 2_600, seed=4)
+    keys = [f"P{i}" for i in range(len(batch))]
+    engine = BiometricEngine(params=SMALL_INDEX, tail_fit_min=2_000, background_fit=True)
+    reference = engine.impostor_tail
+    held = _HeldFit(engine)
+    engine.enroll_batch(keys[:2_000], _part(batch, 0, 2_000))
+    assert held.started.wait(60) and engine.fitting
+    # The fit waits; the enrolling call did not, and neither does the next one.
+    engine.enroll_batch(keys[2_000:], _part(batch, 2_000, 2_600))
+    assert engine.impostor_tail == reference and engine.tail_gallery_size == 0
+    assert engine.threshold == reference.threshold_for(DEFAULT_FPIR, 2_600)
+    assert engine.identify(batch.template(2_500)) is not None  # searches go on too
+    held.go.set()
+    assert engine.settle(timeout=60) and not engine.fitting
+    assert held.sizes == [2_000] and engine.tail_gallery_size == 2_000
+    assert engine.threshold == engine.impostor_tail.threshold_for(DEFAULT_FPIR, 2_600)
+    # The tail is that of the gallery of 2,000 the fit was asked for: the 600 enrolled
+    # meanwhile are not in it, as an engine fitting in the enrolling call finds.
+    inline = BiometricEngine(params=SMALL_INDEX, tail_fit_min=2_000)
+    inline.enroll_batch(keys[:2_000], _part(batch, 0, 2_000))
+    assert inline.tail_gallery_size == 2_000
+    assert engine.impostor_tail.to_array() == pytest.approx(
+        inline.impostor_tail.to_array(), rel=1e-3
+    )
+
+
+def test_a_fit_of_a_gallery_cleared_meanwhile_is_dropped() -> None:
+    prints = SyntheticFingerprints()
+    batch = _people(prints, 2_000, seed=5)
+    engine = BiometricEngine(params=SMALL_INDEX, tail_fit_min=2_000, background_fit=True)
+    reference = engine.impostor_tail
+    held = _HeldFit(engine)
+    engine.enroll_batch([f"P{i}" for i in range(2_000)], batch)
+    assert held.started.wait(60)
+    old = engine._fit_worker
+    assert old is not None
+    engine.clear()
+    assert not engine.fitting  # the cleared gallery's fit no longer counts
+    held.go.set()
+    assert engine.settle(timeout=60)
+    old.join(60)  # the old thread ends on its own; it must not put its tail in use
+    assert not old.is_alive() and held.sizes == [2_000]
+    assert engine.impostor_tail == reference and engine.tail_gallery_size == 0 and not len(engine)
+
+
+def test_a_failed_background_fit_keeps_the_tail_in_use_and_is_asked_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prints = SyntheticFingerprints()
+    batch = _people(prints, 4_000, seed=6)
+    keys = [f"P{i}" for i in range(len(batch))]
+    engine = BiometricEngine(params=SMALL_INDEX, tail_fit_min=2_000, background_fit=True)
+    reference = engine.impostor_tail
+    fit = engine._fit_tail
+    calls: list[int] = []
+
+    def failing_once(sample):  # type: ignore[no-untyped-def]
+        calls.append(sample.size)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return fit(sample)
+
+    engine._fit_tail = failing_once  # type: ignore[method-assign]
+    engine.enroll_batch(keys[:2_000], _part(batch, 0, 2_000))
+    assert engine.settle(timeout=60)
+    assert engine.impostor_tail == reference and "fitting the impostor tail failed" in caplog.text
+    engine.enroll_batch(keys[2_000:], _part(batch, 2_000, 4_000))
+    assert engine.settle(timeout=60)
+    assert calls == [2_000, 4_000] and engine.tail_gallery_size == 4_000
