@@ -347,6 +347,31 @@ async def _wait_cases_closed(
     raise TimeoutError(f"removal cases still open after {timeout_s:g}s")
 
 
+# Answers that show a booking crossed IDENT: the best one to suggest tracing.
+SEARCHED_ANSWERS = frozenset(
+    {MessageType.IDR, MessageType.NO_MATCH_IDR, MessageType.IDR_IAR, MessageType.I247}
+)
+# How many bookings the local demo reads back, at most, to find one that crossed IDENT.
+SAMPLE_LOOK_AT = 64
+
+
+def crossed_ident(view: dict[str, Any]) -> bool:
+    """Whether a booking's view (the SIB's `GET /v1/bookings/{tcn}`) shows an answer that
+    only a search of IDENT gives (under the rollout plan many bookings get criminal history
+    only, and their trace stops at CJIS)."""
+    return bool({r.get("kind") for r in view.get("responses", [])} & SEARCHED_ANSWERS)
+
+
+async def _sample_tcn(client: httpx.AsyncClient, tcns: list[str]) -> str:
+    """The booking to suggest tracing: the first of the first SAMPLE_LOOK_AT that crossed
+    IDENT, else the first."""
+    for tcn in tcns[:SAMPLE_LOOK_AT]:
+        r = await client.get(f"/v1/bookings/{tcn}")
+        if r.status_code == 200 and crossed_ident(r.json()):
+            return tcn
+    return tcns[0] if tcns else ""
+
+
 async def _collect(
     client: httpx.AsyncClient, fed: LocalFederation, tcns: list[str]
 ) -> dict[str, Any]:
@@ -389,7 +414,7 @@ async def _collect(
             status: n for status, n in summary["by_status"].items() if status not in FINISHED and n
         },
         "latency_ms": summary["latency_ms"],
-        "sample_tcn": tcns[0] if tcns else "",
+        "sample_tcn": await _sample_tcn(client, tcns),
     }
 
 

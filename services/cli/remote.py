@@ -23,7 +23,6 @@ import httpx
 from scfed.sib.v1 import sib_pb2_grpc
 
 from ..federation import Agency
-from ..runtime.envelope import MessageType
 from ..runtime.journal import counts_from_json
 from ..runtime.models import OutboxStatus
 from ..runtime.tls import ChannelFactory, insecure_channels
@@ -32,11 +31,13 @@ from ..sib.models import FINISHED, BookingStatus
 from ..world.rollout import PLAN_PHASES
 from ..world.seeding import seed_world
 from ..world.world import World, build_world
-from .demo import JOURNAL_COUNTS, Progress, consistency, submit_bookings, unchecked
-
-# Answers that show a booking crossed IDENT: the best one to suggest tracing.
-_SEARCHED = frozenset(
-    {MessageType.IDR, MessageType.NO_MATCH_IDR, MessageType.IDR_IAR, MessageType.I247}
+from .demo import (
+    JOURNAL_COUNTS,
+    Progress,
+    consistency,
+    crossed_ident,
+    submit_bookings,
+    unchecked,
 )
 
 
@@ -44,8 +45,7 @@ def sample_tcn(tcns: list[str], views: dict[str, dict[str, Any]]) -> str:
     """The booking to suggest tracing: the first whose answers show it crossed IDENT (under the
     rollout plan many bookings get criminal history only), else the first."""
     for tcn in tcns:
-        kinds = {r.get("kind") for r in views.get(tcn, {}).get("responses", [])}
-        if kinds & _SEARCHED:
+        if crossed_ident(views.get(tcn, {})):
             return tcn
     return tcns[0] if tcns else ""
 
