@@ -224,12 +224,13 @@ def _reseed(seed: int, world_size: int) -> dict[str, int]:
     from ..world.seeding import seed_world
     from ..world.world import build_world
     from .main import _addresses, _operator_channels, err, save_lea_keys
+    from .rpc_errors import rpc_failure
 
     seeding = seed_world(build_world(seed, world_size), _addresses(), channels=_operator_channels())
     try:
         counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
-        err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
+        err().print(f"[red]seeding failed:[/red] {rpc_failure(exc)}")
         raise typer.Exit(1) from exc
     if counts.lea_keys:
         save_lea_keys(counts.lea_keys, ServiceSettings().data_dir)

@@ -262,10 +262,14 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
     import grpc
 
     from .remote import run_remote_demo
+    from .rpc_errors import rpc_failure
 
     try:
         result = _with_progress(lambda progress: run_remote_demo(options, progress), as_json)
-    except (RuntimeError, TimeoutError, ValueError, grpc.aio.AioRpcError) as exc:
+    except grpc.aio.AioRpcError as exc:
+        err().print(f"[red]demo failed:[/red] {rpc_failure(exc)}")
+        raise typer.Exit(1) from exc
+    except (RuntimeError, TimeoutError, ValueError) as exc:
         err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
@@ -412,7 +416,12 @@ def up(
                 channels = fed.operator_channels()
                 seeded = seed_world(world, fed.all_addresses(), channels=channels)
                 _print_seeded(seed, asyncio.run(seeded), fed.data_dir)
-        except (RuntimeError, TimeoutError, grpc.aio.AioRpcError) as exc:
+        except grpc.aio.AioRpcError as exc:
+            from .rpc_errors import rpc_failure
+
+            err().print(f"[red]federation did not start:[/red] {rpc_failure(exc)}")
+            raise typer.Exit(1) from exc
+        except (RuntimeError, TimeoutError) as exc:
             err().print(f"[red]federation did not start:[/red] {exc}")
             raise typer.Exit(1) from exc
         table = Table(title="scfed federation")
@@ -490,7 +499,9 @@ def seed(
         seeding = seed_world(world, _addresses(), channels=_operator_channels())
         counts = asyncio.run(seeding)
     except grpc.aio.AioRpcError as exc:
-        err().print(f"[red]seeding failed:[/red] {exc.code().name}: {exc.details()}")
+        from .rpc_errors import rpc_failure
+
+        err().print(f"[red]seeding failed:[/red] {rpc_failure(exc)}")
         raise typer.Exit(1) from exc
     _print_seeded(seed, counts, ServiceSettings().data_dir)
 
