@@ -278,6 +278,9 @@ def _remote_demo(options: RemoteDemoOptions, *, as_json: bool) -> None:
         keys = ("bookings", "answered", "refused", "unanswered", *MESSAGE_COUNTS)
         title = f"scfed demo against {options.sib_url}: this run's counts"
         table = _counts_table(title, result, (*keys, "dead_letters", "errors"))
+        if "ebts_answers" in result:
+            files = ", ".join(f"{tot} {n}" for tot, n in result["ebts_answers"].items())
+            table.add_row("EBTS answer files read", files or "none")
         out().print(table)
         out().print(f"removal cases: {result['removals']}")
         out().print(f"LEA API keys: {result['lea_keys']}")
@@ -646,9 +649,6 @@ def demo(
     if booking_format not in set(BookingFormat):
         err().print(f"[red]--format is json or ebts[/red], not {booking_format!r}")
         raise typer.Exit(2)
-    if sib_url is not None and booking_format != BookingFormat.JSON:
-        err().print("[red]--format ebts drives the local demo only[/red] (not --sib-url)")
-        raise typer.Exit(2)
     if sib_url is not None:
         externals: dict[str, str] = dict(
             _agency_option(item, "NAME=HOST:PORT", "--external", is_host_port)
@@ -667,6 +667,7 @@ def demo(
             rate=rate,
             timeout_s=timeout,
             rollout=rollout,
+            format=BookingFormat(booking_format),
         )
         _remote_demo(remote, as_json=as_json)
         return

@@ -33,9 +33,11 @@ from ..world.seeding import seed_world
 from ..world.world import World, build_world
 from .demo import (
     JOURNAL_COUNTS,
+    BookingFormat,
     Progress,
     consistency,
     crossed_ident,
+    read_answer_files,
     submit_bookings,
     unchecked,
 )
@@ -73,6 +75,8 @@ class RemoteDemoOptions:
     channels: ChannelFactory = insecure_channels
     # The world under the national rollout plan (as `scfed demo` and `scfed seed`).
     rollout: bool = True
+    # JSON bookings, or EBTS files to POST /v1/transactions with every answer read back as one.
+    format: BookingFormat = BookingFormat.JSON
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -232,10 +236,19 @@ async def run_remote_demo(
         run_tag = uuid.uuid4().hex[:8]
         started = time.monotonic()
         tcns, refused_at_edge = await submit_bookings(
-            client, world, options.concurrency, progress, options.rate, booking_tag=run_tag
+            client,
+            world,
+            options.concurrency,
+            progress,
+            options.rate,
+            booking_tag=run_tag,
+            booking_format=options.format,
         )
         views = await wait_answered(client, tcns, timeout_s=options.timeout_s, progress=progress)
         answered_s = time.monotonic() - started
+        ebts: tuple[dict[str, int], list[str]] | None = None
+        if options.format == BookingFormat.EBTS:
+            ebts = await read_answer_files(client, tcns, options.concurrency)
         # The IAR copies to the field offices and the detainers trail the LEAs' answers.
         deadline = time.monotonic() + min(60.0, options.timeout_s)
         while await _outboxes_busy(client, urls) and time.monotonic() < deadline:
@@ -272,10 +285,16 @@ async def run_remote_demo(
         removals="not run: removal cases need the field offices' fast clock (local demo only)",
     )
     # Refusals at the edge never became a CAR or CPI: the message counts leave them out.
+    result["format"] = str(options.format)
+    if ebts is not None:
+        result["ebts_answers"], bad_files = ebts
+        result["ebts_unreadable"] = bad_files[:10]
     flow = {**result, "errors": refused + (result["dead_letters"] or 0)}
     # The checks that read a service left out (its edge not reached, or an external agency
     # without one) are skipped and named, never failed on counts that were not read.
-    result["problems"] = consistency(flow)
+    result["problems"] = consistency(flow) + [
+        f"EBTS answer file {problem}" for problem in result.get("ebts_unreadable", [])
+    ]
     result["unchecked"] = unchecked(flow)
     result["external"] = sorted(options.external)
     result["unreachable"] = [

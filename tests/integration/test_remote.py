@@ -116,3 +116,17 @@ async def test_remote_demo_refuses_an_unreachable_sib() -> None:
     )
     assert code == 1
     assert "demo failed" in err
+
+
+async def test_remote_demo_sends_ebts_files_and_reads_every_answer_back(
+    db: DatabaseChoice,
+) -> None:
+    async with running_federation(db) as fed:
+        result = await _remote_demo(
+            fed, *_addrs(fed), "--bookings", "8", "--seed", "4", "--format", "ebts"
+        )
+        assert result["format"] == "ebts" and result["problems"] == []
+        assert result["unanswered"] == 0 and result["edge_refusals"] == []
+        # Every booking has at least its SRE, read back as a file that names it.
+        assert result["ebts_answers"].get("SRE", 0) == 8 - result["refused"]
+        assert result["ebts_unreadable"] == []
