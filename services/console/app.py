@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..cli.report import review_programs, rollout_by_phase
 from . import charts, sequence
 from .sources import ConsoleConfig, Edges, valid_tcn
 
@@ -33,6 +34,8 @@ PAGES: Final = (
     ("/dead-letters", "Dead letters"),
     ("/measures", "Measures"),
 )
+# The measures page lists this many of the latest referrals for prosecution.
+RECENT_REFERRALS: Final = 10
 
 
 def _templates() -> Environment:
@@ -56,7 +59,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=config.timeout_s) as client:
+        async with httpx.AsyncClient(timeout=config.timeout_s, transport=transport) as client:
             state["edges"] = Edges(config, client)
             yield
 
@@ -186,8 +189,9 @@ def create_app(
         return page(request, "_measures.html", **await _measures_context())
 
     async def _measures_context() -> dict[str, Any]:
-        rows, unreadable, sample = await edges().measures()
+        rows, unreadable, sample, counts = await edges().measures()
         cases = await edges().cases()
+        referrals = await edges().referrals()
         history = list(edges().history)
         levels = ("level_1", "level_2", "level_3")
         detainers_over_time = charts.line_chart(
@@ -225,9 +229,18 @@ def create_app(
         if isinstance(cases, dict):
             by_state = [(str(k), float(v)) for k, v in sorted(cases.get("by_state", {}).items())]
         cases_chart = charts.bar_chart("Removal cases by state", by_state or [("no cases", 0)])
+        referral_states: dict[str, int] = {}
+        for referral in referrals if isinstance(referrals, list) else []:
+            status = str(referral.get("status", ""))
+            referral_states[status] = referral_states.get(status, 0) + 1
         return {
             "rows": rows,
             "unreadable": unreadable,
+            "programs": review_programs(counts),
+            "phases": rollout_by_phase(counts),
+            "referrals": referrals[-RECENT_REFERRALS:][::-1] if isinstance(referrals, list) else [],
+            "referral_states": dict(sorted(referral_states.items())),
+            "referrals_problem": referrals if isinstance(referrals, str) else "",
             "cases_problem": cases if isinstance(cases, str) else "",
             "charts": [
                 Markup(c)

@@ -285,9 +285,12 @@ class Edges:
             detail = str(r.json().get("detail", detail))
         return False, f"{name} refused the requeue (HTTP {r.status_code}): {detail}"
 
-    async def measures(self) -> tuple[list[dict[str, Any]], dict[str, str], MeasuresSample]:
+    async def measures(
+        self,
+    ) -> tuple[list[dict[str, Any]], dict[str, str], MeasuresSample, dict[str, dict[str, float]]]:
         """The Strategic Plan's measures as `scfed report` computes them, the services whose
-        counts could not be read, and a new sample for the charts over time."""
+        counts could not be read, a new sample for the charts over time, and the counts (for
+        Goal 3.3's programs and the rollout phases)."""
         from ..cli.report import SOURCES, compute
 
         counts: dict[str, dict[str, float]] = {}
@@ -312,7 +315,20 @@ class Edges:
             taken_at=datetime.now(UTC), detainers=detainers, ice=counts.get(Agency.ICE_FIELD, {})
         )
         self.history.append(sample)
-        return compute(counts, unreadable), unreadable, sample
+        return compute(counts, unreadable), unreadable, sample, counts
+
+    async def referrals(self) -> list[dict[str, Any]] | str:
+        """The field offices' referrals for prosecution (Strategic Plan goal 2), oldest first,
+        or why they could not be read."""
+        if Agency.ICE_FIELD not in self.config.urls:
+            return "no ICE field edge configured"
+        try:
+            got = await self.get(Agency.ICE_FIELD, "/v1/referrals")
+        except EdgeError as exc:
+            return str(exc)
+        if not isinstance(got, list) or not all(isinstance(r, dict) for r in got):
+            return "not a list of referrals"
+        return got
 
     async def cases(self) -> dict[str, Any] | str:
         """The field offices' removal cases by state, or why they could not be read."""

@@ -195,3 +195,59 @@ def test_healthz_answers_without_asking_the_services(down: TestClient) -> None:
     response = down.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def _measures_edges(request: httpx.Request) -> httpx.Response:
+    """The SIB's, LESC's and the field offices' answers the measures page reads."""
+    host, path = request.url.host, request.url.path
+    answers: dict[tuple[str, str], Any] = {
+        ("sib", "/v1/measures"): {
+            "bookings": 10,
+            "bookings_checked_against_ident": 6,
+            "rollout_phase_1_jurisdictions": 2,
+            "rollout_phase_1_criminal_alien_share": 0.35,
+            "rollout_phase_1_first_activation": 20081001,
+            "rollout_phase_1_last_activation": 20090301,
+            "rollout_phase_1_bookings": 8,
+            "rollout_phase_1_bookings_checked_against_ident": 6,
+        },
+        ("sib", "/v1/bookings-summary"): {"detainers": {"level_1": 2}},
+        ("lesc", "/v1/measures"): {"iaq": 4, "iar": 4, "level_1_iar": 2, "level_1_iar_late": 1},
+        ("ice", "/v1/measures"): {
+            "office_TXICE0100_steps": 6,
+            "office_TXICE0100_level_1_taken": 2,
+        },
+        ("ice", "/v1/cases-summary"): {"by_state": {"removed": 2}},
+        ("ice", "/v1/referrals"): [
+            {
+                "referral_id": "<script>R1",
+                "fin": "F1",
+                "us_attorney_office": "USAO-TXS",
+                "field_office": "TXICE0100",
+                "booking_tcn": "TX0100ABC",
+                "statute": "8 USC 1326",
+                "status": "referred",
+                "referred_at": "2010-01-02T00:00:00Z",
+            }
+        ],
+    }
+    if (host, path) not in answers:
+        return httpx.Response(404, json={"detail": "not here"})
+    return httpx.Response(200, json=answers[(host, path)])
+
+
+def test_the_measures_page_shows_goal_3_3_the_rollout_phases_and_the_referrals() -> None:
+    urls = {"sib": "http://sib", "lesc": "http://lesc", "ice_field": "http://ice"}
+    app = create_app(ConsoleConfig(urls=urls), transport=httpx.MockTransport(_measures_edges))
+    with TestClient(app) as client:
+        html = client.get("/measures").text
+    # LESC answered one Level 1 IAR of two late: below its target; the office took both.
+    lesc = re.search(r'<tr data-program="LESC integrated record checks">.*?</tr>', html, re.S)
+    assert lesc and "50.0% (1/2)" in lesc.group(0)
+    assert '<span class="bad">no</span>' in lesc.group(0)
+    office = re.search(r'<tr data-program="[^"]*TXICE0100">.*?</tr>', html, re.S)
+    assert office and "100.0% (2/2)" in office.group(0) and "yes" in office.group(0)
+    phase = re.search(r'<tr data-phase="1">.*?</tr>', html, re.S)
+    assert phase and "1 (FY2009)" in phase.group(0) and "2008-10-01 .. 2009-03-01" in phase.group(0)
+    assert "referred: 1" in html and 'href="/bookings/TX0100ABC"' in html
+    assert "<script>R1" not in html and "&lt;script&gt;R1" in html  # escaped, never run
