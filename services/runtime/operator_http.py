@@ -15,17 +15,11 @@ import hmac
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
-from starlette.exceptions import HTTPException
 
+from .bearer import NotBearer, bearer_token, unauthenticated
 from .config import ServiceSettings
 from .http_edge import before_body
 from .tls import OPERATOR_TOKEN, OPERATOR_TOKEN_HASH, operator_token_hash, token_hash
-
-_SCHEME = "bearer"
-
-
-def _refused(detail: str) -> HTTPException:
-    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 def operator_only(settings: ServiceSettings) -> Callable[..., Awaitable[None]]:
@@ -44,20 +38,23 @@ def operator_only(settings: ServiceSettings) -> Callable[..., Awaitable[None]]:
         if settings.tls == "off":
             return
         if expected is None:
-            raise _refused(
+            raise unauthenticated(
                 "operator routes need the operator's token, and this service has none to check "
                 f"it against ({directory / OPERATOR_TOKEN_HASH}, or SCFED_OPERATOR_TOKEN_SHA256):"
                 " run `scfed certs init`, or use the gRPC AdminService with the operator's "
                 "certificate"
             )
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        if scheme.lower() != _SCHEME or not token.strip():
-            raise _refused(
+        try:
+            token = bearer_token(authorization)
+        except NotBearer:
+            token = None
+        if token is None:
+            raise unauthenticated(
                 "an operator route: send Authorization: Bearer <the operator's token, "
                 f"{OPERATOR_TOKEN} beside the certificates>"
             )
-        if not hmac.compare_digest(token_hash(token.strip()), expected):
-            raise _refused("not the operator's token")
+        if not hmac.compare_digest(token_hash(token), expected):
+            raise unauthenticated("not the operator's token")
 
     # A clock step or a fault rule without the token is a 401 even when its body is not JSON.
     before_body(operator, operator)

@@ -7,13 +7,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from scfed.common.v1 import common_pb2
 
 from ..biometrics.params import TEMPLATE_DIM
 from ..runtime import audit
+from ..runtime.bearer import NotBearer, bearer_token, unauthenticated
 from ..runtime.envelope import MessageType
 from ..runtime.errors import PermissionDenied
 from ..runtime.formats import NCIC_CODE, ORI, YYYYMMDD, anchored
@@ -210,18 +211,17 @@ async def accept_booking(
 LeaCredentials = Literal["required", "off"]
 
 
-def _unauthenticated(detail: str) -> HTTPException:
-    """A 401 that says what is wrong with the credential, never quoting it."""
-    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+_NO_CREDENTIAL = "no LEA credential: send Authorization: Bearer <api key>"
 
 
 def _presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
     """The key from `Authorization: Bearer <key>`, else from `X-API-Key`; None without one."""
-    if authorization:
-        scheme, _, key = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise _unauthenticated("no LEA credential: send Authorization: Bearer <api key>")
-        return key.strip()
+    try:
+        key = bearer_token(authorization)
+    except NotBearer as exc:
+        raise unauthenticated(_NO_CREDENTIAL) from exc
+    if key is not None:
+        return key
     return x_api_key.strip() if x_api_key and x_api_key.strip() else None
 
 
@@ -239,11 +239,11 @@ def lea_authentication(runtime: Runtime, mode: LeaCredentials) -> Callable[..., 
         if mode == "required":
             key = _presented_key(authorization, x_api_key)
             if key is None:
-                raise _unauthenticated("no LEA credential: send Authorization: Bearer <api key>")
+                raise unauthenticated(_NO_CREDENTIAL)
             async with runtime.db.session() as session:
                 ori = await credentials.lea_of(session, key)
             if ori is None:
-                raise _unauthenticated("unknown or revoked LEA credential")
+                raise unauthenticated("unknown or revoked LEA credential")
         request.state.lea_ori = ori
 
     async def before_the_body(request: Request) -> None:
