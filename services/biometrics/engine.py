@@ -522,11 +522,32 @@ class BiometricEngine:
             if live <= self.params.rescore:
                 proposals = np.tile(np.flatnonzero(self._alive[: len(self._keys)]), (n, 1))
             else:
-                found, _ = self._index.knn_query(
-                    self._coarse(batch.vectors), k=self.params.rescore, num_threads=num_threads
-                )
-                proposals = found.astype(np.int64)
+                proposals = self._propose(self._coarse(batch.vectors), num_threads)
             return rank_proposals(self._vectors, self._present, batch, proposals, k)
+
+    def _propose(self, coarse: FloatArray, num_threads: int) -> npt.NDArray[np.int64]:
+        """HNSW's `rescore` nearest labels of each coarse vector (under the read lock), -1 where
+        it found fewer. hnswlib refuses a whole batch when one row found fewer than asked (a
+        search that raced an insertion, seen in a fit beside enrolments at 100,000): then row
+        by row, asking fewer where one still finds fewer."""
+        want = self.params.rescore
+        try:
+            found, _ = self._index.knn_query(coarse, k=want, num_threads=num_threads)
+            labels: npt.NDArray[np.int64] = found.astype(np.int64)
+            return labels
+        except RuntimeError:
+            proposals = np.full((coarse.shape[0], want), -1, dtype=np.int64)
+            for row in range(coarse.shape[0]):
+                k = want
+                while k >= 1:
+                    try:
+                        found, _ = self._index.knn_query(coarse[row : row + 1], k=k)
+                    except RuntimeError:
+                        k //= 2
+                        continue
+                    proposals[row, :k] = found[0]
+                    break
+            return proposals
 
     def search_batch(
         self, batch: TenprintBatch, *, k: int = 10, num_threads: int = 1

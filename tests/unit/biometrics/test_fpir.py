@@ -281,3 +281,32 @@ def test_a_failed_background_fit_keeps_the_tail_in_use_and_is_asked_again(
     engine.enroll_batch(keys[2_000:], _part(batch, 2_000, 4_000))
     assert engine.settle(timeout=60)
     assert calls == [2_000, 4_000] and engine.tail_gallery_size == 4_000
+
+
+class _ShortIndex:
+    """An hnswlib index that, like one racing an insertion, refuses any batch of queries, and
+    finds only 5 candidates for a single query."""
+
+    def __init__(self, index: object) -> None:
+        self.index = index
+
+    def knn_query(self, data, k=1, num_threads=-1):  # type: ignore[no-untyped-def]
+        if len(data) > 1 or k > 5:
+            raise RuntimeError("Cannot return the results in a contiguous 2D array.")
+        return self.index.knn_query(data, k=k)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.index, name)
+
+
+def test_a_search_hnswlib_refuses_as_a_batch_is_answered_row_by_row() -> None:
+    prints = SyntheticFingerprints()
+    batch = _people(prints, 300, seed=9)
+    engine = BiometricEngine(params=SMALL_INDEX)
+    engine.enroll_batch([f"P{i}" for i in range(300)], batch)
+    expected, _ = engine.search_labels(_part(batch, 0, 20), k=1)
+    engine._index = _ShortIndex(engine._index)
+    labels, scores = engine.search_labels(_part(batch, 0, 20), k=3)
+    # Each probe still finds itself first, from the few candidates each row could have.
+    assert (labels[:, 0] == expected[:, 0]).all() and (labels[:, 0] == np.arange(20)).all()
+    assert np.isfinite(scores[:, :3]).all()
